@@ -1,0 +1,1 @@
+"""LinNét: hierarchical product categorisation."""

@@ -1,0 +1,5 @@
+import sys
+
+from linnet.cli.main import main
+
+sys.exit(main())
