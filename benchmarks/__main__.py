@@ -23,7 +23,7 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Order matters only for reading: cheap areas first.
-AREAS = ["pipeline", "training", "inference", "quality", "embeddings", "memory", "crosslingual"]
+AREAS = ["pipeline", "encoders", "training", "inference", "quality", "embeddings", "memory", "crosslingual"]
 
 
 def machine_description() -> dict:
@@ -78,9 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("areas", nargs="*", help=f"areas to run (default: all of {', '.join(AREAS)})")
     parser.add_argument("--list", action="store_true", help="list the areas and exit")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="only rewrite README.md's results table from the latest results file, then exit")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(AREAS))
+        return 0
+    if args.update_readme:
+        from benchmarks.readme_table import update_readme
+
+        print(f"README results table updated from {update_readme()}")
         return 0
     unknown = [area for area in args.areas if area not in AREAS]
     if unknown:
