@@ -1,0 +1,405 @@
+"""The default text encoder: fastText-style hashed word and character n-grams, embedded and pooled.
+
+Two layers do the work so the model can reuse the same n-gram ids for a wide linear path:
+
+- `HashedNgramFeaturizer`: ``{field: tf.string [B]}`` -> ``(ids int64 [B, L], weights float32 [B, L])``.
+  Normalises the text (`linnet.text`), builds word uni/bi-grams and character n-grams inside words
+  (``<word>`` padded, on Unicode code points, so Latin, Cyrillic and CJK all work), prefixes each n-gram
+  with its field name and kind, hashes it with ``tf.strings.to_hash_bucket_fast`` into ``num_bins``
+  buckets, and lists each bucket once per row with a term-frequency weight (``1 + log(tf)`` when
+  ``sublinear_tf``). Padding has id 0 and weight 0. No trainable weights.
+- `EmbeddingBag`: ``(ids, weights)`` -> ``[B, D]``: gathers only the real ids (so the table's gradient is
+  a ``tf.IndexedSlices`` over the touched rows) and pools with ``sqrtn``, ``mean`` or ``sum``.
+
+`HashedNgramEncoder` chains both and is what ``build_text_encoder("hashed_ngrams", text_fields)`` returns.
+
+Why the defaults: ``num_bins=2**18`` (262,144 rows) x ``embedding_dim=64`` is a 64 MB float32 table (three
+times that with Adam's two slots), large enough that collisions between the few hundred thousand distinct
+n-grams of a catalogue's titles and attributes stay rare, small enough to train on a laptop. Updates touch
+only the rows in the batch with `linnet.encoders.LazyAdamW` (see ``docs/encoders.md``), so step time does
+not grow with the table. ``sqrtn`` pooling over sublinear TF weights is the embedding analogue of an
+L2-normalised sublinear TF vector, the feature map of a TF-IDF + linear SVM baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+import tensorflow as tf
+
+from linnet.errors import ConfigError
+from linnet.text import TextNormalizer
+
+POOLINGS = ("sqrtn", "mean", "sum")
+
+
+def _check_range(name: str, value, minimum: int) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, Sequence)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        or not minimum <= value[0] <= value[1]
+    ):
+        raise ConfigError(f"{name}: expected [low, high] integers with {minimum} <= low <= high, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
+    return value
+
+
+def check_text_fields(text_fields) -> list[str]:
+    """Validate a list of text feature names (non-empty, unique strings)."""
+    if isinstance(text_fields, str) or not isinstance(text_fields, Sequence) or not text_fields:
+        raise ConfigError(f"text_fields: expected a non-empty list of feature names, got {text_fields!r}")
+    fields = list(text_fields)
+    if not all(isinstance(field, str) and field for field in fields) or len(set(fields)) != len(fields):
+        raise ConfigError(f"text_fields: expected unique non-empty strings, got {fields!r}")
+    return fields
+
+
+def fields_in_order(inputs, text_fields: Sequence[str], layer_name: str) -> list:
+    """``{field: [B]}`` (or a list / one tensor in ``text_fields`` order) -> list in ``text_fields`` order."""
+    if isinstance(inputs, Mapping):
+        missing = [field for field in text_fields if field not in inputs]
+        if missing:
+            raise ConfigError(
+                f"{layer_name}: text field(s) {missing} missing from the inputs (got {sorted(inputs)})"
+            )
+        return [inputs[field] for field in text_fields]
+    if not isinstance(inputs, (list, tuple)):
+        inputs = [inputs]
+    if len(inputs) != len(text_fields):
+        raise ConfigError(f"{layer_name}: expected {len(text_fields)} text fields {list(text_fields)}, got {len(inputs)}")
+    return list(inputs)
+
+
+@keras.saving.register_keras_serializable(package="linnet")
+class HashedNgramFeaturizer(keras.layers.Layer):
+    """Text fields -> hashed n-gram bucket ids and term-frequency weights (no trainable weights).
+
+    Args:
+        text_fields: feature names of the text inputs, in order (``["title", "attributes"]``).
+        num_bins: number of hash buckets (ids are in ``[0, num_bins)``). Default ``2**18``.
+        word_ngram_range: ``[low, high]`` word n-gram orders (default uni- and bi-grams), or ``None``.
+        char_ngram_range: ``[low, high]`` character n-gram orders inside ``<word>`` (default 3-5), or ``None``.
+        field_prefixes: hash each field's n-grams in its own space (title "red" != attributes "red").
+        sublinear_tf: weight ``1 + log(count)`` instead of ``count`` for a bucket repeated in a row.
+        max_words_per_field: words kept per field (long descriptions are truncated); bounds step time.
+        max_word_length: characters of a word used for its character n-grams (URLs, SKUs).
+        normalization: `linnet.text.TextNormalizer` arguments (``unicode_form``, ``lowercase``,
+            ``strip_punctuation``, ``split_cjk``, ``stop_words``); ``None`` uses its defaults.
+        **kwargs: standard Keras layer arguments.
+
+    Call:
+        inputs: ``{field: tf.string [B]}`` (extra keys are ignored), or a list of ``[B]`` tensors in
+            ``text_fields`` order.
+
+    Returns:
+        ``(ids, weights)``: ``int64 [B, L]`` and ``float32 [B, L]``; each row lists its distinct buckets,
+        padded with id 0 and weight 0.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> featurizer = HashedNgramFeaturizer(["title"], num_bins=1000)
+        >>> ids, weights = featurizer({"title": tf.constant(["red shirt", "shirt"])})
+        >>> int(tf.reduce_sum(tf.cast(weights[1] > 0, tf.int32)))  # "shirt" + <sh shi ... <shirt>
+        13
+    """
+
+    def __init__(
+        self,
+        text_fields: Sequence[str] = ("title",),
+        num_bins: int = 2**18,
+        word_ngram_range: Sequence[int] | None = (1, 2),
+        char_ngram_range: Sequence[int] | None = (3, 5),
+        field_prefixes: bool = True,
+        sublinear_tf: bool = True,
+        max_words_per_field: int = 256,
+        max_word_length: int = 32,
+        normalization: Mapping | None = None,
+        **kwargs,
+    ):
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        self.text_fields = check_text_fields(text_fields)
+        self.num_bins = _check_positive_int("num_bins", num_bins)
+        self.word_ngram_range = _check_range("word_ngram_range", word_ngram_range, 1)
+        self.char_ngram_range = _check_range("char_ngram_range", char_ngram_range, 1)
+        if self.word_ngram_range is None and self.char_ngram_range is None:
+            raise ConfigError("word_ngram_range, char_ngram_range: at least one must be set")
+        self.field_prefixes = bool(field_prefixes)
+        self.sublinear_tf = bool(sublinear_tf)
+        self.max_words_per_field = _check_positive_int("max_words_per_field", max_words_per_field)
+        self.max_word_length = _check_positive_int("max_word_length", max_word_length)
+        self.normalization = dict(normalization) if normalization else None
+        try:
+            self.normalizer = TextNormalizer(**(self.normalization or {}), name="normalizer")
+        except TypeError as error:
+            raise ConfigError(f"normalization: {error}") from None
+        # String ops have no XLA kernels; raw Python/NumPy strings are welcome as inputs.
+        self.supports_jit = False
+        self._allow_non_tensor_positional_args = True
+
+    def _field_ngrams(self, texts: tf.Tensor, field: str) -> tf.RaggedTensor:
+        prefix = f"{field}|" if self.field_prefixes else ""
+        words = tf.strings.split(self.normalizer(texts))[:, : self.max_words_per_field]
+        pieces = []
+        if self.word_ngram_range is not None:
+            low, high = self.word_ngram_range
+            for order in range(low, high + 1):
+                grams = tf.strings.ngrams(words, order, separator=" ")
+                pieces.append(grams.with_flat_values(tf.strings.join([f"{prefix}w{order}|", grams.flat_values])))
+        if self.char_ngram_range is not None:
+            low, high = self.char_ngram_range
+            clipped = tf.strings.substr(words.flat_values, 0, self.max_word_length, unit="UTF8_CHAR")
+            characters = tf.strings.unicode_split(tf.strings.join(["<", clipped, ">"]), "UTF-8")
+            # preserve_short_sequences: a word shorter than `low` (with its markers) still yields one gram.
+            grams = tf.strings.ngrams(characters, list(range(low, high + 1)), separator="", preserve_short_sequences=True)
+            prefixed = grams.with_flat_values(tf.strings.join([f"{prefix}c|", grams.flat_values]))
+            pieces.append(words.with_flat_values(prefixed).merge_dims(1, 2))
+        return tf.concat(pieces, axis=1) if len(pieces) > 1 else pieces[0]
+
+    def call(self, inputs):
+        fields = fields_in_order(inputs, self.text_fields, self.name)
+        fields = [tf.reshape(tf.convert_to_tensor(field, dtype=tf.string), [-1]) for field in fields]
+        grams = tf.concat([self._field_ngrams(texts, name) for texts, name in zip(fields, self.text_fields)], axis=1)
+        buckets = tf.strings.to_hash_bucket_fast(grams.flat_values, self.num_bins)
+        batch_size = tf.shape(fields[0], out_type=tf.int64)[0]
+        # Count each (row, bucket) pair once: rows are contiguous in the flat values, so the unique
+        # keys come out grouped by row in row order, which is what from_value_rowids needs.
+        keys = grams.value_rowids() * self.num_bins + buckets
+        unique_keys, _, counts = tf.unique_with_counts(keys, out_idx=tf.int64)
+        counts = tf.cast(counts, tf.float32)
+        weights = 1.0 + tf.math.log(counts) if self.sublinear_tf else counts
+        ids = tf.RaggedTensor.from_value_rowids(unique_keys % self.num_bins, unique_keys // self.num_bins, batch_size)
+        return ids.to_tensor(default_value=0), ids.with_flat_values(weights).to_tensor(default_value=0.0)
+
+    def compute_output_spec(self, inputs):
+        first = fields_in_order(inputs, self.text_fields, self.name)[0]
+        batch = first.shape[0] if first.shape else None
+        return (
+            keras.KerasTensor((batch, None), dtype="int64"),
+            keras.KerasTensor((batch, None), dtype="float32"),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            text_fields=list(self.text_fields),
+            num_bins=self.num_bins,
+            word_ngram_range=list(self.word_ngram_range) if self.word_ngram_range else None,
+            char_ngram_range=list(self.char_ngram_range) if self.char_ngram_range else None,
+            field_prefixes=self.field_prefixes,
+            sublinear_tf=self.sublinear_tf,
+            max_words_per_field=self.max_words_per_field,
+            max_word_length=self.max_word_length,
+            normalization=self.normalization,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="linnet")
+class EmbeddingBag(keras.layers.Layer):
+    """Weighted pooling of embedding rows: ``(ids [B, L], weights [B, L]) -> [B, output_dim]``.
+
+    Only ids with a positive weight are gathered, so the gradient of ``embeddings`` is a
+    ``tf.IndexedSlices`` over the rows the batch touched; train it with `linnet.encoders.LazyAdamW`
+    (or ``keras.optimizers.SGD`` without momentum) to keep the update sparse. Ids are folded modulo
+    ``input_dim``, so a smaller table can share a featurizer's ids. With ``output_dim`` equal to a
+    number of classes it is a linear model over the n-grams (the "wide" path).
+
+    The table is always float32 and is never cast as a whole (``autocast=False``): under mixed
+    precision only the gathered rows are cast.
+
+    Args:
+        input_dim: number of rows (the featurizer's ``num_bins``, or fewer to fold).
+        output_dim: vector size (or number of classes for a wide path).
+        pooling: ``"sqrtn"`` (default; ``sum(w e) / sqrt(sum(w^2))``), ``"mean"`` or ``"sum"``.
+        embeddings_initializer: Keras initializer (default uniform in ``±0.05``).
+        embeddings_regularizer: optional Keras regularizer. A dense L2 penalty touches every row each
+            step; prefer `LazyAdamW`'s weight decay, which decays only the rows a batch touches.
+        **kwargs: standard Keras layer arguments.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> bag = EmbeddingBag(input_dim=10, output_dim=4, pooling="mean")
+        >>> bag(tf.constant([[1, 2], [3, 0]], tf.int64), tf.constant([[1.0, 1.0], [1.0, 0.0]])).shape
+        TensorShape([2, 4])
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        output_dim: int,
+        pooling: str = "sqrtn",
+        embeddings_initializer="uniform",
+        embeddings_regularizer=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.input_dim = _check_positive_int("input_dim", input_dim)
+        self.output_dim = _check_positive_int("output_dim", output_dim)
+        if pooling not in POOLINGS:
+            raise ConfigError(f"pooling: expected one of {POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
+
+    def build(self, ids_shape=None, weights_shape=None):
+        if self.built:
+            return
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.input_dim, self.output_dim),
+            initializer=self.embeddings_initializer,
+            regularizer=self.embeddings_regularizer,
+            dtype="float32",
+            autocast=False,
+            trainable=True,
+        )
+        self.built = True
+
+    def call(self, ids, weights):
+        weights = tf.cast(weights, tf.float32)
+        present = weights > 0
+        rows = tf.where(present)[:, 0]
+        flat_ids = tf.boolean_mask(tf.cast(ids, tf.int64), present) % self.input_dim
+        flat_weights = tf.boolean_mask(weights, present)
+        vectors = tf.gather(self.embeddings.value, flat_ids)
+        batch_size = tf.shape(ids, out_type=tf.int64)[0]
+        pooled = tf.math.unsorted_segment_sum(vectors * flat_weights[:, None], rows, batch_size)
+        if self.pooling == "mean":
+            pooled = tf.math.divide_no_nan(pooled, tf.math.unsorted_segment_sum(flat_weights, rows, batch_size)[:, None])
+        elif self.pooling == "sqrtn":
+            norm = tf.sqrt(tf.math.unsorted_segment_sum(tf.square(flat_weights), rows, batch_size))
+            pooled = tf.math.divide_no_nan(pooled, norm[:, None])
+        return tf.cast(pooled, self.compute_dtype)
+
+    def compute_output_spec(self, ids, weights):
+        return keras.KerasTensor((ids.shape[0], self.output_dim), dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            input_dim=self.input_dim,
+            output_dim=self.output_dim,
+            pooling=self.pooling,
+            embeddings_initializer=keras.initializers.serialize(self.embeddings_initializer),
+            embeddings_regularizer=keras.regularizers.serialize(self.embeddings_regularizer)
+            if self.embeddings_regularizer
+            else None,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="linnet")
+class HashedNgramEncoder(keras.layers.Layer):
+    """Default text encoder: `HashedNgramFeaturizer` then `EmbeddingBag`; ``{field: [B]}`` -> ``float32 [B, D]``.
+
+    The two parts are public attributes (``featurizer``, ``embedding_bag``) so a model can feed the
+    featurizer's ids to a wide linear `EmbeddingBag` of its own.
+
+    Args:
+        text_fields: feature names of the text inputs, in order.
+        num_bins: hash buckets (rows of the table). Default ``2**18``.
+        embedding_dim: output size ``D``. Default 64.
+        pooling: ``"sqrtn"`` (default), ``"mean"`` or ``"sum"``.
+        word_ngram_range, char_ngram_range, field_prefixes, sublinear_tf, max_words_per_field,
+            max_word_length, normalization: see `HashedNgramFeaturizer`.
+        embeddings_initializer: initializer of the table (default uniform in ``±0.05``).
+        **kwargs: standard Keras layer arguments (``trainable=False`` freezes the table).
+
+    Example:
+        >>> import tensorflow as tf
+        >>> encoder = HashedNgramEncoder(["title", "attributes"], num_bins=4096, embedding_dim=16)
+        >>> encoder({"title": tf.constant(["Red cotton T-shirt"]), "attributes": tf.constant(["color: red"])}).shape
+        TensorShape([1, 16])
+    """
+
+    def __init__(
+        self,
+        text_fields: Sequence[str] = ("title",),
+        num_bins: int = 2**18,
+        embedding_dim: int = 64,
+        pooling: str = "sqrtn",
+        word_ngram_range: Sequence[int] | None = (1, 2),
+        char_ngram_range: Sequence[int] | None = (3, 5),
+        field_prefixes: bool = True,
+        sublinear_tf: bool = True,
+        max_words_per_field: int = 256,
+        max_word_length: int = 32,
+        normalization: Mapping | None = None,
+        embeddings_initializer="uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.featurizer = HashedNgramFeaturizer(
+            text_fields=text_fields,
+            num_bins=num_bins,
+            word_ngram_range=word_ngram_range,
+            char_ngram_range=char_ngram_range,
+            field_prefixes=field_prefixes,
+            sublinear_tf=sublinear_tf,
+            max_words_per_field=max_words_per_field,
+            max_word_length=max_word_length,
+            normalization=normalization,
+            name="featurizer",
+        )
+        self.embedding_bag = EmbeddingBag(
+            num_bins, embedding_dim, pooling=pooling, embeddings_initializer=embeddings_initializer,
+            name="embedding_bag",
+        )
+        self.text_fields = self.featurizer.text_fields
+        self.num_bins = num_bins
+        self.embedding_dim = embedding_dim
+        self.pooling = pooling
+        self.embeddings_initializer = embeddings_initializer
+        self.supports_jit = False
+        self._allow_non_tensor_positional_args = True
+
+    @property
+    def output_dim(self) -> int:
+        return self.embedding_dim
+
+    def build(self, inputs_shape=None):
+        self.embedding_bag.build()
+        self.built = True
+
+    def call(self, inputs):
+        ids, weights = self.featurizer(inputs)
+        return self.embedding_bag(ids, weights)
+
+    def compute_output_spec(self, inputs):
+        first = fields_in_order(inputs, self.text_fields, self.name)[0]
+        return keras.KerasTensor((first.shape[0] if first.shape else None, self.embedding_dim), dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        featurizer_config = self.featurizer.get_config()
+        for key in ("name", "trainable", "dtype"):
+            featurizer_config.pop(key, None)
+        config.update(featurizer_config)
+        config.update(
+            embedding_dim=self.embedding_dim,
+            pooling=self.pooling,
+            embeddings_initializer=keras.initializers.serialize(keras.initializers.get(self.embeddings_initializer)),
+        )
+        return config
+
+
+def build_text_encoder(text_fields: Sequence[str], **options) -> HashedNgramEncoder:
+    """Registry factory of ``"hashed_ngrams"``: a `HashedNgramEncoder` over ``text_fields``.
+
+    Raises:
+        ConfigError: an option that `HashedNgramEncoder` does not take, or a bad value (named).
+    """
+    try:
+        return HashedNgramEncoder(text_fields=text_fields, **options)
+    except (TypeError, ValueError) as error:  # Keras rejects unknown keyword arguments with either
+        raise ConfigError(f"text_encoder 'hashed_ngrams': {error}") from None

@@ -1,0 +1,120 @@
+"""AdamW that updates only the rows a batch touched when a gradient is a ``tf.IndexedSlices``.
+
+Why this exists: Keras 3.15's ``Adam``/``AdamW`` ``update_step`` computes ``gradient - m`` with the
+optimizer's dense slot ``m``, which turns a sparse gradient into a dense ``[rows, D]`` tensor and then
+assigns the whole table and both slots every step; ``AdamW`` also decays every row of every variable
+(``variable.assign_sub(variable * wd * lr)`` in ``backend/tensorflow/optimizer.py``). For a hashed n-gram
+table of 2**18 x 64 that is three full passes over 64 MB per step, however few rows the batch used.
+(Keras's TensorFlow optimizer does scatter when the *value* it assigns is an ``IndexedSlices``, which
+is what this class relies on; plain ``SGD`` without momentum therefore is already sparse.)
+
+`LazyAdamW` keeps Keras's AdamW for dense gradients and, for ``tf.IndexedSlices`` gradients, follows
+"lazy Adam" (TensorFlow Addons' ``LazyAdam``, fastText-style training): duplicate indices are summed, the
+moment rows of those indices are gathered, updated and scattered back, the decoupled weight decay is
+applied to those rows only, and the variable rows are scatter-subtracted. Rows not in the batch keep
+their moments and values untouched, which is the usual approximation for sparse features (a row's
+moments decay only when it is seen).
+
+Example:
+    >>> import keras
+    >>> from linnet.encoders import LazyAdamW
+    >>> model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(1000, 8),
+    ...                           keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+    >>> model.compile(optimizer=LazyAdamW(learning_rate=1e-3), loss="mse")
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def _aggregate(gradient: tf.IndexedSlices) -> tuple[tf.Tensor, tf.Tensor]:
+    """Unique indices and the summed gradient rows of each (a row gathered twice gets both parts)."""
+    unique_indices, positions = tf.unique(gradient.indices)
+    summed = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(unique_indices)[0])
+    return unique_indices, summed
+
+
+@keras.saving.register_keras_serializable(package="linnet")
+class LazyAdamW(keras.optimizers.AdamW):
+    """AdamW whose update of an ``IndexedSlices`` gradient touches only the gathered rows.
+
+    Same arguments and defaults as ``keras.optimizers.AdamW`` (``weight_decay=0.004``). Dense
+    gradients get exactly Keras's AdamW update. For sparse gradients (embedding tables read with
+    ``tf.gather``, such as `linnet.encoders.EmbeddingBag`) the moments, the weight decay and the
+    variable change only on the rows in the batch. ``amsgrad`` is not supported for sparse variables.
+
+    Args:
+        **kwargs: the arguments of ``keras.optimizers.AdamW``.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> optimizer = LazyAdamW(learning_rate=0.1, weight_decay=0.0)
+        >>> table = tf.Variable(tf.ones((4, 2)))
+        >>> optimizer.apply([tf.IndexedSlices(tf.ones((1, 2)), tf.constant([2]), tf.constant([4, 2]))], [table])
+        >>> [round(float(value), 2) for value in table.numpy()[:, 0]]  # only row 2 moved
+        [1.0, 1.0, 0.9, 1.0]
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.amsgrad:
+            raise ValueError("LazyAdamW: amsgrad=True is not supported (its max over all rows is dense)")
+        # Python-side, filled at trace time: variables whose gradient in this step is sparse.
+        self._sparse_variable_keys: set = set()
+
+    def _backend_apply_gradients(self, grads, trainable_variables):
+        self._sparse_variable_keys = {
+            self._var_key(variable)
+            for grad, variable in zip(grads, trainable_variables)
+            if isinstance(grad, tf.IndexedSlices)
+        }
+        super()._backend_apply_gradients(grads, trainable_variables)
+
+    def _apply_weight_decay(self, variables):
+        # Sparse variables are decayed row-wise inside update_step.
+        dense = [v for v in variables if self._var_key(v) not in self._sparse_variable_keys]
+        super()._apply_weight_decay(dense)
+
+    def _clip_gradients(self, grads):
+        if not any(isinstance(g, tf.IndexedSlices) for g in grads):
+            return super()._clip_gradients(grads)
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            return tf.clip_by_global_norm(grads, self.global_clipnorm)[0]
+        if self.clipvalue and self.clipvalue > 0:
+            def clip(g):
+                if isinstance(g, tf.IndexedSlices):
+                    return tf.IndexedSlices(tf.clip_by_value(g.values, -self.clipvalue, self.clipvalue), g.indices, g.dense_shape)
+                return g if g is None else tf.clip_by_value(g, -self.clipvalue, self.clipvalue)
+            return [clip(g) for g in grads]
+        return super()._clip_gradients(grads)  # clipnorm: tf.clip_by_norm keeps IndexedSlices
+
+    def update_step(self, gradient, variable, learning_rate):
+        if not isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        lr = tf.cast(learning_rate, dtype)
+        local_step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        alpha = lr * tf.sqrt(1 - tf.pow(beta_2, local_step)) / (1 - tf.pow(beta_1, local_step))
+
+        indices, values = _aggregate(gradient)
+        values = tf.cast(values, dtype)
+        shape = tf.shape(variable, out_type=indices.dtype)
+        index = self._get_variable_index(variable)
+        m_slot, v_slot = self._momentums[index], self._velocities[index]
+        m_rows = tf.gather(m_slot.value, indices)
+        v_rows = tf.gather(v_slot.value, indices)
+        # 1 - beta in Python precision, as Keras's Adam does (1 - float32(0.999) is off by 5e-5).
+        m_rows = m_rows + (values - m_rows) * tf.cast(1 - self.beta_1, dtype)
+        v_rows = v_rows + (tf.square(values) - v_rows) * tf.cast(1 - self.beta_2, dtype)
+        self.assign(m_slot, tf.IndexedSlices(m_rows, indices, shape))
+        self.assign(v_slot, tf.IndexedSlices(v_rows, indices, shape))
+
+        step = m_rows * alpha / (tf.sqrt(v_rows) + self.epsilon)
+        if self.weight_decay and self._use_weight_decay(variable):
+            # Decoupled decay of the touched rows only, from their value before this step (as AdamW does).
+            step += tf.gather(variable, indices) * tf.cast(self.weight_decay, dtype) * lr
+        self.assign_sub(variable, tf.IndexedSlices(step, indices, shape))

@@ -1,0 +1,119 @@
+"""`LazyAdamW`: only the rows in the batch change; dense variables get Keras's AdamW update."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+def _bag_model(seed):
+    import keras
+
+    from linnet.encoders import EmbeddingBag
+
+    keras.utils.set_random_seed(seed)
+    ids = keras.Input(shape=(None,), dtype="int64", name="ids")
+    weights = keras.Input(shape=(None,), dtype="float32", name="weights")
+    vectors = EmbeddingBag(input_dim=64, output_dim=4, name="bag")(ids, weights)
+    model = keras.Model([ids, weights], keras.layers.Dense(2, name="dense")(vectors))
+    return model
+
+
+BATCH_IDS = np.array([[3, 5, 0], [5, 9, 12]], "int64")
+BATCH_WEIGHTS = np.array([[1.0, 1.0, 0.0], [1.0, 2.0, 1.0]], "float32")
+TARGETS = np.array([[1.0, -1.0], [0.5, 2.0]], "float32")
+TOUCHED = [3, 5, 9, 12]
+
+
+def _step(model, optimizer, densify=False):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(model([BATCH_IDS, BATCH_WEIGHTS]) - TARGETS))
+    gradients = tape.gradient(loss, model.trainable_weights)
+    if densify:
+        gradients = [tf.convert_to_tensor(gradient) for gradient in gradients]
+    optimizer.apply(gradients, model.trainable_weights)
+    return gradients
+
+
+def _table(model):
+    return model.get_layer("bag").embeddings.numpy().copy()
+
+
+def test_only_batch_rows_change_even_with_weight_decay(tf):
+    from linnet.encoders import LazyAdamW
+
+    model = _bag_model(seed=1)
+    optimizer = LazyAdamW(learning_rate=0.1, weight_decay=0.1)
+    before = _table(model)
+    gradients = _step(model, optimizer)
+    assert isinstance(gradients[0], tf.IndexedSlices)
+    after = _table(model)
+    changed = np.flatnonzero(np.any(after != before, axis=1)).tolist()
+    assert changed == TOUCHED
+    for slot in optimizer.variables:
+        if tuple(slot.shape) == (64, 4):
+            slot_rows = np.flatnonzero(np.any(slot.numpy() != 0, axis=1)).tolist()
+            assert slot_rows == TOUCHED
+
+
+def test_first_step_matches_keras_adamw_on_touched_rows_and_dense_weights():
+    import keras
+
+    from linnet.encoders import LazyAdamW
+
+    lazy_model, dense_model = _bag_model(seed=2), _bag_model(seed=2)
+    options = {"learning_rate": 0.05, "weight_decay": 0.01}
+    _step(lazy_model, LazyAdamW(**options))
+    # Dense reference gradient: Keras's Adam squares IndexedSlices values before summing duplicate
+    # indices (row 5 is in both examples), so its own sparse path is not a reference.
+    _step(dense_model, keras.optimizers.AdamW(**options), densify=True)
+    lazy_table, dense_table = _table(lazy_model), _table(dense_model)
+    # At step 1 the moments start at zero, so the touched rows get the same Adam update; the dense
+    # optimizer also decays every other row, which the lazy one leaves alone.
+    np.testing.assert_allclose(lazy_table[TOUCHED], dense_table[TOUCHED], rtol=1e-5, atol=1e-7)
+    untouched = [row for row in range(64) if row not in TOUCHED]
+    assert not np.allclose(lazy_table[untouched], dense_table[untouched])
+    for name in ("kernel", "bias"):
+        lazy_weight = next(w for w in lazy_model.get_layer("dense").weights if name in w.path)
+        dense_weight = next(w for w in dense_model.get_layer("dense").weights if name in w.path)
+        np.testing.assert_allclose(lazy_weight.numpy(), dense_weight.numpy(), rtol=1e-6)
+
+
+def test_duplicate_indices_are_summed(tf):
+    from linnet.encoders import LazyAdamW
+
+    table = tf.Variable(np.zeros((4, 1), "float32"))
+    optimizer = LazyAdamW(learning_rate=1.0, weight_decay=0.0, beta_1=0.0, beta_2=0.0, epsilon=0.0)
+    gradient = tf.IndexedSlices(tf.constant([[1.0], [-3.0]]), tf.constant([1, 1]), tf.constant([4, 1]))
+    optimizer.apply([gradient], [table])
+    # Summed gradient -2 -> Adam step sign(-2) * lr = -1, so the value rises by 1.
+    assert table.numpy().ravel().tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_fit_trains_text_model_and_saves_optimizer(tiny_text_encoder, tf, tmp_path):
+    import keras
+
+    from linnet.encoders import LazyAdamW, build_text_encoder
+
+    encoder = build_text_encoder("hashed_ngrams", ["title"], num_bins=512, embedding_dim=8)
+    title = keras.Input(shape=(), dtype="string", name="title")
+    model = keras.Model({"title": title}, keras.layers.Dense(2)(encoder({"title": title})))
+    model.compile(optimizer=LazyAdamW(learning_rate=0.05), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    texts = np.array(["red shirt", "blue shirt", "red dress", "green jeans"] * 8)
+    labels = np.array([0, 1, 0, 1] * 8)
+    dataset = tf.data.Dataset.from_tensor_slices(({"title": texts}, labels)).batch(8)
+    history = model.fit(dataset, epochs=5, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    path = tmp_path / "fit.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded.optimizer, LazyAdamW)
+
+
+def test_amsgrad_is_refused():
+    from linnet.encoders import LazyAdamW
+
+    with pytest.raises(ValueError, match="amsgrad"):
+        LazyAdamW(amsgrad=True)
