@@ -15,3 +15,7 @@ class CatalogError(LinnetError):
 
 class ConfigError(LinnetError):
     """A configuration key, value or path is wrong (the message names the key or path)."""
+
+
+class EvaluationError(LinnetError):
+    """Evaluation or calibration cannot run on the given split, model or calibration file (names what differs)."""

@@ -66,7 +66,7 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return y_true, y_pred, ~missing_mask(y_true), ~missing_mask(y_pred)
 
 
-def _weights(sample_weight, n: int) -> np.ndarray:
+def check_sample_weight(sample_weight, n: int) -> np.ndarray:
     if sample_weight is None:
         return np.ones(n, dtype=np.float64)
     weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
@@ -77,7 +77,7 @@ def _weights(sample_weight, n: int) -> np.ndarray:
     return weights
 
 
-def _index_of(vocabulary: Sequence, cells) -> np.ndarray:
+def index_of(vocabulary: Sequence, cells) -> np.ndarray:
     """Position of each cell in ``vocabulary`` (-1 when absent), vectorised through a pandas index."""
     import pandas as pd
 
@@ -130,7 +130,7 @@ def level_accuracy(y_true, y_pred, sample_weight=None) -> np.ndarray:
         float array ``[L]`` (NaN for a level with no true node).
     """
     y_true, y_pred, has_true, has_pred = _pair(y_true, y_pred)
-    weights = _weights(sample_weight, y_true.shape[0])[:, None]
+    weights = check_sample_weight(sample_weight, y_true.shape[0])[:, None]
     correct = has_true & has_pred & (y_true == y_pred)
     return np.array([_ratio(n, d) for n, d in zip((weights * correct).sum(0), (weights * has_true).sum(0))])
 
@@ -142,7 +142,7 @@ def leaf_accuracy(y_true, y_pred, sample_weight=None) -> float:
     withheld above the true leaf, or one deeper than a shallow true label, is a miss.
     """
     y_true, y_pred, has_true, has_pred = _pair(y_true, y_pred)
-    weights = _weights(sample_weight, y_true.shape[0])
+    weights = check_sample_weight(sample_weight, y_true.shape[0])
     same = np.all((has_true == has_pred) & (~has_true | (y_true == y_pred)), axis=1)
     labelled = has_true.any(axis=1)
     return _ratio((weights * (same & labelled)).sum(), (weights * labelled).sum())
@@ -154,7 +154,7 @@ def coverage(y_pred, sample_weight=None) -> np.ndarray:
     ``coverage_k = sum_i w_i [p_ik present] / sum_i w_i``; ``coverage[0]`` is the share with any prediction.
     """
     y_pred = as_label_matrix(y_pred)
-    weights = _weights(sample_weight, y_pred.shape[0])
+    weights = check_sample_weight(sample_weight, y_pred.shape[0])
     if weights.sum() == 0:
         return np.full(y_pred.shape[1], np.nan)
     return (weights[:, None] * ~missing_mask(y_pred)).sum(0) / weights.sum()
@@ -166,7 +166,7 @@ def precision_on_covered(y_true, y_pred, sample_weight=None) -> np.ndarray:
     Only products with a true node at level k enter level k (a shallow label cannot be judged deeper).
     """
     y_true, y_pred, has_true, has_pred = _pair(y_true, y_pred)
-    weights = _weights(sample_weight, y_true.shape[0])[:, None]
+    weights = check_sample_weight(sample_weight, y_true.shape[0])[:, None]
     judged = has_true & has_pred
     correct = judged & (y_true == y_pred)
     return np.array([_ratio(n, d) for n, d in zip((weights * correct).sum(0), (weights * judged).sum(0))])
@@ -191,12 +191,12 @@ def top_k_accuracy(y_true_level, level_scores, k: int = 5, classes: Sequence | N
         raise ValueError(f"level_scores must be [N, n_classes] with N={truth.shape[0]}, got {scores.shape}")
     present = ~missing_mask(truth)
     if classes is not None:
-        truth = np.where(present, _index_of(classes, truth), -1)
+        truth = np.where(present, index_of(classes, truth), -1)
     truth = truth.astype(np.int64)
     k = min(int(k), scores.shape[1])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else np.argsort(-scores, axis=1)
     hit = present & (top == truth[:, None]).any(axis=1) & (truth >= 0)
-    weights = _weights(sample_weight, truth.shape[0])
+    weights = check_sample_weight(sample_weight, truth.shape[0])
     return _ratio((weights * hit).sum(), (weights * present).sum())
 
 
@@ -234,7 +234,7 @@ def precision_recall_f1(y_true, y_pred, level: int, average: str = "micro", samp
     none_label = "\x00withheld"
     predicted = np.where(predicted_present, predicted.astype(str), none_label)
     labels = np.union1d(truth, predicted[predicted_present])
-    weights = None if sample_weight is None else _weights(sample_weight, y_true.shape[0])[rows]
+    weights = None if sample_weight is None else check_sample_weight(sample_weight, y_true.shape[0])[rows]
     precision, recall, f1, _ = precision_recall_fscore_support(
         truth, predicted, labels=labels, average=average, sample_weight=weights, zero_division=0.0
     )
@@ -261,7 +261,7 @@ def hierarchical_precision_recall_f1(y_true, y_pred, average: str = "micro", sam
     if average not in ("micro", "macro"):
         raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
     y_true, y_pred, has_true, has_pred = _pair(y_true, y_pred)
-    weights = _weights(sample_weight, y_true.shape[0])
+    weights = check_sample_weight(sample_weight, y_true.shape[0])
     intersection = (has_true & has_pred & (y_true == y_pred)).sum(1).astype(np.float64)
     n_pred = has_pred.sum(1).astype(np.float64)
     n_true = has_true.sum(1).astype(np.float64)
@@ -308,7 +308,7 @@ def values_from_categories(y_true, category_values: dict, default: float = 0.0) 
     table_nodes = list(category_values)
     table_values = np.array([float(category_values[node]) for node in table_nodes])
     for column in range(matrix.shape[1]):  # shallow to deep, so deeper nodes win
-        position = np.where(present[:, column], _index_of(table_nodes, matrix[:, column]), -1)
+        position = np.where(present[:, column], index_of(table_nodes, matrix[:, column]), -1)
         found = position >= 0
         values[found] = table_values[position[found]]
     return values
@@ -334,7 +334,7 @@ def top_categories(y_true, level: int, n: int = 20, sample_weight=None) -> list:
     matrix = as_label_matrix(y_true)
     column = matrix[:, level - 1]
     present = ~missing_mask(column)
-    weights = _weights(sample_weight, matrix.shape[0])[present]
+    weights = check_sample_weight(sample_weight, matrix.shape[0])[present]
     nodes, inverse = np.unique(column[present].astype(str), return_inverse=True)
     totals = np.bincount(inverse, weights=weights, minlength=len(nodes))
     order = sorted(range(len(nodes)), key=lambda index: (-totals[index], nodes[index]))
@@ -353,9 +353,9 @@ def confusion_matrix(y_true, y_pred, level: int, labels: Sequence | None = None,
         labels = top_categories(y_true, level, n=top_n or 10**9, sample_weight=sample_weight)
     labels = [str(label) for label in labels]
     other, withheld = len(labels), len(labels) + 1
-    weights = _weights(sample_weight, y_true.shape[0])
-    rows = np.where(has_true[:, column], _index_of(labels, y_true[:, column].astype(str)), -1)
-    columns = _index_of(labels, y_pred[:, column].astype(str))
+    weights = check_sample_weight(sample_weight, y_true.shape[0])
+    rows = np.where(has_true[:, column], index_of(labels, y_true[:, column].astype(str)), -1)
+    columns = index_of(labels, y_pred[:, column].astype(str))
     columns = np.where(has_pred[:, column], np.where(columns >= 0, columns, other), withheld)
     keep = rows >= 0
     matrix = np.zeros((len(labels), len(labels) + 2))
