@@ -1,0 +1,140 @@
+"""Image sources and decoding.
+
+`resolve_image_source` (no TensorFlow) turns a catalog cell into a local file, inline bytes or nothing.
+`decode_image` (TensorFlow ops) turns encoded bytes into a resized ``float32`` image in ``[0, 255]`` and an
+``image_present`` flag; the training pipeline and the exported SavedModel both call it, so serving decodes
+exactly like training.
+
+A TensorFlow decoder raises on corrupt data, and a graph cannot catch an exception. `decode_image`
+therefore decodes each image inside a one-element ``tf.data`` pipeline with ``ignore_errors()`` followed
+by a blank fallback: a corrupt, truncated, empty or non-image input yields zeros and ``image_present=0``
+instead of failing the batch. The construction is plain TF ops, so it runs inside ``tf.function``,
+``Dataset.map`` and a SavedModel.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+IMAGE_FIELD = "image"
+IMAGE_PRESENT_FIELD = "image_present"
+_DATA_URI_PREFIX = "data:"
+
+
+def fetched_image_name(url: str) -> str:
+    """File name `linnet images fetch` stores a URL's image under (in its ``--out`` directory)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:40]
+
+
+def resolve_image_source(raw: Any, image_root: str | os.PathLike) -> tuple[str | bytes, str]:
+    """``(source, kind)`` of one catalog image cell.
+
+    ``source`` is an absolute file path, inline bytes, or ``""`` when there is nothing usable; ``kind`` is
+    one of ``file``, ``bytes``, ``missing_file``, ``url_not_fetched``, ``none``. A URL resolves to the file
+    `linnet images fetch` saved for it in ``image_root``. ``data:`` URIs (base64) are inline bytes.
+
+    Example:
+        >>> resolve_image_source("", "/tmp")
+        ('', 'none')
+        >>> resolve_image_source("https://example.com/x.jpg", "/nonexistent")
+        ('', 'url_not_fetched')
+    """
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+        return "", "none"
+    if isinstance(raw, dict):  # Parquet/Hugging Face image struct {"bytes": ..., "path": ...}
+        raw = raw.get("bytes") or raw.get("path")
+        return resolve_image_source(raw, image_root)
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        data = bytes(raw)
+        return (data, "bytes") if data else ("", "none")
+    text = str(raw).strip()
+    if not text:
+        return "", "none"
+    if text.startswith(_DATA_URI_PREFIX):
+        _, _, payload = text.partition(",")
+        try:
+            data = base64.b64decode(payload, validate=False)
+        except ValueError:
+            return "", "missing_file"
+        return (data, "bytes") if data else ("", "none")
+    root = Path(image_root)
+    if text.startswith(("http://", "https://")):
+        fetched = root / fetched_image_name(text)
+        return (str(fetched.resolve()), "file") if fetched.is_file() else ("", "url_not_fetched")
+    path = Path(text)
+    if not path.is_absolute():
+        path = root / path
+    return (str(path.resolve()), "file") if path.is_file() else ("", "missing_file")
+
+
+def _decode_strict(image_bytes, image_size: int):
+    import tensorflow as tf
+
+    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    image = tf.image.resize(tf.cast(image, tf.float32), [image_size, image_size])
+    return tf.clip_by_value(image, 0.0, 255.0), tf.constant(1.0, tf.float32)
+
+
+def _decode_or_blank(image_bytes, image_size: int):
+    """A one-element dataset: the decoded image, or zeros with ``present = 0`` when decoding fails."""
+    import tensorflow as tf
+
+    blank = tf.data.Dataset.from_tensors((tf.zeros([image_size, image_size, 3], tf.float32), tf.constant(0.0)))
+    decoded = tf.data.Dataset.from_tensors(image_bytes).map(lambda data: _decode_strict(data, image_size))
+    return decoded.ignore_errors().concatenate(blank).take(1)
+
+
+def decode_image(image_bytes, image_size: int, parallelism: int | None = None):
+    """Decodes JPEG/PNG/GIF (first frame)/WebP/BMP bytes into ``float32 [S, S, 3]`` in ``[0, 255]``.
+
+    Never raises on bad data: empty, missing, truncated or non-image bytes give an all-zero image and
+    ``image_present = 0``.
+
+    Args:
+        image_bytes: ``tf.string`` scalar or ``[B]`` vector of encoded images.
+        image_size: Output side ``S`` (images are resized, not cropped).
+        parallelism: Images decoded at once for a ``[B]`` input (``tf.data.AUTOTUNE`` when None).
+
+    Returns:
+        ``(image, image_present)``: ``[S, S, 3]`` and a scalar, or ``[B, S, S, 3]`` and ``[B]``.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> image, present = decode_image(tf.constant([b"", b"not an image"]), 32)
+        >>> tuple(image.shape), present.numpy().tolist()
+        ((2, 32, 32, 3), [0.0, 0.0])
+    """
+    import tensorflow as tf
+
+    image_bytes = tf.convert_to_tensor(image_bytes, dtype=tf.string)
+    if image_bytes.shape.rank == 0:
+        return _decode_or_blank(image_bytes, image_size).get_single_element()
+    flat = tf.reshape(image_bytes, [-1])
+    count = tf.shape(flat, out_type=tf.int64)[0]
+    decoded = tf.data.Dataset.from_tensor_slices(flat).interleave(
+        lambda data: _decode_or_blank(data, image_size),
+        cycle_length=parallelism or tf.data.AUTOTUNE,
+        num_parallel_calls=parallelism or tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    empty = tf.data.Dataset.from_tensors((tf.zeros([0, image_size, image_size, 3]), tf.zeros([0])))
+    # batch(count) gives one element, or none for an empty input; the empty fallback covers that case.
+    images, present = decoded.batch(tf.maximum(count, 1)).concatenate(empty).take(1).get_single_element()
+    images = tf.ensure_shape(images, [None, image_size, image_size, 3])
+    return images, tf.ensure_shape(present, [None])
+
+
+def read_image_bytes(path, inline):
+    """TF op: the file's bytes when ``path`` is non-empty, else ``inline`` (scalar strings).
+
+    Callers pass only paths that existed when the catalog was prepared (`resolve_image_source`).
+    """
+    import tensorflow as tf
+
+    return tf.cond(tf.strings.length(path) > 0, lambda: tf.io.read_file(path), lambda: inline)

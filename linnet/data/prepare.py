@@ -1,0 +1,537 @@
+"""`prepare_catalog`: read a catalog, check every row, map labels to the tree, split, and report.
+
+The result, a `PreparedCatalog`, holds plain NumPy arrays (ids, text fields, image sources, per-level
+labels, split names) that `make_dataset`, the TFRecord writer, the baselines and evaluation all read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from linnet.data.attributes import render_attributes
+from linnet.data.images import resolve_image_source
+from linnet.data.readers import DEFAULT_CHUNK_ROWS, BadRow, CatalogReader
+from linnet.data.schema import ATTRIBUTES_FIELD, CatalogSchema
+from linnet.data.split import (
+    DEFAULT_FRACTIONS,
+    SPLIT_NAMES,
+    assign_splits,
+    check_fractions,
+)
+from linnet.errors import CatalogError, ConfigError, TaxonomyError
+
+UNKNOWN_LABEL_POLICIES = ("error", "skip", "ancestor")
+BAD_ROW_POLICIES = ("error", "skip")
+_EXAMPLE_IDS = 5
+
+
+@dataclass
+class CatalogReport:
+    """What `prepare_catalog` found: nothing is dropped without being counted and named here.
+
+    Attributes:
+        rows_read: Records in the file (readable or not).
+        rows_kept: Rows in the prepared catalog.
+        bad_rows: Unreadable or invalid rows (`BadRow`, each naming file, line, id and field).
+        unknown_labels: Category label text -> number of rows whose label is not in the tree.
+        unknown_label_ids: Category label text -> the first few product ids carrying it.
+        mapped_to_ancestor: Rows whose unknown label was mapped to its deepest known ancestor.
+        dropped_unknown: Rows left out because of an unknown label (policy ``skip``, or no known ancestor).
+        unlabelled: Rows without any category value (kept, labels ``-1``).
+        images: Image availability counts: ``file``, ``bytes``, ``missing_file``, ``url_not_fetched``, ``none``.
+        missing_image_ids: The first few ids of rows whose image file is missing.
+        splits: Rows per split.
+        errors_path: Where the bad rows were written, if anywhere.
+    """
+
+    path: str
+    rows_read: int = 0
+    rows_kept: int = 0
+    bad_rows: list[BadRow] = field(default_factory=list)
+    unknown_labels: dict[str, int] = field(default_factory=dict)
+    unknown_label_ids: dict[str, list[str]] = field(default_factory=dict)
+    unknown_label_policy: str = "error"
+    mapped_to_ancestor: int = 0
+    dropped_unknown: int = 0
+    unlabelled: int = 0
+    images: dict[str, int] = field(default_factory=dict)
+    missing_image_ids: list[str] = field(default_factory=list)
+    splits: dict[str, int] = field(default_factory=dict)
+    errors_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {key: value for key, value in self.__dict__.items() if key != "bad_rows"}
+        data["bad_rows"] = len(self.bad_rows)
+        data["bad_row_examples"] = [row.message() for row in self.bad_rows[:10]]
+        return data
+
+    def summary(self) -> str:
+        lines = [f"{self.path}: {self.rows_read} rows read, {self.rows_kept} kept"]
+        if self.bad_rows:
+            lines.append(f"  {len(self.bad_rows)} bad rows" + (f" (written to {self.errors_path})" if self.errors_path else ""))
+            lines += [f"    {row.message()}" for row in self.bad_rows[:5]]
+        if self.unknown_labels:
+            total = sum(self.unknown_labels.values())
+            lines.append(f"  {len(self.unknown_labels)} unknown labels on {total} rows (policy {self.unknown_label_policy}):"
+                         f" {self.mapped_to_ancestor} mapped to an ancestor, {self.dropped_unknown} left out")
+            for label, count in sorted(self.unknown_labels.items(), key=lambda item: -item[1])[:5]:
+                lines.append(f"    {label!r}: {count} rows, e.g. ids {self.unknown_label_ids.get(label, [])}")
+        if self.unlabelled:
+            lines.append(f"  {self.unlabelled} rows have no category")
+        if self.images:
+            lines.append("  images: " + ", ".join(f"{kind} {count}" for kind, count in self.images.items() if count))
+        if self.splits:
+            lines.append("  splits: " + ", ".join(f"{name} {count}" for name, count in self.splits.items()))
+        return "\n".join(lines)
+
+
+@dataclass
+class PreparedCatalog:
+    """A catalog read, checked, labelled and split; every array has one entry per kept row.
+
+    Attributes:
+        ids: ``[N]`` product ids (str).
+        texts: ``{field: [N] str}`` for each of ``schema.feature_text_fields``.
+        image_sources: ``[N]`` absolute file path (str), inline bytes, or ``""`` for no usable image;
+            None when the schema has no image column.
+        labels: int32 ``[N, L]`` class index per level, ``-1`` for no label; ``[N, 0]`` without a tree.
+        split: ``[N]`` in ``{"train", "validation", "test"}``.
+        values: float32 ``[N]`` business value (NaN when empty), or None.
+        locations: ``[N]`` line (row for Parquet) of each product in the source file.
+        taxonomy: The tree the labels index (given, or inferred from the category column); None when
+            the catalog has no categories and no tree was given.
+    """
+
+    ids: np.ndarray
+    texts: dict[str, np.ndarray]
+    image_sources: np.ndarray | None
+    labels: np.ndarray
+    split: np.ndarray
+    values: np.ndarray | None
+    locations: np.ndarray
+    taxonomy: Any
+    schema: CatalogSchema
+    report: CatalogReport
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, split: str | Sequence[str] | np.ndarray) -> PreparedCatalog:
+        """The rows of one split (``"train"``), several splits, or a boolean mask / index array."""
+        if isinstance(split, str) or (isinstance(split, (list, tuple)) and all(isinstance(s, str) for s in split)):
+            names = [split] if isinstance(split, str) else list(split)
+            unknown = sorted(set(names) - set(SPLIT_NAMES))
+            if unknown:
+                raise ConfigError(f"unknown split name(s) {unknown}; choose from {SPLIT_NAMES}")
+            selection = np.isin(self.split, names)
+        else:
+            selection = np.asarray(split)
+
+        def take(array):
+            return None if array is None else array[selection]
+
+        return PreparedCatalog(
+            ids=self.ids[selection], texts={key: value[selection] for key, value in self.texts.items()},
+            image_sources=take(self.image_sources), labels=self.labels[selection], split=self.split[selection],
+            values=take(self.values), locations=self.locations[selection], taxonomy=self.taxonomy,
+            schema=self.schema, report=self.report, source=self.source,
+        )
+
+    @property
+    def num_levels(self) -> int:
+        return int(self.labels.shape[1])
+
+    def image_available(self) -> np.ndarray:
+        """bool ``[N]``: the row has an image file or inline bytes (it may still fail to decode)."""
+        if self.image_sources is None:
+            return np.zeros(len(self), dtype=bool)
+        return np.fromiter((len(source) > 0 for source in self.image_sources), dtype=bool, count=len(self))
+
+
+# ---------------------------------------------------------------------------------------------- row checks
+class _RowError(Exception):
+    def __init__(self, field_name: str | None, problem: str):
+        super().__init__(problem)
+        self.field = field_name
+        self.problem = problem
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
+
+
+def _product_id(value: Any, column: str) -> str:
+    if _is_empty(value):
+        raise _RowError(column, "the id is empty")
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    raise _RowError(column, f"an id must be a string or an integer, got {type(value).__name__} {value!r}")
+
+
+def _text(value: Any, column: str) -> str:
+    if _is_empty(value):
+        return ""
+    if isinstance(value, str):
+        return value
+    raise _RowError(column, f"must be text, got {type(value).__name__} {value!r}")
+
+
+def _category(value: Any, schema: CatalogSchema) -> Any:
+    """Hashable category key of a row: path string, tuple of names, node id string, or None."""
+    column = schema.category_column
+    if schema.level_columns:
+        names = []
+        ended_at = None
+        for level_column in schema.level_columns:
+            cell = value.get(level_column)
+            if _is_empty(cell):
+                ended_at = ended_at or level_column
+                continue
+            if not isinstance(cell, str):
+                raise _RowError(level_column, f"a category name must be text, got {type(cell).__name__} {cell!r}")
+            if ended_at is not None:
+                raise _RowError(level_column, f"a name after the empty level {ended_at!r}: {cell!r}")
+            names.append(cell.strip())
+        return tuple(names) or None
+    cell = value.get(column)
+    if _is_empty(cell):
+        return None
+    if schema.category_kind == "id":
+        if isinstance(cell, (int, np.integer)) and not isinstance(cell, bool):
+            return str(int(cell))
+        if isinstance(cell, str):
+            return cell.strip()
+        raise _RowError(column, f"a category id must be a string or an integer, got {type(cell).__name__} {cell!r}")
+    if isinstance(cell, (list, tuple)) and all(isinstance(name, str) for name in cell):
+        return tuple(name.strip() for name in cell if name.strip()) or None
+    if not isinstance(cell, str):
+        raise _RowError(column, f"a category path must be text, got {type(cell).__name__} {cell!r}")
+    return cell.strip()
+
+
+def _value(value: Any, column: str) -> float:
+    if _is_empty(value):
+        return math.nan
+    if isinstance(value, bool):
+        raise _RowError(column, f"must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _RowError(column, f"must be a number, got {value!r}") from None
+
+
+def _label_text(key: Any, separator: str) -> str:
+    return separator.join(key) if isinstance(key, tuple) else str(key)
+
+
+# ---------------------------------------------------------------------------------------------- labels
+def _infer_taxonomy(keys: list, schema: CatalogSchema, source: str):
+    """Tree inferred from the distinct labels; labels that cannot form a path are returned as problems."""
+    from linnet.taxonomy import Taxonomy
+
+    def build(subset):
+        if schema.level_columns:
+            return Taxonomy.from_level_columns([list(key) for key in subset], source=source)
+        return Taxonomy.from_paths(subset, separator=schema.path_separator, source=source)
+
+    try:
+        return build(keys), {}
+    except TaxonomyError:
+        problems, good = {}, []
+        for key in keys:
+            try:
+                build([key])
+                good.append(key)
+            except TaxonomyError as error:
+                problems[key] = str(error)
+        if not good:
+            raise CatalogError(f"{source}: no usable category labels; e.g. {next(iter(problems.values()))}") from None
+        return build(good), problems
+
+
+def _lookup(taxonomy, key: Any, schema: CatalogSchema) -> str | None:
+    if schema.category_kind == "id":
+        return key if key in taxonomy else None
+    try:
+        node = taxonomy.find_path(key, locale=schema.category_locale, separator=schema.path_separator)
+    except TaxonomyError:
+        return None
+    return None if node is None else node.id
+
+
+def _ancestor(taxonomy, key: Any, schema: CatalogSchema) -> str | None:
+    if schema.category_kind == "id":
+        return None
+    try:
+        node = taxonomy.deepest_known_ancestor(key, locale=schema.category_locale, separator=schema.path_separator)
+    except TaxonomyError:
+        return None
+    return None if node is None else node.id
+
+
+# ---------------------------------------------------------------------------------------------- main entry
+def prepare_catalog(
+    path: str | os.PathLike,
+    schema: CatalogSchema,
+    taxonomy=None,
+    unknown_labels: str = "error",
+    split: Sequence[float] = DEFAULT_FRACTIONS,
+    *,
+    stratify: bool = False,
+    split_salt: str = "",
+    errors_path: str | os.PathLike | None = None,
+    bad_rows: str | None = None,
+    format: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    max_rows: int | None = None,
+    progress: bool = False,
+) -> PreparedCatalog:
+    """Reads a catalog in chunks, checks every row, maps labels to the tree and splits by id hash.
+
+    Args:
+        path: A ``.csv``/``.tsv`` (optionally gzipped), ``.jsonl`` or ``.parquet`` catalog.
+        schema: The column roles.
+        taxonomy: The tree to label with (`linnet.taxonomy.Taxonomy`); inferred from the category
+            column(s) when None.
+        unknown_labels: A label not in the tree: ``"error"`` (raise, listing them with counts and ids),
+            ``"skip"`` (leave the row out, reported), ``"ancestor"`` (label the row with the deepest node of
+            its path the tree knows; rows with no known prefix are left out, reported).
+        split: Train, validation and test fractions.
+        stratify: Cut the split per leaf class, so rare leaves appear in every split.
+        split_salt: Change it for a different deterministic split.
+        errors_path: Write every bad row and every left-out row here (JSON Lines, one object per row with
+            file, line, id, field, problem and the record). Implies ``bad_rows="skip"``.
+        bad_rows: ``"error"`` raises on the first unreadable or invalid row; ``"skip"`` keeps going and
+            reports them. Default: ``"skip"`` when ``errors_path`` is given, else ``"error"``.
+        format: Override the format sniffed from the file name.
+        chunk_rows: Records read per chunk.
+        max_rows: Read at most this many records (for quick looks and tests).
+        progress: Show a tqdm progress bar.
+
+    Returns:
+        A `PreparedCatalog`; its ``report`` counts and names everything that was not used as is.
+
+    Raises:
+        CatalogError: naming file, line, id and field of the first bad row (``bad_rows="error"``), or
+            listing unknown labels (``unknown_labels="error"``), or for a missing column or empty file.
+
+    Example:
+        >>> schema = CatalogSchema(text_columns=["productDisplayName"], category_column="category_path",
+        ...                        image_column="image_file")
+        >>> catalog = prepare_catalog("../shared/data/fashion_product_images/styles.csv", schema,
+        ...                           max_rows=500)  # doctest: +SKIP
+        >>> catalog.subset("train").labels.shape  # doctest: +SKIP
+        (352, 3)
+    """
+    if unknown_labels not in UNKNOWN_LABEL_POLICIES:
+        raise ConfigError(f"unknown_labels must be one of {UNKNOWN_LABEL_POLICIES}, got {unknown_labels!r}")
+    bad_rows = bad_rows or ("skip" if errors_path is not None else "error")
+    if bad_rows not in BAD_ROW_POLICIES:
+        raise ConfigError(f"bad_rows must be one of {BAD_ROW_POLICIES}, got {bad_rows!r}")
+    fractions = check_fractions(split)
+    if schema.category_kind == "id" and taxonomy is None and schema.has_category:
+        raise ConfigError("category ids need a taxonomy: pass taxonomy= (or --taxonomy)")
+
+    reader = CatalogReader(path, format=format, chunk_rows=chunk_rows, columns=schema.columns())
+    required = [schema.id_column, *schema.text_columns, *(schema.level_columns or [])]
+    required += [name for name in (schema.category_column, schema.image_column) if name]
+    reader.require(required)
+    optional_missing = [name for name in [*schema.attribute_columns, schema.value_column] if name and name not in reader.columns]
+    if optional_missing:
+        reader.require(optional_missing)
+    source = str(reader.path)
+    report = CatalogReport(path=source, unknown_label_policy=unknown_labels)
+    image_root = Path(schema.image_root) if schema.image_root else reader.path.parent
+
+    ids: list[str] = []
+    locations: list[int] = []
+    texts: dict[str, list[str]] = {name: [] for name in schema.text_columns}
+    attributes: list[str] = []
+    categories: list[Any] = []
+    images: list[Any] = []
+    values: list[float] = []
+    first_seen: dict[str, int] = {}
+    problems: list[BadRow] = report.bad_rows
+
+    def fail_fast() -> None:
+        if bad_rows == "error" and problems:
+            raise CatalogError(problems[0].message() + " (pass errors_path= / --errors-file to skip bad rows "
+                               "and keep them in a file)")
+
+    progress_bar = _progress(progress, source)
+    try:
+        for chunk in reader:
+            for bad in chunk.bad_rows:
+                bad.location_kind = reader.location_kind
+            problems.extend(chunk.bad_rows)
+            report.rows_read += len(chunk.bad_rows)
+            fail_fast()
+            for location, record in zip(chunk.locations, chunk.records):
+                if max_rows is not None and report.rows_read >= max_rows:
+                    break
+                report.rows_read += 1
+                product_id = None
+                try:
+                    product_id = _product_id(record.get(schema.id_column), schema.id_column)
+                    if product_id in first_seen:
+                        raise _RowError(schema.id_column, f"id {product_id!r} repeated (first at "
+                                        f"{reader.location_kind} {first_seen[product_id]})")
+                    row_texts = [_text(record.get(name), name) for name in schema.text_columns]
+                    category = _category(record, schema) if schema.has_category else None
+                    value = _value(record.get(schema.value_column), schema.value_column) if schema.value_column else math.nan
+                except _RowError as error:
+                    problems.append(BadRow(source, location, product_id, error.field, error.problem, record,
+                                           reader.location_kind))
+                    fail_fast()
+                    continue
+                first_seen[product_id] = location
+                ids.append(product_id)
+                locations.append(location)
+                for name, text in zip(schema.text_columns, row_texts):
+                    texts[name].append(text)
+                if schema.attribute_columns:
+                    attributes.append(render_attributes(record, schema.attribute_columns))
+                categories.append(category)
+                if schema.image_column:
+                    images.append(record.get(schema.image_column))
+                values.append(value)
+            progress_bar.update(len(chunk.records) + len(chunk.bad_rows))
+            if max_rows is not None and report.rows_read >= max_rows:
+                break
+    finally:
+        progress_bar.close()
+    if not ids:
+        _write_errors(errors_path, report)
+        raise CatalogError(f"{source}: no usable rows ({report.rows_read} read, {len(problems)} bad)"
+                           + (f"; first problem: {problems[0].message()}" if problems else ""))
+
+    # ---- labels
+    keep = np.ones(len(ids), dtype=bool)
+    labels, taxonomy = _map_labels(categories, ids, locations, schema, taxonomy, unknown_labels, report, keep, source,
+                                   reader.location_kind)
+
+    # ---- images
+    image_sources = None
+    if schema.image_column:
+        counts: Counter = Counter()
+        resolved = np.empty(len(images), dtype=object)
+        for position, raw in enumerate(images):
+            resolved[position], kind = resolve_image_source(raw, image_root)
+            counts[kind] += 1
+            if kind == "missing_file" and len(report.missing_image_ids) < _EXAMPLE_IDS:
+                report.missing_image_ids.append(ids[position])
+        report.images = {kind: counts.get(kind, 0) for kind in ("file", "bytes", "missing_file", "url_not_fetched", "none")}
+        image_sources = resolved
+
+    ids_array = np.array(ids, dtype=object)
+    strata = None
+    if stratify and labels.shape[1]:
+        deepest = np.where(labels >= 0, np.arange(labels.shape[1]), -1).max(axis=1)
+        strata = np.array([f"{level}:{labels[row, level]}" for row, level in enumerate(deepest)])
+    split_names = assign_splits(ids, fractions, salt=split_salt, strata=strata)
+
+    text_arrays = {name: np.array(column, dtype=object) for name, column in texts.items()}
+    if schema.attribute_columns:
+        text_arrays[ATTRIBUTES_FIELD] = np.array(attributes, dtype=object)
+    catalog = PreparedCatalog(
+        ids=ids_array, texts=text_arrays, image_sources=image_sources, labels=labels, split=split_names,
+        values=np.array(values, dtype=np.float32) if schema.value_column else None,
+        locations=np.array(locations, dtype=np.int64), taxonomy=taxonomy, schema=schema, report=report, source=source,
+    )
+    if not keep.all():
+        catalog = catalog.subset(keep)
+    report.rows_kept = len(catalog)
+    report.splits = {name: int((catalog.split == name).sum()) for name in SPLIT_NAMES}
+    _write_errors(errors_path, report)
+    return catalog
+
+
+def _map_labels(categories, ids, locations, schema, taxonomy, policy, report, keep, source, location_kind):
+    if not schema.has_category:
+        if taxonomy is None:
+            return np.zeros((len(ids), 0), dtype=np.int32), None
+        return np.full((len(ids), taxonomy.num_levels), -1, dtype=np.int32), taxonomy
+    distinct = list(dict.fromkeys(key for key in categories if key is not None))
+    malformed: dict[Any, str] = {}
+    if taxonomy is None:
+        if not distinct:
+            raise CatalogError(f"{source}: no row has a category, so no tree can be inferred; pass a taxonomy")
+        taxonomy, malformed = _infer_taxonomy(distinct, schema, source)
+    node_of: dict[Any, str | None] = {}
+    unknown: dict[Any, list[int]] = {}
+    for key in distinct:
+        node_of[key] = None if key in malformed else _lookup(taxonomy, key, schema)
+    for position, key in enumerate(categories):
+        if key is None:
+            report.unlabelled += 1
+        elif node_of[key] is None:
+            unknown.setdefault(key, []).append(position)
+    column = schema.category_column or ",".join(schema.level_columns)
+    separator = schema.path_separator if schema.category_column else " > "
+    if unknown:
+        for key, positions in unknown.items():
+            text = _label_text(key, separator)
+            report.unknown_labels[text] = len(positions)
+            report.unknown_label_ids[text] = [ids[p] for p in positions[:_EXAMPLE_IDS]]
+        if policy == "error":
+            described = ", ".join(
+                f"{_label_text(key, separator)!r} ×{len(positions)} ({location_kind} {locations[positions[0]]}, "
+                f"id {ids[positions[0]]!r}{': ' + malformed[key] if key in malformed else ''})"
+                for key, positions in sorted(unknown.items(), key=lambda item: -len(item[1]))[:10])
+            raise CatalogError(
+                f"{source}: field {column!r}: {len(unknown)} category label(s) not in the tree, on "
+                f"{sum(map(len, unknown.values()))} rows: {described}. Fix them, or pass unknown_labels='skip' "
+                "or 'ancestor' (--unknown-labels)")
+        for key, positions in unknown.items():
+            ancestor = _ancestor(taxonomy, key, schema) if policy == "ancestor" else None
+            if ancestor is not None:
+                report.mapped_to_ancestor += len(positions)
+                node_of_ancestor = ("ancestor", key)
+                node_of[node_of_ancestor] = ancestor
+                for position in positions:
+                    categories[position] = node_of_ancestor
+                continue
+            why = malformed.get(key, "label not in the tree")
+            for position in positions:
+                keep[position] = False
+                report.dropped_unknown += 1
+                report.bad_rows.append(BadRow(source, locations[position], ids[position], column,
+                                              f"{why} (unknown_labels={policy!r}): {_label_text(key, separator)!r}",
+                                              {schema.id_column: ids[position], column: _label_text(key, separator)},
+                                              location_kind))
+    node_ids = [None if key is None else node_of[key] for key in categories]
+    return taxonomy.encode(node_ids).astype(np.int32), taxonomy
+
+
+def _write_errors(errors_path, report: CatalogReport) -> None:
+    if errors_path is None:
+        return
+    path = Path(errors_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
+        for row in report.bad_rows:
+            handle.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
+        temporary = handle.name
+    os.replace(temporary, path)
+    report.errors_path = str(path)
+
+
+def _progress(enabled: bool, source: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=f"reading {Path(source).name}", unit=" rows", disable=not enabled, unit_scale=True)

@@ -1,0 +1,317 @@
+"""Streaming catalog readers: CSV/TSV, JSON Lines and Parquet, in chunks of records.
+
+A reader never holds the whole file: it yields `RecordChunk`s of at most ``chunk_rows`` records. A record
+that cannot be read (wrong number of fields, broken quote, bad encoding, invalid JSON) does not stop the
+read: it is returned as a `BadRow` in its chunk, with the file, line and raw content, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import gzip
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from linnet.errors import CatalogError
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
+DEFAULT_CHUNK_ROWS = 50_000
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                   ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long description is data, not an error
+
+
+@dataclass
+class BadRow:
+    """One record that could not be used, with everything needed to find and fix it.
+
+    Attributes:
+        file: The catalog file.
+        location: 1-based line number (CSV/TSV/JSONL, the header is line 1 of a CSV) or row number
+            (Parquet), as named by ``location_kind``.
+        product_id: The record's id when it could be read, else None.
+        field: The column at fault, or None for the record as a whole.
+        problem: What is wrong, in words.
+        record: The raw record (dict of fields, list of fields or the line's text).
+    """
+
+    file: str
+    location: int
+    product_id: str | None
+    field: str | None
+    problem: str
+    record: Any = None
+    location_kind: str = "line"
+
+    def message(self) -> str:
+        who = f" (id {self.product_id!r})" if self.product_id is not None else ""
+        column = f" field {self.field!r}:" if self.field else ""
+        return f"{self.file}: {self.location_kind} {self.location}{who}:{column} {self.problem}"
+
+    def to_dict(self) -> dict[str, Any]:
+        record = self.record
+        if isinstance(record, dict):
+            record = {key: _jsonable(value) for key, value in record.items()}
+        elif isinstance(record, (list, tuple)):
+            record = [_jsonable(value) for value in record]
+        else:
+            record = _jsonable(record)
+        return {"file": self.file, self.location_kind: self.location, "id": self.product_id,
+                "field": self.field, "problem": self.problem, "record": record}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, str):
+        # surrogate escapes stand for undecodable bytes; keep them visible as \x.. escapes
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+@dataclass
+class RecordChunk:
+    """Records read from one stretch of a file: ``records[i]`` sits at ``locations[i]``."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    locations: list[int] = field(default_factory=list)
+    bad_rows: list[BadRow] = field(default_factory=list)
+
+
+def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
+    """The catalog format from ``format`` or the file suffix (``.csv[.gz]``, ``.tsv``, ``.jsonl``, ``.parquet``)."""
+    if format is not None:
+        if format not in FORMATS:
+            raise CatalogError(f"{path}: unknown catalog format {format!r}; choose from {FORMATS}")
+        return format
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    if suffixes and suffixes[-1] in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[suffixes[-1]]
+    raise CatalogError(f"{path}: cannot tell the format from the name; use .csv, .tsv, .jsonl or .parquet "
+                       "(or pass format=)")
+
+
+def _open_text(path: Path):
+    # the caller closes the wrapper, which closes ``raw``
+    raw = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")  # noqa: SIM115
+    # Undecodable bytes become surrogate escapes so one bad row does not stop the file; rows holding
+    # them are reported as bad rows.
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _undecodable_field(values: Sequence[Any], names: Sequence[str] | None) -> str | None:
+    for position, value in enumerate(values):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return names[position] if names is not None and position < len(names) else f"#{position + 1}"
+    return None
+
+
+def suggest_column(name: str, columns: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(columns), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class CatalogReader:
+    """Reads a catalog in chunks of records (dicts keyed by column name).
+
+    Args:
+        path: A ``.csv``/``.tsv`` (optionally ``.gz``), ``.jsonl`` or ``.parquet`` file.
+        format: Override the format sniffed from the suffix.
+        chunk_rows: Records per chunk.
+        columns: Read only these columns (Parquet reads no others; other formats drop the rest).
+
+    Raises:
+        CatalogError: naming the file when it is missing, empty, or has no header.
+
+    Example:
+        >>> reader = CatalogReader("catalog.csv")  # doctest: +SKIP
+        >>> reader.columns  # doctest: +SKIP
+        ['id', 'title', 'category']
+        >>> for chunk in reader:  # doctest: +SKIP
+        ...     print(len(chunk.records), len(chunk.bad_rows))
+    """
+
+    def __init__(self, path: str | os.PathLike, format: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 columns: Sequence[str] | None = None):
+        self.path = Path(path)
+        self.format = detect_format(self.path, format)
+        self.chunk_rows = int(chunk_rows)
+        self.selected = list(columns) if columns is not None else None
+        if not self.path.is_file():
+            raise CatalogError(f"{self.path}: catalog file not found")
+        if self.path.stat().st_size == 0:
+            raise CatalogError(f"{self.path}: the file is empty")
+        self.location_kind = "row" if self.format == "parquet" else "line"
+        self.columns = self._read_columns()
+
+    # ------------------------------------------------------------------ header
+    def _read_columns(self) -> list[str]:
+        if self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            try:
+                return list(pq.ParquetFile(self.path).schema_arrow.names)
+            except (OSError, ValueError, pa.ArrowException) as error:
+                raise CatalogError(f"{self.path}: not a readable Parquet file: {error}") from None
+        if self.format == "jsonl":
+            names: list[str] = []
+            for chunk in self._jsonl_chunks(peek=True):
+                for record in chunk.records:
+                    names.extend(key for key in record if key not in names)
+            if not names:
+                raise CatalogError(f"{self.path}: no JSON object records in the first {self.chunk_rows} lines")
+            return names
+        with _open_text(self.path) as handle:
+            try:
+                header = next(csv.reader(handle, delimiter=self._delimiter()))
+            except StopIteration:
+                raise CatalogError(f"{self.path}: the file is empty (no header line)") from None
+            except csv.Error as error:
+                raise CatalogError(f"{self.path}: line 1: cannot read the header: {error}") from None
+        bad = _undecodable_field(header, None)
+        if bad is not None:
+            raise CatalogError(f"{self.path}: line 1: the header is not valid UTF-8 (column {bad}); "
+                               "save the file as UTF-8")
+        header = [name.strip() for name in header]
+        if not any(header):
+            raise CatalogError(f"{self.path}: line 1: the header is empty")
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:
+            raise CatalogError(f"{self.path}: line 1: column name(s) {repeated} appear more than once")
+        return header
+
+    def require(self, names: Sequence[str]) -> None:
+        """Raises `CatalogError` naming the file and each column of ``names`` it does not have."""
+        missing = [name for name in names if name not in self.columns]
+        if missing:
+            hints = "".join(suggest_column(name, self.columns) for name in missing[:1])
+            raise CatalogError(f"{self.path}: column(s) {missing} not found; the file has {self.columns}{hints}")
+
+    def _delimiter(self) -> str:
+        return "\t" if self.format == "tsv" else ","
+
+    # ------------------------------------------------------------------ records
+    def __iter__(self) -> Iterator[RecordChunk]:
+        if self.format == "parquet":
+            return self._parquet_chunks()
+        if self.format == "jsonl":
+            return self._jsonl_chunks()
+        return self._csv_chunks()
+
+    def _select(self, record: dict[str, Any]) -> dict[str, Any]:
+        if self.selected is None:
+            return record
+        return {name: record[name] for name in self.selected if name in record}
+
+    def _csv_chunks(self) -> Iterator[RecordChunk]:
+        header = self.columns
+        width = len(header)
+        chunk = RecordChunk()
+        with _open_text(self.path) as handle:
+            reader = csv.reader(handle, delimiter=self._delimiter())
+            try:
+                next(reader)
+            except (StopIteration, csv.Error):
+                return
+            start = reader.line_num + 1
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as error:
+                    chunk.bad_rows.append(BadRow(str(self.path), start, None, None, f"unreadable record: {error}"))
+                    start = reader.line_num + 1
+                    continue
+                end = reader.line_num
+                line, start = start, end + 1
+                if not row or (len(row) == 1 and not row[0].strip() and width > 1):
+                    continue  # blank line
+                if len(row) != width:
+                    spans = f" (the record spans lines {line}-{end}: a broken quote?)" if end > line else ""
+                    chunk.bad_rows.append(BadRow(str(self.path), line, None, None,
+                                                 f"has {len(row)} fields, the header has {width}{spans}", row))
+                else:
+                    record = dict(zip(header, row))
+                    bad_column = _undecodable_field(row, header)
+                    if bad_column is not None:
+                        chunk.bad_rows.append(BadRow(str(self.path), line, None, bad_column,
+                                                     "not valid UTF-8 text (wrong file encoding?)", record))
+                    else:
+                        chunk.records.append(self._select(record))
+                        chunk.locations.append(line)
+                if len(chunk.records) >= self.chunk_rows:
+                    yield chunk
+                    chunk = RecordChunk()
+        if chunk.records or chunk.bad_rows:
+            yield chunk
+
+    def _jsonl_chunks(self, peek: bool = False) -> Iterator[RecordChunk]:
+        chunk = RecordChunk()
+        with _open_text(self.path) as handle:
+            for line_number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as error:
+                    chunk.bad_rows.append(BadRow(str(self.path), line_number, None, None,
+                                                 f"not valid JSON: {error.msg} at column {error.colno}", line.rstrip("\n")))
+                    continue
+                if not isinstance(record, dict):
+                    chunk.bad_rows.append(BadRow(str(self.path), line_number, None, None,
+                                                 f"a record must be a JSON object, got {type(record).__name__}",
+                                                 line.rstrip("\n")))
+                    continue
+                bad_column = _undecodable_field(list(record.values()), list(record))
+                if bad_column is not None:
+                    chunk.bad_rows.append(BadRow(str(self.path), line_number, None, bad_column,
+                                                 "not valid UTF-8 text (wrong file encoding?)", record))
+                    continue
+                chunk.records.append(record if peek else self._select(record))
+                chunk.locations.append(line_number)
+                if len(chunk.records) >= self.chunk_rows:
+                    yield chunk
+                    if peek:
+                        return
+                    chunk = RecordChunk()
+        if chunk.records or chunk.bad_rows:
+            yield chunk
+
+    def _parquet_chunks(self) -> Iterator[RecordChunk]:
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(self.path)
+        columns = [name for name in self.selected if name in self.columns] if self.selected is not None else None
+        row = 0
+        for batch in parquet.iter_batches(batch_size=self.chunk_rows, columns=columns):
+            records = batch.to_pylist()
+            yield RecordChunk(records=records, locations=list(range(row + 1, row + 1 + len(records))))
+            row += len(records)
+
+
+def read_records(path: str | os.PathLike, format: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[int, dict]]:
+    """Every readable record of a catalog as ``(location, record)``; bad rows raise `CatalogError`.
+
+    Example:
+        >>> for line, record in read_records("catalog.jsonl"):  # doctest: +SKIP
+        ...     print(line, record["title"])
+    """
+    for chunk in CatalogReader(path, format=format, chunk_rows=chunk_rows):
+        if chunk.bad_rows:
+            raise CatalogError(chunk.bad_rows[0].message())
+        yield from zip(chunk.locations, chunk.records)
