@@ -406,3 +406,133 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
     values = None if test.values is None else np.nan_to_num(test.values)
     return evaluate_predictions(out_dir, f"baseline {kind}", catalog_truth(test), predictions, catalog.taxonomy,
                                 calibration, values, subtrees, compare_dirs)
+
+
+# ------------------------------------------------------------------------------------------ the model path
+def load_model(model_path):
+    """The inference room's predictor for a run directory or an exported SavedModel directory."""
+    path = Path(model_path)
+    if not path.exists():
+        raise ConfigError(f"--model {model_path}: no such run or export directory")
+    from linnet.predict import load_predictor
+
+    return load_predictor(path)
+
+
+def raw_frame(catalog_path, catalog, format: str | None = None):
+    """The raw catalog rows of a prepared catalog's products (in its order), as the predictor reads them."""
+    import pandas as pd
+
+    from linnet.data.readers import CatalogReader
+
+    wanted = pd.Index(np.asarray(catalog.ids).astype(str))
+    id_column = catalog.schema.id_column
+    frames = []
+    for chunk in CatalogReader(catalog_path, format=format):
+        frame = pd.DataFrame.from_records(chunk.records)
+        if id_column in frame:
+            frames.append(frame[frame[id_column].astype(str).isin(wanted)])
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    frame = frame.drop_duplicates(subset=id_column, keep="first").set_index(frame[id_column].astype(str) if len(frame)
+                                                                            else frame.index)
+    return frame.loc[wanted].reset_index(drop=True)
+
+
+def model_predictions(predictor, frame, ids, batch_size: int = 1024, progress: bool = True) -> LevelPredictions:
+    """Run the predictor over a raw frame in batches (with a progress bar) and collect :class:`LevelPredictions`."""
+    from tqdm.auto import tqdm
+
+    taxonomy = predictor.taxonomy
+    outputs: dict[str, list] = {}
+    starts = range(0, len(frame), batch_size)
+    for start in tqdm(starts, desc="evaluate", unit="batch", disable=not progress):
+        batch = predictor.predict_frame(frame.iloc[start:start + batch_size])
+        for key, value in batch.items():
+            outputs.setdefault(key, []).append(value)
+    joined = {key: np.concatenate([np.asarray(value) for value in values]) for key, values in outputs.items()
+              if all(np.ndim(value) >= 1 for value in values)}
+    if "full_class_ids" in joined:
+        full = labels_to_node_ids(joined["full_class_ids"], taxonomy)
+    else:
+        full = np.asarray(joined["node_ids"], dtype=object)
+    exposed = joined.get("node_ids")
+    exposed = None if exposed is None else np.asarray([[cell.decode() if isinstance(cell, bytes) else cell for cell in row]
+                                                       for row in exposed], dtype=object)
+    level_scores = [joined[f"level_{level}"] for level in range(1, taxonomy.num_levels + 1) if f"level_{level}" in joined]
+    classes = [taxonomy.classes(level) for level in range(1, taxonomy.num_levels + 1)]
+    return LevelPredictions(np.asarray(ids), full, np.asarray(joined["confidences"], dtype=np.float64),
+                            level_scores if len(level_scores) == taxonomy.num_levels else None,
+                            classes if len(level_scores) == taxonomy.num_levels else None, exposed)
+
+
+def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress):
+    predictor = load_model(model_path)
+    schema = schema or predictor.schema
+    catalog, truth, n_unknown = prepare_for_evaluation(catalog_path, schema, predictor.taxonomy, split, unknown_labels,
+                                                       split_fractions, progress)
+    frame = raw_frame(catalog_path, catalog)
+    predictions = model_predictions(predictor, frame, catalog.ids, progress=progress)
+    return predictor, catalog, truth, n_unknown, predictions
+
+
+def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = "test", calibration=None,
+                   unknown_labels: str = "score", compare_dirs: Sequence = (), subtrees: Sequence = (),
+                   split_fractions=None, log_mlflow: bool = True, progress: bool = True) -> dict:
+    """Evaluate a run directory or an export on one split of a catalog and write the report directory.
+
+    Args:
+        model_path: run directory (``linnet train --out``) or exported SavedModel directory.
+        catalog_path: labelled catalog.
+        out_dir: report directory (``predictions.csv``, ``metrics.json``, ``report.md``, PNG plots).
+        schema: column roles; the model's own schema by default.
+        split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
+        calibration: a :class:`~linnet.calibration.Calibration` or a calibration file; None keeps the
+            model's own thresholds.
+        unknown_labels: ``"score"``, ``"skip"`` or ``"ancestor"`` (see :func:`prepare_for_evaluation`).
+        compare_dirs: earlier report directories to put side by side.
+        subtrees: nodes (path strings) to break scores down by; every level-1 node by default.
+        log_mlflow: log scores and files to the run's MLflow store when ``model_path`` is a run directory.
+
+    Returns:
+        The metrics dict written to ``metrics.json``.
+
+    Raises:
+        EvaluationError: an empty split, or a calibration fitted for another taxonomy.
+    """
+    predictor, catalog, truth, n_unknown, predictions = _model_predictions_on_split(
+        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress)
+    if calibration is not None and not isinstance(calibration, calibration_lib.Calibration):
+        calibration = calibration_lib.Calibration.load(calibration)
+    if calibration is not None:
+        calibration.check_taxonomy(predictor.taxonomy, source="calibration")
+    predictions.extra = {"model": str(model_path), "split": split,
+                         "unknown_labels": {"mode": unknown_labels, "count": n_unknown}}
+    notes = [f"{n_unknown} product(s) carry a label outside the model's tree (--unknown-labels {unknown_labels})."]
+    values = None if catalog.values is None else np.nan_to_num(catalog.values)
+    is_run = (Path(model_path) / "mlflow.db").exists() or (Path(model_path) / "model.keras").exists()
+    return evaluate_predictions(out_dir, Path(model_path).name, truth, predictions, predictor.taxonomy, calibration,
+                                values, subtrees, compare_dirs, notes,
+                                mlflow_dir=Path(model_path) if log_mlflow and is_run else None)
+
+
+def calibrate_model(model_path, catalog_path, out_path, target_precision: float = 0.95, node_targets=None,
+                    schema=None, split: str = "validation", split_fractions=None, table_targets=None,
+                    progress: bool = True) -> tuple[calibration_lib.Calibration, list]:
+    """Fit thresholds on a validation split, write the calibration file, return it with the trade-off table."""
+    calibration_lib.check_target(target_precision)
+    for node, target in (node_targets or {}).items():
+        calibration_lib.check_target(target, f"target precision of node {node!r}")
+    predictor, _, truth, _, predictions = _model_predictions_on_split(
+        model_path, catalog_path, schema, split, "skip", split_fractions, progress)
+    lookup = node_path_lookup(predictor.taxonomy)
+    reverse = {path: node for node, path in lookup.items()}
+    # Node targets may name a node by id or by path; the file stores ids.
+    node_targets = {reverse.get(node, node): target for node, target in (node_targets or {}).items()}
+    truth_ids = to_path_matrix(truth, reverse)
+    calibration = calibration_lib.calibrate(truth_ids, predictions.full_node_ids, predictions.confidences,
+                                            target_precision, node_targets,
+                                            taxonomy_fingerprint=predictor.taxonomy.fingerprint())
+    table = calibration_lib.tradeoff_table(truth_ids, predictions.full_node_ids, predictions.confidences,
+                                           table_targets or calibration_lib.DEFAULT_TABLE_TARGETS)
+    calibration.save(out_path)
+    return calibration, table

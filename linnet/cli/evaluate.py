@@ -1,0 +1,126 @@
+"""``linnet evaluate``, ``linnet calibrate`` and ``linnet baseline``: score models, fit thresholds, run baselines."""
+
+from __future__ import annotations
+
+import argparse
+
+from linnet.cli.schema_options import add_schema_options, schema_from_args
+
+
+def _node_target(text: str) -> tuple[str, float]:
+    node, separator, value = text.rpartition("=")
+    if not separator or not node:
+        raise argparse.ArgumentTypeError(f"expected NODE=PRECISION, got {text!r}")
+    try:
+        return node.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NODE=PRECISION with a number, got {text!r}") from None
+
+
+def _schema_or_none(args):
+    """The schema from flags, or None to reuse the model's saved schema when no schema flag is given."""
+    given = any(getattr(args, name, None) is not None for name in vars(args)
+                if name in {"schema", "id_column", "text_columns", "attribute_columns", "category_column",
+                            "path_separator", "level_columns", "category_kind", "category_locale", "image_column",
+                            "image_root", "value_column"})
+    return schema_from_args(args) if given else None
+
+
+def _print_headline(metrics: dict, out) -> None:
+    from linnet.reports import format_number
+
+    levels = ", ".join(format_number(value) for value in metrics.get("level_accuracy") or [])
+    print(f"hierarchical P/R/F1 {format_number(metrics.get('hierarchical_precision'))} / "
+          f"{format_number(metrics.get('hierarchical_recall'))} / {format_number(metrics.get('hierarchical_f1'))}; "
+          f"level accuracy {levels}; leaf accuracy {format_number(metrics.get('leaf_accuracy'))}; "
+          f"coverage {format_number(metrics.get('coverage'))}; {metrics.get('n_products')} products")
+    print(f"report written to {out}")
+
+
+def run_evaluate(args) -> int:
+    from linnet.evaluation import evaluate_model
+
+    metrics = evaluate_model(args.model, args.catalog, args.out, schema=_schema_or_none(args), split=args.split,
+                             calibration=args.calibration, unknown_labels=args.unknown_labels,
+                             compare_dirs=args.compare or (), subtrees=args.subtree or (),
+                             log_mlflow=not args.no_mlflow, progress=not args.quiet)
+    _print_headline(metrics, args.out)
+    return 0
+
+
+def run_calibrate(args) -> int:
+    from linnet.calibration import format_tradeoff_table
+    from linnet.evaluation import calibrate_model
+
+    calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
+                                         dict(args.node_target or []), schema=_schema_or_none(args), split=args.split,
+                                         progress=not args.quiet)
+    print(format_tradeoff_table(table))
+    print(f"\nthresholds for target {args.target_precision:g}: level {calibration.level_thresholds}"
+          + (f", nodes {calibration.node_thresholds}" if calibration.node_thresholds else ""))
+    for report in calibration.report["levels"] + calibration.report["nodes"]:
+        if not report.get("reachable", True):
+            where = f"level {report['level']}" if "node" not in report else f"node {report['node']}"
+            print(f"warning: {where} cannot reach precision {report['target_precision']:g} on this split; "
+                  "it will always be withheld")
+    print(f"calibration written to {args.out}")
+    return 0
+
+
+def run_baseline(args) -> int:
+    from linnet.evaluation import evaluate_baseline
+
+    metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),
+                                subtrees=args.subtree or (), compare_dirs=args.compare or (),
+                                calibration_target=args.target_precision, progress=not args.quiet)
+    print(f"trained in {metrics.get('training_seconds', 0):.1f} s")
+    _print_headline(metrics, args.out)
+    return 0
+
+
+def register(subparsers) -> None:
+    evaluate = subparsers.add_parser(
+        "evaluate", help="score a run or an export on a labelled catalog and write a report",
+        description="Write predictions.csv, metrics.json, report.md and PNG plots for one split of a catalog.")
+    evaluate.add_argument("--model", required=True, metavar="RUN_OR_EXPORT", help="run directory or exported model")
+    evaluate.add_argument("--catalog", required=True, help="labelled catalog file")
+    evaluate.add_argument("--out", required=True, metavar="DIR", help="report directory")
+    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test", "all"])
+    evaluate.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate'")
+    evaluate.add_argument("--unknown-labels", default="score", choices=["score", "skip", "ancestor"],
+                          help="labels outside the model's tree: score as misses (default), skip, or cut to the "
+                               "deepest known ancestor")
+    evaluate.add_argument("--compare", nargs="+", metavar="DIR", help="other report directories to put side by side")
+    evaluate.add_argument("--subtree", action="append", metavar="NODE", help="break scores down under this node")
+    evaluate.add_argument("--no-mlflow", action="store_true", help="do not log to the run's MLflow store")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_schema_options(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+    calibrate = subparsers.add_parser(
+        "calibrate", help="fit per-level confidence thresholds that reach a target precision",
+        description="Fit thresholds on a validation split; write the calibration file the inference and export read.")
+    calibrate.add_argument("--model", required=True, metavar="RUN_OR_EXPORT")
+    calibrate.add_argument("--catalog", required=True)
+    calibrate.add_argument("--out", required=True, metavar="FILE", help="calibration JSON to write")
+    calibrate.add_argument("--target-precision", type=float, default=0.95, help="precision every level must reach")
+    calibrate.add_argument("--node-target", type=_node_target, action="append", metavar="NODE=P",
+                           help="a stricter precision for a node and its subtree (repeatable)")
+    calibrate.add_argument("--split", default="validation", choices=["train", "validation", "test", "all"])
+    calibrate.add_argument("--quiet", action="store_true")
+    add_schema_options(calibrate)
+    calibrate.set_defaults(func=run_calibrate)
+
+    baseline = subparsers.add_parser(
+        "baseline", help="train and score a TF-IDF or hiclass baseline on the same split and metrics",
+        description="Train on the train (+validation) split, score the test split, write the same report as evaluate.")
+    baseline.add_argument("--catalog", required=True)
+    baseline.add_argument("--out", required=True, metavar="DIR")
+    baseline.add_argument("--kind", default="tfidf", choices=["tfidf", "hiclass"])
+    baseline.add_argument("--target-precision", type=float, default=None,
+                          help="fit thresholds on the validation split for this precision and apply them")
+    baseline.add_argument("--compare", nargs="+", metavar="DIR")
+    baseline.add_argument("--subtree", action="append", metavar="NODE")
+    baseline.add_argument("--quiet", action="store_true")
+    add_schema_options(baseline)
+    baseline.set_defaults(func=run_baseline)
