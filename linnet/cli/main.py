@@ -14,6 +14,7 @@ from linnet.errors import LinnetError
 
 COMMAND_MODULES = [
     "taxonomy",
+    "data",
     "evaluate",
 ]
 

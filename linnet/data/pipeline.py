@@ -13,13 +13,11 @@ import numpy as np
 
 from linnet.data.images import IMAGE_FIELD, IMAGE_PRESENT_FIELD, decode_image
 from linnet.data.weights import class_weights as compute_class_weights
-from linnet.data.weights import sample_weights as compute_sample_weights
 from linnet.errors import ConfigError
 
 _PATH_KEY = "__image_path"
 _BYTES_KEY = "__image_bytes"
 _LABELS_KEY = "__labels"
-_WEIGHTS_KEY = "__weights"
 
 
 def _image_columns(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,17 +100,14 @@ def make_dataset(
         paths, inline = _image_columns(catalog.image_sources)
         columns[_PATH_KEY] = paths.astype(str)
         columns[_BYTES_KEY] = inline.astype(bytes) if len(inline) else np.array([], dtype=bytes)
-    num_levels = catalog.num_levels
+    weights = None
     if with_labels:
-        if num_levels == 0:
+        if catalog.num_levels == 0:
             raise ConfigError("with_labels=True needs a catalog with categories (or pass with_labels=False)")
         weights = class_weights
         if weights is None:
             weights = compute_class_weights(catalog.labels, catalog.taxonomy.level_sizes(), class_weighting)
-        per_example = compute_sample_weights(catalog.labels, weights)
-        columns[_LABELS_KEY] = {f"level_{level}": catalog.labels[:, level - 1].astype(np.int32)
-                                for level in range(1, num_levels + 1)}
-        columns[_WEIGHTS_KEY] = per_example
+        columns[_LABELS_KEY] = catalog.labels.astype(np.int32)
 
     dataset = tf.data.Dataset.from_tensor_slices(columns)
     options = tf.data.Options()
@@ -131,24 +126,47 @@ def make_dataset(
                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
 
-    augmenter = None
-    if with_images and augment:
-        from linnet.data.augment import AugmentConfig, build_augmenter
+    augmenter = _augmenter(augment, seed) if with_images else None
+    finish = batch_finisher(schema.feature_text_fields, image_size, augmenter, weights if with_labels else None)
+    dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
-        augmenter = build_augmenter(AugmentConfig.from_value(augment), seed=seed)
+
+def _augmenter(augment, seed):
+    if not augment:
+        return None
+    from linnet.data.augment import AugmentConfig, build_augmenter
+
+    return build_augmenter(AugmentConfig.from_value(augment), seed=seed)
+
+
+def batch_finisher(text_fields, image_size: int | None, augmenter, weights: dict[str, np.ndarray] | None):
+    """The map function turning a raw batch into ``(features, labels, sample_weights)`` (or ``features``).
+
+    The raw batch holds the text fields, ``__image_bytes`` (when ``image_size`` is set) and ``__labels``
+    (int32 ``[B, L]``, when ``weights`` is given). Shared by `make_dataset` and the TFRecord reader.
+    """
+    import tensorflow as tf
+
+    tables = None if weights is None else [tf.constant(np.asarray(weights[f"level_{level}"], dtype=np.float32))
+                                           for level in range(1, len(weights) + 1)]
 
     def finish(batch):
-        features = {name: batch[name] for name in schema.feature_text_fields}
-        if with_images:
+        features = {name: batch[name] for name in text_fields}
+        if image_size is not None:
             image, present = decode_image(batch[_BYTES_KEY], image_size)
             if augmenter is not None:
                 # blank images stay blank: brightness shifts would otherwise invent content
                 image = augmenter(image, training=True) * present[:, None, None, None]
             features[IMAGE_FIELD] = image
             features[IMAGE_PRESENT_FIELD] = present
-        if not with_labels:
+        if tables is None:
             return features
-        return features, batch[_LABELS_KEY], batch[_WEIGHTS_KEY]
+        labels, sample_weights = {}, {}
+        for level, table in enumerate(tables, start=1):
+            column = tf.cast(batch[_LABELS_KEY][:, level - 1], tf.int32)
+            labels[f"level_{level}"] = column
+            sample_weights[f"level_{level}"] = tf.where(column >= 0, tf.gather(table, tf.maximum(column, 0)), 0.0)
+        return features, labels, sample_weights
 
-    dataset = dataset.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return finish

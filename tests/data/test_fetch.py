@@ -137,3 +137,22 @@ def test_fetched_urls_resolve_in_a_prepared_catalog(server, tmp_path):
     prepared = prepare_catalog(catalog, schema)
     assert prepared.report.images["file"] == 1 and prepared.report.images["url_not_fetched"] == 1
     assert prepared.image_available().tolist() == [True, False]
+
+
+def test_images_fetch_command_prints_the_outcome_table(server, tmp_path, capsys):
+    import argparse
+
+    from linnet.cli import data as data_cli
+
+    from .conftest import write_csv
+
+    catalog = write_csv(tmp_path / "c.csv", ["id", "title", "image"],
+                        [["1", "a", server + "/ok.jpg"], ["2", "b", server + "/page.html"], ["3", "c", "local.jpg"]])
+    parser = argparse.ArgumentParser(prog="linnet")
+    data_cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["images", "fetch", str(catalog), "--out", str(tmp_path / "fetched"),
+                              "--image-column", "image", "--timeout", "2", "--retries", "0"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "| ok | 1 |" in out and "| not an image | 1 |" in out
+    assert len((tmp_path / "fetched" / "manifest.jsonl").read_text().splitlines()) == 2

@@ -1,0 +1,84 @@
+"""``linnet data inspect`` and ``linnet images fetch``: looking at a catalog and downloading its images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from linnet.cli.schema_options import add_schema_options, schema_from_args
+
+
+def _load_taxonomy(path):
+    if path is None:
+        return None
+    from linnet.taxonomy import load_taxonomy
+
+    return load_taxonomy(path)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from linnet.data.inspect import inspect_catalog
+
+    inspection = inspect_catalog(args.catalog, schema_from_args(args), _load_taxonomy(args.taxonomy),
+                                 max_rows=args.max_rows, check_images=args.check_images, progress=not args.json)
+    print(json.dumps(inspection.to_dict(), indent=2) if args.json else inspection.to_markdown())
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from linnet.data.fetch import fetch_images
+    from linnet.data.readers import CatalogReader
+    from linnet.errors import ConfigError
+
+    schema = schema_from_args(args)
+    if not schema.image_column:
+        raise ConfigError("linnet images fetch needs --image-column (the column holding image URLs)")
+    reader = CatalogReader(args.catalog, columns=[schema.image_column])
+    reader.require([schema.image_column])
+
+    def urls():
+        for chunk in reader:
+            for record in chunk.records:
+                value = record.get(schema.image_column)
+                if isinstance(value, str) and value.strip().startswith(("http://", "https://")):
+                    yield value.strip()
+
+    report = fetch_images(urls(), args.out, workers=args.workers, timeout=args.timeout, retries=args.retries,
+                          backoff=args.backoff, max_bytes=args.max_bytes, max_pixels=args.max_pixels,
+                          manifest=args.manifest, progress=True)
+    print(report.table())
+    print(f"\nmanifest: {report.manifest}\nuse --image-root {args.out} with the same --image-column to train on them")
+    return 0
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser("data", help="look at a catalog before training")
+    data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    data_commands.required = True
+    inspect = data_commands.add_parser(
+        "inspect", help="rows, label coverage per level, unknown labels, imbalance, images, text lengths")
+    inspect.add_argument("catalog", help="catalog file (.csv, .tsv, .jsonl, .parquet)")
+    inspect.add_argument("--taxonomy", help="check labels against this tree (default: infer it from the catalog)")
+    inspect.add_argument("--max-rows", type=int, help="read only the first N rows")
+    inspect.add_argument("--check-images", type=int, default=0, metavar="N",
+                         help="open and verify up to N image files (default: only check they exist)")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
+    add_schema_options(inspect)
+    inspect.set_defaults(func=_inspect)
+
+    images = subparsers.add_parser("images", help="download catalog images")
+    image_commands = images.add_subparsers(dest="images_command", metavar="SUBCOMMAND")
+    image_commands.required = True
+    fetch = image_commands.add_parser("fetch", help="download the image URLs of a catalog (resumable)")
+    fetch.add_argument("catalog", help="catalog file whose --image-column holds URLs")
+    fetch.add_argument("--out", required=True, help="directory for the images and manifest.jsonl")
+    fetch.add_argument("--workers", type=int, default=8, help="parallel downloads (default: 8)")
+    fetch.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    fetch.add_argument("--retries", type=int, default=2, help="retries after timeouts, 429 and 5xx (default: 2)")
+    fetch.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds, doubling (default: 0.5)")
+    fetch.add_argument("--max-bytes", type=int, default=20 * 1024 * 1024, help="largest download (default: 20 MiB)")
+    fetch.add_argument("--max-pixels", type=int, default=50_000_000,
+                       help="largest image in pixels, a decompression-bomb guard (default: 50M)")
+    fetch.add_argument("--manifest", help="manifest path (default: OUT/manifest.jsonl)")
+    add_schema_options(fetch)
+    fetch.set_defaults(func=_fetch)
