@@ -19,3 +19,7 @@ class ConfigError(LinnetError):
 
 class EvaluationError(LinnetError):
     """Evaluation or calibration cannot run on the given split, model or calibration file (names what differs)."""
+
+
+class EmbeddingError(LinnetError):
+    """Vectors or an index are unusable: dimension mismatch, empty candidates, k too large, non-finite values."""
