@@ -297,7 +297,7 @@ def fit_node_threshold(y_true, full_nodes, confidences, node, target_precision: 
     Products whose full path passes through ``node`` are exposed with effective thresholds
     ``max(level threshold, override)``; among candidate overrides (the distinct confidences of those
     products, thinned to ``max_candidates`` quantiles) the smallest one that makes the precision of each level
-    from the node's depth down at least ``target_precision`` wins.
+    from the node's depth down at least ``target_precision`` wins (tried in vectorised chunks, smallest first).
 
     Raises:
         EvaluationError: ``node`` is not on any predicted path of the split.
@@ -314,16 +314,26 @@ def fit_node_threshold(y_true, full_nodes, confidences, node, target_precision: 
     if candidates.size > max_candidates:
         candidates = np.unique(np.quantile(candidates, np.linspace(0, 1, max_candidates)))
     judged_true = ~metrics.missing_mask(sub_true)
-    for candidate in candidates:  # at most max_candidates vectorised passes over the subtree only
-        exposed = exposed_mask(sub_full, sub_conf, level_thresholds, {**others, node: candidate})
-        judged = exposed & judged_true
-        correct = judged & (sub_full == sub_true)
-        counts, hits = judged[:, depth:].sum(0), correct[:, depth:].sum(0)
-        if np.all((counts == 0) | (hits >= target * counts - 1e-9)):
-            coverage = exposed[:, depth:].mean(0)
-            return float(candidate), {"node": str(node), "level": depth + 1, "target_precision": target,
-                                      "threshold": float(candidate), "products": int(under.sum()),
-                                      "coverage": coverage.tolist(), "reachable": True}
+    present = ~metrics.missing_mask(sub_full)
+    right = judged_true & present & (sub_full == sub_true)
+    base = effective_thresholds(sub_full, level_thresholds, others)
+    below = np.arange(sub_full.shape[1]) >= depth  # the override holds from the node's level down
+    # Candidates are tried in vectorised chunks [C, n, L], smallest first, stopping at the first that works.
+    chunk = max(1, int(2e7 // max(sub_full.size, 1)))
+    for start in range(0, candidates.size, chunk):
+        trial = candidates[start:start + chunk, None, None]
+        thresholds = np.where(below, np.maximum(base, trial), base)
+        exposed = np.logical_and.accumulate((sub_conf >= thresholds) & present, axis=2)
+        counts = (exposed & judged_true)[:, :, depth:].sum(1)
+        hits = (exposed & right)[:, :, depth:].sum(1)
+        feasible = np.all((counts == 0) | (hits >= target * counts - 1e-9), axis=1)
+        if feasible.any():
+            first = int(np.argmax(feasible))
+            candidate = float(candidates[start + first])
+            coverage = exposed[first, :, depth:].mean(0)
+            return candidate, {"node": str(node), "level": depth + 1, "target_precision": target,
+                               "threshold": candidate, "products": int(under.sum()),
+                               "coverage": coverage.tolist(), "reachable": True}
     return WITHHOLD_ALL, {"node": str(node), "level": depth + 1, "target_precision": target,
                           "threshold": WITHHOLD_ALL, "products": int(under.sum()), "reachable": False}
 
