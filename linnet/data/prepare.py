@@ -376,12 +376,14 @@ def prepare_catalog(
     progress_bar = _progress(progress, source)
     try:
         for chunk in reader:
-            for bad in chunk.bad_rows:
+            unread = sorted(chunk.bad_rows, key=lambda bad: bad.location)
+            for bad in unread:
                 bad.location_kind = reader.location_kind
-            problems.extend(chunk.bad_rows)
-            report.rows_read += len(chunk.bad_rows)
-            fail_fast()
+            report.rows_read += len(unread)
             for location, record in zip(chunk.locations, chunk.records):
+                while unread and unread[0].location < location:  # report problems in file order
+                    problems.append(unread.pop(0))
+                    fail_fast()
                 if max_rows is not None and report.rows_read >= max_rows:
                     break
                 report.rows_read += 1
@@ -410,6 +412,8 @@ def prepare_catalog(
                 if schema.image_column:
                     images.append(record.get(schema.image_column))
                 values.append(value)
+            problems.extend(unread)
+            fail_fast()
             progress_bar.update(len(chunk.records) + len(chunk.bad_rows))
             if max_rows is not None and report.rows_read >= max_rows:
                 break
@@ -524,7 +528,7 @@ def _write_errors(errors_path, report: CatalogReport) -> None:
     path = Path(errors_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        for row in report.bad_rows:
+        for row in sorted(report.bad_rows, key=lambda bad: bad.location):
             handle.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
         temporary = handle.name
     os.replace(temporary, path)

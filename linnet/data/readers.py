@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,40 +221,61 @@ class CatalogReader:
     def _csv_chunks(self) -> Iterator[RecordChunk]:
         header = self.columns
         width = len(header)
+        delimiter = self._delimiter()
         chunk = RecordChunk()
         with _open_text(self.path) as handle:
-            reader = csv.reader(handle, delimiter=self._delimiter())
-            try:
-                next(reader)
-            except (StopIteration, csv.Error):
-                return
-            start = reader.line_num + 1
+            numbered = enumerate(handle, start=1)
+            pending: deque[tuple[int, str]] = deque()  # lines to parse again after a broken record
+            consumed: list[tuple[int, str]] = []  # lines of the record being parsed
+
+            def lines():
+                while True:
+                    item = pending.popleft() if pending else next(numbered, None)
+                    if item is None:
+                        return
+                    consumed.append(item)
+                    yield item[1]
+
+            reader = csv.reader(lines(), delimiter=delimiter)
+            header_done = False
             while True:
+                consumed.clear()
+                problem = None
                 try:
                     row = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as error:
-                    chunk.bad_rows.append(BadRow(str(self.path), start, None, None, f"unreadable record: {error}"))
-                    start = reader.line_num + 1
+                    row, problem = None, f"unreadable record: {error}"
+                if not header_done:
+                    header_done = True
                     continue
-                end = reader.line_num
-                line, start = start, end + 1
-                if not row or (len(row) == 1 and not row[0].strip() and width > 1):
+                if not consumed:
+                    continue
+                line = consumed[0][0]
+                if row is not None and (not row or (len(row) == 1 and not row[0].strip() and width > 1)):
                     continue  # blank line
-                if len(row) != width:
-                    spans = f" (the record spans lines {line}-{end}: a broken quote?)" if end > line else ""
-                    chunk.bad_rows.append(BadRow(str(self.path), line, None, None,
-                                                 f"has {len(row)} fields, the header has {width}{spans}", row))
-                else:
+                if row is not None and len(row) == width:
                     record = dict(zip(header, row))
                     bad_column = _undecodable_field(row, header)
-                    if bad_column is not None:
-                        chunk.bad_rows.append(BadRow(str(self.path), line, None, bad_column,
-                                                     "not valid UTF-8 text (wrong file encoding?)", record))
-                    else:
+                    if bad_column is None:
                         chunk.records.append(self._select(record))
                         chunk.locations.append(line)
+                    else:
+                        chunk.bad_rows.append(BadRow(str(self.path), line, None, bad_column,
+                                                     "not valid UTF-8 text (wrong file encoding?)", record))
+                else:
+                    if problem is None:
+                        problem = f"has {len(row)} fields, the header has {width}"
+                    if len(consumed) > 1:
+                        # A stray quote swallows the lines after it; keep only its own line as the bad row
+                        # and parse the swallowed lines again, so they are not lost.
+                        problem += f" (an unbalanced quote swallowed lines {line}-{consumed[-1][0]}; "\
+                                   "the following lines were read again)"
+                        pending.extendleft(reversed(consumed[1:]))
+                        reader = csv.reader(lines(), delimiter=delimiter)
+                    raw = consumed[0][1].rstrip("\r\n")
+                    chunk.bad_rows.append(BadRow(str(self.path), line, None, None, problem, raw))
                 if len(chunk.records) >= self.chunk_rows:
                     yield chunk
                     chunk = RecordChunk()

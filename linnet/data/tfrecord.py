@@ -165,7 +165,8 @@ def read_tfrecords(directory: str | os.PathLike, split: str = "train", batch_siz
     files_dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         files_dataset = files_dataset.shuffle(len(files), seed=seed)
-    dataset = files_dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+    # unshuffled reads keep the file order (evaluation aligns predictions with ids); shuffled ones mix shards
+    dataset = files_dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8) if shuffle else 1,
                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
