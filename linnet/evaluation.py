@@ -34,6 +34,9 @@ from linnet.errors import ConfigError, EvaluationError
 logger = logging.getLogger(__name__)
 
 UNKNOWN_LABEL_MODES = ("score", "skip", "ancestor")
+#: Train/validation/test fractions of training's default config (``data.split``), which baselines use too so
+#: that a baseline's test split is a default run's test split.
+DEFAULT_SPLIT = (0.8, 0.1, 0.1)
 PLOT_FILES = {
     "level_accuracy": "level_accuracy.png",
     "precision_coverage": "precision_coverage.png",
@@ -292,8 +295,28 @@ def log_to_mlflow(tracking_dir, result: Mapping, artifacts: Mapping, run_name: s
 
 
 # -------------------------------------------------------------------------------------- orchestration
+def run_split_settings(model_path) -> dict:
+    """The split a run was trained with (``data.split``, ``data.split_salt`` of its ``config.yaml``), so
+    ``--split test`` means the products training never saw; ``{}`` when there is no such file."""
+    path = Path(model_path) / "config.yaml"
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    settings = {}
+    if data.get("split") is not None:
+        settings["split"] = tuple(float(value) for value in data["split"])
+    if data.get("split_salt"):
+        settings["split_salt"] = str(data["split_salt"])
+    return settings
+
+
 def prepare_for_evaluation(catalog_path, schema, model_taxonomy, split: str = "test", unknown_labels: str = "score",
-                           split_fractions=None, progress: bool = False):
+                           split_fractions=None, progress: bool = False, split_salt: str = ""):
     """Read the catalog, keep ``split`` and return ``(catalog, true path strings, unknown count)``.
 
     ``unknown_labels``: ``"score"`` keeps labels outside the model's tree (their unseen nodes are misses),
@@ -303,7 +326,9 @@ def prepare_for_evaluation(catalog_path, schema, model_taxonomy, split: str = "t
 
     if unknown_labels not in UNKNOWN_LABEL_MODES:
         raise ConfigError(f"--unknown-labels must be one of {list(UNKNOWN_LABEL_MODES)}, got {unknown_labels!r}")
-    kwargs = {} if split_fractions is None else {"split": split_fractions}
+    kwargs = {} if split_fractions is None else {"split": tuple(split_fractions)}
+    if split_salt:
+        kwargs["split_salt"] = split_salt
     by_id = getattr(schema, "category_kind", "path") == "id"
     # Catalog paths are read with their own inferred tree so that unknown labels survive to be scored;
     # labels given as node ids can only be read against the model's tree.
@@ -387,8 +412,8 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
     """
     from linnet.data import prepare_catalog
 
-    kwargs = {} if split_fractions is None else {"split": split_fractions}
-    catalog = prepare_catalog(catalog_path, schema, progress=progress, **kwargs)
+    catalog = prepare_catalog(catalog_path, schema, progress=progress,
+                              split=tuple(split_fractions or DEFAULT_SPLIT))
     if catalog.taxonomy is None or catalog.labels.shape[1] == 0:
         raise EvaluationError(f"{catalog_path}: no category labels; a baseline needs labelled products")
     train_split = ("train",) if calibration_target is not None else ("train", "validation")
@@ -468,8 +493,11 @@ def model_predictions(predictor, frame, ids, batch_size: int = 1024, progress: b
 def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress):
     predictor = load_model(model_path)
     schema = schema or predictor.schema
-    catalog, truth, n_unknown = prepare_for_evaluation(catalog_path, schema, predictor.taxonomy, split, unknown_labels,
-                                                       split_fractions, progress)
+    settings = run_split_settings(model_path)
+    catalog, truth, n_unknown = prepare_for_evaluation(
+        catalog_path, schema, predictor.taxonomy, split, unknown_labels,
+        split_fractions if split_fractions is not None else settings.get("split"), progress,
+        settings.get("split_salt", ""))
     frame = raw_frame(catalog_path, catalog)
     predictions = model_predictions(predictor, frame, catalog.ids, progress=progress)
     return predictor, catalog, truth, n_unknown, predictions

@@ -57,3 +57,10 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_baselines_split_like_a_default_training_run():
+    from linnet.evaluation import DEFAULT_SPLIT
+    from linnet.training_config import TrainingConfig
+
+    assert tuple(TrainingConfig().data.split) == DEFAULT_SPLIT
