@@ -39,3 +39,25 @@ def google_taxonomy_file(shared_data: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"Google taxonomy not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_taxonomy():
+    """A handwritten 3-level tree (7 leaves at depths 1 to 3) that every room's tests can share.
+
+    Level sizes ``[3, 4, 3]``; class order is by name within each parent. ``"Bags"`` is a leaf at level 1,
+    ``"Shoes > Sandals"`` a leaf at level 2.
+    """
+    from linnet.taxonomy import Taxonomy
+
+    return Taxonomy.from_paths(
+        [
+            "Clothing > Tops > T-Shirts",
+            "Clothing > Tops > Shirts",
+            "Clothing > Trousers > Jeans",
+            "Shoes > Boots",
+            "Shoes > Sandals",
+            "Bags",
+        ],
+        source="tiny_taxonomy fixture",
+    )

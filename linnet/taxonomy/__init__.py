@@ -1,0 +1,14 @@
+"""The category tree LinNét predicts into: `Taxonomy`, `Node` and the readers of taxonomy files.
+
+Importing this package does not import TensorFlow (`Taxonomy.child_mask_tensor` does, on first use).
+
+Example:
+>>> from linnet.taxonomy import Taxonomy
+>>> Taxonomy.from_paths(["Shoes > Boots", "Bags"]).level_sizes()
+[2, 1]
+"""
+
+from linnet.taxonomy.core import Node, Taxonomy
+from linnet.taxonomy.formats import load_taxonomy, sniff_format
+
+__all__ = ["Node", "Taxonomy", "load_taxonomy", "sniff_format"]
