@@ -92,6 +92,19 @@ def apply_thresholds(full_nodes, confidences, level_thresholds, node_thresholds=
 
 
 # -------------------------------------------------------------------------------------- one threshold
+def _running_precision(confidence: np.ndarray, correct: np.ndarray, weights: np.ndarray):
+    """Items sorted by confidence (highest first) with the running accepted weight and precision, and a mask
+    of the last item of each run of equal confidences (the only places a threshold can cut)."""
+    order = np.argsort(-confidence, kind="stable")
+    sorted_confidence = confidence[order]
+    accepted = np.cumsum(weights[order])
+    hits = np.cumsum(weights[order] * correct[order])
+    last_of_tie = np.r_[sorted_confidence[1:] != sorted_confidence[:-1], True]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(accepted > 0, hits / accepted, np.nan)
+    return sorted_confidence, accepted, precision, last_of_tie
+
+
 def threshold_for_precision(confidence, correct, target_precision: float, sample_weight=None) -> tuple[float, float, float]:
     """The smallest threshold whose accepted items reach ``target_precision``, i.e. the largest coverage.
 
@@ -116,13 +129,7 @@ def threshold_for_precision(confidence, correct, target_precision: float, sample
     if confidence.size == 0:
         return 0.0, float("nan"), float("nan")
     weights = metrics.check_sample_weight(sample_weight, confidence.size)
-    order = np.argsort(-confidence, kind="stable")
-    sorted_confidence = confidence[order]
-    accepted = np.cumsum(weights[order])
-    hits = np.cumsum(weights[order] * correct[order])
-    last_of_tie = np.r_[sorted_confidence[1:] != sorted_confidence[:-1], True]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = hits / accepted
+    sorted_confidence, accepted, precision, last_of_tie = _running_precision(confidence, correct, weights)
     # A tiny tolerance so a target of exactly 0.95 is met by 19/20 despite float rounding.
     feasible = np.nonzero(last_of_tie & (precision >= target - 1e-12) & (accepted > 0))[0]
     if feasible.size == 0:
@@ -141,13 +148,7 @@ def precision_coverage_curve(confidence, correct, sample_weight=None) -> dict:
     if confidence.size == 0:
         return {"threshold": np.array([]), "precision": np.array([]), "coverage": np.array([])}
     weights = metrics.check_sample_weight(sample_weight, confidence.size)
-    order = np.argsort(-confidence, kind="stable")
-    sorted_confidence = confidence[order]
-    accepted = np.cumsum(weights[order])
-    hits = np.cumsum(weights[order] * correct[order])
-    last_of_tie = np.r_[sorted_confidence[1:] != sorted_confidence[:-1], True]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(accepted > 0, hits / accepted, np.nan)
+    sorted_confidence, accepted, precision, last_of_tie = _running_precision(confidence, correct, weights)
     return {"threshold": sorted_confidence[last_of_tie], "precision": precision[last_of_tie],
             "coverage": accepted[last_of_tie] / max(weights.sum(), 1e-300)}
 
