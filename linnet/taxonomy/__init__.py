@@ -10,5 +10,13 @@ Example:
 
 from linnet.taxonomy.core import Node, Taxonomy
 from linnet.taxonomy.formats import load_taxonomy, sniff_format
+from linnet.taxonomy.mapping import TaxonomyMapping, load_shopify_google_mapping
 
-__all__ = ["Node", "Taxonomy", "load_taxonomy", "sniff_format"]
+__all__ = [
+    "Node",
+    "Taxonomy",
+    "TaxonomyMapping",
+    "load_shopify_google_mapping",
+    "load_taxonomy",
+    "sniff_format",
+]
