@@ -60,9 +60,12 @@ def split_path(
     names = tuple(normalize_name(name) for name in raw_names)
     if not names or names == ("",):
         raise taxonomy_error("empty path", text, file=file, line=line)
-    if any(name == "" for name in names):
-        raise taxonomy_error("empty name in path", text, file=file, line=line)
     core = separator_core(separator)
+    stripped = text.strip()
+    if any(name == "" for name in names) or (
+        isinstance(path, str) and (stripped.startswith(core) or stripped.endswith(core))
+    ):
+        raise taxonomy_error("empty name in path", text, file=file, line=line)
     if isinstance(path, str):
         for name in names:
             if core in name:
