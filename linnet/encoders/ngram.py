@@ -271,9 +271,16 @@ class EmbeddingBag(keras.layers.Layer):
         rows = tf.where(present)[:, 0]
         flat_ids = tf.boolean_mask(tf.cast(ids, tf.int64), present) % self.input_dim
         flat_weights = tf.boolean_mask(weights, present)
-        vectors = tf.gather(self.embeddings.value, flat_ids)
         batch_size = tf.shape(ids, out_type=tf.int64)[0]
-        pooled = tf.math.unsorted_segment_sum(vectors * flat_weights[:, None], rows, batch_size)
+        # Gather each distinct row once and pool with a sparse [B, U] x dense [U, D] product: the
+        # table's gradient then has unique indices (no per-occurrence rows to sum in the optimizer),
+        # and sparse_dense_matmul fuses the weighting and the per-row sum on all cores.
+        unique_ids, positions = tf.unique(flat_ids, out_idx=tf.int64)
+        vectors = tf.gather(self.embeddings.value, unique_ids)
+        bag = tf.SparseTensor(
+            tf.stack([rows, positions], axis=1), flat_weights, tf.stack([batch_size, tf.size(unique_ids, out_type=tf.int64)])
+        )
+        pooled = tf.sparse.sparse_dense_matmul(bag, vectors)
         if self.pooling == "mean":
             pooled = tf.math.divide_no_nan(pooled, tf.math.unsorted_segment_sum(flat_weights, rows, batch_size)[:, None])
         elif self.pooling == "sqrtn":
