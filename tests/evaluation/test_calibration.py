@@ -138,3 +138,17 @@ def test_save_load_round_trip_writes_the_contract_keys(tmp_path):
     (tmp_path / "bad.json").write_text('{"node_thresholds": {}}')
     with pytest.raises(ConfigError, match="bad.json"):
         Calibration.load(tmp_path / "bad.json")
+
+
+def test_taxonomy_mismatch_names_both_fingerprints(tmp_path):
+    from linnet.taxonomy import Taxonomy
+
+    fitted_for = Taxonomy.from_paths(["A > x", "B > y"])
+    other = Taxonomy.from_paths(["A > x", "B > z"])
+    path = Calibration([0.5, 0.6], {}, fitted_for.fingerprint()).save(tmp_path / "calibration.json")
+    assert Calibration.load(path, taxonomy=fitted_for).level_thresholds == [0.5, 0.6]
+    with pytest.raises(EvaluationError) as error:
+        Calibration.load(path, taxonomy=other)
+    assert fitted_for.fingerprint() in str(error.value) and other.fingerprint() in str(error.value)
+    with pytest.raises(EvaluationError, match="3 levels"):
+        Calibration([0.5, 0.6], {}, None).check_taxonomy(Taxonomy.from_paths(["A > x > q"]))
