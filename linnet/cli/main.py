@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "taxonomy",
     "data",
     "evaluate",
+    "train",
+    "embed",
 ]
 
 

@@ -1,0 +1,191 @@
+"""``build_model``: encoders -> fused vector -> chained level heads (+ a wide linear path) -> outputs.
+
+The graph, for a taxonomy of ``L`` levels::
+
+    text fields ──► featurizer ──► ids, weights ──► embedding bag ──► text vector ─┐
+                                        │                                          ├─► fusion ─► fused
+    image, image_present ──► image encoder ──► gated image vector ─────────────────┘      │
+                                        │                                                  ├─► embedding (L2)
+                                        └─► wide_level_k (linear over n-gram ids) ─┐       │
+    level k head: [fused, output of level k-1] ─► hidden ─► logits ───────────────(+)─► level_k (softmax)
+
+Level ``k``'s head sees the previous level's output (probabilities or logits, by config), so a
+subcategory head knows which top-level category the model believes in. Training does not force
+children to agree with their parents; `linnet.inference` does that at prediction time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from linnet.errors import ConfigError
+from linnet.model.config import ModelConfig
+from linnet.model.layers import HashedLinear, L2Normalize, PresenceGate
+
+
+def check_taxonomy_depth(config: ModelConfig, taxonomy) -> int:
+    """The taxonomy's number of levels, or ConfigError when it is deeper than ``config.max_levels``."""
+    num_levels = int(taxonomy.num_levels)
+    if num_levels < 1:
+        raise ConfigError("the taxonomy has no levels")
+    if num_levels > config.max_levels:
+        raise ConfigError(
+            f"the taxonomy has {num_levels} levels but config key 'model.max_levels' allows {config.max_levels}; "
+            "raise it or truncate the taxonomy (linnet taxonomy truncate)"
+        )
+    return num_levels
+
+
+def wide_bucket_count(config: ModelConfig, class_counts: Sequence[int]) -> int:
+    """Buckets of the wide path: ``wide.num_buckets`` halved until ``buckets * sum(classes)`` fits.
+
+    Example:
+        >>> wide_bucket_count(ModelConfig(), [10, 100])  # 2**18 * 110 is under 32M
+        262144
+        >>> wide_bucket_count(ModelConfig(), [20, 200, 5000])
+        4096
+    """
+    buckets = config.wide.num_buckets
+    total_classes = max(1, sum(class_counts))
+    while buckets > 16 and buckets * total_classes > config.wide.max_parameters:
+        buckets //= 2
+    return buckets
+
+
+def build_model(
+    config: ModelConfig | None,
+    taxonomy,
+    text_fields: Sequence[str] | None = ("title",),
+    image_size: int | None = None,
+    name: str = "linnet",
+) -> keras.Model:
+    """Builds the hierarchical classifier as a Keras functional model.
+
+    Args:
+        config: a `ModelConfig` (None: the defaults).
+        taxonomy: a `linnet.taxonomy.Taxonomy`; one head per level, ``len(classes(k))`` outputs each.
+        text_fields: feature keys of the text inputs (``schema.feature_text_fields``). Ignored when the
+            config has no text encoder.
+        image_size: side of the square ``image`` input; required when the config has an image encoder.
+        name: model name.
+
+    Returns:
+        A ``keras.Model`` with inputs named by feature key (``tf.string [B]`` per text field, plus
+        ``image`` ``float32 [B, S, S, 3]`` and ``image_present`` ``float32 [B]`` with images) and a dict of
+        outputs ``level_1`` … ``level_L`` (softmax ``[B, n_k]``) and ``embedding`` (``[B, D]``, L2-normalised).
+
+    Raises:
+        ConfigError: taxonomy deeper than ``max_levels``, unknown encoder, image encoder without
+            ``image_size``, no text fields for a text encoder.
+
+    Example:
+        >>> from linnet.taxonomy import Taxonomy
+        >>> taxonomy = Taxonomy.from_paths(["A > B", "A > C", "D > E"])
+        >>> config = ModelConfig(text_encoder={"name": "hashed_ngrams", "num_bins": 1024, "embedding_dim": 8},
+        ...                      fusion_dim=16, embedding_dim=8, head_hidden_units=[16])
+        >>> model = build_model(config, taxonomy, ["title"])
+        >>> sorted(model.output_names) if hasattr(model, "output_names") else None  # doctest: +SKIP
+        >>> sorted(model({"title": keras.ops.convert_to_tensor(["b"])}))
+        ['embedding', 'level_1', 'level_2']
+    """
+    from linnet import encoders
+
+    config = config if config is not None else ModelConfig()
+    if isinstance(config, dict):
+        config = ModelConfig.from_dict(config)
+    num_levels = check_taxonomy_depth(config, taxonomy)
+    class_counts = [len(taxonomy.classes(level)) for level in range(1, num_levels + 1)]
+
+    inputs: dict[str, keras.KerasTensor] = {}
+    branches = []
+    ngram_ids = ngram_weights = None
+    if config.text_encoder is not None:
+        if not text_fields:
+            raise ConfigError("model.text_encoder is set but the schema has no text fields")
+        for field in text_fields:
+            inputs[field] = keras.Input(shape=(), dtype="string", name=field)
+        text_inputs = {field: inputs[field] for field in text_fields}
+        text_encoder = encoders.build_text_encoder(dict(config.text_encoder), list(text_fields))
+        featurizer = getattr(text_encoder, "featurizer", None)
+        embedding_bag = getattr(text_encoder, "embedding_bag", None)
+        if featurizer is not None and embedding_bag is not None:
+            # Featurise once and share the ids between the deep path and the wide path.
+            ngram_ids, ngram_weights = featurizer(text_inputs)
+            branches.append(embedding_bag(ngram_ids, ngram_weights))
+        else:
+            branches.append(text_encoder(text_inputs))
+    if config.image_encoder is not None:
+        if not image_size:
+            raise ConfigError("model.image_encoder is set but no image_size was given (schema has no image column?)")
+        image_options = dict(config.image_encoder)
+        image_options.setdefault("image_size", int(image_size))
+        image_encoder = encoders.build_image_encoder(image_options)
+        inputs["image"] = keras.Input(shape=(int(image_size), int(image_size), 3), dtype="float32", name="image")
+        inputs["image_present"] = keras.Input(shape=(), dtype="float32", name="image_present")
+        image_vector = image_encoder(inputs["image"])
+        branches.append(PresenceGate(name="image_gate")([image_vector, inputs["image_present"]]))
+        if config.image_presence_feature:
+            branches.append(keras.layers.Reshape((1,), name="image_present_feature")(inputs["image_present"]))
+
+    # A named "joined" layer marks where the encoders end (the embedding cache stores its output).
+    if len(branches) == 1:
+        joined = keras.layers.Identity(name="joined")(branches[0])
+    else:
+        joined = keras.layers.Concatenate(name="joined")(branches)
+    use_wide = config.wide.enabled and ngram_ids is not None
+    outputs = build_heads(config, class_counts, joined, ngram_ids if use_wide else None, ngram_weights)
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_ids=None, ngram_weights=None) -> dict:
+    """Fusion, embedding and the chained level heads on top of the encoders' ``joined`` vector.
+
+    Layer names are fixed (``fusion``, ``head_k_*``, ``wide_level_k``, ``level_k``), so a heads-only model
+    (trained on cached embeddings) and the full model share weights by layer name.
+
+    Args:
+        config: the model config.
+        class_counts: classes per level.
+        joined: ``[B, D]`` tensor of the encoders' concatenated outputs.
+        ngram_ids, ngram_weights: the featurizer's outputs for the wide path (None: no wide path).
+
+    Returns:
+        ``{"level_1": ..., ..., "embedding": ...}`` output tensors.
+    """
+    fused = keras.layers.Dense(config.fusion_dim, activation=config.fusion_activation, name="fusion")(joined)
+    if config.fusion_dropout:
+        fused = keras.layers.Dropout(config.fusion_dropout, name="fusion_dropout")(fused)
+    if config.embedding_dim:
+        # A bottleneck the heads read from, so every dimension of the embedding is trained by the heads.
+        fused = keras.layers.Dense(config.embedding_dim, name="embedding_projection")(fused)
+    embedding = L2Normalize(name="embedding")(fused)
+
+    wide_buckets = wide_bucket_count(config, class_counts) if ngram_ids is not None else 0
+    outputs: dict = {}
+    previous = None
+    for level, num_classes in enumerate(class_counts, start=1):
+        hidden = fused if previous is None else keras.layers.Concatenate(name=f"head_{level}_input")([fused, previous])
+        for index, units in enumerate(config.head_hidden_units, start=1):
+            hidden = keras.layers.Dense(units, activation="relu", name=f"head_{level}_hidden_{index}")(hidden)
+            if config.head_dropout:
+                hidden = keras.layers.Dropout(config.head_dropout, name=f"head_{level}_dropout_{index}")(hidden)
+        logits = keras.layers.Dense(num_classes, name=f"head_{level}_logits")(hidden)
+        if ngram_ids is not None:
+            wide_logits = HashedLinear(wide_buckets, num_classes, name=f"wide_level_{level}")(ngram_ids, ngram_weights)
+            logits = keras.layers.Add(name=f"level_{level}_logits")([logits, wide_logits])
+        probabilities = keras.layers.Activation("softmax", dtype="float32", name=f"level_{level}")(logits)
+        outputs[f"level_{level}"] = probabilities
+        previous = probabilities if config.chain_outputs == "probabilities" else logits
+    outputs["embedding"] = embedding
+    return outputs
+
+
+def classifier_outputs_model(model: keras.Model) -> keras.Model:
+    """The same layers with only the ``level_k`` outputs: what ``fit`` trains (the embedding has no label).
+
+    The returned model shares every weight with ``model``; training it trains ``model``.
+    """
+    outputs = {name: tensor for name, tensor in model.output.items() if name.startswith("level_")}
+    return keras.Model(inputs=model.inputs, outputs=outputs, name=f"{model.name}_levels")

@@ -1,0 +1,127 @@
+"""The model section of a training config (``model:`` in ``training/configs/*.yaml``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from linnet.errors import ConfigError
+
+CHAIN_OUTPUTS = ("probabilities", "logits")
+LEAF_HEADS = ("softmax", "arcface")
+
+
+@dataclasses.dataclass
+class WideConfig:
+    """A linear classifier per level over the hashed n-gram ids, added to the deep heads' logits.
+
+    It plays the part of a linear model on TF-IDF features (the strong baseline on short product titles):
+    every n-gram id carries its own weight per class, features are L2-normalised (``1/sqrt(n)`` per id) and
+    the weights get their own L2 penalty. The table is ``num_buckets x classes(level)`` per level; when that
+    exceeds ``max_parameters`` summed over levels, the bucket count is halved until it fits, so a 7-level
+    tree with thousands of classes keeps a bounded size.
+    """
+
+    enabled: bool = True
+    num_buckets: int = 2**18
+    max_parameters: int = 32_000_000
+    l2: float = 1e-7
+
+    def validate(self, where: str = "") -> None:
+        if self.num_buckets < 16:
+            raise ConfigError(f"config key '{where}.num_buckets' must be at least 16, got {self.num_buckets}")
+        if self.max_parameters < 1:
+            raise ConfigError(f"config key '{where}.max_parameters' must be positive")
+        if self.l2 < 0:
+            raise ConfigError(f"config key '{where}.l2' must be >= 0")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """How the network is built.
+
+    Attributes:
+        text_encoder: config of ``linnet.encoders.build_text_encoder`` (``name`` plus its options), or
+            None for an image-only model.
+        image_encoder: config of ``linnet.encoders.build_image_encoder``, or None for text only.
+        fusion_dim: width of the fused product representation (concat of encoders -> dense).
+        fusion_activation: activation of the fusion projection.
+        fusion_dropout: dropout after the fusion projection.
+        image_presence_feature: also feed the ``image_present`` flag to the fusion layer, so the heads
+            know when the image vector is missing rather than merely small.
+        embedding_dim: None: the ``embedding`` output is the L2-normalised fused vector; a width: a linear
+            bottleneck of that width after the fusion, which the heads then read (so it is trained).
+        head_hidden_units: hidden layer widths of each level head.
+        head_dropout: dropout rate inside the heads.
+        chain_outputs: what level k passes to level k+1: ``probabilities`` or ``logits``.
+        leaf_head: ``softmax`` or ``arcface`` (cosine head + additive angular margin on the leaf level).
+        arcface_scale / arcface_margin: ArcFace parameters (leaf_head ``arcface`` only).
+        wide: the wide linear path over hashed n-grams (text encoders that expose n-gram ids only).
+        max_levels: the deepest taxonomy this config accepts; deeper trees are a ConfigError.
+    """
+
+    text_encoder: dict | None = dataclasses.field(default_factory=lambda: {"name": "hashed_ngrams"})
+    image_encoder: dict | None = None
+    fusion_dim: int = 256
+    fusion_activation: str = "relu"
+    fusion_dropout: float = 0.0
+    image_presence_feature: bool = True
+    embedding_dim: int | None = None
+    head_hidden_units: list[int] = dataclasses.field(default_factory=lambda: [256])
+    head_dropout: float = 0.2
+    chain_outputs: str = "probabilities"
+    leaf_head: str = "softmax"
+    arcface_scale: float = 30.0
+    arcface_margin: float = 0.2
+    wide: WideConfig = dataclasses.field(default_factory=WideConfig)
+    max_levels: int = 10
+
+    def validate(self, where: str = "model") -> None:
+        if self.text_encoder is None and self.image_encoder is None:
+            raise ConfigError(f"config keys '{where}.text_encoder' and '{where}.image_encoder' are both empty")
+        for key in ("text_encoder", "image_encoder"):
+            value = getattr(self, key)
+            if value is not None and "name" not in value:
+                raise ConfigError(f"config key '{where}.{key}' needs a 'name'")
+        if self.chain_outputs not in CHAIN_OUTPUTS:
+            raise ConfigError(f"config key '{where}.chain_outputs' must be one of {CHAIN_OUTPUTS}, got {self.chain_outputs!r}")
+        if self.leaf_head not in LEAF_HEADS:
+            raise ConfigError(f"config key '{where}.leaf_head' must be one of {LEAF_HEADS}, got {self.leaf_head!r}")
+        for key in ("head_dropout", "fusion_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"config key '{where}.{key}' must be in [0, 1), got {getattr(self, key)}")
+        for key in ("fusion_dim", "embedding_dim", "max_levels"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"config key '{where}.{key}' must be positive")
+        if any(units < 1 for units in self.head_hidden_units):
+            raise ConfigError(f"config key '{where}.head_hidden_units' must hold positive widths")
+
+    @classmethod
+    def from_yaml(cls, path) -> ModelConfig:
+        """Reads a model config from YAML: either the ``model:`` section alone or a whole training config."""
+        from pathlib import Path
+
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as error:
+            raise ConfigError(f"cannot read config {path}: {error}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config {path} is not valid YAML: {error}") from None
+        if isinstance(data, dict) and "model" in data and isinstance(data["model"], dict):
+            data = data["model"]
+        try:
+            return cls.from_dict(data)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "model") -> ModelConfig:
+        from linnet.config_fields import config_from_dict
+
+        return config_from_dict(cls, data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,517 @@
+"""Training: ``train(catalog, out_dir, ...)`` fits the hierarchical model and writes a run directory.
+
+One call does the whole job: read and split the catalog (`linnet.data`), build the model
+(`linnet.model.build_model`) inside a ``tf.distribute`` strategy, fit it with masked per-level losses whose
+level weights follow the configured schedule, track the run in MLflow, and write the run directory
+(`linnet.run_directory`) that ``export``, ``evaluate``, ``predict`` and ``embed`` read.
+
+When every encoder is frozen, the encoders run once over the catalog and the heads train on the cached
+vectors (`linnet.embedding_cache`); the full model is then assembled from encoders and trained heads.
+
+Example:
+    >>> from linnet.data import CatalogSchema
+    >>> schema = CatalogSchema(text_columns=["title"], category_column="category")
+    >>> run = train("catalog.csv", "runs/first", schema=schema, epochs=2)  # doctest: +SKIP
+    >>> run.metrics["validation"]["level_1_accuracy"]  # doctest: +SKIP
+    0.97
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from linnet.errors import ConfigError
+from linnet.run_directory import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    README_FILE,
+    SCHEMA_FILE,
+    STATE_DIR,
+    TAXONOMY_FILE,
+    LoadedRun,
+    check_run_directory,
+    load_run,
+    prepare_run_directory,
+    write_json_atomically,
+    write_text_atomically,
+)
+from linnet.training_config import (
+    DataConfig,
+    FitConfig,
+    OptimizerConfig,
+    TrainingConfig,
+)
+
+__all__ = [
+    "DataConfig",
+    "FitConfig",
+    "OptimizerConfig",
+    "Run",
+    "TrainingConfig",
+    "load_run",
+    "make_optimizer",
+    "make_strategy",
+    "resolve_config",
+    "train",
+]
+
+Run = LoadedRun
+DEFAULT_IMAGE_SIZE = 224
+
+
+def resolve_config(config=None, epochs: int | None = None) -> TrainingConfig:
+    """A `TrainingConfig` from a config, a dict, a YAML path or None (defaults), with ``epochs`` applied."""
+    if config is None:
+        config = TrainingConfig()
+    elif isinstance(config, (str, os.PathLike)):
+        config = TrainingConfig.from_yaml(config)
+    elif isinstance(config, dict):
+        config = TrainingConfig.from_dict(config)
+    elif not isinstance(config, TrainingConfig):
+        raise ConfigError(f"config must be a TrainingConfig, a dict or a YAML path, got {type(config).__name__}")
+    if epochs is not None:
+        if epochs < 1:
+            raise ConfigError(f"--epochs must be positive, got {epochs}")
+        config = TrainingConfig.from_dict({**config.to_dict(), "training": {**config.to_dict()["training"], "epochs": epochs}})
+    return config
+
+
+def make_strategy(fit: FitConfig):
+    """The ``tf.distribute`` strategy named by ``training.strategy``.
+
+    ``multi_worker`` reads the cluster from ``TF_CONFIG`` (see ``training/launch_multi_worker.py``).
+    """
+    import tensorflow as tf
+
+    if fit.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=fit.devices)
+    if fit.strategy == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ConfigError("training.strategy 'multi_worker' needs TF_CONFIG (see training/README.md)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def resolve_precision(fit: FitConfig) -> str:
+    """The Keras dtype policy name for ``training.precision`` (``auto``: mixed_float16 on a GPU)."""
+    if fit.precision != "auto":
+        return fit.precision
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+
+
+def learning_rate_schedule(optimizer: OptimizerConfig, peak: float, total_steps: int):
+    """Linear warm-up to ``peak`` then cosine decay (or constant), as a Keras schedule or float."""
+    warmup_steps = int(optimizer.warmup_fraction * total_steps)
+    if optimizer.decay == "none" and warmup_steps == 0:
+        return peak
+    if optimizer.decay == "none":
+        return keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=1, alpha=1.0, warmup_target=peak, warmup_steps=warmup_steps
+        )
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps else peak,
+        decay_steps=max(1, total_steps - warmup_steps),
+        alpha=optimizer.min_learning_rate_fraction,
+        warmup_target=peak if warmup_steps else None,
+        warmup_steps=warmup_steps,
+    )
+
+
+def make_optimizer(optimizer: OptimizerConfig, total_steps: int, num_replicas: int = 1, text_variables=None):
+    """The optimizer named by ``training.optimizer`` with warm-up + decay, its rate scaled by replicas.
+
+    Args:
+        optimizer: the optimizer section.
+        total_steps: optimizer steps of the whole run (for the schedule).
+        num_replicas: replicas in sync (the rate is multiplied by it when ``scale_with_replicas``).
+        text_variables: ``separate`` only: the text encoder's variables (they get AdamW, the rest SGD).
+    """
+    from linnet.encoders import LazyAdamW
+
+    scale = num_replicas if optimizer.scale_with_replicas else 1
+    peak = optimizer.learning_rate * scale
+    schedule = learning_rate_schedule(optimizer, peak, total_steps)
+    clip = {"global_clipnorm": optimizer.global_clipnorm} if optimizer.global_clipnorm else {}
+    if optimizer.name == "adamw":
+        return LazyAdamW(learning_rate=schedule, weight_decay=optimizer.weight_decay, **clip)
+    sgd = keras.optimizers.SGD(learning_rate=schedule, momentum=optimizer.momentum, **clip)
+    if optimizer.name == "sgd":
+        return sgd
+    from linnet.optimizers import VariableSplitOptimizer
+
+    text_peak = (optimizer.text_encoder_learning_rate or optimizer.learning_rate) * scale
+    text_optimizer = LazyAdamW(
+        learning_rate=learning_rate_schedule(optimizer, text_peak, total_steps),
+        weight_decay=optimizer.weight_decay,
+        **clip,
+    )
+    return VariableSplitOptimizer(
+        first=text_optimizer, second=sgd, first_variable_paths=[variable.path for variable in text_variables or []]
+    )
+
+
+def _text_encoder_variables(model) -> list:
+    """Variables of the text encoder inside a built model (the featurizer's table, BERT, ...)."""
+    names = ("embedding_bag", "text_encoder")
+    return [variable for variable in model.trainable_variables if variable.path.split("/")[0] in names]
+
+
+def _load_taxonomy_argument(taxonomy):
+    if taxonomy is None:
+        return None
+    if isinstance(taxonomy, (str, os.PathLike)):
+        from linnet.taxonomy import load_taxonomy
+
+        return load_taxonomy(taxonomy)
+    return taxonomy
+
+
+def _image_size(config: TrainingConfig, schema) -> int | None:
+    if config.model.image_encoder is None:
+        return None
+    if not schema.has_image:
+        raise ConfigError("model.image_encoder is set but the schema has no image column (--image-column)")
+    return int(config.data.image_size or config.model.image_encoder.get("image_size") or DEFAULT_IMAGE_SIZE)
+
+
+def train(
+    catalog_path,
+    out_dir,
+    schema=None,
+    config=None,
+    taxonomy=None,
+    epochs: int | None = None,
+    *,
+    resume: bool = False,
+    catalog=None,
+    max_rows: int | None = None,
+    progress: bool = True,
+) -> Run:
+    """Trains a model on a catalog and writes a run directory.
+
+    Args:
+        catalog_path: the catalog file (CSV/TSV/JSONL/Parquet).
+        out_dir: the run directory to create; an existing run is never overwritten (``resume=True``
+            continues an unfinished one from its last completed epoch).
+        schema: a `linnet.data.CatalogSchema` (default: ``id``, ``title``, ``category``).
+        config: a `TrainingConfig`, a dict of one, a YAML path, or None for the defaults.
+        taxonomy: a `Taxonomy` or a taxonomy file; None infers the tree from the category column.
+        epochs: overrides ``training.epochs``.
+        resume: continue an unfinished run in ``out_dir``.
+        catalog: an already prepared `linnet.data.PreparedCatalog` (skips reading ``catalog_path``).
+        max_rows: read at most this many catalog rows (quick looks).
+        progress: progress bars and the closing summary on stdout.
+
+    Returns:
+        The loaded run (`linnet.run_directory.LoadedRun`: ``.path .model .taxonomy .schema .config .metrics``).
+
+    Raises:
+        ConfigError: bad config key or value, taxonomy deeper than the config allows, unknown encoder,
+            ``out_dir`` already holding a run.
+        CatalogError: an unusable catalog (file, row and field named).
+    """
+    from linnet.data import CatalogSchema, prepare_catalog
+    from linnet.model import check_taxonomy_depth
+
+    config = resolve_config(config, epochs)
+    schema = schema if schema is not None else CatalogSchema(category_column="category")
+    taxonomy = _load_taxonomy_argument(taxonomy)
+    if taxonomy is not None:
+        check_taxonomy_depth(config.model, taxonomy)
+    image_size = _image_size(config, schema)
+    # Encoder names, options and weights files are checked before any data is read.
+    _check_encoders(config, schema, image_size)
+    check_run_directory(Path(out_dir), resume=resume)
+
+    if catalog is None:
+        catalog = prepare_catalog(
+            catalog_path, schema, taxonomy=taxonomy, unknown_labels=config.data.unknown_labels,
+            split=tuple(config.data.split), split_salt=config.data.split_salt, max_rows=max_rows, progress=progress,
+        )
+    taxonomy = catalog.taxonomy
+    if taxonomy is None:
+        raise ConfigError("the catalog has no categories and no taxonomy was given: nothing to train on")
+    check_taxonomy_depth(config.model, taxonomy)
+    train_catalog = catalog.subset("train")
+    validation_catalog = catalog.subset("validation")
+    if len(train_catalog) == 0:
+        raise ConfigError(f"the training split of {catalog_path} is empty (data.split = {config.data.split})")
+    run_dir = prepare_run_directory(Path(out_dir), resume=resume)
+
+    keras.utils.set_random_seed(config.training.seed)
+    policy = resolve_precision(config.training)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        return _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_catalog, image_size,
+                              run_dir, catalog_path, resume, progress)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _check_encoders(config: TrainingConfig, schema, image_size) -> None:
+    from linnet import encoders
+
+    if config.model.text_encoder is not None:
+        encoders.build_text_encoder(dict(config.model.text_encoder), list(schema.feature_text_fields))
+    if config.model.image_encoder is not None:
+        options = dict(config.model.image_encoder)
+        options.setdefault("image_size", image_size)
+        encoders.build_image_encoder(options)
+
+
+def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_catalog, image_size, run_dir,
+                   catalog_path, resume, progress) -> Run:
+    from linnet import embedding_cache
+    from linnet.data import class_weights as compute_class_weights
+    from linnet.data import make_dataset
+    from linnet.model import (
+        build_model,
+        level_weight_scheduler,
+        level_weights_for_epoch,
+        make_level_weight_variables,
+    )
+    from linnet.model.builder import classifier_outputs_model
+    from linnet.tracking import MlflowTracker
+
+    fit = config.training
+    num_levels = taxonomy.num_levels
+    strategy = make_strategy(fit)
+    replicas = strategy.num_replicas_in_sync
+    steps_per_epoch = math.ceil(len(train_catalog) / fit.batch_size)
+    weights_by_level = compute_class_weights(train_catalog.labels, taxonomy.level_sizes(), config.data.class_weighting)
+    text_fields = list(schema.feature_text_fields)
+
+    with strategy.scope():
+        model = build_model(config.model, taxonomy, text_fields=text_fields, image_size=image_size)
+        cache_plan = embedding_cache.plan(model, config) if fit.embedding_cache else None
+        trained = cache_plan.heads_model if cache_plan is not None else classifier_outputs_model(model)
+        level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
+        optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
+                                   text_variables=_text_encoder_variables(trained))
+        _compile(trained, optimizer, level_weight_variables, num_levels, fit.steps_per_execution)
+
+    if cache_plan is not None:
+        train_data, validation_data = cache_plan.datasets(
+            train_catalog, validation_catalog, fit, config.data, image_size, weights_by_level, progress=progress,
+            cache_dir=fit.cache_dir,
+        )
+    else:
+        train_data = make_dataset(
+            train_catalog, batch_size=fit.batch_size, shuffle=True, image_size=image_size, augment=config.data.augment,
+            class_weights=weights_by_level, seed=fit.seed, shuffle_buffer=config.data.shuffle_buffer,
+        )
+        validation_data = (
+            make_dataset(validation_catalog, batch_size=fit.batch_size, image_size=image_size,
+                         class_weights=weights_by_level)
+            if len(validation_catalog) else None
+        )
+
+    scheduler = level_weight_scheduler(fit.level_weights, level_weight_variables)
+    timer = EpochTimer(len(train_catalog))
+    callbacks = [scheduler, timer, *_callbacks(fit, run_dir, num_levels, validation_data is not None)]
+    started = time.perf_counter()
+    with MlflowTracker(run_dir, run_name=run_dir.name) as tracker:
+        tracker.log_params({"config": config.to_dict(), "schema": schema.to_dict(), "catalog": str(catalog_path)})
+        tracker.set_tags({"taxonomy_fingerprint": taxonomy.fingerprint(), "num_levels": num_levels,
+                          "strategy": fit.strategy, "replicas": replicas})
+        callbacks.append(tracker.keras_callback())
+        # The dataset shuffles itself (seeded); Keras's own shuffle does not apply to tf.data.
+        history = trained.fit(train_data, validation_data=validation_data, epochs=fit.epochs, callbacks=callbacks,
+                              verbose=fit.verbose if progress else 0, shuffle=False)
+        fit_seconds = time.perf_counter() - started
+        final_model = _assemble(model, trained, cache_plan, config, taxonomy, text_fields, image_size)
+        validation_metrics = _validation_accuracies(final_model, validation_catalog, image_size, num_levels, fit)
+        metrics = _metrics(history, timer, fit_seconds, validation_metrics, train_catalog, validation_catalog,
+                           catalog, scheduler, replicas, final_model, cache_plan)
+        tracker.log_metrics({f"final_{key}": value for key, value in validation_metrics.items()})
+        _write_run(run_dir, config, schema, taxonomy, final_model, metrics, catalog_path)
+        for name in (CONFIG_FILE, SCHEMA_FILE, TAXONOMY_FILE, METRICS_FILE, README_FILE):
+            tracker.log_artifact(run_dir / name)
+        if fit.tensorboard:
+            tracker.log_artifact(run_dir / "tensorboard", "tensorboard")
+        tracker.log_artifact(run_dir / MODEL_FILE, "model")
+    shutil.rmtree(run_dir / STATE_DIR, ignore_errors=True)
+    if progress:
+        print(closing_summary(metrics, run_dir))
+    return load_run(run_dir)
+
+
+def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_per_execution: int) -> None:
+    from linnet.model import (
+        MaskedSparseCategoricalAccuracy,
+        MaskedSparseCategoricalCrossentropy,
+    )
+
+    levels = [f"level_{level}" for level in range(1, num_levels + 1)]
+    model.compile(
+        optimizer=optimizer,
+        loss={name: MaskedSparseCategoricalCrossentropy(variable) for name, variable in zip(levels, level_weight_variables)},
+        metrics={name: [MaskedSparseCategoricalAccuracy()] for name in levels},
+        steps_per_execution=steps_per_execution,
+    )
+
+
+def _callbacks(fit: FitConfig, run_dir: Path, num_levels: int, has_validation: bool) -> list:
+    callbacks = []
+    leaf_metric = f"val_level_{num_levels}_accuracy"
+    if fit.backup_and_restore:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / STATE_DIR / "backup")))
+    if fit.checkpoints:
+        (run_dir / STATE_DIR / "checkpoints").mkdir(parents=True, exist_ok=True)
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(run_dir / STATE_DIR / "checkpoints" / "best.weights.h5"), save_weights_only=True,
+            monitor=leaf_metric if has_validation else "loss", mode="max" if has_validation else "min",
+            save_best_only=True,
+        ))
+    if fit.early_stopping_patience and has_validation:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=leaf_metric, mode="max", patience=fit.early_stopping_patience, restore_best_weights=True,
+        ))
+    if fit.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq="epoch", write_graph=False))
+    return callbacks
+
+
+def _assemble(model, trained, cache_plan, config, taxonomy, text_fields, image_size):
+    """A fresh, uncompiled copy of the full model with the trained weights (no optimizer state)."""
+    from linnet.model import build_model
+
+    if cache_plan is not None:
+        cache_plan.copy_heads_into(model)
+    final = build_model(config.model, taxonomy, text_fields=text_fields, image_size=image_size)
+    final.set_weights(model.get_weights())
+    return final
+
+
+def _validation_accuracies(model, validation_catalog, image_size, num_levels: int, fit: FitConfig) -> dict:
+    """Per-level accuracy of the final model on the validation split (labelled products only)."""
+    from linnet.data import make_dataset
+
+    if len(validation_catalog) == 0:
+        return {}
+    features = make_dataset(validation_catalog, batch_size=fit.batch_size, image_size=image_size, with_labels=False)
+    predictions = model.predict(features, verbose=0)
+    metrics = {}
+    for level in range(1, num_levels + 1):
+        truth = validation_catalog.labels[:, level - 1]
+        labelled = truth >= 0
+        predicted = np.argmax(predictions[f"level_{level}"], axis=-1)
+        metrics[f"level_{level}_accuracy"] = float(np.mean(predicted[labelled] == truth[labelled])) if labelled.any() else float("nan")
+    return metrics
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Times each epoch, for examples/s in the epoch logs, the metrics and the closing summary."""
+
+    def __init__(self, examples_per_epoch: int):
+        super().__init__()
+        self.examples_per_epoch = examples_per_epoch
+        self.epoch_seconds: list[float] = []
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._started
+        self.epoch_seconds.append(seconds)
+        if logs is not None:
+            logs["examples_per_second"] = self.examples_per_epoch / max(seconds, 1e-9)
+
+
+def _metrics(history, timer, fit_seconds, validation_metrics, train_catalog, validation_catalog, catalog, scheduler,
+             replicas, model, cache_plan) -> dict[str, Any]:
+    epoch_seconds = timer.epoch_seconds
+    # The first epoch includes tracing; later epochs show the steady rate.
+    steady = epoch_seconds[1:] or epoch_seconds
+    history_rows = {key: [float(value) for value in values] for key, values in history.history.items()}
+    return {
+        "epochs_run": len(epoch_seconds),
+        "fit_seconds": round(fit_seconds, 2),
+        "epoch_seconds": [round(seconds, 3) for seconds in epoch_seconds],
+        "examples_per_second": round(timer.examples_per_epoch * len(epoch_seconds) / max(sum(epoch_seconds), 1e-9), 1),
+        "steady_examples_per_second": round(timer.examples_per_epoch / max(float(np.mean(steady)), 1e-9), 1),
+        "train_examples": len(train_catalog),
+        "validation_examples": len(validation_catalog),
+        "catalog_examples": len(catalog),
+        "replicas": replicas,
+        "parameters": int(model.count_params()),
+        "embedding_cache": cache_plan.summary() if cache_plan is not None else None,
+        "validation": validation_metrics,
+        "level_weights_by_epoch": {str(epoch): weights for epoch, weights in scheduler.weights_by_epoch.items()},
+        "history": history_rows,
+    }
+
+
+def _write_run(run_dir: Path, config, schema, taxonomy, model, metrics, catalog_path) -> None:
+    import tempfile
+
+    from linnet.run_directory import write_yaml_atomically
+
+    write_yaml_atomically(run_dir / CONFIG_FILE, config.to_dict())
+    write_yaml_atomically(run_dir / SCHEMA_FILE, schema.to_dict())
+    write_text_atomically(run_dir / TAXONOMY_FILE, _taxonomy_json(taxonomy))
+    write_json_atomically(run_dir / METRICS_FILE, metrics)
+    with tempfile.TemporaryDirectory(dir=run_dir) as scratch:
+        temporary = Path(scratch) / MODEL_FILE
+        model.save(temporary)
+        os.replace(temporary, run_dir / MODEL_FILE)
+    write_text_atomically(run_dir / README_FILE, run_readme(run_dir, config, schema, taxonomy, metrics, catalog_path))
+
+
+def _taxonomy_json(taxonomy) -> str:
+    import json
+
+    return json.dumps(taxonomy.to_json(), ensure_ascii=False, indent=1) + "\n"
+
+
+def run_readme(run_dir: Path, config, schema, taxonomy, metrics: dict, catalog_path) -> str:
+    """The run directory's README.md: what was trained on what, and how well."""
+    validation = metrics.get("validation", {})
+    levels = "\n".join(f"| {key.split('_')[1]} | {value:.4f} |" for key, value in validation.items())
+    text_encoder = (config.model.text_encoder or {}).get("name", "none")
+    image_encoder = (config.model.image_encoder or {}).get("name", "none")
+    return f"""# LinNét run `{run_dir.name}`
+
+- Catalog: `{catalog_path}` ({metrics['catalog_examples']:,} products; {metrics['train_examples']:,} train,
+  {metrics['validation_examples']:,} validation)
+- Taxonomy: {taxonomy.num_levels} levels, {len(taxonomy):,} nodes, fingerprint `{taxonomy.fingerprint()[:16]}`
+- Text fields: {', '.join(schema.feature_text_fields)}; image: {'yes' if schema.has_image else 'no'}
+- Encoders: text `{text_encoder}`, image `{image_encoder}`; wide path: {config.model.wide.enabled}
+- Parameters: {metrics['parameters']:,}
+- Epochs: {metrics['epochs_run']} in {metrics['fit_seconds']:.1f} s ({metrics['examples_per_second']:,.0f} examples/s,
+  {metrics['steady_examples_per_second']:,.0f} after the first epoch); replicas: {metrics['replicas']}
+
+## Validation accuracy per level
+
+| level | accuracy |
+|---|---|
+{levels or '| - | (no validation split) |'}
+
+Files: `config.yaml` (training config), `schema.yaml`, `taxonomy.json`, `model.keras`, `metrics.json`,
+`mlflow.db` (open with `mlflow ui --backend-store-uri sqlite:///{run_dir.name}/mlflow.db`), `tensorboard/`.
+"""
+
+
+def closing_summary(metrics: dict, run_dir: Path) -> str:
+    """The few lines printed when training ends."""
+    validation = metrics.get("validation", {})
+    accuracies = ", ".join(f"level {key.split('_')[1]} {value:.3f}" for key, value in validation.items())
+    return (
+        f"Trained {metrics['epochs_run']} epoch(s) in {metrics['fit_seconds']:.1f} s "
+        f"({metrics['examples_per_second']:,.0f} examples/s) on {metrics['train_examples']:,} products.\n"
+        f"Validation accuracy: {accuracies or 'no validation split'}.\n"
+        f"Run written to {run_dir}"
+    )
