@@ -1,0 +1,61 @@
+"""A tiny text model with the model output contract (``level_k`` probabilities + ``embedding``) and catalog.
+
+The model is built once per session; it is built here rather than with ``linnet.model.build_model`` so
+the embeddings tests only depend on the contract (dict outputs, L2-normalised ``embedding``).
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+WORDS = ["red", "blue", "cotton", "leather", "shirt", "shoe", "bag", "watch", "slim", "classic"]
+CATEGORIES = ["Apparel > Tops", "Apparel > Shoes", "Accessories > Bags", "Accessories > Watches"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    import keras
+
+    from linnet.encoders import build_text_encoder
+
+    keras.utils.set_random_seed(0)
+    title = keras.Input(shape=(), dtype="string", name="title")
+    encoded = build_text_encoder("hashed_ngrams", ["title"], num_bins=512, embedding_dim=16)({"title": title})
+    hidden = keras.layers.Dense(16, activation="relu", name="fuse")(encoded)
+    embedding = keras.layers.UnitNormalization(name="embedding")(hidden)
+    level_1 = keras.layers.Dense(2, activation="softmax", name="level_1")(hidden)
+    level_2 = keras.layers.Dense(4, activation="softmax", name="level_2")(keras.layers.Concatenate()([hidden, level_1]))
+    return keras.Model({"title": title}, {"level_1": level_1, "level_2": level_2, "embedding": embedding},
+                       name="tiny_linnet")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_file(tiny_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    tiny_model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tmp_path_factory):
+    """CSV ``id,title,category`` of 45 products, with one bad row (an empty id) the jobs must skip."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("catalog") / "catalog.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "title", "category"])
+        for row in range(45):
+            words = " ".join(rng.choice(WORDS, size=3))
+            writer.writerow([f"p{row:03d}", words, CATEGORIES[row % 4]])
+        writer.writerow(["", "no id here", CATEGORIES[0]])
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_schema():
+    from linnet.data import CatalogSchema
+
+    return CatalogSchema(id_column="id", text_columns=["title"], category_column="category")
