@@ -17,7 +17,7 @@ import numpy as np
 BATCH_SIZE = 64
 IMAGE_SIZE = 96
 EXAMPLES = 2048
-TRAIN_STEPS = 8
+TRAIN_STEPS = 4
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LINNET_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 

@@ -72,7 +72,11 @@ def resolve_image_source(raw: Any, image_root: str | os.PathLike) -> tuple[str |
     return (str(path.resolve()), "file") if path.is_file() else ("", "missing_file")
 
 
-def _decode_strict(image_bytes, image_size: int):
+def decode_image_or_raise(image_bytes, image_size: int):
+    """`decode_image` of one image without the safety net: raises on bad bytes.
+
+    Only for stages that catch errors themselves (``ignore_errors()`` with a blank fallback).
+    """
     import tensorflow as tf
 
     image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
@@ -86,7 +90,7 @@ def _decode_or_blank(image_bytes, image_size: int):
     import tensorflow as tf
 
     blank = tf.data.Dataset.from_tensors((tf.zeros([image_size, image_size, 3], tf.float32), tf.constant(0.0)))
-    decoded = tf.data.Dataset.from_tensors(image_bytes).map(lambda data: _decode_strict(data, image_size))
+    decoded = tf.data.Dataset.from_tensors(image_bytes).map(lambda data: decode_image_or_raise(data, image_size))
     return decoded.ignore_errors().concatenate(blank).take(1)
 
 

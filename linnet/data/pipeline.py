@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from linnet.data.images import IMAGE_FIELD, IMAGE_PRESENT_FIELD, decode_image
+from linnet.data.images import (
+    IMAGE_FIELD,
+    IMAGE_PRESENT_FIELD,
+    decode_image,
+    decode_image_or_raise,
+)
 from linnet.data.weights import class_weights as compute_class_weights
 from linnet.errors import ConfigError
 
@@ -26,17 +31,29 @@ def _image_columns(sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return paths, inline
 
 
-def _read_or_inline(element: dict):
-    """One-element dataset with the image bytes read; an unreadable file gives empty bytes (a blank image)."""
+def _image_loader(image_size: int):
+    """Interleave function: one element with its image read and decoded, or blank when that fails.
+
+    Reading and decoding happen in one ``ignore_errors()`` stage (see `linnet.data.images`), so a file
+    deleted since preparation, or corrupt bytes, give ``image_present = 0`` instead of an error.
+    """
     import tensorflow as tf
 
-    path, inline = element[_PATH_KEY], element[_BYTES_KEY]
-    has_path = tf.strings.length(path) > 0
-    read = tf.data.Dataset.from_tensors(path).map(
-        lambda p: tf.cond(has_path, lambda: tf.io.read_file(p), lambda: inline)).ignore_errors()
-    data = read.concatenate(tf.data.Dataset.from_tensors(tf.constant(b""))).take(1)
-    rest = {key: value for key, value in element.items() if key not in (_PATH_KEY, _BYTES_KEY)}
-    return data.map(lambda image_bytes: {**rest, _BYTES_KEY: image_bytes})
+    def load(element: dict):
+        rest = {key: value for key, value in element.items() if key not in (_PATH_KEY, _BYTES_KEY)}
+        path, inline = element[_PATH_KEY], element[_BYTES_KEY]
+
+        def read_and_decode(_):
+            data = tf.cond(tf.strings.length(path) > 0, lambda: tf.io.read_file(path), lambda: inline)
+            image, present = decode_image_or_raise(data, image_size)
+            return {**rest, IMAGE_FIELD: image, IMAGE_PRESENT_FIELD: present}
+
+        blank = {**rest, IMAGE_FIELD: tf.zeros([image_size, image_size, 3], tf.float32),
+                 IMAGE_PRESENT_FIELD: tf.constant(0.0)}
+        decoded = tf.data.Dataset.from_tensors(path).map(read_and_decode).ignore_errors()
+        return decoded.concatenate(tf.data.Dataset.from_tensors(blank)).take(1)
+
+    return load
 
 
 def make_dataset(
@@ -122,7 +139,7 @@ def make_dataset(
     if repeat:
         dataset = dataset.repeat()
     if with_images:
-        dataset = dataset.interleave(_read_or_inline, cycle_length=tf.data.AUTOTUNE,
+        dataset = dataset.interleave(_image_loader(image_size), cycle_length=tf.data.AUTOTUNE,
                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
 
@@ -143,8 +160,9 @@ def _augmenter(augment, seed):
 def batch_finisher(text_fields, image_size: int | None, augmenter, weights: dict[str, np.ndarray] | None):
     """The map function turning a raw batch into ``(features, labels, sample_weights)`` (or ``features``).
 
-    The raw batch holds the text fields, ``__image_bytes`` (when ``image_size`` is set) and ``__labels``
-    (int32 ``[B, L]``, when ``weights`` is given). Shared by `make_dataset` and the TFRecord reader.
+    The raw batch holds the text fields, either decoded ``image`` / ``image_present`` or encoded
+    ``__image_bytes`` (when ``image_size`` is set), and ``__labels`` (int32 ``[B, L]``, when ``weights`` is
+    given). Shared by `make_dataset` and the TFRecord reader.
     """
     import tensorflow as tf
 
@@ -154,7 +172,10 @@ def batch_finisher(text_fields, image_size: int | None, augmenter, weights: dict
     def finish(batch):
         features = {name: batch[name] for name in text_fields}
         if image_size is not None:
-            image, present = decode_image(batch[_BYTES_KEY], image_size)
+            if IMAGE_FIELD in batch:
+                image, present = batch[IMAGE_FIELD], batch[IMAGE_PRESENT_FIELD]
+            else:
+                image, present = decode_image(batch[_BYTES_KEY], image_size)
             if augmenter is not None:
                 # blank images stay blank: brightness shifts would otherwise invent content
                 image = augmenter(image, training=True) * present[:, None, None, None]

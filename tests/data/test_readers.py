@@ -1,0 +1,153 @@
+"""Readers (CSV/TSV/JSONL/Parquet, chunked) and bad input: clear errors, bad rows kept in an errors file."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from linnet.data import CatalogReader, CatalogSchema, prepare_catalog
+from linnet.errors import CatalogError
+
+from .conftest import CATALOG_ROWS, write_csv
+
+HEADER = ["id", "title", "colour", "category", "image"]
+SCHEMA = CatalogSchema(text_columns=["title"], attribute_columns=["colour"], category_column="category")
+
+
+def _records():
+    return [dict(zip(HEADER, row)) for row in CATALOG_ROWS]
+
+
+def _write_jsonl(path, records):
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def same_catalog_four_ways(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame(_records())
+    paths = {
+        "csv": write_csv(tmp_path / "c.csv", HEADER, CATALOG_ROWS),
+        "tsv": write_csv(tmp_path / "c.tsv", HEADER, CATALOG_ROWS, delimiter="\t"),
+        "jsonl": _write_jsonl(tmp_path / "c.jsonl", _records()),
+        "parquet": tmp_path / "c.parquet",
+        "csv.gz": tmp_path / "c.csv.gz",
+    }
+    frame.to_parquet(paths["parquet"], row_group_size=2)
+    paths["csv.gz"].write_bytes(gzip.compress(paths["csv"].read_bytes()))
+    return paths
+
+
+def test_every_format_reads_the_same_catalog_in_small_chunks(same_catalog_four_ways):
+    prepared = {kind: prepare_catalog(path, SCHEMA, chunk_rows=2) for kind, path in same_catalog_four_ways.items()}
+    reference = prepared["csv"]
+    assert list(reference.ids) == [row[0] for row in CATALOG_ROWS]
+    assert reference.texts["attributes"][0] == "colour: red"
+    for kind, catalog in prepared.items():
+        assert list(catalog.ids) == list(reference.ids), kind
+        assert list(catalog.texts["title"]) == list(reference.texts["title"]), kind
+        np.testing.assert_array_equal(catalog.labels, reference.labels, err_msg=kind)
+        assert list(catalog.split) == list(reference.split), kind
+
+
+def test_reader_streams_chunks_of_the_requested_size(same_catalog_four_ways):
+    for kind, path in same_catalog_four_ways.items():
+        sizes = [len(chunk.records) for chunk in CatalogReader(path, chunk_rows=4)]
+        assert sizes == [4, 2], kind
+        locations = [loc for chunk in CatalogReader(path, chunk_rows=4) for loc in chunk.locations]
+        assert locations == (list(range(1, 7)) if kind in ("parquet", "jsonl") else list(range(2, 8))), kind
+
+
+def test_wrong_column_name_is_named_with_a_suggestion(tmp_path):
+    path = write_csv(tmp_path / "c.csv", HEADER, CATALOG_ROWS)
+    with pytest.raises(CatalogError, match=r"c\.csv.*'titel'.*did you mean 'title'"):
+        prepare_catalog(path, CatalogSchema(text_columns=["titel"], category_column="category"))
+
+
+def test_empty_file_and_header_only(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(CatalogError, match="empty.csv: the file is empty"):
+        prepare_catalog(tmp_path / "empty.csv", SCHEMA)
+    write_csv(tmp_path / "header.csv", HEADER, [])
+    with pytest.raises(CatalogError, match="header.csv: no usable rows"):
+        prepare_catalog(tmp_path / "header.csv", SCHEMA)
+
+
+def _messy_csv(tmp_path):
+    lines = [
+        ",".join(HEADER),
+        '1,Red boots,red,Shoes > Boots,',
+        '2,"Broken quote,blue,Shoes > Boots,',           # swallows the next line
+        '3,Black boots,black,Shoes > Boots,',
+        '4,Too,many,fields,here,x',
+        '1,Repeated id,red,Shoes > Boots,',
+        ',No id,red,Shoes > Boots,',
+        '7,Good bag,brown,Bags > Totes,',
+    ]
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    data += "8,Caf\xe9 latin-1,red,Bags > Totes,\n".encode("latin-1")
+    data += b"9,Last good,red,Bags > Totes,\n"
+    path = tmp_path / "messy.csv"
+    path.write_bytes(data)
+    return path
+
+
+def test_bad_rows_raise_naming_file_line_and_field(tmp_path):
+    path = _messy_csv(tmp_path)
+    with pytest.raises(CatalogError, match=r"messy\.csv: line 3: has 2 fields.*unbalanced quote"):
+        prepare_catalog(path, SCHEMA)
+
+
+def test_bad_rows_are_skipped_and_written_to_the_errors_file(tmp_path):
+    path = _messy_csv(tmp_path)
+    errors = tmp_path / "out" / "errors.jsonl"
+    catalog = prepare_catalog(path, SCHEMA, errors_path=errors)
+    assert list(catalog.ids) == ["1", "3", "7", "9"]  # line 4, swallowed by the stray quote, is read again
+    written = [json.loads(line) for line in errors.read_text().splitlines()]
+    problems = {(row["line"], row["field"]): row["problem"] for row in written}
+    assert "unbalanced quote" in problems[(3, None)]
+    assert "has 6 fields" in problems[(5, None)]
+    assert "repeated (first at line 2)" in problems[(6, "id")]
+    assert "id is empty" in problems[(7, "id")]
+    assert "not valid UTF-8" in problems[(9, "title")]
+    assert {row["file"] for row in written} == {str(path)}
+    assert written[2]["id"] == "1" and written[2]["record"]["title"] == "Repeated id"  # nothing lost
+    assert written[0]["record"] == '2,"Broken quote,blue,Shoes > Boots,'
+    assert catalog.report.rows_read == 9 and catalog.report.rows_kept == 4
+    assert len(catalog.report.bad_rows) == 5 and "5 bad rows" in catalog.report.summary()
+
+
+def test_jsonl_non_string_title_and_invalid_json(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": 1, "title": "ok", "category": "A > B"}\n'
+                    '{"id": 2, "title": 42, "category": "A > B"}\n'
+                    '{"id": 3, "title": "broken", \n'
+                    '[1, 2]\n'
+                    '{"id": 5, "title": null, "category": ["A", "C"]}\n')
+    schema = CatalogSchema(text_columns=["title"], category_column="category")
+    with pytest.raises(CatalogError, match=r"line 2 \(id '2'\): field 'title': must be text, got int 42"):
+        prepare_catalog(path, schema)
+    catalog = prepare_catalog(path, schema, bad_rows="skip")
+    assert list(catalog.ids) == ["1", "5"] and catalog.texts["title"][1] == ""
+    assert catalog.taxonomy.classes(2) == ["A > B", "A > C"]
+    messages = [row.message() for row in catalog.report.bad_rows]
+    assert any("line 3" in message and "not valid JSON" in message for message in messages)
+    assert any("line 4" in message and "JSON object" in message for message in messages)
+
+
+def test_parquet_bad_value_names_row(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"id": [10, 11], "title": ["a", "b"], "category": ["X > Y", "X > Z"], "price": ["1.5", "cheap"]})
+    frame.to_parquet(tmp_path / "c.parquet")
+    schema = CatalogSchema(text_columns=["title"], category_column="category", value_column="price")
+    with pytest.raises(CatalogError, match=r"c\.parquet: row 2 \(id '11'\): field 'price': must be a number"):
+        prepare_catalog(tmp_path / "c.parquet", schema)
+
+
+def test_max_rows_reads_only_the_start(tmp_path):
+    path = write_csv(tmp_path / "c.csv", HEADER, CATALOG_ROWS)
+    assert len(prepare_catalog(path, SCHEMA, max_rows=3)) == 3
