@@ -112,11 +112,14 @@ def _download(args: argparse.Namespace) -> int:
 
     records = download_taxonomies(
         sources=args.source, cache_dir=args.cache_dir, locales=args.locales, base_url=args.base_url,
-        force=args.force, manifest_dir=args.manifest_dir, progress=not args.quiet,
+        ref=args.ref, force=args.force, timeout=args.timeout, progress=not args.quiet,
     )
     for record in records:
-        print(f"{record['status']:>10}  {record['sha256'][:12]}  {record['path']}")
-    return 0
+        print(f"{record['status']:>10}  {record['sha256'][:12] or '-':<12}  {record['path']}")
+    failed = [record for record in records if record["status"] == "failed"]
+    for record in failed:
+        print(f"failed: {record['error']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _add_input(parser: argparse.ArgumentParser) -> None:
@@ -161,9 +164,10 @@ def register(subparsers) -> None:
                           help="which taxonomy (repeatable; default both)")
     download.add_argument("--locales", nargs="+", default=None, help="only these locales (default: all published)")
     download.add_argument("--cache-dir", default=None,
-                          help="target folder (default $LINNET_CACHE/taxonomy or ~/.cache/linnet/taxonomy)")
-    download.add_argument("--base-url", default=None, help="fetch from this mirror instead of the official URLs")
-    download.add_argument("--manifest-dir", default=None, help="folder of the source manifests (default: built in)")
+                          help="target folder (default $LINNET_CACHE_DIR/taxonomy or ~/.cache/linnet/taxonomy)")
+    download.add_argument("--base-url", default=None, help="fetch <base-url>/<path> from a mirror instead of the official URLs")
+    download.add_argument("--ref", default=None, help="Shopify git ref (release tag or branch; default main)")
+    download.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
     download.add_argument("--force", action="store_true", help="download again even when cached")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
     download.set_defaults(func=_download)
