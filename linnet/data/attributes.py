@@ -75,6 +75,10 @@ def render_attributes(record: Mapping[str, Any], columns: Sequence[str]) -> str:
     pairs: list[tuple[str, str]] = []
     for column in columns:
         value = record.get(column)
+        if type(value) is str and ":" not in value and "{" not in value:  # the common case, fast
+            if value and not value.isspace():
+                pairs.append((column, " ".join(value.replace(";", ",").split())))
+            continue
         if isinstance(value, Mapping):
             pairs.extend((_clean(key), _clean(item)) for key, item in value.items())
             continue

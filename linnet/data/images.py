@@ -18,7 +18,6 @@ import base64
 import hashlib
 import math
 import os
-from pathlib import Path
 from typing import Any
 
 IMAGE_FIELD = "image"
@@ -62,14 +61,12 @@ def resolve_image_source(raw: Any, image_root: str | os.PathLike) -> tuple[str |
         except ValueError:
             return "", "missing_file"
         return (data, "bytes") if data else ("", "none")
-    root = Path(image_root)
+    root = os.fspath(image_root)
     if text.startswith(("http://", "https://")):
-        fetched = root / fetched_image_name(text)
-        return (str(fetched.resolve()), "file") if fetched.is_file() else ("", "url_not_fetched")
-    path = Path(text)
-    if not path.is_absolute():
-        path = root / path
-    return (str(path.resolve()), "file") if path.is_file() else ("", "missing_file")
+        fetched = os.path.abspath(os.path.join(root, fetched_image_name(text)))
+        return (fetched, "file") if os.path.isfile(fetched) else ("", "url_not_fetched")
+    path = os.path.abspath(os.path.join(root, os.path.expanduser(text)))  # an absolute text ignores root
+    return (path, "file") if os.path.isfile(path) else ("", "missing_file")
 
 
 def decode_image_or_raise(image_bytes, image_size: int):

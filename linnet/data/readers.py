@@ -111,6 +111,11 @@ def _open_text(path: Path):
 
 
 def _undecodable_field(values: Sequence[Any], names: Sequence[str] | None) -> str | None:
+    try:  # one encode of the whole row is the fast path; look field by field only when it fails
+        "\x1f".join(value for value in values if isinstance(value, str)).encode("utf-8")
+        return None
+    except UnicodeEncodeError:
+        pass
     for position, value in enumerate(values):
         if isinstance(value, str):
             try:
