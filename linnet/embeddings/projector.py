@@ -40,15 +40,21 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def project_2d(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
-    """``[N, 2]`` coordinates: PCA by SVD of the centred vectors, or scikit-learn's t-SNE."""
+def project_2d(vectors: np.ndarray, method: str = "pca", seed: int = 0, tsne_iterations: int = 1000) -> np.ndarray:
+    """``[N, 2]`` coordinates: PCA by SVD of the centred vectors, or scikit-learn's t-SNE.
+
+    Example:
+        >>> project_2d(np.random.default_rng(0).normal(size=(10, 4))).shape
+        (10, 2)
+    """
     if method not in PROJECTIONS:
         raise ConfigError(f"projection must be one of {PROJECTIONS}, got {method!r}")
     if method == "tsne":
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30, max(2, (len(vectors) - 1) // 3)))
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(vectors)
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
+                    max_iter=max(250, tsne_iterations)).fit_transform(vectors)
     centred = vectors - vectors.mean(axis=0, keepdims=True)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
     coordinates = centred @ components[:2].T
