@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 
 def _load(args: argparse.Namespace):
@@ -16,7 +17,12 @@ def _load(args: argparse.Namespace):
     options = {}
     if getattr(args, "primary_locale", None):
         options["primary_locale"] = args.primary_locale
-    return load_taxonomy(args.files if len(args.files) > 1 else args.files[0], format=args.format, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        taxonomy = load_taxonomy(args.files if len(args.files) > 1 else args.files[0], format=args.format, **options)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    return taxonomy
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -293,12 +293,10 @@ def _table_rows(path: Path) -> list[tuple[int, dict]]:
                 raise TaxonomyError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
             # json.loads keeps no positions; entry n is reported as line n+1 of a one-entry-per-line file
             # only when that is how the file is laid out, otherwise as "entry n".
-            one_per_line = [line for line in lines if line.strip() not in ("[", "]", "")]
-            rows = []
-            for position, entry in enumerate(data):
-                line = (lines.index(one_per_line[position]) + 1) if len(one_per_line) == len(data) else None
-                rows.append((line if line is not None else f"entry {position}", entry))
-            return rows
+            entry_lines = [number for number, line in enumerate(lines, start=1) if line.strip() not in ("[", "]", "")]
+            if len(entry_lines) != len(data):
+                entry_lines = [f"entry {position}" for position in range(len(data))]
+            return list(zip(entry_lines, data))
         rows = []
         for line_number, line in enumerate(lines, start=1):
             if not line.strip():

@@ -57,3 +57,14 @@ def test_show_prints_an_indented_subtree(tmp_path, tiny_taxonomy, capsys):
     assert "path: Clothing > Tops" in out
     assert "level: 2" in out
     assert "Tops  [Clothing > Tops]\n  Shirts  [Clothing > Tops > Shirts]\n  T-Shirts" in out
+
+
+def test_ids_only_a_secondary_locale_has_are_reported(tmp_path, capsys):
+    english = tmp_path / "taxonomy-with-ids.en-US.txt"
+    german = tmp_path / "taxonomy-with-ids.de-DE.txt"
+    english.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\n1 - Animals\n", encoding="utf-8")
+    german.write_text("# Google_Product_Taxonomy_Version: 2021-09-21\n1 - Tiere\n77 - Pflanzen\n", encoding="utf-8")
+    assert main(["taxonomy", "stats", str(english), str(german), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" in captured.err and "1 ids" in captured.err and "'77'" in captured.err
+    assert '"nodes": 1' in captured.out and '"de-DE"' in captured.out
