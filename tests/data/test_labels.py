@@ -116,3 +116,40 @@ def test_fashion_catalogue_both_label_layouts_agree(fashion_dir):
     assert by_path.report.images["file"] > 50
     shares = {name: (by_path.split == name).mean() for name in ("train", "validation", "test")}
     assert 0.6 < shares["train"] < 0.8
+
+
+def test_localized_names_and_ids_map_to_the_same_google_nodes(shared_data, tmp_path):
+    from linnet.taxonomy import Taxonomy
+
+    folder = shared_data / "taxonomy" / "google"
+    files = [folder / "taxonomy-with-ids.en-US.2015-02-19.txt", folder / "taxonomy-with-ids.de-DE.2015-02-19.txt"]
+    if not all(path.is_file() for path in files):
+        pytest.skip("Google 2015 en-US/de-DE files not found")
+    tree = Taxonomy.from_google(files)
+    german = write_csv(tmp_path / "de.csv", HEADER, [["1", "Wanderschuh", "Bekleidung & Accessoires > Schuhe"],
+                                                     ["2", "Stiefelsocken", "Bekleidung & Accessoires > Schuh-Accessoires > Stiefelsocken"]])
+    by_name = prepare_catalog(german, CatalogSchema(category_column="category", category_locale="de-DE"), tree)
+    ids = write_csv(tmp_path / "ids.csv", HEADER, [["1", "Wanderschuh", "187"], ["2", "Stiefelsocken", "5567"]])
+    by_id = prepare_catalog(ids, CatalogSchema(category_column="category", category_kind="id"), tree)
+    np.testing.assert_array_equal(by_name.labels, by_id.labels)
+    assert tree.decode(by_id.labels) == ["187", "5567"]
+    # the German path is unknown among the primary (English) names
+    with pytest.raises(CatalogError, match="not in the tree"):
+        prepare_catalog(german, CatalogSchema(category_column="category"), tree)
+
+
+def test_inline_image_bytes_from_parquet(tmp_path):
+    import pandas as pd
+
+    from .conftest import encode_image
+
+    frame = pd.DataFrame({"id": ["a", "b", "c"], "title": ["x", "y", "z"], "category": ["A > B", "A > C", "A"],
+                          "image": [encode_image("PNG"), b"", b"garbage"]})
+    frame.to_parquet(tmp_path / "c.parquet")
+    schema = CatalogSchema(category_column="category", image_column="image")
+    catalog = prepare_catalog(tmp_path / "c.parquet", schema)
+    assert catalog.report.images["bytes"] == 2 and catalog.report.images["none"] == 1
+    from linnet.data import make_dataset
+
+    features, _, _ = next(iter(make_dataset(catalog, batch_size=3, image_size=16)))
+    assert features["image_present"].numpy().tolist() == [1.0, 0.0, 0.0]

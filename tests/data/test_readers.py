@@ -151,3 +151,15 @@ def test_parquet_bad_value_names_row(tmp_path):
 def test_max_rows_reads_only_the_start(tmp_path):
     path = write_csv(tmp_path / "c.csv", HEADER, CATALOG_ROWS)
     assert len(prepare_catalog(path, SCHEMA, max_rows=3)) == 3
+
+
+def test_attributes_from_columns_json_and_key_value_text(tmp_path):
+    rows = [["1", "Boots", "red", '{"size": 42, "material": "leather"}', "fit: slim; care: wipe"],
+            ["2", "Bag", "", "", "not pairs"]]
+    path = write_csv(tmp_path / "a.csv", ["id", "title", "colour", "specs", "notes"], rows)
+    catalog = prepare_catalog(path, CatalogSchema(attribute_columns=["colour", "specs", "notes"]))
+    assert list(catalog.texts["attributes"]) == [
+        "colour: red; size: 42; material: leather; fit: slim; care: wipe", "notes: not pairs"]
+    jsonl = _write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "title": "Boots", "specs": {"size": 42, "tags": ["a", "b"]}}])
+    catalog = prepare_catalog(jsonl, CatalogSchema(attribute_columns=["specs"]))
+    assert catalog.texts["attributes"][0] == "size: 42; tags: a, b"
