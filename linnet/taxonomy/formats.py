@@ -181,102 +181,93 @@ def _order_locales(paths: list[Path], locales, primary_locale, *, folder: bool) 
     return pairs
 
 
-# ---------------------------------------------------------------------------------------------- Google
-def _parse_google(path: Path) -> tuple[str | None, bool, list[tuple[int, str, tuple[str, ...]]]]:
-    """Version, whether lines carry ids, and ``(line, id, names)`` entries."""
+# ---------------------------------------------------------------------------------------------- Google, Shopify
+def _data_lines(path: Path, version_in_comment) -> tuple[str | None, list[tuple[int, str, str]]]:
+    """The version (from a comment line) and ``(line number, raw, stripped)`` of every non-comment line."""
     version = None
-    with_ids = None
-    entries = []
+    lines = []
     for line_number, raw in enumerate(_read_lines(path), start=1):
         line = raw.strip()
         if not line:
             continue
         if line.startswith("#"):
-            if line.startswith(GOOGLE_HEADER):
-                version = line[len(GOOGLE_HEADER):].strip() or None
+            version = version_in_comment(line) or version
             continue
-        match = _GOOGLE_LINE.match(line)
-        if with_ids is None:
-            with_ids = match is not None
-        if with_ids:
-            if match is None:
-                raise taxonomy_error("malformed line (expected '<id> - <path>')", raw, file=path, line=line_number)
-            node_id, text = match.group(1), match.group(2)
-        else:
-            if match is not None:
-                raise taxonomy_error("line with an id in a file without ids", raw, file=path, line=line_number)
-            node_id, text = None, line
-        names = split_path(text, PATH_SEPARATOR, file=path, line=line_number)
-        entries.append((line_number, node_id if node_id is not None else PATH_SEPARATOR.join(names), names))
-    if not entries:
+        lines.append((line_number, raw, line))
+    if not lines:
         raise TaxonomyError(f"{path}: no categories in the file")
-    return version, bool(with_ids), entries
+    return version, lines
 
 
-def read_google(path_or_paths, *, primary_locale=None, locales=None) -> Taxonomy:
-    """Google Product Taxonomy file(s); several locales of one version join by id (see `Taxonomy.from_google`)."""
-    pairs = _order_locales(_as_paths(path_or_paths), locales, primary_locale, folder=False)
-    parsed = [(locale, path, *_parse_google(path)) for locale, path in pairs]
-    versions = {version for _, _, version, _, _ in parsed if version is not None}
-    if len(versions) > 1:
-        raise TaxonomyError(f"files of different versions cannot be joined: {sorted(versions)}")
-    if len(parsed) > 1 and not all(with_ids for _, _, _, with_ids, _ in parsed):
-        raise TaxonomyError("only files with ids (taxonomy-with-ids.<locale>.txt) can be joined across locales")
-    primary_locale, primary_path, version, _, entries = parsed[0]
-    nodes = _nodes_from_id_paths(entries, primary_path)
-    secondary = [(locale, {node_id: names[-1] for _, node_id, names in rows}, path) for locale, path, _, _, rows in parsed[1:]]
-    if primary_locale is not None:
-        nodes = _join_locales(nodes, primary_locale, secondary)
-    source = "google:" + ",".join(str(path) for _, path in pairs)
-    locale_list = [locale for locale, _ in pairs] if primary_locale is not None else []
-    try:
-        return Taxonomy(nodes, source=source, version=version, locales=locale_list)
-    except TaxonomyError as error:
-        raise TaxonomyError(f"{primary_path}: {error}") from None
-
-
-# ---------------------------------------------------------------------------------------------- Shopify
-def _parse_shopify(path: Path) -> tuple[str | None, list[tuple[int, str, tuple[str, ...]]]]:
-    version = None
-    entries = []
-    for line_number, raw in enumerate(_read_lines(path), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            match = _SHOPIFY_VERSION.match(line)
-            if match:
-                version = match.group(1)
-            continue
-        match = _SHOPIFY_LINE.match(line)
-        if match is None:
-            raise taxonomy_error("malformed line (expected 'gid://shopify/TaxonomyCategory/<id> : <path>')",
-                                 raw, file=path, line=line_number)
-        names = split_path(match.group(2), PATH_SEPARATOR, file=path, line=line_number)
-        entries.append((line_number, match.group(1), names))
-    if not entries:
-        raise TaxonomyError(f"{path}: no categories in the file")
-    return version, entries
-
-
-def read_shopify(path_or_paths, *, primary_locale=None, locales=None) -> Taxonomy:
-    """Shopify ``categories.txt`` file(s), several locales joined by GID (see `Taxonomy.from_shopify`)."""
-    pairs = _order_locales(_as_paths(path_or_paths), locales, primary_locale, folder=True)
-    parsed = [(locale, path, *_parse_shopify(path)) for locale, path in pairs]
+def _joined_tree(kind: str, parsed: list[tuple[str | None, Path, str | None, list]]) -> Taxonomy:
+    """One tree from ``(locale, path, version, entries)`` per file; the first file is the primary locale."""
     versions = {version for _, _, version, _ in parsed if version is not None}
     if len(versions) > 1:
         raise TaxonomyError(f"files of different versions cannot be joined: {sorted(versions)}")
     primary_locale, primary_path, version, entries = parsed[0]
     nodes = _nodes_from_id_paths(entries, primary_path)
     if primary_locale is not None:
-        secondary = [(locale, {node_id: names[-1] for _, node_id, names in rows}, path) for locale, path, _, rows in parsed[1:]]
+        secondary = [(locale, {node_id: names[-1] for _, node_id, names in rows}, path)
+                     for locale, path, _, rows in parsed[1:]]
         nodes = _join_locales(nodes, primary_locale, secondary)
-    source = "shopify:" + ",".join(str(path) for _, path in pairs)
-    locale_list = [locale for locale, _ in pairs] if primary_locale is not None else []
+    source = f"{kind}:" + ",".join(str(path) for _, path, _, _ in parsed)
+    locale_list = [locale for locale, _, _, _ in parsed] if primary_locale is not None else []
     try:
         return Taxonomy(nodes, source=source, version=version, locales=locale_list)
     except TaxonomyError as error:
         raise TaxonomyError(f"{primary_path}: {error}") from None
+
+
+def _google_version(comment: str) -> str | None:
+    return comment[len(GOOGLE_HEADER):].strip() or None if comment.startswith(GOOGLE_HEADER) else None
+
+
+def _parse_google(path: Path) -> tuple[str | None, bool, list[tuple[int, str, tuple[str, ...]]]]:
+    """Version, whether lines carry ids, and ``(line, id, names)`` entries."""
+    version, lines = _data_lines(path, _google_version)
+    with_ids = _GOOGLE_LINE.match(lines[0][2]) is not None
+    entries = []
+    for line_number, raw, line in lines:
+        match = _GOOGLE_LINE.match(line)
+        if with_ids and match is None:
+            raise taxonomy_error("malformed line (expected '<id> - <path>')", raw, file=path, line=line_number)
+        if not with_ids and match is not None:
+            raise taxonomy_error("line with an id in a file without ids", raw, file=path, line=line_number)
+        names = split_path(match.group(2) if with_ids else line, PATH_SEPARATOR, file=path, line=line_number)
+        entries.append((line_number, match.group(1) if with_ids else PATH_SEPARATOR.join(names), names))
+    return version, with_ids, entries
+
+
+def read_google(path_or_paths, *, primary_locale=None, locales=None) -> Taxonomy:
+    """Google Product Taxonomy file(s); several locales of one version join by id (see `Taxonomy.from_google`)."""
+    pairs = _order_locales(_as_paths(path_or_paths), locales, primary_locale, folder=False)
+    parsed = [(locale, path, *_parse_google(path)) for locale, path in pairs]
+    if len(parsed) > 1 and not all(with_ids for _, _, _, with_ids, _ in parsed):
+        raise TaxonomyError("only files with ids (taxonomy-with-ids.<locale>.txt) can be joined across locales")
+    return _joined_tree("google", [(locale, path, version, entries) for locale, path, version, _, entries in parsed])
+
+
+def _shopify_version(comment: str) -> str | None:
+    match = _SHOPIFY_VERSION.match(comment)
+    return match.group(1) if match else None
+
+
+def _parse_shopify(path: Path) -> tuple[str | None, list[tuple[int, str, tuple[str, ...]]]]:
+    version, lines = _data_lines(path, _shopify_version)
+    entries = []
+    for line_number, raw, line in lines:
+        match = _SHOPIFY_LINE.match(line)
+        if match is None:
+            raise taxonomy_error("malformed line (expected 'gid://shopify/TaxonomyCategory/<id> : <path>')",
+                                 raw, file=path, line=line_number)
+        entries.append((line_number, match.group(1), split_path(match.group(2), PATH_SEPARATOR, file=path, line=line_number)))
+    return version, entries
+
+
+def read_shopify(path_or_paths, *, primary_locale=None, locales=None) -> Taxonomy:
+    """Shopify ``categories.txt`` file(s), several locales joined by GID (see `Taxonomy.from_shopify`)."""
+    pairs = _order_locales(_as_paths(path_or_paths), locales, primary_locale, folder=True)
+    return _joined_tree("shopify", [(locale, path, *_parse_shopify(path)) for locale, path in pairs])
 
 
 # ---------------------------------------------------------------------------------------------- tables
