@@ -38,7 +38,6 @@ from linnet.errors import ConfigError, EvaluationError
 #: Threshold written for a level where no threshold reaches the target: no confidence passes it.
 WITHHOLD_ALL = 1.0 + 1e-6
 DEFAULT_TABLE_TARGETS = (0.8, 0.9, 0.95, 0.98, 0.99)
-_CALIBRATION_KEYS = ("level_thresholds", "node_thresholds", "taxonomy_fingerprint")
 
 
 def check_target(target: float, name: str = "target precision") -> float:
@@ -196,11 +195,19 @@ class Calibration:
                 "taxonomy_fingerprint": self.taxonomy_fingerprint}
 
     def save(self, path) -> Path:
-        """Write the calibration JSON atomically (temporary file, then ``os.replace``)."""
+        """Write the calibration JSON atomically (temporary file, then ``os.replace``).
+
+        The payload is checked with :func:`linnet.calibration_file.validate_calibration` first, so the file
+        is always one the inference wrapper and the export accept.
+        """
+        from linnet.calibration_file import validate_calibration
+
+        payload = self.to_dict()
+        validate_calibration(payload, source=str(path))
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-            json.dump(self.to_dict(), handle, indent=2)
+            json.dump(payload, handle, indent=2)
             handle.write("\n")
             temporary = handle.name
         os.replace(temporary, path)
@@ -208,38 +215,27 @@ class Calibration:
 
     @classmethod
     def load(cls, path, taxonomy=None) -> Calibration:
-        """Read a calibration file; with ``taxonomy``, check its level count and fingerprint.
+        """Read a calibration file (through the inference room's reader, the one format check).
 
         Raises:
-            ConfigError: unreadable file, missing key or a threshold that is not a number.
-            EvaluationError: the file was fitted for another taxonomy.
+            ConfigError: unreadable file, missing or unknown key, a threshold that is not a number in [0, 1.01],
+                or, with ``taxonomy``, a level count or fingerprint that does not match (both fingerprints named).
         """
+        from linnet.calibration_file import validate_calibration
+
         path = Path(path)
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"{path}: cannot read calibration file: {error}") from None
-        if not isinstance(payload, dict) or "level_thresholds" not in payload:
-            raise ConfigError(f"{path}: a calibration file needs the keys {list(_CALIBRATION_KEYS)}")
-        try:
-            levels = [float(value) for value in payload["level_thresholds"]]
-            nodes = {str(node): float(value) for node, value in (payload.get("node_thresholds") or {}).items()}
-        except (TypeError, ValueError, AttributeError):
-            raise ConfigError(f"{path}: thresholds must be numbers") from None
-        calibration = cls(levels, nodes, payload.get("taxonomy_fingerprint"))
-        if taxonomy is not None:
-            calibration.check_taxonomy(taxonomy, source=str(path))
-        return calibration
+        levels, nodes = validate_calibration(payload, taxonomy, source=str(path))
+        return cls(levels, nodes, payload.get("taxonomy_fingerprint"))
 
     def check_taxonomy(self, taxonomy, source: str = "calibration") -> None:
-        """Raise :class:`EvaluationError` naming what differs when these thresholds do not fit ``taxonomy``."""
-        if len(self.level_thresholds) != taxonomy.num_levels:
-            raise EvaluationError(f"{source}: {len(self.level_thresholds)} level thresholds but the taxonomy has "
-                                  f"{taxonomy.num_levels} levels")
-        fingerprint = taxonomy.fingerprint()
-        if self.taxonomy_fingerprint and self.taxonomy_fingerprint != fingerprint:
-            raise EvaluationError(f"{source}: fitted for taxonomy fingerprint {self.taxonomy_fingerprint}, but the "
-                                  f"model's taxonomy has fingerprint {fingerprint}")
+        """Raise :class:`ConfigError` naming what differs when these thresholds do not fit ``taxonomy``."""
+        from linnet.calibration_file import validate_calibration
+
+        validate_calibration(self.to_dict(), taxonomy, source=source)
 
     def apply(self, full_nodes, confidences) -> np.ndarray:
         """The exposed predictions under these thresholds (see :func:`apply_thresholds`)."""

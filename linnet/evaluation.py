@@ -525,7 +525,8 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
         The metrics dict written to ``metrics.json``.
 
     Raises:
-        EvaluationError: an empty split, or a calibration fitted for another taxonomy.
+        EvaluationError: an empty split.
+        ConfigError: a calibration fitted for another taxonomy (both fingerprints named).
     """
     predictor, catalog, truth, n_unknown, predictions = _model_predictions_on_split(
         model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress)

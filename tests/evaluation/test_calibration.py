@@ -147,8 +147,8 @@ def test_taxonomy_mismatch_names_both_fingerprints(tmp_path):
     other = Taxonomy.from_paths(["A > x", "B > z"])
     path = Calibration([0.5, 0.6], {}, fitted_for.fingerprint()).save(tmp_path / "calibration.json")
     assert Calibration.load(path, taxonomy=fitted_for).level_thresholds == [0.5, 0.6]
-    with pytest.raises(EvaluationError) as error:
+    with pytest.raises(ConfigError) as error:
         Calibration.load(path, taxonomy=other)
     assert fitted_for.fingerprint() in str(error.value) and other.fingerprint() in str(error.value)
-    with pytest.raises(EvaluationError, match="3 levels"):
+    with pytest.raises(ConfigError, match="3 levels"):
         Calibration([0.5, 0.6], {}, None).check_taxonomy(Taxonomy.from_paths(["A > x > q"]))
