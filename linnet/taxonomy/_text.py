@@ -52,6 +52,8 @@ def split_path(
         text = path
         raw_names = path.split(separator)
     else:
+        if path is None or not isinstance(path, Sequence):
+            raise taxonomy_error("a path must be a string or a sequence of names", path, file=file, line=line)
         raw_names = list(path)
         text = separator.join(str(name) for name in raw_names)
         for name in raw_names:

@@ -98,3 +98,9 @@ def test_mapping_file_errors(tmp_path):
         load_shopify_google_mapping(path, shopify=shop, google=goog)
     with pytest.raises(TaxonomyError, match="target id"):
         TaxonomyMapping(shop, goog, {"Pets": "Plants"})
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), 3])
+def test_from_paths_rejects_missing_paths_with_their_number(bad):
+    with pytest.raises(TaxonomyError, match="path 2: a path must be a string"):
+        Taxonomy.from_paths(["A > B", bad])

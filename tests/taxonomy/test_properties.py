@@ -59,3 +59,19 @@ def test_truncation_keeps_upper_codes(paths, depth):
     cut = short.encode([mapping[node_id] for node_id in ids])
     keep = min(depth, tax.num_levels)
     assert np.array_equal(cut, full[:, :keep])
+
+
+@settings(max_examples=40, deadline=None)
+@given(PATHS)
+def test_table_and_google_files_round_trip(tmp_path_factory, paths):
+    from linnet.taxonomy import load_taxonomy
+    from linnet.taxonomy.formats import write_google, write_table
+
+    tax = Taxonomy.from_paths(paths, sort=False)
+    folder = tmp_path_factory.mktemp("round")
+    table = load_taxonomy(write_table(tax, folder / "tree.csv"))
+    assert [(node.id, node.parent_id, node.name) for node in table.nodes] == [
+        (node.id, node.parent_id, node.name) for node in tax.nodes
+    ]
+    google = load_taxonomy(write_google(tax, folder / "taxonomy.en-US.txt"))
+    assert [google.path(node.id) for node in google.nodes] == [tax.path(node.id) for node in tax.nodes]
