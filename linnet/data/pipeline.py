@@ -108,15 +108,16 @@ def make_dataset(
     import tensorflow as tf
 
     schema = catalog.schema
-    columns: dict[str, Any] = {name: np.asarray(catalog.texts[name], dtype=object).astype(str)
+    # object arrays stay variable-length tf.strings; astype(str) would pad every value to the longest one
+    columns: dict[str, Any] = {name: np.asarray(catalog.texts[name], dtype=object)
                                for name in schema.feature_text_fields}
     with_images = image_size is not None
     if with_images:
         if catalog.image_sources is None:
             raise ConfigError("image_size is set but the schema has no image column (--image-column)")
         paths, inline = _image_columns(catalog.image_sources)
-        columns[_PATH_KEY] = paths.astype(str)
-        columns[_BYTES_KEY] = inline.astype(bytes) if len(inline) else np.array([], dtype=bytes)
+        columns[_PATH_KEY] = paths
+        columns[_BYTES_KEY] = inline
     weights = None
     if with_labels:
         if catalog.num_levels == 0:
