@@ -93,21 +93,20 @@ def _linnet_row(variant: str, catalog_path: Path, catalog, schema, work: Path) -
     from linnet.evaluation import (
         catalog_truth,
         load_model,
-        model_predictions,
         node_path_lookup,
-        raw_frame,
+        predict_on_catalog,
     )
     from linnet.training import train
 
     started = time.perf_counter()
-    run = train(catalog_path, work / f"run-{variant}", schema=schema)
+    run = train(catalog_path, work / f"run-{variant}", schema=schema, catalog=catalog, progress=False)
     seconds = time.perf_counter() - started
     predictor = load_model(run.path)
     lookup = node_path_lookup(predictor.taxonomy)
     parts = {}
     for split in ("validation", "test"):
         subset = catalog.subset(split)
-        parts[split] = model_predictions(predictor, raw_frame(catalog_path, subset), subset.ids, progress=False)
+        parts[split] = predict_on_catalog(predictor, catalog_path, subset, progress=False)
     return _quality_row(variant, "LinNét default", catalog_truth(catalog.subset("validation")), parts["validation"],
                         catalog_truth(catalog.subset("test")), parts["test"], lookup, seconds)
 

@@ -435,13 +435,60 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
 
 # ------------------------------------------------------------------------------------------ the model path
 def load_model(model_path):
-    """The inference room's predictor for a run directory or an exported SavedModel directory."""
+    """A predictor for a run directory (:class:`RunPredictor`) or an exported SavedModel (the inference room's)."""
     path = Path(model_path)
     if not path.exists():
         raise ConfigError(f"--model {model_path}: no such run or export directory")
+    if (path / "model.keras").is_file():
+        return RunPredictor(path)
     from linnet.predict import load_predictor
 
     return load_predictor(path)
+
+
+class RunPredictor:
+    """A run directory's Keras model behind the inference wrapper, fed by the catalog's own tf.data pipeline.
+
+    Reading the prepared catalog directly (instead of the raw rows) keeps the per-level probabilities, so
+    top-k accuracy can be reported; the descent and thresholds are the inference room's
+    ``HierarchicalClassifier.classify``.
+    """
+
+    def __init__(self, run_dir):
+        from linnet.run_directory import load_run
+
+        self.run = load_run(run_dir)
+        self.taxonomy = self.run.taxonomy
+        self.schema = self.run.schema
+
+    def _image_size(self):
+        for tensor in self.run.model.inputs:
+            if tensor.name.split(":")[0].endswith("image") and len(tensor.shape) == 4:
+                return int(tensor.shape[1])
+        return None
+
+    def predict_catalog(self, catalog, batch_size: int = 512, progress: bool = True) -> dict:
+        """``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays for every product."""
+        from tqdm.auto import tqdm
+
+        from linnet.data import make_dataset
+        from linnet.inference import HierarchicalClassifier
+
+        classifier = HierarchicalClassifier(self.run.model, self.taxonomy)
+        dataset = make_dataset(catalog, batch_size=batch_size, shuffle=False, image_size=self._image_size(),
+                               with_labels=False)
+        wanted = [f"level_{level}" for level in range(1, self.taxonomy.num_levels + 1)]
+        outputs: dict[str, list] = {}
+        total = -(-len(catalog) // batch_size)
+        for features in tqdm(dataset, total=total, desc="evaluate", unit="batch", disable=not progress):
+            features = features[0] if isinstance(features, tuple) else features
+            scores = classifier.scores(features)
+            described = classifier.classify(scores)
+            for key in ("full_class_ids", "confidences", "node_ids"):
+                outputs.setdefault(key, []).append(described[key].numpy())
+            for key in wanted:
+                outputs.setdefault(key, []).append(scores[key].numpy())
+        return {key: np.concatenate(values) for key, values in outputs.items()}
 
 
 def raw_frame(catalog_path, catalog, format: str | None = None):
@@ -464,30 +511,47 @@ def raw_frame(catalog_path, catalog, format: str | None = None):
 
 
 def model_predictions(predictor, frame, ids, batch_size: int = 1024, progress: bool = True) -> LevelPredictions:
-    """Run the predictor over a raw frame in batches (with a progress bar) and collect :class:`LevelPredictions`."""
+    """Run an export's predictor over a raw frame in batches (with a progress bar)."""
     from tqdm.auto import tqdm
 
-    taxonomy = predictor.taxonomy
     outputs: dict[str, list] = {}
-    starts = range(0, len(frame), batch_size)
-    for start in tqdm(starts, desc="evaluate", unit="batch", disable=not progress):
+    for start in tqdm(range(0, len(frame), batch_size), desc="evaluate", unit="batch", disable=not progress):
         batch = predictor.predict_frame(frame.iloc[start:start + batch_size])
         for key, value in batch.items():
             outputs.setdefault(key, []).append(value)
     joined = {key: np.concatenate([np.asarray(value) for value in values]) for key, values in outputs.items()
               if all(np.ndim(value) >= 1 for value in values)}
-    if "full_class_ids" in joined:
-        full = labels_to_node_ids(joined["full_class_ids"], taxonomy)
+    return predictions_from_outputs(joined, predictor.taxonomy, ids)
+
+
+def predictions_from_outputs(outputs: Mapping, taxonomy, ids) -> LevelPredictions:
+    """:class:`LevelPredictions` from the inference wrapper's output arrays (``full_class_ids`` or
+    ``node_ids``, ``confidences``, optionally ``level_k`` probabilities)."""
+    def text(array):
+        array = np.asarray(array, dtype=object)
+        return np.vectorize(lambda cell: cell.decode("utf-8") if isinstance(cell, bytes) else cell,
+                            otypes=[object])(array) if array.size else array
+
+    if "full_class_ids" in outputs:
+        full = labels_to_node_ids(outputs["full_class_ids"], taxonomy)
     else:
-        full = np.asarray(joined["node_ids"], dtype=object)
-    exposed = joined.get("node_ids")
-    exposed = None if exposed is None else np.asarray([[cell.decode() if isinstance(cell, bytes) else cell for cell in row]
-                                                       for row in exposed], dtype=object)
-    level_scores = [joined[f"level_{level}"] for level in range(1, taxonomy.num_levels + 1) if f"level_{level}" in joined]
-    classes = [taxonomy.classes(level) for level in range(1, taxonomy.num_levels + 1)]
-    return LevelPredictions(np.asarray(ids), full, np.asarray(joined["confidences"], dtype=np.float64),
-                            level_scores if len(level_scores) == taxonomy.num_levels else None,
-                            classes if len(level_scores) == taxonomy.num_levels else None, exposed)
+        full = text(outputs["node_ids"])
+    exposed = text(outputs["node_ids"]) if "node_ids" in outputs else None
+    num_levels = taxonomy.num_levels
+    keys = [f"level_{level}" for level in range(1, num_levels + 1)]
+    has_scores = all(key in outputs for key in keys)
+    return LevelPredictions(np.asarray(ids), full, np.asarray(outputs["confidences"], dtype=np.float64),
+                            [np.asarray(outputs[key]) for key in keys] if has_scores else None,
+                            [taxonomy.classes(level) for level in range(1, num_levels + 1)] if has_scores else None,
+                            exposed)
+
+
+def predict_on_catalog(predictor, catalog_path, catalog, progress: bool = True) -> LevelPredictions:
+    """Predictions for every product of a prepared catalog, from a run or an export."""
+    if hasattr(predictor, "predict_catalog"):
+        return predictions_from_outputs(predictor.predict_catalog(catalog, progress=progress), predictor.taxonomy,
+                                        catalog.ids)
+    return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, progress=progress)
 
 
 def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress):
@@ -498,8 +562,7 @@ def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown
         catalog_path, schema, predictor.taxonomy, split, unknown_labels,
         split_fractions if split_fractions is not None else settings.get("split"), progress,
         settings.get("split_salt", ""))
-    frame = raw_frame(catalog_path, catalog)
-    predictions = model_predictions(predictor, frame, catalog.ids, progress=progress)
+    predictions = predict_on_catalog(predictor, catalog_path, catalog, progress=progress)
     return predictor, catalog, truth, n_unknown, predictions
 
 
