@@ -15,7 +15,6 @@ import io
 import json
 import os
 import socket
-import tempfile
 import threading
 import time
 import urllib.error
@@ -26,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from linnet.data._atomic import write_atomically
 from linnet.data.images import fetched_image_name
 
 OUTCOMES = ("ok", "http_error", "timeout", "not_image", "too_large", "error")
@@ -121,13 +121,6 @@ def _check_image(data: bytes, max_pixels: int) -> None:
         raise _Outcome("not_image", f"not a decodable image: {type(error).__name__}: {error}") from None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".part", delete=False) as handle:
-        handle.write(data)
-        temporary = handle.name
-    os.replace(temporary, path)
-
-
 def fetch_one(url: str, out_dir: Path, *, timeout: float, retries: int, backoff: float, max_bytes: int,
               max_pixels: int) -> FetchResult:
     """Fetches one URL with retries (exponential back-off on timeouts, connection errors, 429 and 5xx)."""
@@ -145,7 +138,7 @@ def fetch_one(url: str, out_dir: Path, *, timeout: float, retries: int, backoff:
                 continue
             return FetchResult(url, outcome.status, outcome.http_status, error=outcome.error, attempts=attempt)
         path = out_dir / fetched_image_name(url)
-        _write_atomically(path, data)
+        write_atomically(path, data)
         return FetchResult(url, "ok", http_status, len(data), hashlib.sha256(data).hexdigest(), None, path.name, attempt)
 
 
@@ -242,8 +235,4 @@ def fetch_images(
 
 def _compact_manifest(path: Path, results: dict[str, FetchResult]) -> None:
     """Rewrites the append-only manifest as one line per URL (atomically)."""
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        for result in results.values():
-            handle.write(json.dumps(asdict(result)) + "\n")
-        temporary = handle.name
-    os.replace(temporary, path)
+    write_atomically(path, "".join(json.dumps(asdict(result)) + "\n" for result in results.values()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from linnet.data._atomic import write_atomically
 from linnet.data.attributes import render_attributes
 from linnet.data.images import resolve_image_source
 from linnet.data.readers import DEFAULT_CHUNK_ROWS, BadRow, CatalogReader
@@ -525,13 +525,8 @@ def _map_labels(categories, ids, locations, schema, taxonomy, policy, report, ke
 def _write_errors(errors_path, report: CatalogReport) -> None:
     if errors_path is None:
         return
-    path = Path(errors_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        for row in sorted(report.bad_rows, key=lambda bad: bad.location):
-            handle.write(json.dumps(row.to_dict(), ensure_ascii=False) + "\n")
-        temporary = handle.name
-    os.replace(temporary, path)
+    rows = sorted(report.bad_rows, key=lambda bad: bad.location)
+    path = write_atomically(errors_path, "".join(json.dumps(row.to_dict(), ensure_ascii=False) + "\n" for row in rows))
     report.errors_path = str(path)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,13 +145,9 @@ class CatalogSchema:
         """Writes the schema as YAML atomically and returns the path."""
         import yaml
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-            yaml.safe_dump(self.to_dict(), handle, sort_keys=False, allow_unicode=True)
-            temporary = handle.name
-        os.replace(temporary, path)
-        return path
+        from linnet.data._atomic import write_atomically
+
+        return write_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> CatalogSchema:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from linnet.data._atomic import write_atomically
 from linnet.data.split import SPLIT_NAMES
 from linnet.errors import CatalogError
 
@@ -112,10 +113,7 @@ def write_tfrecords(catalog, out_dir: str | os.PathLike, *, examples_per_shard: 
         "schema": catalog.schema.to_dict(), "splits": counts, "shards": shards,
         "taxonomy": catalog.taxonomy.to_json() if catalog.taxonomy is not None else None,
     }
-    with tempfile.NamedTemporaryFile("w", dir=out_dir, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        json.dump(metadata, handle)
-        temporary = handle.name
-    os.replace(temporary, out_dir / METADATA_FILE)
+    write_atomically(out_dir / METADATA_FILE, json.dumps(metadata))
     return out_dir
 
 
