@@ -475,6 +475,11 @@ class Taxonomy:
             TaxonomyError: naming the first unknown id.
         """
         values = list(node_ids)
+        row_of = self._row
+        try:  # the common case, every label a known id string: one dict lookup per label
+            return self._codes[np.fromiter((row_of[value] for value in values), dtype=np.int64, count=len(values))]
+        except (KeyError, TypeError):
+            pass
         keys = np.empty(len(values), dtype=object)
         for position, value in enumerate(values):
             if _is_missing(value):
