@@ -174,6 +174,11 @@ class CatalogReader:
             except (OSError, ValueError, pa.ArrowException) as error:
                 raise CatalogError(f"{self.path}: not a readable Parquet file: {error}") from None
         if self.format == "jsonl":
+            with _open_text(self.path) as handle:
+                start = handle.read(4096).lstrip()
+            if start.startswith("["):
+                raise CatalogError(f"{self.path}: a JSON array, not JSON Lines; write one JSON object per line "
+                                   "(e.g. pandas.read_json(path).to_json(out, orient='records', lines=True))")
             names: list[str] = []
             for chunk in self._jsonl_chunks(peek=True):
                 for record in chunk.records:

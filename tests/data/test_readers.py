@@ -148,6 +148,12 @@ def test_parquet_bad_value_names_row(tmp_path):
         prepare_catalog(tmp_path / "c.parquet", schema)
 
 
+def test_json_array_file_is_named_as_such(tmp_path):
+    (tmp_path / "c.json").write_text('[{"id": 1, "title": "a"}]')
+    with pytest.raises(CatalogError, match=r"c\.json: a JSON array, not JSON Lines"):
+        prepare_catalog(tmp_path / "c.json", CatalogSchema())
+
+
 def test_max_rows_reads_only_the_start(tmp_path):
     path = write_csv(tmp_path / "c.csv", HEADER, CATALOG_ROWS)
     assert len(prepare_catalog(path, SCHEMA, max_rows=3)) == 3
