@@ -4,10 +4,12 @@ Two layers do the work so the model can reuse the same n-gram ids for a wide lin
 
 - `HashedNgramFeaturizer`: ``{field: tf.string [B]}`` -> ``(ids int64 [B, L], weights float32 [B, L])``.
   Normalises the text (`linnet.text`), builds word uni/bi-grams and character n-grams inside words
-  (``<word>`` padded, on Unicode code points, so Latin, Cyrillic and CJK all work), prefixes each n-gram
-  with its field name and kind, hashes it with ``tf.strings.to_hash_bucket_fast`` into ``num_bins``
-  buckets, and lists each bucket once per row with a term-frequency weight (``1 + log(tf)`` when
-  ``sublinear_tf``). Padding has id 0 and weight 0. No trainable weights.
+  (``<word>`` padded, on Unicode code points, so Latin, Cyrillic and CJK all work) and hashes them into
+  ``num_bins`` buckets, and lists each bucket once per row with a term-frequency weight (``1 + log(tf)``
+  when ``sublinear_tf``). Padding has id 0 and weight 0. No trainable weights. Words are hashed with
+  ``tf.strings.to_hash_bucket_fast``; n-grams are polynomial hashes over word hashes or code points,
+  salted per field and n-gram order (so title "red" and attributes "red" land in different buckets),
+  computed with integer ops: building every n-gram as a string was half of a training step.
 - `EmbeddingBag`: ``(ids, weights)`` -> ``[B, D]``: gathers only the real ids (so the table's gradient is
   a ``tf.IndexedSlices`` over the touched rows) and pools with ``sqrtn``, ``mean`` or ``sum``.
 
@@ -23,6 +25,7 @@ L2-normalised sublinear TF vector, the feature map of a TF-IDF + linear SVM base
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 import keras
@@ -32,6 +35,37 @@ from linnet.errors import ConfigError
 from linnet.text import TextNormalizer
 
 POOLINGS = ("sqrtn", "mean", "sum")
+# N-gram hashes are kept below this Mersenne prime, so products with the multipliers below fit in int64.
+_HASH_PRIME = 2**31 - 1
+_ROLLING_MULTIPLIER = 1_000_003
+_MIX_MULTIPLIER = 2_654_435_761  # Knuth's multiplicative constant, spreads nearby hashes over the buckets
+
+
+def _rolling_hashes(values: tf.Tensor, value_rows: tf.Tensor, order: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Polynomial hashes of every run of ``order`` consecutive values that lie in one row.
+
+    Integer arithmetic on the flat values instead of ``tf.strings.ngrams`` + hashing: no n-gram string is
+    ever built, which makes character n-grams several times cheaper.
+
+    Args:
+        values: ``int64 [N]`` in ``[0, _HASH_PRIME)`` (word hashes or code points), rows contiguous.
+        value_rows: ``int64 [N]`` row of each value (non-decreasing).
+        order: n-gram length.
+
+    Returns:
+        ``(rows, hashes)`` of the n-grams, ``int64 [M]`` each, hashes in ``[0, _HASH_PRIME)``.
+    """
+    count = tf.maximum(tf.size(values, out_type=tf.int64) - order + 1, 0)
+    starts = tf.range(count)
+    hashes = tf.zeros([count], tf.int64)
+    for offset in range(order):
+        hashes = (hashes * _ROLLING_MULTIPLIER + tf.gather(values, starts + offset)) % _HASH_PRIME
+    inside_one_row = tf.equal(tf.gather(value_rows, starts), tf.gather(value_rows, starts + order - 1))
+    return tf.boolean_mask(tf.gather(value_rows, starts), inside_one_row), tf.boolean_mask(hashes, inside_one_row)
+
+
+def _mix(hashes: tf.Tensor, salt: int) -> tf.Tensor:
+    return ((hashes + salt) % _HASH_PRIME * _MIX_MULTIPLIER) % _HASH_PRIME
 
 
 def _check_range(name: str, value, minimum: int) -> tuple[int, int] | None:
@@ -146,36 +180,48 @@ class HashedNgramFeaturizer(keras.layers.Layer):
         self.supports_jit = False
         self._allow_non_tensor_positional_args = True
 
-    def _field_ngrams(self, texts: tf.Tensor, field: str) -> tf.RaggedTensor:
-        prefix = f"{field}|" if self.field_prefixes else ""
+    def _salt(self, field: str, kind: str) -> int:
+        """A stable per-(field, n-gram kind) constant, so each field and order hashes into its own space."""
+        label = f"{field}|{kind}" if self.field_prefixes else kind
+        return int.from_bytes(hashlib.sha256(label.encode()).digest()[:8], "little") % _HASH_PRIME
+
+    def _field_ngrams(self, texts: tf.Tensor, field: str) -> tuple[tf.Tensor, tf.Tensor]:
+        """Hashes (in ``[0, 2**31 - 1)``) of every n-gram of one field, and the batch row of each."""
         words = tf.strings.split(self.normalizer(texts))[:, : self.max_words_per_field]
-        pieces = []
+        word_rows = words.value_rowids()
+        rows, hashes = [], []
         if self.word_ngram_range is not None:
+            word_hashes = tf.strings.to_hash_bucket_fast(words.flat_values, _HASH_PRIME)
             low, high = self.word_ngram_range
             for order in range(low, high + 1):
-                grams = tf.strings.ngrams(words, order, separator=" ")
-                pieces.append(grams.with_flat_values(tf.strings.join([f"{prefix}w{order}|", grams.flat_values])))
+                gram_rows, gram_hashes = _rolling_hashes(word_hashes, word_rows, order)
+                rows.append(gram_rows)
+                hashes.append(_mix(gram_hashes, self._salt(field, f"w{order}")))
         if self.char_ngram_range is not None:
-            low, high = self.char_ngram_range
             clipped = tf.strings.substr(words.flat_values, 0, self.max_word_length, unit="UTF8_CHAR")
-            characters = tf.strings.unicode_split(tf.strings.join(["<", clipped, ">"]), "UTF-8")
-            # preserve_short_sequences: a word shorter than `low` (with its markers) still yields one gram.
-            grams = tf.strings.ngrams(characters, list(range(low, high + 1)), separator="", preserve_short_sequences=True)
-            prefixed = grams.with_flat_values(tf.strings.join([f"{prefix}c|", grams.flat_values]))
-            pieces.append(words.with_flat_values(prefixed).merge_dims(1, 2))
-        return tf.concat(pieces, axis=1) if len(pieces) > 1 else pieces[0]
+            # "<" and ">" mark word boundaries, as in fastText.
+            characters = tf.strings.unicode_decode(tf.strings.join(["<", clipped, ">"]), "UTF-8")
+            character_words = characters.value_rowids()
+            codepoints = tf.cast(characters.flat_values, tf.int64)
+            low, high = self.char_ngram_range
+            for order in range(low, high + 1):
+                gram_words, gram_hashes = _rolling_hashes(codepoints, character_words, order)
+                rows.append(tf.gather(word_rows, gram_words))
+                hashes.append(_mix(gram_hashes, self._salt(field, f"c{order}")))
+        return tf.concat(rows, axis=0), tf.concat(hashes, axis=0)
 
     def call(self, inputs):
         fields = fields_in_order(inputs, self.text_fields, self.name)
         fields = [tf.reshape(tf.convert_to_tensor(field, dtype=tf.string), [-1]) for field in fields]
-        grams = tf.concat([self._field_ngrams(texts, name) for texts, name in zip(fields, self.text_fields)], axis=1)
-        buckets = tf.strings.to_hash_bucket_fast(grams.flat_values, self.num_bins)
+        pieces = [self._field_ngrams(texts, name) for texts, name in zip(fields, self.text_fields)]
+        rows = tf.concat([piece[0] for piece in pieces], axis=0)
+        buckets = tf.concat([piece[1] for piece in pieces], axis=0) % self.num_bins
         batch_size = tf.shape(fields[0], out_type=tf.int64)[0]
-        # Count each (row, bucket) pair once: rows are contiguous in the flat values, so the unique
-        # keys come out grouped by row in row order, which is what from_value_rowids needs.
-        keys = grams.value_rowids() * self.num_bins + buckets
-        unique_keys, _, counts = tf.unique_with_counts(keys, out_idx=tf.int64)
-        counts = tf.cast(counts, tf.float32)
+        # Count each (row, bucket) pair once, then order the pairs by row for from_value_rowids.
+        unique_keys, _, counts = tf.unique_with_counts(rows * self.num_bins + buckets, out_idx=tf.int64)
+        order = tf.argsort(unique_keys)
+        unique_keys = tf.gather(unique_keys, order)
+        counts = tf.cast(tf.gather(counts, order), tf.float32)
         weights = 1.0 + tf.math.log(counts) if self.sublinear_tf else counts
         ids = tf.RaggedTensor.from_value_rowids(unique_keys % self.num_bins, unique_keys // self.num_bins, batch_size)
         return ids.to_tensor(default_value=0), ids.with_flat_values(weights).to_tensor(default_value=0.0)

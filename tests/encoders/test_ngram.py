@@ -36,6 +36,17 @@ def test_featurizer_lists_distinct_bins_with_padding(featurizer):
     assert all(0 <= bin_id < 2**20 for row in rows for bin_id in row)
 
 
+def test_character_ngrams_stay_inside_words_and_rows():
+    from linnet.encoders import HashedNgramFeaturizer
+
+    chars_only = HashedNgramFeaturizer(["title"], num_bins=2**20, word_ngram_range=None)
+    # "<ab>": <ab, ab>, <ab>; "<cd>": the same three shapes -> 6; any gram across the space would add more.
+    two_words, glued, second_row = _bins(chars_only, title=["ab cd", "abcd", "cd"])
+    assert len(two_words) == 6
+    assert set(second_row) < set(two_words)  # "cd" alone gives the same grams as inside "ab cd"
+    assert len(set(glued) & set(second_row)) == 1  # of "<cd", "cd>", "<cd>" only "cd>" is in "<abcd>"
+
+
 def test_repeated_ngrams_get_sublinear_weight(featurizer):
     from linnet.encoders import HashedNgramFeaturizer
 
