@@ -143,6 +143,7 @@ class HierarchicalClassifier(keras.Model):
             self.add_weight(shape=(len(values),), initializer=keras.initializers.Constant(values), trainable=False,
                             name=f"node_thresholds_level_{level}", dtype="float32")
             for level, values in enumerate(initial_nodes, start=1)]
+        self.built = True  # the wrapped model is built and the thresholds exist: nothing depends on input shapes
 
     # ------------------------------------------------------------------ thresholds
     @property
