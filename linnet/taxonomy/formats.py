@@ -190,7 +190,8 @@ def _data_lines(path: Path, version_in_comment) -> tuple[str | None, list[tuple[
         line = raw.strip()
         if not line:
             continue
-        if line.startswith("#"):
+        # Comments form the header; after the first category a leading "#" is part of a name ("#1 Hits").
+        if not lines and line.startswith("#"):
             version = version_in_comment(line) or version
             continue
         lines.append((line_number, raw, line))
@@ -442,7 +443,7 @@ def sniff_format(path) -> str:
         return "google"
     if any(line.startswith(SHOPIFY_HEADER) for line in content[:3]):
         return "shopify"
-    data = [line for line in content if not line.startswith("#")][:20]
+    data = content[_header_length(content):][:20]
     if not data:
         raise TaxonomyError(f"{path}: no categories in the file")
     if data[0].startswith(SHOPIFY_GID_PREFIX):
@@ -457,11 +458,16 @@ def sniff_format(path) -> str:
     return "paths"
 
 
+def _header_length(lines: list[str]) -> int:
+    """Number of leading comment lines (``#``) among non-empty stripped lines."""
+    return next((position for position, line in enumerate(lines) if not line.startswith("#")), len(lines))
+
+
 def read_path_list(path, separator: str | None = None) -> Taxonomy:
     """A file with one category path per line; the separator is sniffed when not given."""
     path = Path(path)
     numbered = [(number, line) for number, line in enumerate(_read_lines(path), start=1) if line.strip()]
-    numbered = [(number, line) for number, line in numbered if not line.lstrip().startswith("#")]
+    numbered = numbered[_header_length([line.strip() for _, line in numbered]):]
     if separator is None:
         separator = sniff_separator([line for _, line in numbered[:200]])
     return read_paths(numbered, separator=separator, source=f"paths:{path}", file=path)

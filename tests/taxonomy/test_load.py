@@ -134,3 +134,10 @@ def test_importing_the_package_does_not_import_tensorflow():
     code = "import sys, linnet.taxonomy, linnet.cli.taxonomy; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_hash_names_after_the_header_are_categories(tmp_path):
+    path = write(tmp_path, "taxonomy.en-US.txt", GOOGLE_WITH_IDS.splitlines()[0] + "\nMusic\n#1 Hits\nMusic > #1 Hits\n")
+    tax = load_taxonomy(path)
+    assert tax.classes(1) == ["Music", "#1 Hits"]
+    assert "Music > #1 Hits" in tax

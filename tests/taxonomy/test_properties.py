@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from linnet.taxonomy import Taxonomy
@@ -61,7 +62,7 @@ def test_truncation_keeps_upper_codes(paths, depth):
     assert np.array_equal(cut, full[:, :keep])
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(PATHS)
 def test_table_and_google_files_round_trip(tmp_path_factory, paths):
     from linnet.taxonomy import load_taxonomy
@@ -73,5 +74,9 @@ def test_table_and_google_files_round_trip(tmp_path_factory, paths):
     assert [(node.id, node.parent_id, node.name) for node in table.nodes] == [
         (node.id, node.parent_id, node.name) for node in tax.nodes
     ]
+    # Google's layout cannot tell a first category named "#..." from a header comment, nor a first category
+    # named like "1 - x" from a line with an id; those trees do not round-trip through it.
+    first = tax.nodes[0].name
+    assume(not first.startswith("#") and not re.match(r"\d+ - ", first))
     google = load_taxonomy(write_google(tax, folder / "taxonomy.en-US.txt"))
     assert [google.path(node.id) for node in google.nodes] == [tax.path(node.id) for node in tax.nodes]
