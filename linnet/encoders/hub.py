@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from linnet.encoders.field_join import DEFAULT_FIELD_SEPARATOR, join_text_fields
 from linnet.encoders.ngram import check_text_fields, fields_in_order
 from linnet.errors import ConfigError
 
@@ -68,8 +69,8 @@ def resolve_handle(handle: str, cache_dir: str | None = None) -> str:
 class HubEncoder(keras.layers.Layer):
     """A SavedModel (TF-Hub / Kaggle handle or local path) as a frozen text or image encoder.
 
-    Text: the fields named in ``text_fields`` are joined with a space into one ``tf.string [B]`` and
-    passed to the model. Image: ``float32 [B, S, S, 3]`` in ``[0, 255]`` is multiplied by
+    Text: the non-empty fields named in ``text_fields`` are joined with ``field_separator`` into one
+    ``tf.string [B]`` (as the other sentence encoders do) and passed to the model. Image: ``float32 [B, S, S, 3]`` in ``[0, 255]`` is multiplied by
     ``image_scale`` (default ``1/255``, the TF-Hub convention for image models) and passed on.
 
     Args:
@@ -77,6 +78,7 @@ class HubEncoder(keras.layers.Layer):
             local SavedModel directory.
         modality: ``"text"`` (default) or ``"image"``.
         text_fields: feature names of the text inputs (text only).
+        field_separator: put between two non-empty text fields (default ``". "``).
         signature: name of a signature to call (``"serving_default"``); ``None`` calls the object.
         output_key: key of the output to use when the model returns a dict (``None``: the only one,
             or ``"default"``).
@@ -101,6 +103,7 @@ class HubEncoder(keras.layers.Layer):
         handle: str,
         modality: str = "text",
         text_fields: Sequence[str] | None = ("title",),
+        field_separator: str = DEFAULT_FIELD_SEPARATOR,
         signature: str | None = None,
         output_key: str | None = None,
         image_scale: float = 1.0 / 255.0,
@@ -115,6 +118,7 @@ class HubEncoder(keras.layers.Layer):
         self.handle = os.fspath(handle) if isinstance(handle, os.PathLike) else handle
         self.modality = modality
         self.text_fields = check_text_fields(text_fields) if modality == "text" else None
+        self.field_separator = field_separator
         self.signature = signature
         self.output_key = output_key
         self.image_scale = float(image_scale)
@@ -169,10 +173,7 @@ class HubEncoder(keras.layers.Layer):
 
     def call(self, inputs):
         if self.modality == "text":
-            fields = fields_in_order(inputs, self.text_fields, self.name)
-            fields = [tf.reshape(tf.convert_to_tensor(field, tf.string), [-1]) for field in fields]
-            texts = fields[0] if len(fields) == 1 else tf.strings.reduce_join(tf.stack(fields, axis=1), axis=1, separator=" ")
-            model_inputs = texts
+            model_inputs = join_text_fields(inputs, self.text_fields, self.field_separator, self.name)
         else:
             model_inputs = tf.cast(inputs, tf.float32) * self.image_scale
         return tf.cast(self._pick_output(self._call_model(model_inputs)), tf.float32)
@@ -187,6 +188,7 @@ class HubEncoder(keras.layers.Layer):
             handle=self.handle,
             modality=self.modality,
             text_fields=list(self.text_fields) if self.text_fields else None,
+            field_separator=self.field_separator,
             signature=self.signature,
             output_key=self.output_key,
             image_scale=self.image_scale,
