@@ -93,3 +93,12 @@ def test_fingerprint_of_configs_and_layers(tmp_path):
     assert before == encoder_fingerprint(encoder)
     encoder.embedding_bag.embeddings.assign(np.zeros((64, 4), "float32"))
     assert encoder_fingerprint(encoder) != before
+
+
+def test_pretrained_room_factory_is_what_the_name_resolves_to():
+    from linnet.encoders import registry, use_multilingual
+
+    factory, layer_class = registry._resolve(
+        registry._TEXT_ENCODERS, "use_multilingual_v3", "text_encoder", registry.text_encoder_names()
+    )
+    assert factory is use_multilingual.build_text_encoder and layer_class is None
