@@ -64,8 +64,8 @@ def test_shuffle_with_seed_is_repeatable_and_augmentation_keeps_blanks_blank(pre
         return [t.decode() for t in _all(make_dataset(prepared, 2, shuffle=True, seed=seed))[0]["title"]]
 
     assert ids(3) == ids(3) and sorted(ids(3)) == sorted(prepared.texts["title"])
-    augmented = _all(make_dataset(prepared, 6, image_size=16, augment={"vertical_flip": True, "brightness": 0.5},
-                                  seed=1))[0]
+    augment = {"vertical_flip": True, "brightness": 0.5}
+    augmented = _all(make_dataset(prepared, 6, image_size=16, augment=augment, seed=1))[0]
     assert not augmented["image"][4].any() and augmented["image"][0].any()
     assert augmented["image"].min() >= 0 and augmented["image"].max() <= 255
 
@@ -108,3 +108,16 @@ def test_tfds_builder_round_trip_offline(prepared, tmp_path):
     from_directory = tfds.builder_from_directory(str(tmp_path / "tfds" / "linnet_catalog" / "1.0.0"))
     assert from_directory.info.splits["train"].num_examples == len(train)
     assert from_directory.info.metadata["text_fields"] == ["title", "attributes"]
+
+
+def test_augmentation_config_builds_the_named_layers():
+    from linnet.data.augment import AugmentConfig, build_augmenter
+    from linnet.errors import ConfigError
+
+    layers = [type(layer).__name__ for layer in build_augmenter(AugmentConfig(rand_augment=True, contrast=0)).layers]
+    assert layers == ["RandomFlip", "RandomBrightness", "RandAugment"]
+    images = tf.random.uniform([2, 16, 16, 3], 0, 255, seed=0)
+    augmented = build_augmenter(AugmentConfig(rand_augment=True), seed=0)(images, training=True)
+    assert augmented.shape == images.shape and float(tf.reduce_max(augmented)) <= 255.0
+    with pytest.raises(ConfigError, match="flip"):
+        AugmentConfig.from_value({"flip": True})
