@@ -1,4 +1,4 @@
-"""``linnet data inspect`` and ``linnet images fetch``: looking at a catalog and downloading its images."""
+"""``linnet data inspect|tfrecords|tfds`` and ``linnet images fetch``: look at, convert and complete a catalog."""
 
 from __future__ import annotations
 
@@ -23,6 +23,44 @@ def _inspect(args: argparse.Namespace) -> int:
                                  max_rows=args.max_rows, check_images=args.check_images, progress=not args.json)
     print(json.dumps(inspection.to_dict(), indent=2) if args.json else inspection.to_markdown())
     return 0
+
+
+def _prepare(args: argparse.Namespace):
+    from linnet.data import prepare_catalog
+
+    catalog = prepare_catalog(args.catalog, schema_from_args(args), _load_taxonomy(args.taxonomy),
+                              unknown_labels=args.unknown_labels, errors_path=args.errors_file,
+                              split_salt=args.split_salt, stratify=args.stratify, progress=True)
+    print(catalog.report.summary())
+    return catalog
+
+
+def _tfrecords(args: argparse.Namespace) -> int:
+    from linnet.data.tfrecord import write_tfrecords
+
+    out = write_tfrecords(_prepare(args), args.out, examples_per_shard=args.examples_per_shard)
+    print(f"TFRecords written to {out} (read them with linnet.data.tfrecord.read_tfrecords)")
+    return 0
+
+
+def _tfds(args: argparse.Namespace) -> int:
+    from linnet.data.tfds_builder import build_tfds
+
+    builder = build_tfds(_prepare(args), args.data_dir, progress=True)
+    print(f"built {builder.name} {builder.version} in {builder.data_dir}; load it offline with "
+          f"tfds.load('linnet_catalog', data_dir={str(args.data_dir)!r})")
+    return 0
+
+
+def _add_preparation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("catalog", help="catalog file (.csv, .tsv, .jsonl, .parquet)")
+    parser.add_argument("--taxonomy", help="label with this tree (default: infer it from the catalog)")
+    parser.add_argument("--unknown-labels", choices=["error", "skip", "ancestor"], default="error",
+                        help="labels not in the tree: stop, leave the row out, or use the deepest known ancestor")
+    parser.add_argument("--errors-file", help="keep going past bad rows and write them here (JSON Lines)")
+    parser.add_argument("--split-salt", default="", help="change for another deterministic split")
+    parser.add_argument("--stratify", action="store_true", help="split per leaf class")
+    add_schema_options(parser)
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -65,6 +103,16 @@ def register(subparsers) -> None:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
     add_schema_options(inspect)
     inspect.set_defaults(func=_inspect)
+
+    records = data_commands.add_parser("tfrecords", help="write a prepared catalog as sharded TFRecords")
+    _add_preparation_options(records)
+    records.add_argument("--out", required=True, help="output directory")
+    records.add_argument("--examples-per-shard", type=int, default=10_000, help="shard size (default: 10000)")
+    records.set_defaults(func=_tfrecords)
+    tfds_parser = data_commands.add_parser("tfds", help="build a TensorFlow Datasets dataset (linnet_catalog)")
+    _add_preparation_options(tfds_parser)
+    tfds_parser.add_argument("--data-dir", required=True, help="TFDS data_dir to build into")
+    tfds_parser.set_defaults(func=_tfds)
 
     images = subparsers.add_parser("images", help="download catalog images")
     image_commands = images.add_subparsers(dest="images_command", metavar="SUBCOMMAND")

@@ -32,6 +32,7 @@ _LAZY = {
     "read_tfrecords": "linnet.data.tfrecord",
     "inspect_catalog": "linnet.data.inspect",
     "fetch_images": "linnet.data.fetch",
+    "build_tfds": "linnet.data.tfds_builder",
 }
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "CatalogSchema",
     "PreparedCatalog",
     "assign_splits",
+    "build_tfds",
     "class_weights",
     "decode_image",
     "fetch_images",

@@ -46,3 +46,19 @@ def test_data_inspect_counts_bad_rows_and_unknown_labels(tmp_path, capsys):
 def test_images_fetch_needs_an_image_column(small_catalog):
     with pytest.raises(ConfigError, match="--image-column"):
         _run(["images", "fetch", str(small_catalog), "--out", "x"])
+
+
+def test_data_tfrecords_command_writes_shards_and_the_errors_file(small_catalog, tmp_path, capsys):
+    from linnet.data.tfrecord import read_metadata
+
+    bad = small_catalog.read_text() + "7,Broken,\n"
+    small_catalog.write_text(bad)
+    out = tmp_path / "records"
+    code = _run(["data", "tfrecords", str(small_catalog), "--out", str(out), "--category-column", "category",
+                 "--image-column", "image", "--errors-file", str(tmp_path / "errors.jsonl"),
+                 "--examples-per-shard", "2"])
+    assert code == 0
+    metadata = read_metadata(out)
+    assert sum(split["examples"] for split in metadata["splits"].values()) == 6
+    assert "has 3 fields" in (tmp_path / "errors.jsonl").read_text()
+    assert "1 bad rows" in capsys.readouterr().out
