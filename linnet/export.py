@@ -285,13 +285,13 @@ def model_card(name: str, version: int, functions: RawInputFunctions, taxonomy, 
         f"# Model card: {name} (version {version})", "",
         f"Exported from `{source}` by `linnet export`." if source else "Exported by `linnet export`.", "",
         "## Taxonomy", "",
-        f"- source: {taxonomy.source or 'unknown'}; {len(taxonomy)} nodes, {len(taxonomy.leaves())} leaves, "
-        f"{taxonomy.num_levels} levels",
+        (f"- source: {taxonomy.source or 'unknown'}; {len(taxonomy)} nodes, {len(taxonomy.leaves())} leaves, "
+        f"{taxonomy.num_levels} levels"),
         f"- classes per level: {', '.join(f'level {k}: {n}' for k, n in enumerate(sizes, start=1))}",
         f"- fingerprint: `{taxonomy.fingerprint()}` (also in `assets/taxonomy.json`)", "",
         "## Thresholds", "",
-        "A level is exposed when its confidence reaches max(level threshold, overrides of the nodes above it) and "
-        "every level above is exposed (`assets/calibration.json`).", "",
+        ("A level is exposed when its confidence reaches max(level threshold, overrides of the nodes above it) and "
+        "every level above is exposed (`assets/calibration.json`)."), "",
         "| level | threshold |", "|---|---|",
         *[f"| {k} | {value:.4g} |" for k, value in enumerate(classifier.level_thresholds, start=1)], "",
     ]
@@ -304,9 +304,9 @@ def model_card(name: str, version: int, functions: RawInputFunctions, taxonomy, 
     lines += ([f"- {key}: {value:.4g}" if isinstance(value, float) else f"- {key}: {value}"
                for key, value in sorted(flat.items())] or ["(the run recorded no metrics)"])
     lines += ["", "## Inputs", "", "| signature | inputs | outputs |", "|---|---|---|",
-              f"| `serving_default` | {', '.join(f'`{n}` string [B]' for n in functions.input_names)} | class_ids, "
+              (f"| `serving_default` | {', '.join(f'`{n}` string [B]' for n in functions.input_names)} | class_ids, "
               "node_ids, names, confidences, depth, path, full_class_ids, full_path, top_k_node_ids, top_k_scores, "
-              f"embedding{', image_present' if functions.image_size else ''} |",
+              f"embedding{', image_present' if functions.image_size else ''} |"),
               "| `embed` | same | embedding [B, D] |",
               f"| `scores` | same | level_1 … level_{taxonomy.num_levels} [B, n_k] |", "",
               "Texts are raw strings (normalised and tokenised in the graph)."]

@@ -18,6 +18,9 @@ COMMAND_MODULES = [
     "evaluate",
     "train",
     "embed",
+    "export",
+    "predict",
+    "serve_client",
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from inference.tiny_models import build_tiny_model
 
 IMAGE_SIZE = 16
