@@ -11,6 +11,7 @@ schema's ``image_root`` is ``OUT``.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import os
@@ -90,6 +91,8 @@ def _download(url: str, timeout: float, max_bytes: int) -> tuple[bytes, int, str
             data = response.read(max_bytes + 1)
             if len(data) > max_bytes:
                 raise _Outcome("too_large", f"more than {max_bytes} bytes", status)
+            if length and length.isdigit() and len(data) < int(length):
+                raise _Outcome("error", f"truncated: got {len(data)} of {length} bytes", status, retry=True)
             return data, status, content_type
     except urllib.error.HTTPError as error:
         raise _Outcome("http_error", f"HTTP {error.code} {error.reason}", error.code,
@@ -102,6 +105,8 @@ def _download(url: str, timeout: float, max_bytes: int) -> tuple[bytes, int, str
         raise _Outcome("error", f"connection failed: {error.reason}", retry=True) from None
     except (ConnectionError, OSError) as error:
         raise _Outcome("error", f"connection failed: {error}", retry=True) from None
+    except http.client.HTTPException as error:  # e.g. IncompleteRead: the server hung up mid-body
+        raise _Outcome("error", f"broken response: {type(error).__name__}: {error}", retry=True) from None
 
 
 def _check_image(data: bytes, max_pixels: int) -> None:
@@ -214,15 +219,21 @@ def fetch_images(
         queue = iter(pending)
 
         def record(future) -> None:
-            result = future.result()
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001  one URL's surprise must not stop the batch
+                result = FetchResult(futures[future], "error", error=f"{type(error).__name__}: {error}")
             with lock:
                 report.results[result.url] = result
                 log.write(json.dumps(asdict(result)) + "\n")
                 log.flush()
             bar.update(1)
 
+        futures = {}
         for url in queue:
-            in_flight.add(pool.submit(fetch_one, url, out_dir, **options))
+            future = pool.submit(fetch_one, url, out_dir, **options)
+            futures[future] = url
+            in_flight.add(future)
             if len(in_flight) >= 4 * workers:  # bounded: never queue the whole catalog
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:

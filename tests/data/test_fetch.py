@@ -67,6 +67,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, b"\xff" * 5000)
         elif self.path == "/bomb.png":
             self._send(200, BIG_PICTURE, "image/png")
+        elif self.path == "/cut.jpg":  # promises more than it sends, then hangs up
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(JPEG)))
+            self.end_headers()
+            self.wfile.write(JPEG[:50])
+            self.wfile.flush()
+            self.close_connection = True
         elif self.path == "/flaky.jpg":
             if Handler.hits[self.path] == 1:
                 self._send(503, b"busy", "text/plain")
@@ -94,7 +102,7 @@ def server():
 EXPECTED = {
     "/ok.jpg": "ok", "/redirect": "ok", "/missing.jpg": "http_error", "/slow.jpg": "timeout",
     "/garbage.jpg": "not_image", "/page.html": "not_image", "/huge.jpg": "too_large", "/bomb.png": "too_large",
-    "/flaky.jpg": "ok",
+    "/flaky.jpg": "ok", "/cut.jpg": "error",
 }
 
 
