@@ -79,3 +79,15 @@ def test_resolve_image_sources(tmp_path):
     (tmp_path / fetched_image_name(url)).write_bytes(b"y")
     assert resolve_image_source(url, tmp_path)[1] == "file"
     assert resolve_image_source(None, tmp_path) == ("", "none")
+
+
+def test_decompression_bomb_guard_reads_headers_only(samples):
+    from linnet.data.images import _header_pixels, decode_image
+
+    for name in ("jpeg", "png", "gif"):
+        assert int(_header_pixels(tf.constant(samples[name]))) == 40 * 44, name
+    batch = tf.constant([samples["jpeg"], samples["png"], samples["gif"], samples["webp"]])
+    _, present = decode_image(batch, 16, max_pixels=1000)
+    assert present.numpy().tolist() == [0.0, 0.0, 0.0, 1.0]  # WebP headers are not read: decoded as usual
+    _, present = decode_image(batch, 16)
+    assert present.numpy().tolist() == [1.0, 1.0, 1.0, 1.0]
