@@ -134,7 +134,10 @@ def load_embedder(source, schema=None) -> Embedder:
 
 
 def _embedder_from_saved_model(path: Path, schema=None) -> Embedder:
+    """The ``embed`` signature of a `linnet export` (raw text strings + ``image_bytes`` in, ``embedding`` out)."""
     import tensorflow as tf
+
+    from linnet.export import INPUTS_ASSET, TAXONOMY_ASSET
 
     loaded = tf.saved_model.load(str(path))
     if "embed" not in loaded.signatures:
@@ -142,21 +145,29 @@ def _embedder_from_saved_model(path: Path, schema=None) -> Embedder:
     signature = loaded.signatures["embed"]
     _, specs = signature.structured_input_signature
     dim = signature.structured_outputs[EMBEDDING_OUTPUT].shape[-1]
-    if schema is None:
-        schema_file = next((candidate for candidate in (path / "assets" / "schema.yaml", path / "schema.yaml")
-                            if candidate.is_file()), None)
-        if schema_file is not None:
+    inputs_file = path / "assets" / INPUTS_ASSET
+    image_input = None
+    if inputs_file.is_file():
+        described = json.loads(inputs_file.read_text(encoding="utf-8"))
+        image_input = described.get("image_input")
+        if schema is None and described.get("schema"):
             from linnet.data import CatalogSchema
 
-            schema = CatalogSchema.from_yaml(schema_file)
+            schema = CatalogSchema.from_dict(described["schema"], where=str(inputs_file))
+    taxonomy = None
+    if (path / "assets" / TAXONOMY_ASSET).is_file():
+        from linnet.taxonomy import Taxonomy
+
+        taxonomy = Taxonomy.load(path / "assets" / TAXONOMY_ASSET)
 
     def call(inputs):
         tensors = {name: tf.convert_to_tensor(inputs[name], dtype=specs[name].dtype) for name in specs}
         return signature(**tensors)[EMBEDDING_OUTPUT].numpy()
 
-    embedder = Embedder(function=call, dim=int(dim), input_names=sorted(specs), schema=schema, source=str(path))
-    embedder.raw_inputs = True  # the signature decodes images itself: feed raw bytes, not decoded pixels
-    embedder.loaded = loaded
+    embedder = Embedder(function=call, dim=int(dim), input_names=sorted(specs), schema=schema, source=str(path),
+                        taxonomy=taxonomy)
+    embedder.raw_image_input = image_input  # the signature decodes images itself: feed raw bytes
+    embedder.loaded = loaded  # keeps the signature's variables alive
     return embedder
 
 
@@ -363,22 +374,20 @@ def embed_catalog(model, catalog, out_dir: str | os.PathLike, schema=None, batch
 
 def catalog_batches(embedder: Embedder, catalog, batch_size: int):
     """Model-ready feature batches of ``catalog`` for ``embedder`` (raw image bytes for a SavedModel)."""
-    if getattr(embedder, "raw_inputs", False):
-        return _raw_batches(catalog, batch_size)
+    if hasattr(embedder, "raw_image_input"):
+        return _raw_batches(catalog, batch_size, embedder.raw_image_input)
     from linnet.data import make_dataset
 
     return make_dataset(catalog, batch_size=batch_size, image_size=embedder.image_size, with_labels=False,
                         deterministic=True)
 
 
-def _raw_batches(catalog, batch_size: int):
-    from linnet.data.images import IMAGE_FIELD
-
+def _raw_batches(catalog, batch_size: int, image_input: str | None):
     for start in range(0, len(catalog), batch_size):
         batch = {name: np.asarray(values[start:start + batch_size], dtype=object).astype(str).astype(bytes)
                  for name, values in catalog.texts.items()}
-        if catalog.image_sources is not None:
-            batch[IMAGE_FIELD] = np.asarray([_image_bytes(source) for source in catalog.image_sources[start:start + batch_size]],
+        if image_input and catalog.image_sources is not None:
+            batch[image_input] = np.asarray([_image_bytes(source) for source in catalog.image_sources[start:start + batch_size]],
                                             dtype=object)
         yield batch
 

@@ -83,3 +83,40 @@ def test_cli_embed(tiny_model_file, tiny_catalog, predicted, tmp_path, capsys):
     assert ids.tolist() == expected_ids.tolist()
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
     assert main(["embed", "--model", str(tmp_path), "--catalog", str(tiny_catalog), "--out", str(out)]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tiny_model, tmp_path_factory):
+    """The tiny model exported by the inference room's `export_model` (signatures serving_default/embed/scores)."""
+    from linnet.data import CatalogSchema
+    from linnet.export import export_model
+    from linnet.taxonomy import Taxonomy
+
+    from .conftest import CATEGORIES
+
+    taxonomy = Taxonomy.from_paths(CATEGORIES, separator=" > ")
+    schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category")
+    return export_model(tiny_model, taxonomy, tmp_path_factory.mktemp("exports"), name="tiny", schema=schema)
+
+
+def test_same_embedding_through_predict_export_and_cli(tiny_export, tiny_catalog, predicted, tmp_path):
+    """One product, one vector: model.predict, the export's `embed` signature and `linnet embed` agree."""
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+    from linnet.data import CatalogSchema, prepare_catalog
+
+    expected_ids, expected = predicted
+    catalog = prepare_catalog(tiny_catalog, CatalogSchema(text_columns=["title"]), bad_rows="skip")
+    signature = tf.saved_model.load(str(tiny_export)).signatures["embed"]
+    through_signature = signature(title=tf.constant(catalog.texts["title"].astype(str)))["embedding"].numpy()
+    np.testing.assert_allclose(through_signature, expected, atol=1e-6)
+    # The export carries its schema (inputs.json): no schema flags needed.
+    out = tmp_path / "from_export"
+    assert main(["embed", "--model", str(tiny_export), "--catalog", str(tiny_catalog), "--out", str(out),
+                 "--no-progress", "--batch-size", "16"]) == 0
+    ids, vectors = load_embeddings(out)
+    assert ids.tolist() == expected_ids.tolist()
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
+    embedder = load_embedder(tiny_export)
+    assert (embedder.dim, embedder.schema.text_columns, embedder.taxonomy.level_sizes()) == (16, ["title"], [2, 4])
