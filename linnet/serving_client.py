@@ -134,14 +134,15 @@ class ServingClient:
         retries: extra attempts after a transient failure.
         backoff: seconds before the first retry; doubles each time.
         rest_format: ``"instances"`` or ``"inputs"``.
-        text_fields, image: the signature's inputs (for `predict_raw` / catalog batching); read them from
-            the export's ``assets/inputs.json`` or the model card.
+        text_fields, image: the signature's inputs (for catalog batching); read them from the export's
+            ``assets/inputs.json`` or its model card.
+        taxonomy: the export's taxonomy (``assets/taxonomy.json``), needed by `linnet.predict.predict_catalog`.
     """
 
     def __init__(self, model_name: str, rest_url: str | None = None, grpc_target: str | None = None,
                  signature_name: str = "serving_default", version: int | None = None, timeout: float = 10.0,
                  retries: int = 3, backoff: float = 0.5, rest_format: str = "instances",
-                 text_fields: Sequence[str] = ("title",), image: bool = False):
+                 text_fields: Sequence[str] = ("title",), image: bool = False, taxonomy=None):
         if not rest_url and not grpc_target:
             raise ServingError("give a REST URL (http://host:8501) or a gRPC target (host:8500)")
         self.model_name = model_name
@@ -154,9 +155,14 @@ class ServingClient:
         self.backoff = float(backoff)
         self.rest_format = rest_format
         self.text_fields = list(text_fields)
-        self.image_size = 1 if image else None  # only "has an image input" matters to the client
+        self.image = bool(image)
+        self.taxonomy = taxonomy
         self._session = None
         self._stub = None
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.text_fields + ([IMAGE_BYTES_INPUT] if self.image else [])
 
     @property
     def predict_url(self) -> str:

@@ -35,7 +35,6 @@ def run_serve_client(args) -> int:
     from linnet.taxonomy import load_taxonomy
 
     client.taxonomy = load_taxonomy(args.taxonomy)
-    client.input_names = list(client.text_fields) + (["image_bytes"] if args.image else [])
     schema = schema_from_args(args)
     summary = predict_catalog(client, args.catalog, schema, args.out, args.out + ".errors.csv",
                               batch_size=args.batch_size, progress=not args.quiet)
