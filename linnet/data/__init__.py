@@ -22,6 +22,7 @@ from linnet.data.weights import class_weights, sample_weights
 
 _LAZY = {
     "prepare_catalog": "linnet.data.prepare",
+    "prepare_catalog_chunks": "linnet.data.prepare",
     "PreparedCatalog": "linnet.data.prepare",
     "CatalogReport": "linnet.data.prepare",
     "make_dataset": "linnet.data.pipeline",
@@ -53,6 +54,7 @@ __all__ = [
     "make_dataset",
     "parse_pairs",
     "prepare_catalog",
+    "prepare_catalog_chunks",
     "read_records",
     "read_tfrecords",
     "render_attributes",

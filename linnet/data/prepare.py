@@ -10,7 +10,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,6 +284,135 @@ def _ancestor(taxonomy, key: Any, schema: CatalogSchema) -> str | None:
     return None if node is None else node.id
 
 
+# ---------------------------------------------------------------------------------------------- reading rows
+@dataclass
+class _Rows:
+    """The checked fields of usable rows (one chunk, or a whole file)."""
+
+    ids: list[str] = field(default_factory=list)
+    locations: list[int] = field(default_factory=list)
+    texts: dict[str, list[str]] = field(default_factory=dict)
+    attributes: list[str] = field(default_factory=list)
+    categories: list[Any] = field(default_factory=list)
+    images: list[Any] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def extend(self, other: _Rows) -> None:
+        for name in ("ids", "locations", "attributes", "categories", "images", "values"):
+            getattr(self, name).extend(getattr(other, name))
+        for name, column in other.texts.items():
+            self.texts.setdefault(name, []).extend(column)
+
+
+class _RowChecker:
+    """Reads a catalog chunk by chunk, checks every record and collects the usable rows.
+
+    Bad rows go to ``report.bad_rows`` in file order; with ``bad_rows="error"`` the first one raises.
+    Repeated ids are caught across chunks.
+    """
+
+    def __init__(self, path, schema: CatalogSchema, report_policy: str, bad_rows: str, *, format, chunk_rows,
+                 max_rows, categories_only: bool = False):
+        self.schema = schema
+        self.categories_only = categories_only
+        required = [schema.id_column, *(schema.level_columns or [])]
+        required += [schema.category_column] if schema.category_column else []
+        if not categories_only:
+            required += [*schema.text_columns, *schema.attribute_columns]
+            required += [name for name in (schema.image_column, schema.value_column) if name]
+        self.reader = CatalogReader(path, format=format, chunk_rows=chunk_rows,
+                                    columns=required if categories_only else schema.columns())
+        self.reader.require(required)
+        self.source = str(self.reader.path)
+        self.report = CatalogReport(path=self.source, unknown_label_policy=report_policy)
+        self.bad_rows = bad_rows
+        self.max_rows = max_rows
+        self.first_seen: dict[str, int] = {}
+
+    @property
+    def location_kind(self) -> str:
+        return self.reader.location_kind
+
+    def _fail_fast(self) -> None:
+        problems = self.report.bad_rows
+        if self.bad_rows == "error" and problems:
+            raise CatalogError(problems[0].message() + " (pass errors_path= / --errors-file to skip bad rows "
+                               "and keep them in a file)")
+
+    def _done(self) -> bool:
+        return self.max_rows is not None and self.report.rows_read >= self.max_rows
+
+    def chunks(self, progress: bool = False) -> Iterator[_Rows]:
+        schema, report = self.schema, self.report
+        progress_bar = _progress(progress, self.source)
+        try:
+            for chunk in self.reader:
+                rows = _Rows(texts={name: [] for name in schema.text_columns})
+                unread = sorted(chunk.bad_rows, key=lambda bad: bad.location)
+                for bad in unread:
+                    bad.location_kind = self.location_kind
+                report.rows_read += len(unread)
+                for location, record in zip(chunk.locations, chunk.records):
+                    while unread and unread[0].location < location:  # report problems in file order
+                        report.bad_rows.append(unread.pop(0))
+                        self._fail_fast()
+                    if self._done():
+                        break
+                    report.rows_read += 1
+                    self._add(rows, location, record)
+                report.bad_rows.extend(unread)
+                self._fail_fast()
+                progress_bar.update(len(chunk.records) + len(chunk.bad_rows))
+                yield rows
+                if self._done():
+                    break
+        finally:
+            progress_bar.close()
+
+    def _add(self, rows: _Rows, location: int, record: dict) -> None:
+        schema = self.schema
+        product_id = None
+        try:
+            product_id = _product_id(record.get(schema.id_column), schema.id_column)
+            if self.categories_only:
+                category = _category(record, schema) if schema.has_category else None
+                rows.categories.append(category)
+                return
+            if product_id in self.first_seen:
+                raise _RowError(schema.id_column, f"id {product_id!r} repeated (first at "
+                                f"{self.location_kind} {self.first_seen[product_id]})")
+            row_texts = [_text(record.get(name), name) for name in schema.text_columns]
+            category = _category(record, schema) if schema.has_category else None
+            value = _value(record.get(schema.value_column), schema.value_column) if schema.value_column else math.nan
+        except _RowError as error:
+            self.report.bad_rows.append(BadRow(self.source, location, product_id, error.field, error.problem, record,
+                                               self.location_kind))
+            self._fail_fast()
+            return
+        self.first_seen[product_id] = location
+        rows.ids.append(product_id)
+        rows.locations.append(location)
+        for name, text in zip(schema.text_columns, row_texts):
+            rows.texts[name].append(text)
+        if schema.attribute_columns:
+            rows.attributes.append(render_attributes(record, schema.attribute_columns))
+        rows.categories.append(category)
+        if schema.image_column:
+            rows.images.append(record.get(schema.image_column))
+        rows.values.append(value)
+
+
+def _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split):
+    if unknown_labels not in UNKNOWN_LABEL_POLICIES:
+        raise ConfigError(f"unknown_labels must be one of {UNKNOWN_LABEL_POLICIES}, got {unknown_labels!r}")
+    bad_rows = bad_rows or ("skip" if errors_path is not None else "error")
+    if bad_rows not in BAD_ROW_POLICIES:
+        raise ConfigError(f"bad_rows must be one of {BAD_ROW_POLICIES}, got {bad_rows!r}")
+    if schema.category_kind == "id" and taxonomy is None and schema.has_category:
+        raise ConfigError("category ids need a taxonomy: pass taxonomy= (or --taxonomy)")
+    return bad_rows, check_fractions(split)
+
+
 # ---------------------------------------------------------------------------------------------- main entry
 def prepare_catalog(
     path: str | os.PathLike,
@@ -338,130 +467,120 @@ def prepare_catalog(
         >>> catalog.subset("train").labels.shape  # doctest: +SKIP
         (352, 3)
     """
-    if unknown_labels not in UNKNOWN_LABEL_POLICIES:
-        raise ConfigError(f"unknown_labels must be one of {UNKNOWN_LABEL_POLICIES}, got {unknown_labels!r}")
-    bad_rows = bad_rows or ("skip" if errors_path is not None else "error")
-    if bad_rows not in BAD_ROW_POLICIES:
-        raise ConfigError(f"bad_rows must be one of {BAD_ROW_POLICIES}, got {bad_rows!r}")
-    fractions = check_fractions(split)
-    if schema.category_kind == "id" and taxonomy is None and schema.has_category:
-        raise ConfigError("category ids need a taxonomy: pass taxonomy= (or --taxonomy)")
+    bad_rows, fractions = _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split)
+    checker = _RowChecker(path, schema, unknown_labels, bad_rows, format=format, chunk_rows=chunk_rows,
+                          max_rows=max_rows)
+    rows = _Rows(texts={name: [] for name in schema.text_columns})
+    for chunk_rows_ in checker.chunks(progress):
+        rows.extend(chunk_rows_)
+    if not rows.ids:
+        _raise_no_rows(checker, errors_path)
+    catalog = _assemble(rows, checker, taxonomy, unknown_labels, fractions, split_salt, stratify)
+    _write_errors(errors_path, checker.report)
+    return catalog
 
-    reader = CatalogReader(path, format=format, chunk_rows=chunk_rows, columns=schema.columns())
-    required = [schema.id_column, *schema.text_columns, *(schema.level_columns or [])]
-    required += [name for name in (schema.category_column, schema.image_column) if name]
-    reader.require(required)
-    optional_missing = [name for name in [*schema.attribute_columns, schema.value_column] if name and name not in reader.columns]
-    if optional_missing:
-        reader.require(optional_missing)
-    source = str(reader.path)
-    report = CatalogReport(path=source, unknown_label_policy=unknown_labels)
-    image_root = Path(schema.image_root) if schema.image_root else reader.path.parent
 
-    ids: list[str] = []
-    locations: list[int] = []
-    texts: dict[str, list[str]] = {name: [] for name in schema.text_columns}
-    attributes: list[str] = []
-    categories: list[Any] = []
-    images: list[Any] = []
-    values: list[float] = []
-    first_seen: dict[str, int] = {}
-    problems: list[BadRow] = report.bad_rows
+def prepare_catalog_chunks(
+    path: str | os.PathLike,
+    schema: CatalogSchema,
+    taxonomy=None,
+    unknown_labels: str = "error",
+    split: Sequence[float] = DEFAULT_FRACTIONS,
+    *,
+    split_salt: str = "",
+    errors_path: str | os.PathLike | None = None,
+    bad_rows: str | None = None,
+    format: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    max_rows: int | None = None,
+    progress: bool = False,
+) -> Iterator[PreparedCatalog]:
+    """`prepare_catalog` one chunk at a time, for catalogs too big to hold: yields a `PreparedCatalog` per chunk.
 
-    def fail_fast() -> None:
-        if bad_rows == "error" and problems:
-            raise CatalogError(problems[0].message() + " (pass errors_path= / --errors-file to skip bad rows "
-                               "and keep them in a file)")
+    Every chunk has the same taxonomy (given, or inferred in a first pass that reads only the category
+    column(s)) and shares one `CatalogReport`, complete when the generator is exhausted; the errors file
+    is written then. The split is by id hash, so it is the same as `prepare_catalog`'s (stratification
+    needs the whole catalog and is not offered here). Repeated ids are caught across chunks.
 
-    progress_bar = _progress(progress, source)
-    try:
-        for chunk in reader:
-            unread = sorted(chunk.bad_rows, key=lambda bad: bad.location)
-            for bad in unread:
-                bad.location_kind = reader.location_kind
-            report.rows_read += len(unread)
-            for location, record in zip(chunk.locations, chunk.records):
-                while unread and unread[0].location < location:  # report problems in file order
-                    problems.append(unread.pop(0))
-                    fail_fast()
-                if max_rows is not None and report.rows_read >= max_rows:
-                    break
-                report.rows_read += 1
-                product_id = None
-                try:
-                    product_id = _product_id(record.get(schema.id_column), schema.id_column)
-                    if product_id in first_seen:
-                        raise _RowError(schema.id_column, f"id {product_id!r} repeated (first at "
-                                        f"{reader.location_kind} {first_seen[product_id]})")
-                    row_texts = [_text(record.get(name), name) for name in schema.text_columns]
-                    category = _category(record, schema) if schema.has_category else None
-                    value = _value(record.get(schema.value_column), schema.value_column) if schema.value_column else math.nan
-                except _RowError as error:
-                    problems.append(BadRow(source, location, product_id, error.field, error.problem, record,
-                                           reader.location_kind))
-                    fail_fast()
-                    continue
-                first_seen[product_id] = location
-                ids.append(product_id)
-                locations.append(location)
-                for name, text in zip(schema.text_columns, row_texts):
-                    texts[name].append(text)
-                if schema.attribute_columns:
-                    attributes.append(render_attributes(record, schema.attribute_columns))
-                categories.append(category)
-                if schema.image_column:
-                    images.append(record.get(schema.image_column))
-                values.append(value)
-            problems.extend(unread)
-            fail_fast()
-            progress_bar.update(len(chunk.records) + len(chunk.bad_rows))
-            if max_rows is not None and report.rows_read >= max_rows:
-                break
-    finally:
-        progress_bar.close()
-    if not ids:
-        _write_errors(errors_path, report)
-        raise CatalogError(f"{source}: no usable rows ({report.rows_read} read, {len(problems)} bad)"
-                           + (f"; first problem: {problems[0].message()}" if problems else ""))
+    Example:
+        >>> for chunk in prepare_catalog_chunks("big.csv", schema, chunk_rows=100_000):  # doctest: +SKIP
+        ...     write_some(chunk)
+    """
+    bad_rows, fractions = _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split)
+    if taxonomy is None and schema.has_category:
+        taxonomy = _infer_taxonomy_streaming(path, schema, format, chunk_rows, max_rows)
+    checker = _RowChecker(path, schema, unknown_labels, bad_rows, format=format, chunk_rows=chunk_rows,
+                          max_rows=max_rows)
+    produced = 0
+    for rows in checker.chunks(progress):
+        if rows.ids:
+            chunk = _assemble(rows, checker, taxonomy, unknown_labels, fractions, split_salt, stratify=False)
+            produced += len(chunk)
+            if len(chunk):
+                yield chunk
+    if not produced:
+        _raise_no_rows(checker, errors_path)
+    _write_errors(errors_path, checker.report)
 
-    # ---- labels
+
+def _infer_taxonomy_streaming(path, schema: CatalogSchema, format, chunk_rows, max_rows):
+    """The tree of the distinct category labels, read in a pass over the id and category column(s) only."""
+    checker = _RowChecker(path, schema, "skip", "skip", format=format, chunk_rows=chunk_rows, max_rows=max_rows,
+                          categories_only=True)
+    distinct: dict[Any, None] = {}
+    for rows in checker.chunks():
+        distinct.update(dict.fromkeys(key for key in rows.categories if key is not None))
+    if not distinct:
+        raise CatalogError(f"{checker.source}: no row has a category, so no tree can be inferred; pass a taxonomy")
+    taxonomy, _ = _infer_taxonomy(list(distinct), schema, checker.source)
+    return taxonomy
+
+
+def _raise_no_rows(checker: _RowChecker, errors_path) -> None:
+    report = checker.report
+    _write_errors(errors_path, report)
+    raise CatalogError(f"{checker.source}: no usable rows ({report.rows_read} read, {len(report.bad_rows)} bad)"
+                       + (f"; first problem: {report.bad_rows[0].message()}" if report.bad_rows else ""))
+
+
+def _assemble(rows: _Rows, checker: _RowChecker, taxonomy, unknown_labels, fractions, split_salt, stratify):
+    """A `PreparedCatalog` of checked rows: labels mapped, images resolved, split assigned; report updated."""
+    schema, report, source = checker.schema, checker.report, checker.source
+    image_root = schema.image_root or str(checker.reader.path.parent)
+    ids = rows.ids
     keep = np.ones(len(ids), dtype=bool)
-    labels, taxonomy = _map_labels(categories, ids, locations, schema, taxonomy, unknown_labels, report, keep, source,
-                                   reader.location_kind)
-
-    # ---- images
+    labels, taxonomy = _map_labels(rows.categories, ids, rows.locations, schema, taxonomy, unknown_labels, report,
+                                   keep, source, checker.location_kind)
     image_sources = None
     if schema.image_column:
-        counts: Counter = Counter()
-        resolved = np.empty(len(images), dtype=object)
-        for position, raw in enumerate(images):
+        counts: Counter = Counter(report.images)
+        resolved = np.empty(len(rows.images), dtype=object)
+        for position, raw in enumerate(rows.images):
             resolved[position], kind = resolve_image_source(raw, image_root)
             counts[kind] += 1
             if kind == "missing_file" and len(report.missing_image_ids) < _EXAMPLE_IDS:
                 report.missing_image_ids.append(ids[position])
         report.images = {kind: counts.get(kind, 0) for kind in ("file", "bytes", "missing_file", "url_not_fetched", "none")}
         image_sources = resolved
-
-    ids_array = np.array(ids, dtype=object)
     strata = None
     if stratify and labels.shape[1]:
         deepest = np.where(labels >= 0, np.arange(labels.shape[1]), -1).max(axis=1)
         strata = np.array([f"{level}:{labels[row, level]}" for row, level in enumerate(deepest)])
     split_names = assign_splits(ids, fractions, salt=split_salt, strata=strata)
-
-    text_arrays = {name: np.array(column, dtype=object) for name, column in texts.items()}
+    text_arrays = {name: np.array(column, dtype=object) for name, column in rows.texts.items()}
     if schema.attribute_columns:
-        text_arrays[ATTRIBUTES_FIELD] = np.array(attributes, dtype=object)
+        text_arrays[ATTRIBUTES_FIELD] = np.array(rows.attributes, dtype=object)
     catalog = PreparedCatalog(
-        ids=ids_array, texts=text_arrays, image_sources=image_sources, labels=labels, split=split_names,
-        values=np.array(values, dtype=np.float32) if schema.value_column else None,
-        locations=np.array(locations, dtype=np.int64), taxonomy=taxonomy, schema=schema, report=report, source=source,
+        ids=np.array(ids, dtype=object), texts=text_arrays, image_sources=image_sources, labels=labels,
+        split=split_names, values=np.array(rows.values, dtype=np.float32) if schema.value_column else None,
+        locations=np.array(rows.locations, dtype=np.int64), taxonomy=taxonomy, schema=schema, report=report,
+        source=source,
     )
     if not keep.all():
         catalog = catalog.subset(keep)
-    report.rows_kept = len(catalog)
-    report.splits = {name: int((catalog.split == name).sum()) for name in SPLIT_NAMES}
-    _write_errors(errors_path, report)
+    report.rows_kept += len(catalog)
+    for name in SPLIT_NAMES:
+        report.splits[name] = report.splits.get(name, 0) + int((catalog.split == name).sum())
     return catalog
 
 
@@ -490,8 +609,9 @@ def _map_labels(categories, ids, locations, schema, taxonomy, policy, report, ke
     if unknown:
         for key, positions in unknown.items():
             text = _label_text(key, separator)
-            report.unknown_labels[text] = len(positions)
-            report.unknown_label_ids[text] = [ids[p] for p in positions[:_EXAMPLE_IDS]]
+            report.unknown_labels[text] = report.unknown_labels.get(text, 0) + len(positions)
+            examples = report.unknown_label_ids.setdefault(text, [])
+            examples.extend(ids[p] for p in positions[:_EXAMPLE_IDS - len(examples)])
         if policy == "error":
             described = ", ".join(
                 f"{_label_text(key, separator)!r} ×{len(positions)} ({location_kind} {locations[positions[0]]}, "

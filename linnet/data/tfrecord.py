@@ -14,7 +14,6 @@ the catalog nor the image folder.
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -42,15 +41,79 @@ def _image_bytes(source: Any) -> bytes:
     return b""
 
 
+class _ShardWriter:
+    """Writes one split's examples into numbered shards of at most ``per_shard`` examples each.
+
+    Shards are written to temporary files and get their final ``-of-N`` names in `finish`, once N is known.
+    """
+
+    def __init__(self, out_dir: Path, split: str, per_shard: int):
+        self.out_dir, self.split, self.per_shard = out_dir, split, per_shard
+        self.finished: list[str] = []  # temporary names of complete shards
+        self.writer = None
+        self.temporary = None
+        self.in_shard = 0
+
+    def write(self, serialized: bytes) -> None:
+        import tensorflow as tf
+
+        if self.writer is None:
+            with tempfile.NamedTemporaryFile(dir=self.out_dir, prefix=f".{self.split}-", suffix=".tmp",
+                                             delete=False) as handle:
+                self.temporary = handle.name
+            self.writer = tf.io.TFRecordWriter(self.temporary)
+        self.writer.write(serialized)
+        self.in_shard += 1
+        if self.in_shard >= self.per_shard:
+            self._close()
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.finished.append(self.temporary)
+            self.writer, self.in_shard = None, 0
+
+    def finish(self) -> list[str]:
+        self._close()
+        total = len(self.finished)
+        names = []
+        for shard, temporary in enumerate(self.finished):
+            name = f"{self.split}-{shard:05d}-of-{total:05d}.tfrecord"
+            os.replace(temporary, self.out_dir / name)
+            names.append(name)
+        return names
+
+
+def _serialize(catalog, row: int, fields) -> bytes:
+    import tensorflow as tf
+
+    def bytes_feature(values):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+    feature = {
+        "id": bytes_feature([str(catalog.ids[row]).encode("utf-8")]),
+        "split": bytes_feature([str(catalog.split[row]).encode()]),
+        _LABELS: tf.train.Feature(int64_list=tf.train.Int64List(value=catalog.labels[row].tolist())),
+        _IMAGE_BYTES: bytes_feature([_image_bytes(catalog.image_sources[row]) if catalog.image_sources is not None
+                                     else b""]),
+    }
+    for name in fields:
+        feature[name] = bytes_feature([str(catalog.texts[name][row]).encode("utf-8")])
+    if catalog.values is not None:
+        feature["value"] = tf.train.Feature(float_list=tf.train.FloatList(value=[catalog.values[row]]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
 def write_tfrecords(catalog, out_dir: str | os.PathLike, *, examples_per_shard: int = 10_000,
                     progress: bool = True) -> Path:
-    """Writes a `PreparedCatalog` as sharded TFRecords, one set of shards per split, plus ``metadata.json``.
+    """Writes a prepared catalog as sharded TFRecords, one set of shards per split, plus ``metadata.json``.
 
-    Each shard is written to a temporary file and renamed when complete; ``metadata.json`` is written last,
+    Shards are written to temporary files and renamed when complete; ``metadata.json`` is written last,
     so a directory with metadata is always whole.
 
     Args:
-        catalog: The prepared catalog (all splits).
+        catalog: A `PreparedCatalog`, or the chunks of `prepare_catalog_chunks` (written as they come, so a
+            catalog bigger than memory streams through).
         out_dir: Output directory.
         examples_per_shard: Shard size (shards of one split are read in parallel).
         progress: Show a tqdm progress bar.
@@ -60,58 +123,44 @@ def write_tfrecords(catalog, out_dir: str | os.PathLike, *, examples_per_shard: 
 
     Example:
         >>> write_tfrecords(prepare_catalog("catalog.csv", schema), "records/")  # doctest: +SKIP
+        >>> write_tfrecords(prepare_catalog_chunks("huge.csv", schema), "records/")  # doctest: +SKIP
     """
-    import tensorflow as tf
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fields = catalog.schema.feature_text_fields
-    counts: dict[str, Any] = {}
-    shards: dict[str, list[str]] = {}
-
-    def bytes_feature(values):
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
-
-    with tqdm(total=len(catalog), desc="writing TFRecords", unit=" examples", disable=not progress) as bar:
-        for split in SPLIT_NAMES:
-            rows = np.flatnonzero(catalog.split == split)
-            num_shards = max(1, math.ceil(len(rows) / examples_per_shard))
-            labels = catalog.labels[rows]
-            counts[split] = {
-                "examples": len(rows),
-                "class_counts": [np.bincount(labels[:, level][labels[:, level] >= 0],
-                                             minlength=size).tolist()
-                                 for level, size in enumerate(catalog.taxonomy.level_sizes())]
-                if catalog.taxonomy is not None else [],
-            }
-            shards[split] = []
-            for shard, part in enumerate(np.array_split(rows, num_shards)):
-                name = f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord"
-                with tempfile.NamedTemporaryFile(dir=out_dir, suffix=".tmp", delete=False) as handle:
-                    temporary = handle.name
-                with tf.io.TFRecordWriter(temporary) as writer:
-                    for row in part:
-                        feature = {
-                            "id": bytes_feature([str(catalog.ids[row]).encode("utf-8")]),
-                            "split": bytes_feature([split.encode()]),
-                            _LABELS: tf.train.Feature(int64_list=tf.train.Int64List(value=catalog.labels[row].tolist())),
-                            _IMAGE_BYTES: bytes_feature([_image_bytes(catalog.image_sources[row])
-                                                         if catalog.image_sources is not None else b""]),
-                        }
-                        for name_ in fields:
-                            feature[name_] = bytes_feature([str(catalog.texts[name_][row]).encode("utf-8")])
-                        if catalog.values is not None:
-                            feature["value"] = tf.train.Feature(float_list=tf.train.FloatList(value=[catalog.values[row]]))
-                        writer.write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
-                        bar.update(1)
-                os.replace(temporary, out_dir / name)
-                shards[split].append(name)
+    chunks = [catalog] if hasattr(catalog, "subset") else catalog
+    writers = {split: _ShardWriter(out_dir, split, examples_per_shard) for split in SPLIT_NAMES}
+    class_counts: dict[str, list[np.ndarray]] = {}
+    examples = dict.fromkeys(SPLIT_NAMES, 0)
+    first = None
+    with tqdm(total=len(catalog) if chunks is not catalog else None, desc="writing TFRecords", unit=" examples",
+              disable=not progress) as bar:
+        for chunk in chunks:
+            first = first or chunk
+            fields = chunk.schema.feature_text_fields
+            sizes = chunk.taxonomy.level_sizes() if chunk.taxonomy is not None else []
+            for split in SPLIT_NAMES:
+                rows = np.flatnonzero(chunk.split == split)
+                examples[split] += len(rows)
+                labels = chunk.labels[rows]
+                counts = [np.bincount(labels[:, level][labels[:, level] >= 0], minlength=size)
+                          for level, size in enumerate(sizes)]
+                class_counts[split] = [a + b for a, b in zip(class_counts[split], counts)] \
+                    if split in class_counts else counts
+                for row in rows:
+                    writers[split].write(_serialize(chunk, row, fields))
+                bar.update(len(rows))
+    if first is None:
+        raise CatalogError("write_tfrecords: no examples to write")
+    shards = {split: writer.finish() for split, writer in writers.items()}
     metadata = {
-        "format": "linnet-tfrecords", "version": 1, "text_fields": fields, "num_levels": catalog.num_levels,
-        "has_image": catalog.image_sources is not None, "has_value": catalog.values is not None,
-        "schema": catalog.schema.to_dict(), "splits": counts, "shards": shards,
-        "taxonomy": catalog.taxonomy.to_json() if catalog.taxonomy is not None else None,
+        "format": "linnet-tfrecords", "version": 1, "text_fields": first.schema.feature_text_fields,
+        "num_levels": first.num_levels, "has_image": first.image_sources is not None,
+        "has_value": first.values is not None, "schema": first.schema.to_dict(), "shards": shards,
+        "splits": {split: {"examples": examples[split], "class_counts": [c.tolist() for c in class_counts.get(split, [])]}
+                   for split in SPLIT_NAMES},
+        "taxonomy": first.taxonomy.to_json() if first.taxonomy is not None else None,
     }
     write_atomically(out_dir / METADATA_FILE, json.dumps(metadata))
     return out_dir
@@ -160,11 +209,11 @@ def read_tfrecords(directory: str | os.PathLike, split: str = "train", batch_siz
             weights = _weights_from_counts(metadata["splits"][split]["class_counts"], class_weighting)
     spec = {name: tf.io.FixedLenFeature([], tf.string) for name in [*fields, "id", _IMAGE_BYTES]}
     spec[_LABELS] = tf.io.FixedLenFeature([num_levels], tf.int64)
-    files_dataset = tf.data.Dataset.from_tensor_slices(files)
+    files_dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
     if shuffle:
         files_dataset = files_dataset.shuffle(len(files), seed=seed)
     # unshuffled reads keep the file order (evaluation aligns predictions with ids); shuffled ones mix shards
-    dataset = files_dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8) if shuffle else 1,
+    dataset = files_dataset.interleave(tf.data.TFRecordDataset, cycle_length=max(1, min(len(files), 8)) if shuffle else 1,
                                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)

@@ -121,3 +121,20 @@ def test_augmentation_config_builds_the_named_layers():
     assert augmented.shape == images.shape and float(tf.reduce_max(augmented)) <= 255.0
     with pytest.raises(ConfigError, match="flip"):
         AugmentConfig.from_value({"flip": True})
+
+
+def test_tfrecords_stream_from_catalog_chunks(small_catalog, small_schema, prepared, tmp_path):
+    from linnet.data.prepare import prepare_catalog_chunks
+    from linnet.data.tfrecord import read_metadata, read_tfrecords, write_tfrecords
+
+    write_tfrecords(prepare_catalog_chunks(small_catalog, small_schema, chunk_rows=2), tmp_path / "streamed",
+                    examples_per_shard=2, progress=False)
+    write_tfrecords(prepared, tmp_path / "whole", examples_per_shard=2, progress=False)
+    streamed, whole = read_metadata(tmp_path / "streamed"), read_metadata(tmp_path / "whole")
+    assert streamed["splits"] == whole["splits"] and streamed["shards"] == whole["shards"]
+    for split in ("train", "validation", "test"):
+        if not whole["splits"][split]["examples"]:
+            continue
+        ids = [b["id"] for b in read_tfrecords(tmp_path / "streamed", split, 8, with_labels=False,
+                                               with_ids=True).as_numpy_iterator()]
+        assert [i.decode() for i in np.concatenate(ids)] == list(prepared.subset(split).ids)

@@ -169,3 +169,22 @@ def test_attributes_from_columns_json_and_key_value_text(tmp_path):
     jsonl = _write_jsonl(tmp_path / "a.jsonl", [{"id": 1, "title": "Boots", "specs": {"size": 42, "tags": ["a", "b"]}}])
     catalog = prepare_catalog(jsonl, CatalogSchema(attribute_columns=["specs"]))
     assert catalog.texts["attributes"][0] == "size: 42; tags: a, b"
+
+
+def test_prepare_in_chunks_matches_the_whole_catalog(tmp_path):
+    from linnet.data.prepare import prepare_catalog_chunks
+
+    rows = [*CATALOG_ROWS, ("3", "Repeated across chunks", "red", "Shoes > Boots", ""),
+            ("8", "Unknown", "red", "Garden > Hoses", "")]
+    path = write_csv(tmp_path / "c.csv", HEADER, rows)
+    whole = prepare_catalog(path, SCHEMA, errors_path=tmp_path / "whole.jsonl")
+    chunks = list(prepare_catalog_chunks(path, SCHEMA, chunk_rows=3, errors_path=tmp_path / "chunks.jsonl"))
+    assert [len(chunk) for chunk in chunks] == [3, 3, 1]
+    assert all(chunk.taxonomy == whole.taxonomy for chunk in chunks)
+    assert [i for chunk in chunks for i in chunk.ids] == list(whole.ids)
+    np.testing.assert_array_equal(np.concatenate([chunk.labels for chunk in chunks]), whole.labels)
+    assert [s for chunk in chunks for s in chunk.split] == list(whole.split)
+    report = chunks[0].report
+    assert report.rows_read == 8 and report.rows_kept == 7 and report.splits == whole.report.splits
+    assert (tmp_path / "chunks.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text().replace("whole", "chunks")
+    assert "repeated (first at line 4)" in (tmp_path / "chunks.jsonl").read_text()
