@@ -36,9 +36,25 @@ def _prepare(args: argparse.Namespace):
 
 
 def _tfrecords(args: argparse.Namespace) -> int:
+    from linnet.data.prepare import prepare_catalog_chunks
     from linnet.data.tfrecord import write_tfrecords
 
-    out = write_tfrecords(_prepare(args), args.out, examples_per_shard=args.examples_per_shard)
+    if args.stratify:  # a stratified split needs every label at once
+        catalog = _prepare(args)
+        out = write_tfrecords(catalog, args.out, examples_per_shard=args.examples_per_shard)
+    else:  # streamed: the catalog never sits in memory whole
+        chunks = prepare_catalog_chunks(args.catalog, schema_from_args(args), _load_taxonomy(args.taxonomy),
+                                        unknown_labels=args.unknown_labels, errors_path=args.errors_file,
+                                        split_salt=args.split_salt)
+        reports = []
+
+        def remember(chunks):
+            for chunk in chunks:
+                reports[:] = [chunk.report]
+                yield chunk
+
+        out = write_tfrecords(remember(chunks), args.out, examples_per_shard=args.examples_per_shard)
+        print(reports[0].summary())
     print(f"TFRecords written to {out} (read them with linnet.data.tfrecord.read_tfrecords)")
     return 0
 
