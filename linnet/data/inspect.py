@@ -12,6 +12,7 @@ from linnet.data.prepare import prepare_catalog
 from linnet.data.schema import CatalogSchema
 
 PERCENTILES = (50, 90, 99)
+RARE = 5  # classes with fewer labelled rows are hard to learn and to evaluate
 
 
 @dataclass
@@ -40,11 +41,12 @@ class CatalogInspection:
                  f"{self.unlabelled} without a category"), ""]
         if self.levels:
             lines += [("| level | classes in tree | classes used | labelled rows | coverage | largest class | "
-                      "smallest class | imbalance (largest/smallest) |"), "|---|---|---|---|---|---|---|---|"]
+                      f"smallest class | imbalance (largest/smallest) | classes under {RARE} rows |"),
+                      "|---|---|---|---|---|---|---|---|---|"]
             for level in self.levels:
                 lines.append(f"| {level['level']} | {level['classes']} | {level['classes_used']} | {level['labelled']} "
                              f"| {level['coverage']:.1%} | {level['largest']} | {level['smallest']} "
-                             f"| {level['imbalance']:.1f} |")
+                             f"| {level['imbalance']:.1f} | {level['rare']} |")
             lines.append("")
         if self.unknown_labels:
             lines += ["| unknown label | rows |", "|---|---|"]
@@ -118,6 +120,7 @@ def inspect_catalog(path: str | os.PathLike, schema: CatalogSchema, taxonomy=Non
                 "labelled": int(labelled.size), "coverage": float(labelled.size / max(len(catalog), 1)),
                 "largest": int(used.max()) if used.size else 0, "smallest": int(used.min()) if used.size else 0,
                 "imbalance": float(used.max() / used.min()) if used.size else 0.0,
+                "rare": int((used < RARE).sum()),
             })
     for name, texts in catalog.texts.items():
         lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))

@@ -22,7 +22,7 @@ def test_data_inspect_markdown_and_json(small_catalog, capsys):
     assert _run(["data", "inspect", str(small_catalog), *flags, "--check-images", "10"]) == 0
     out = capsys.readouterr().out
     assert "6 rows read, 6 usable, 0 bad" in out
-    assert "| 1 | 3 | 3 | 6 | 100.0% | 3 | 1 | 3.0 |" in out  # level 1: Shoes 3, Bags 2, Accessories 1
+    assert "| 1 | 3 | 3 | 6 | 100.0% | 3 | 1 | 3.0 | 3 |" in out  # level 1: Shoes 3, Bags 2, Accessories 1
     assert "| 2 | 4 | 4 | 5 | 83.3% |" in out
     assert "| missing_file | 1 |" in out and "| undecodable (of those checked) | 0 |" in out
     assert _run(["data", "inspect", str(small_catalog), *flags, "--json"]) == 0
