@@ -59,3 +59,15 @@ def tiny_schema():
     from linnet.data import CatalogSchema
 
     return CatalogSchema(id_column="id", text_columns=["title"], category_column="category")
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_model, tmp_path_factory):
+    """The tiny model exported by the inference room's `export_model` (signatures serving_default/embed/scores)."""
+    from linnet.data import CatalogSchema
+    from linnet.export import export_model
+    from linnet.taxonomy import Taxonomy
+
+    taxonomy = Taxonomy.from_paths(CATEGORIES, separator=" > ")
+    schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category")
+    return export_model(tiny_model, taxonomy, tmp_path_factory.mktemp("exports"), name="tiny", schema=schema)

@@ -85,20 +85,6 @@ def test_cli_embed(tiny_model_file, tiny_catalog, predicted, tmp_path, capsys):
     assert main(["embed", "--model", str(tmp_path), "--catalog", str(tiny_catalog), "--out", str(out)]) == 2
 
 
-@pytest.fixture(scope="module")
-def tiny_export(tiny_model, tmp_path_factory):
-    """The tiny model exported by the inference room's `export_model` (signatures serving_default/embed/scores)."""
-    from linnet.data import CatalogSchema
-    from linnet.export import export_model
-    from linnet.taxonomy import Taxonomy
-
-    from .conftest import CATEGORIES
-
-    taxonomy = Taxonomy.from_paths(CATEGORIES, separator=" > ")
-    schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category")
-    return export_model(tiny_model, taxonomy, tmp_path_factory.mktemp("exports"), name="tiny", schema=schema)
-
-
 def test_same_embedding_through_predict_export_and_cli(tiny_export, tiny_catalog, predicted, tmp_path):
     """One product, one vector: model.predict, the export's `embed` signature and `linnet embed` agree."""
     import tensorflow as tf

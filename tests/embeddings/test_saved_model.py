@@ -59,3 +59,17 @@ def test_neighbours_signature_rejects_wrong_dimension(embed_saved_model, tmp_pat
     with pytest.raises(EmbeddingError, match="larger than the index"):
         add_neighbours_signature(embed_saved_model, index, tmp_path / "bad", k=5)
     assert not (tmp_path / "bad").exists()
+
+
+def test_neighbours_signature_on_a_linnet_export(tiny_model, tiny_export, tmp_path):
+    """The real export (keras ExportArchive, assets, warm-up file) keeps working with the added signature."""
+    import tensorflow as tf
+
+    vectors = tiny_model.predict({"title": np.array(TITLES, dtype=object)}, verbose=0)["embedding"]
+    out = add_neighbours_signature(tiny_export, NeighbourIndex(vectors, ids=TITLES), tmp_path / "2", k=2)
+    assert (out / "assets.extra").is_dir() and (out / "assets" / "taxonomy.json").is_file()
+    reloaded = tf.saved_model.load(str(out))
+    result = reloaded.signatures["neighbours"](title=tf.constant(TITLES[2:4]))
+    assert [row[0].decode() for row in result["ids"].numpy()] == TITLES[2:4]
+    served = reloaded.signatures["serving_default"](title=tf.constant(TITLES[:1]))
+    assert served["path"].shape == (1,)
