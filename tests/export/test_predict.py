@@ -127,3 +127,11 @@ def test_cli_predict_and_bad_model_path(exported, image_dir, tmp_path, capsys):
     assert len(read_csv(out)) == 10 and len(read_csv(tmp_path / "out.errors.csv")) == 4
     assert main(["predict", "--model", str(tmp_path), "--catalog", str(catalog), "--out", str(out)]) == 2
     assert "expected a run directory" in capsys.readouterr().err
+
+
+def test_cli_export_of_a_directory_that_is_not_a_run(tmp_path, capsys):
+    from linnet.cli.main import main
+
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "exports")]) == 2
+    assert "not a finished run directory" in capsys.readouterr().err
+    assert not (tmp_path / "exports").exists()

@@ -219,3 +219,15 @@ def test_catalog_batches_through_the_client(rest_server, export_schema, tiny_tax
     assert [len(body["instances"]) for body in state["bodies"][calls_before:]] == [3, 3, 1]
     lines = (tmp_path / "out.csv").read_text().splitlines()
     assert len(lines) == 8 and lines[1].startswith("p0,")
+
+
+def test_serve_client_command(rest_server, capsys):
+    from linnet.cli.main import main
+
+    url, _ = rest_server
+    assert main(["serve-client", "--model-name", "tiny", "--rest-url", url, "--title", "red tee",
+                 "--text-fields", "title,brand", "--image"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["path"]) == 1 and printed["image_present"] == [0.0]
+    assert main(["serve-client", "--model-name", "tiny", "--rest-url", url, "--text-fields", "title,brand"]) == 2
+    assert "--title TEXT, or --catalog" in capsys.readouterr().err
