@@ -33,9 +33,9 @@ def _catalog(work: Path):
         catalog = prepare_catalog(styles, schema, max_rows=12_000)
         with_image = np.flatnonzero(catalog.image_available())[:EXAMPLES]
         return catalog.subset(np.isin(np.arange(len(catalog)), with_image)), "fashion (224 px JPEGs)"
-    from PIL import Image
+    import csv
 
-    from tests.data.conftest import write_csv
+    from PIL import Image
 
     rng = np.random.default_rng(0)
     rows = []
@@ -43,7 +43,9 @@ def _catalog(work: Path):
         pixels = (rng.random((224, 224, 3)) * 255).astype("uint8")
         Image.fromarray(pixels).save(work / f"{index}.jpg", quality=90)
         rows.append([str(index), f"product {index}", f"L{index % 5} > S{index % 17}", f"{index}.jpg"])
-    path = write_csv(work / "catalog.csv", ["id", "title", "category", "image"], rows)
+    path = work / "catalog.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([["id", "title", "category", "image"], *rows])
     schema = CatalogSchema(text_columns=["title"], category_column="category", image_column="image")
     return prepare_catalog(path, schema), "generated (224 px JPEGs)"
 
