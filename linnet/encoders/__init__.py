@@ -21,6 +21,8 @@ Example:
 """
 
 from linnet.encoders.adapters import TextFieldsAdapter
+from linnet.encoders.hub import HubEncoder
+from linnet.encoders.image import ImageEncoder
 from linnet.encoders.ngram import (
     EmbeddingBag,
     HashedNgramEncoder,
@@ -41,6 +43,8 @@ __all__ = [
     "EmbeddingBag",
     "HashedNgramEncoder",
     "HashedNgramFeaturizer",
+    "HubEncoder",
+    "ImageEncoder",
     "LazyAdamW",
     "TextFieldsAdapter",
     "build_image_encoder",
