@@ -117,3 +117,43 @@ def test_amsgrad_is_refused():
 
     with pytest.raises(ValueError, match="amsgrad"):
         LazyAdamW(amsgrad=True)
+
+
+MIRRORED_SCRIPT = r"""
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from linnet.encoders import EmbeddingBag, HashedNgramFeaturizer, LazyAdamW
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+featurizer = HashedNgramFeaturizer(["title"], num_bins=512)
+with strategy.scope():
+    ids = keras.Input(shape=(None,), dtype="int64")
+    weights = keras.Input(shape=(None,), dtype="float32")
+    bag = EmbeddingBag(512, 8)
+    model = keras.Model([ids, weights], keras.layers.Dense(2)(bag(ids, weights)))
+    model.compile(optimizer=LazyAdamW(learning_rate=0.05),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+texts = np.array(["red shirt", "blue shirt", "red dress", "green jeans"] * 4)
+labels = np.array([0, 1, 0, 1] * 4)
+dataset = tf.data.Dataset.from_tensor_slices(({"title": texts}, labels)).batch(8).map(lambda x, y: (featurizer(x), y))
+before = bag.embeddings.numpy().copy()
+history = model.fit(dataset, epochs=3, verbose=0)
+changed = set(np.flatnonzero(np.any(bag.embeddings.numpy() != before, axis=1)).tolist())
+all_ids, all_weights = featurizer({"title": tf.constant(texts)})
+touched = set(all_ids.numpy()[all_weights.numpy() > 0].tolist())
+print("RESULT", history.history["loss"][-1] < history.history["loss"][0], changed == touched)
+"""
+
+
+def test_mirrored_strategy_over_two_cpus_keeps_updates_sparse():
+    # Logical devices must be configured before TensorFlow starts, hence a child process.
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT], check=False, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert "RESULT True True" in result.stdout, result.stderr[-3000:]
