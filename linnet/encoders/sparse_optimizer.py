@@ -108,8 +108,7 @@ class LazyAdamW(keras.optimizers.AdamW):
 
         indices, values = _aggregate(gradient)
         values = tf.cast(values, dtype)
-        # Static shape: tf.shape(variable) would read the whole table, and a live full read makes the
-        # scatters below copy the table (copy-on-write) every step.
+        # Static shape: no op that reads the variable just to learn its shape.
         shape = tf.constant(variable.shape.as_list(), dtype=indices.dtype)
         index = self._get_variable_index(variable)
         m_slot, v_slot = self._momentums[index], self._velocities[index]
