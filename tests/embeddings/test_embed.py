@@ -106,3 +106,27 @@ def test_same_embedding_through_predict_export_and_cli(tiny_export, tiny_catalog
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
     embedder = load_embedder(tiny_export)
     assert (embedder.dim, embedder.schema.text_columns, embedder.taxonomy.level_sizes()) == (16, ["title"], [2, 4])
+
+
+def test_embed_a_real_run_directory(tiny_catalog, tmp_path):
+    """`linnet train`'s run directory: its saved schema is used, the vectors are the run model's."""
+    from linnet.cli.main import main
+    from linnet.data import CatalogSchema, prepare_catalog
+    from linnet.training import train
+
+    config = {
+        "model": {"text_encoder": {"name": "hashed_ngrams", "num_bins": 512, "embedding_dim": 8}, "fusion_dim": 8,
+                  "embedding_dim": 6, "head_hidden_units": [8], "wide": {"enabled": False}},
+        "training": {"epochs": 1, "batch_size": 16, "tensorboard": False, "checkpoints": False,
+                     "backup_and_restore": False, "verbose": 0, "early_stopping_patience": None,
+                     "embedding_cache": False},
+    }
+    schema = CatalogSchema(text_columns=["title"], category_column="category")
+    catalog = prepare_catalog(tiny_catalog, schema, bad_rows="skip")
+    run = train(tiny_catalog, tmp_path / "run", schema=schema, config=config, catalog=catalog, progress=False)
+    assert main(["embed", "--model", str(run.path), "--catalog", str(tiny_catalog), "--out", str(tmp_path / "v"),
+                 "--no-progress"]) == 0
+    ids, vectors = load_embeddings(tmp_path / "v")
+    expected = run.model.predict({"title": np.asarray(catalog.texts["title"], dtype=object)}, verbose=0)["embedding"]
+    assert ids.tolist() == catalog.ids.tolist() and vectors.shape == (45, 6)
+    np.testing.assert_allclose(vectors, expected, atol=1e-6)
