@@ -62,6 +62,15 @@ def register(subparsers) -> None:
     query.add_argument("--out", required=True, metavar="FILE", help="CSV: query_id, rank, neighbour_id, score")
     query.set_defaults(func=run_neighbours_query)
 
+    attach = actions.add_parser("attach", help="copy an export with a 'neighbours' signature over the vectors",
+                                description="Write a new SavedModel version whose 'neighbours' signature takes the "
+                                            "export's inputs and returns the k nearest products of --vectors.")
+    attach.add_argument("--export", required=True, metavar="DIR", help="export version directory (saved_model.pb)")
+    attach.add_argument("--vectors", required=True, metavar="DIR", help="candidates ('linnet embed' output)")
+    attach.add_argument("--out", required=True, metavar="DIR", help="new version directory, e.g. exports/NAME/2")
+    attach.add_argument("--k", type=_positive_int, default=10, help="neighbours per product (default 10)")
+    attach.set_defaults(func=run_neighbours_attach)
+
     match = subparsers.add_parser("match", help="candidate duplicate pairs above a similarity threshold",
                                   description="List pairs of products whose embeddings' cosine similarity is at "
                                               "least --threshold: between two catalogs, or within one.")
@@ -156,6 +165,17 @@ def run_neighbours_query(args) -> int:
             for rank, (neighbour, score) in enumerate(zip(neighbours, scores)) if neighbour != "")
     _write_csv(args.out, ["query_id", "rank", "neighbour_id", "score"], rows)
     print(f"{args.k} neighbours of {len(ids)} products written to {args.out}")
+    return 0
+
+
+def run_neighbours_attach(args) -> int:
+    from linnet.embeddings.embed import load_embeddings
+    from linnet.embeddings.neighbours import NeighbourIndex, add_neighbours_signature
+
+    ids, vectors = load_embeddings(args.vectors)
+    out = add_neighbours_signature(args.export, NeighbourIndex(vectors, ids=ids), args.out, k=args.k)
+    print(f"{out}: a copy of {args.export} with signatures 'neighbours' and 'neighbours_by_vector' "
+          f"({len(ids)} candidates, k={args.k})")
     return 0
 
 

@@ -65,8 +65,18 @@ def test_neighbours_signature_on_a_linnet_export(tiny_model, tiny_export, tmp_pa
     """The real export (keras ExportArchive, assets, warm-up file) keeps working with the added signature."""
     import tensorflow as tf
 
+    from linnet.cli.main import main
+    from linnet.embeddings.embed import _write_json, _write_shard
+
     vectors = tiny_model.predict({"title": np.array(TITLES, dtype=object)}, verbose=0)["embedding"]
-    out = add_neighbours_signature(tiny_export, NeighbourIndex(vectors, ids=TITLES), tmp_path / "2", k=2)
+    vectors_dir = tmp_path / "vectors"
+    vectors_dir.mkdir()
+    shard = _write_shard(vectors_dir, 0, np.array(TITLES), vectors, "npy")
+    _write_json(vectors_dir / "manifest.json", {"dim": 16, "rows": 5, "num_shards": 1, "shards": [shard],
+                                                "complete": True})
+    out = tmp_path / "2"
+    assert main(["neighbours", "attach", "--export", str(tiny_export), "--vectors", str(vectors_dir),
+                 "--out", str(out), "--k", "2"]) == 0
     assert (out / "assets.extra").is_dir() and (out / "assets" / "taxonomy.json").is_file()
     reloaded = tf.saved_model.load(str(out))
     result = reloaded.signatures["neighbours"](title=tf.constant(TITLES[2:4]))
