@@ -160,6 +160,15 @@ class UseMultilingualEncoder(keras.layers.Layer):
     def build(self, input_shape: Any = None) -> None:
         if self.built:
             return
+        import tensorflow as tf
+
+        # The first call may come inside a tf.function: the weights must still be created and filled
+        # eagerly, or the 65 MB table assignment becomes an op of that one graph.
+        with tf.init_scope():
+            self._build_weights()
+        self.built = True
+
+    def _build_weights(self) -> None:
         arrays = _read_package_weights(self._resources)
         self._epsilon = float(arrays["eps"])
         branch_trainable = self.fine_tune == "all"
@@ -214,7 +223,6 @@ class UseMultilingualEncoder(keras.layers.Layer):
         self.dense_kernels = {
             name: weight(f"dense_{name}", arrays[name], dense_trainable) for name in _DENSE_WEIGHTS
         }
-        self.built = True
 
     def _token_ids(self, inputs):
         import tensorflow as tf

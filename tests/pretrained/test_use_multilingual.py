@@ -63,6 +63,21 @@ def test_fields_are_joined_with_a_separator_and_empty_fields_dropped(use_encoder
     np.testing.assert_allclose(vectors, joined, atol=1e-5)
 
 
+def test_first_call_inside_a_tf_function_builds_the_real_weights(use_reference_vectors):
+    import tensorflow as tf
+
+    from linnet.encoders.use_multilingual import UseMultilingualEncoder
+
+    encoder = UseMultilingualEncoder(["title"])
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def embed(texts):
+        return encoder({"title": texts})
+
+    traced = embed(tf.constant(PARITY_SENTENCES[:6])).numpy()
+    assert _cosines(traced, use_reference_vectors[:6]).min() >= PARITY
+
+
 def test_missing_field_is_named(use_encoder):
     import tensorflow as tf
 
