@@ -29,14 +29,15 @@ import numpy as np
 from linnet import calibration as calibration_lib
 from linnet import metrics as metrics_lib
 from linnet import reports
+from linnet.data.split import DEFAULT_FRACTIONS
 from linnet.errors import ConfigError, EvaluationError
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN_LABEL_MODES = ("score", "skip", "ancestor")
 #: Train/validation/test fractions of training's default config (``data.split``), which baselines use too so
-#: that a baseline's test split is a default run's test split.
-DEFAULT_SPLIT = (0.8, 0.1, 0.1)
+#: that a baseline's test split is a default run's test split. One source of truth: the data room's default.
+DEFAULT_SPLIT = tuple(DEFAULT_FRACTIONS)
 PLOT_FILES = {
     "level_accuracy": "level_accuracy.png",
     "precision_coverage": "precision_coverage.png",

@@ -15,6 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from linnet.data.split import DEFAULT_FRACTIONS, check_fractions
 from linnet.errors import ConfigError
 from linnet.model.config import ModelConfig
 from linnet.model.level_weights import LevelWeightsConfig
@@ -76,7 +77,8 @@ class DataConfig:
     """``data``: how the catalog becomes training batches.
 
     Attributes:
-        split: train, validation and test fractions (by hash of the product id, so stable across runs).
+        split: train, validation and test fractions (by hash of the product id, so stable across runs);
+            default: the data room's ``linnet.data.split.DEFAULT_FRACTIONS`` (0.7, 0.15, 0.15).
         split_salt: change it for another deterministic split.
         class_weighting: ``none``, ``balanced`` or ``sqrt`` (per-level class weights as sample weights).
         unknown_labels: ``error``, ``skip`` or ``ancestor`` for labels not in a given ``--taxonomy``.
@@ -85,7 +87,7 @@ class DataConfig:
         shuffle_buffer: examples in the shuffle buffer (None: the whole training split up to 100,000).
     """
 
-    split: list[float] = dataclasses.field(default_factory=lambda: [0.8, 0.1, 0.1])
+    split: list[float] = dataclasses.field(default_factory=lambda: list(DEFAULT_FRACTIONS))
     split_salt: str = ""
     class_weighting: str = "none"
     unknown_labels: str = "error"
@@ -98,6 +100,10 @@ class DataConfig:
             raise ConfigError(f"config key '{where}.class_weighting' must be one of {CLASS_WEIGHTINGS}")
         if len(self.split) != 3 or any(fraction < 0 for fraction in self.split) or self.split[0] <= 0:
             raise ConfigError(f"config key '{where}.split' must be three fractions (train, validation, test)")
+        try:
+            check_fractions(self.split)
+        except ConfigError as error:
+            raise ConfigError(f"config key '{where}.split': {error}") from None
 
 
 @dataclasses.dataclass
