@@ -555,8 +555,11 @@ def predict_on_catalog(predictor, catalog_path, catalog, progress: bool = True) 
     return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, progress=progress)
 
 
-def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress):
+def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress,
+                                calibration=None):
     predictor = load_model(model_path)
+    if calibration is not None:  # refuse a file fitted for another tree before any prediction is made
+        calibration.check_taxonomy(predictor.taxonomy, source="calibration")
     schema = schema or predictor.schema
     settings = run_split_settings(model_path)
     catalog, truth, n_unknown = prepare_for_evaluation(
@@ -592,12 +595,10 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
         EvaluationError: an empty split.
         ConfigError: a calibration fitted for another taxonomy (both fingerprints named).
     """
-    predictor, catalog, truth, n_unknown, predictions = _model_predictions_on_split(
-        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress)
     if calibration is not None and not isinstance(calibration, calibration_lib.Calibration):
         calibration = calibration_lib.Calibration.load(calibration)
-    if calibration is not None:
-        calibration.check_taxonomy(predictor.taxonomy, source="calibration")
+    predictor, catalog, truth, n_unknown, predictions = _model_predictions_on_split(
+        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress, calibration)
     predictions.extra = {"model": str(model_path), "split": split,
                          "unknown_labels": {"mode": unknown_labels, "count": n_unknown}}
     notes = [f"{n_unknown} product(s) carry a label outside the model's tree (--unknown-labels {unknown_labels})."]
