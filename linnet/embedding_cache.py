@@ -231,7 +231,7 @@ def plan(model, config) -> CachePlan | None:
     """
     import keras
 
-    from linnet.model.builder import build_heads
+    from linnet.model.builder import build_heads, classifier_outputs_model
 
     encoder_model = frozen_encoder_model(model)
     if encoder_model is None:
@@ -241,6 +241,6 @@ def plan(model, config) -> CachePlan | None:
     joined_width = int(encoder_model.output.shape[-1])
     vector = keras.Input(shape=(joined_width,), dtype="float32", name="joined_vector")
     outputs = build_heads(config.model, class_counts, vector)
-    levels_only = {name: tensor for name, tensor in outputs.items() if name.startswith("level_")}
-    heads_model = keras.Model(vector, levels_only, name="heads")
+    # The same training outputs as the full model's (an ArcFace leaf trains on its cosines).
+    heads_model = classifier_outputs_model(keras.Model(vector, outputs, name="heads"))
     return CachePlan(model, config, encoder_model, heads_model, encoders_fingerprint(encoder_model))

@@ -300,7 +300,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
-        _compile(trained, optimizer, level_weight_variables, num_levels, fit.steps_per_execution)
+        _compile(trained, optimizer, level_weight_variables, num_levels, fit.steps_per_execution, config.model)
 
     if cache_plan is not None:
         train_data, validation_data = cache_plan.datasets(
@@ -348,16 +348,31 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     return load_run(run_dir)
 
 
-def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_per_execution: int) -> None:
-    from linnet.model import (
-        MaskedSparseCategoricalAccuracy,
-        MaskedSparseCategoricalCrossentropy,
-    )
+def level_losses(model_config, level_weight_variables) -> dict:
+    """One loss per level output: masked cross-entropy, and `ArcFaceLoss` on an ArcFace leaf's cosines.
+
+    Every loss multiplies by its level's weight variable, so the level-weight schedule applies to all.
+    """
+    from linnet.model import MaskedSparseCategoricalCrossentropy
+    from linnet.model.arcface import ArcFaceLoss
+
+    losses = {f"level_{level}": MaskedSparseCategoricalCrossentropy(variable)
+              for level, variable in enumerate(level_weight_variables, start=1)}
+    if model_config.leaf_head == "arcface":
+        leaf = len(level_weight_variables)
+        losses[f"level_{leaf}"] = ArcFaceLoss(scale=model_config.arcface_scale, margin=model_config.arcface_margin,
+                                              level_weight=level_weight_variables[-1])
+    return losses
+
+
+def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_per_execution: int,
+             model_config) -> None:
+    from linnet.model import MaskedSparseCategoricalAccuracy
 
     levels = [f"level_{level}" for level in range(1, num_levels + 1)]
     model.compile(
         optimizer=optimizer,
-        loss={name: MaskedSparseCategoricalCrossentropy(variable) for name, variable in zip(levels, level_weight_variables)},
+        loss=level_losses(model_config, level_weight_variables),
         metrics={name: [MaskedSparseCategoricalAccuracy()] for name in levels},
         steps_per_execution=steps_per_execution,
     )

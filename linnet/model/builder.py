@@ -9,6 +9,9 @@ The graph, for a taxonomy of ``L`` levels::
                                         └─► wide_level_k (linear over n-gram ids) ─┐       │
     level k head: [fused, output of level k-1] ─► hidden ─► logits ───────────────(+)─► level_k (softmax)
 
+With ``leaf_head: arcface`` the leaf level is instead a cosine head on the product vector (see
+`arcface_leaf`): ``level_L = softmax(scale * cos)``, trained with `linnet.model.arcface.ArcFaceLoss`.
+
 Level ``k``'s head sees the previous level's output (probabilities or logits, by config), so a
 subcategory head knows which top-level category the model believes in. Training does not force
 children to agree with their parents; `linnet.inference` does that at prediction time.
@@ -21,8 +24,17 @@ from collections.abc import Sequence
 import keras
 
 from linnet.errors import ConfigError
+
+# Imported here (not lazily) so that every process that can build a model can also load a saved one with
+# an ArcFace leaf: the layers register themselves with Keras on import.
+from linnet.model.arcface import ArcFaceProbabilities, CosineSimilarityHead
 from linnet.model.config import ModelConfig
 from linnet.model.layers import HashedLinear, L2Normalize, PresenceGate
+
+
+def leaf_cosine_layer_name(level: int) -> str:
+    """Name of the `CosineSimilarityHead` of an ArcFace leaf level (its cosines are what the loss reads)."""
+    return f"level_{level}_cosine"
 
 
 def check_taxonomy_depth(config: ModelConfig, taxonomy) -> int:
@@ -165,7 +177,11 @@ def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_
     wide_buckets = wide_bucket_count(config, class_counts) if ngram_ids is not None else 0
     outputs: dict = {}
     previous = None
+    leaf_level = len(class_counts)
     for level, num_classes in enumerate(class_counts, start=1):
+        if level == leaf_level and config.leaf_head == "arcface":
+            outputs[f"level_{level}"] = arcface_leaf(config, level, num_classes, fused)
+            break
         hidden = fused if previous is None else keras.layers.Concatenate(name=f"head_{level}_input")([fused, previous])
         for index, units in enumerate(config.head_hidden_units, start=1):
             hidden = keras.layers.Dense(units, activation="relu", name=f"head_{level}_hidden_{index}")(hidden)
@@ -182,10 +198,41 @@ def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_
     return outputs
 
 
+def arcface_leaf(config: ModelConfig, level: int, num_classes: int, fused):
+    """The ArcFace leaf (``leaf_head: arcface``): cosines of the product vector with one centre per class.
+
+    The cosine head reads the product vector itself (the one the ``embedding`` output L2-normalises), not a
+    hidden layer over ``[fused, previous level]``: the angular margin then shapes the embedding space, which
+    is what ArcFace is for (k-NN, matching). So the leaf level has neither the previous level's output nor
+    the wide path; the levels above it are unchanged. Set ``embedding_dim`` for a linear embedding (the
+    default fused vector is a ReLU output, which keeps every cosine between products non-negative).
+
+    Returns:
+        The ``level_L`` output: ``softmax(arcface_scale * cos)`` (no margin), float32 ``[B, num_classes]``.
+        Training reads the cosines instead (`classifier_outputs_model`), with `linnet.model.arcface.ArcFaceLoss`.
+    """
+    cosines = CosineSimilarityHead(num_classes, name=leaf_cosine_layer_name(level))(fused)
+    return ArcFaceProbabilities(config.arcface_scale, name=f"level_{level}")(cosines)
+
+
 def classifier_outputs_model(model: keras.Model) -> keras.Model:
     """The same layers with only the ``level_k`` outputs: what ``fit`` trains (the embedding has no label).
 
+    With an ArcFace leaf, the ``level_L`` output of this model is the cosine head's ``[B, n]`` cosines
+    (what `ArcFaceLoss` reads; their argmax is the probabilities' argmax), not the probabilities.
     The returned model shares every weight with ``model``; training it trains ``model``.
     """
     outputs = {name: tensor for name, tensor in model.output.items() if name.startswith("level_")}
+    leaf_level = len(outputs)
+    try:
+        cosine_head = model.get_layer(leaf_cosine_layer_name(leaf_level))
+    except ValueError:
+        cosine_head = None
+    if cosine_head is not None:
+        outputs[f"level_{leaf_level}"] = cosine_head.output
     return keras.Model(inputs=model.inputs, outputs=outputs, name=f"{model.name}_levels")
+
+
+def has_arcface_leaf(model: keras.Model) -> bool:
+    """Whether ``model``'s leaf level is an ArcFace cosine head."""
+    return any(isinstance(layer, CosineSimilarityHead) for layer in model.layers)
