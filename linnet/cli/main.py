@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "export",
     "predict",
     "serve_client",
+    "demo",
 ]
 
 
