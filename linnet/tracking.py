@@ -24,6 +24,54 @@ def tracking_uri_for(run_dir: Path) -> str:
     return f"sqlite:///{(Path(run_dir).resolve() / MLFLOW_FILE).as_posix()}"
 
 
+def _template_path() -> Path:
+    import mlflow
+
+    root = os.environ.get("LINNET_CACHE_DIR")
+    base = Path(root) if root else Path.home() / ".cache" / "linnet"
+    return base / "mlflow" / f"empty-store-{mlflow.__version__}.db"
+
+
+def seed_sqlite_store(database: Path) -> None:
+    """Copies an empty, fully migrated MLflow SQLite store to ``database`` (when it does not exist yet).
+
+    Creating a store runs MLflow's schema migrations, 5-10 s on a laptop CPU, for every run. The empty store
+    of the installed MLflow version is built once under ``$LINNET_CACHE_DIR/mlflow`` (or
+    ``~/.cache/linnet/mlflow``) and copied; any failure falls back to letting MLflow create the store.
+    """
+    import shutil
+    import tempfile
+
+    database = Path(database)
+    if database.exists():
+        return
+    try:
+        template = _template_path()
+        if not template.is_file():
+            import mlflow
+
+            template.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=template.parent) as scratch:
+                scratch_db = Path(scratch) / "store.db"
+                client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{scratch_db.as_posix()}")
+                client.search_experiments()  # creates the tables
+                _dispose_engine(client)
+                os.replace(scratch_db, template)
+        with tempfile.NamedTemporaryFile(dir=database.parent, suffix=".db", delete=False) as handle:
+            temporary = Path(handle.name)
+        shutil.copyfile(template, temporary)
+        os.replace(temporary, database)
+    except Exception:  # noqa: BLE001  a cache problem must never stop a run: MLflow creates the store itself
+        return
+
+
+def _dispose_engine(client) -> None:
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    engine = getattr(store, "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 class MlflowTracker:
     """Opens one MLflow run and logs params, metrics and artifacts to it.
 
@@ -49,6 +97,8 @@ class MlflowTracker:
 
         # Alembic prints its migrations at INFO when a fresh SQLite store is created.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        if self.tracking_uri == tracking_uri_for(self.run_dir) and not os.environ.get("MLFLOW_TRACKING_URI"):
+            seed_sqlite_store(self.run_dir.resolve() / MLFLOW_FILE)
         self._client = mlflow.MlflowClient(tracking_uri=self.tracking_uri)
         experiment = self._client.get_experiment_by_name(EXPERIMENT_NAME)
         experiment_id = (

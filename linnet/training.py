@@ -6,7 +6,8 @@ level weights follow the configured schedule, track the run in MLflow, and write
 (`linnet.run_directory`) that ``export``, ``evaluate``, ``predict`` and ``embed`` read.
 
 When every encoder is frozen, the encoders run once over the catalog and the heads train on the cached
-vectors (`linnet.embedding_cache`); the full model is then assembled from encoders and trained heads.
+vectors (`linnet.embedding_cache`); the full model is then assembled from encoders and trained heads. When
+only the image encoder is frozen, its vectors are cached the same way and the rest of the model trains on them.
 
 Example:
     >>> from linnet.data import CatalogSchema
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 Run = LoadedRun
+# Keras 3's epoch iterator (finite dataset, no steps_per_epoch) opens a new iterator at the start of every
+# epoch and another one when the epoch's batches are used up.
+ITERATORS_PER_EPOCH = 2
 DEFAULT_IMAGE_SIZE = 224
 
 
@@ -197,6 +201,7 @@ def train(
     catalog=None,
     max_rows: int | None = None,
     progress: bool = True,
+    callbacks=(),
 ) -> Run:
     """Trains a model on a catalog and writes a run directory.
 
@@ -212,6 +217,7 @@ def train(
         catalog: an already prepared `linnet.data.PreparedCatalog` (skips reading ``catalog_path``).
         max_rows: read at most this many catalog rows (quick looks).
         progress: progress bars and the closing summary on stdout.
+        callbacks: extra Keras callbacks for ``fit`` (after the run's own).
 
     Returns:
         The loaded run (`linnet.run_directory.LoadedRun`: ``.path .model .taxonomy .schema .config .metrics``).
@@ -255,7 +261,7 @@ def train(
     keras.config.set_dtype_policy(policy)
     try:
         return _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_catalog, image_size,
-                              run_dir, catalog_path, resume, progress)
+                              run_dir, catalog_path, resume, progress, list(callbacks))
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
@@ -272,7 +278,7 @@ def _check_encoders(config: TrainingConfig, schema, image_size) -> None:
 
 
 def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_catalog, image_size, run_dir,
-                   catalog_path, resume, progress) -> Run:
+                   catalog_path, resume, progress, extra_callbacks) -> Run:
     from linnet import embedding_cache
     from linnet.data import class_weights as compute_class_weights
     from linnet.data import make_dataset
@@ -295,7 +301,8 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
 
     with strategy.scope():
         model = build_model(config.model, taxonomy, text_fields=text_fields, image_size=image_size)
-        cache_plan = embedding_cache.plan(model, config) if fit.embedding_cache else None
+        cache_plan = (embedding_cache.plan(model, config, taxonomy=taxonomy, text_fields=text_fields,
+                                           image_size=image_size) if fit.embedding_cache else None)
         trained = cache_plan.heads_model if cache_plan is not None else classifier_outputs_model(model)
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
@@ -321,20 +328,28 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     scheduler = level_weight_scheduler(fit.level_weights, level_weight_variables)
     timer = EpochTimer(len(train_catalog))
     callbacks = [scheduler, timer, *_callbacks(fit, run_dir, num_levels, validation_data is not None)]
+    completed_epochs = completed_epochs_of(run_dir) if resume and fit.backup_and_restore else 0
+    # tf.data reshuffles on every new iterator from a seeded generator, and Keras's epoch iterator creates
+    # ITERATORS_PER_EPOCH of them per epoch: advancing the generator past the epochs already done makes a
+    # resumed run see the same batches as an uninterrupted one (tests/training checks the final weights).
+    for _ in range(completed_epochs * ITERATORS_PER_EPOCH):
+        iter(train_data)
     started = time.perf_counter()
     with MlflowTracker(run_dir, run_name=run_dir.name) as tracker:
         tracker.log_params({"config": config.to_dict(), "schema": schema.to_dict(), "catalog": str(catalog_path)})
         tracker.set_tags({"taxonomy_fingerprint": taxonomy.fingerprint(), "num_levels": num_levels,
                           "strategy": fit.strategy, "replicas": replicas})
         callbacks.append(tracker.keras_callback())
+        callbacks.extend(extra_callbacks)
         # The dataset shuffles itself (seeded); Keras's own shuffle does not apply to tf.data.
         history = trained.fit(train_data, validation_data=validation_data, epochs=fit.epochs, callbacks=callbacks,
                               verbose=fit.verbose if progress else 0, shuffle=False)
         fit_seconds = time.perf_counter() - started
         final_model = _assemble(model, trained, cache_plan, config, taxonomy, text_fields, image_size)
-        validation_metrics = _validation_accuracies(final_model, validation_catalog, image_size, num_levels, fit)
+        validation_metrics = _validation_accuracies(trained, validation_data, validation_catalog, num_levels)
         metrics = _metrics(history, timer, fit_seconds, validation_metrics, train_catalog, validation_catalog,
                            catalog, scheduler, replicas, final_model, cache_plan)
+        metrics["resumed_from_epoch"] = completed_epochs
         tracker.log_metrics({f"final_{key}": value for key, value in validation_metrics.items()})
         _write_run(run_dir, config, schema, taxonomy, final_model, metrics, catalog_path)
         for name in (CONFIG_FILE, SCHEMA_FILE, TAXONOMY_FILE, METRICS_FILE, README_FILE):
@@ -378,11 +393,23 @@ def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_pe
     )
 
 
+def completed_epochs_of(run_dir: Path) -> int:
+    """Epochs an unfinished run completed, from its ``BackupAndRestore`` metadata (0 when none)."""
+    import json
+
+    metadata = Path(run_dir) / STATE_DIR / "backup" / "training_metadata.json"
+    try:
+        return int(json.loads(metadata.read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def _callbacks(fit: FitConfig, run_dir: Path, num_levels: int, has_validation: bool) -> list:
     callbacks = []
     leaf_metric = f"val_level_{num_levels}_accuracy"
     if fit.backup_and_restore:
         callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / STATE_DIR / "backup")))
+        callbacks.append(SeedStateBackup(run_dir / STATE_DIR / "backup" / "seed_states.npz"))
     if fit.checkpoints:
         (run_dir / STATE_DIR / "checkpoints").mkdir(parents=True, exist_ok=True)
         callbacks.append(keras.callbacks.ModelCheckpoint(
@@ -410,21 +437,53 @@ def _assemble(model, trained, cache_plan, config, taxonomy, text_fields, image_s
     return final
 
 
-def _validation_accuracies(model, validation_catalog, image_size, num_levels: int, fit: FitConfig) -> dict:
-    """Per-level accuracy of the final model on the validation split (labelled products only)."""
-    from linnet.data import make_dataset
+def _validation_accuracies(trained, validation_data, validation_catalog, num_levels: int) -> dict:
+    """Per-level accuracy of the final weights on the validation split (labelled products only).
 
-    if len(validation_catalog) == 0:
+    Evaluated with the trained model and the validation dataset fit already used, so nothing is traced
+    again; its masked accuracy is the plain fraction of labelled products whose top class is right (and
+    ``trained`` holds the same weights as the saved model, best ones when early stopping restored them).
+    """
+    if validation_data is None or len(validation_catalog) == 0:
         return {}
-    features = make_dataset(validation_catalog, batch_size=fit.batch_size, image_size=image_size, with_labels=False)
-    predictions = model.predict(features, verbose=0)
+    results = trained.evaluate(validation_data, return_dict=True, verbose=0)
     metrics = {}
     for level in range(1, num_levels + 1):
-        truth = validation_catalog.labels[:, level - 1]
-        labelled = truth >= 0
-        predicted = np.argmax(predictions[f"level_{level}"], axis=-1)
-        metrics[f"level_{level}_accuracy"] = float(np.mean(predicted[labelled] == truth[labelled])) if labelled.any() else float("nan")
+        labelled = bool((validation_catalog.labels[:, level - 1] >= 0).any())
+        metrics[f"level_{level}_accuracy"] = float(results[f"level_{level}_accuracy"]) if labelled else float("nan")
     return metrics
+
+
+class SeedStateBackup(keras.callbacks.Callback):
+    """Backs up the random seed states of dropout (and other random) layers with ``BackupAndRestore``.
+
+    Keras's weights files leave out ``SeedGenerator`` states, so a resumed run would draw other dropout
+    masks than the uninterrupted one. The states are saved at every epoch end and restored at train begin.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def _states(self) -> list:
+        return [variable for variable in self.model.variables if "seed_generator_state" in variable.path]
+
+    def on_train_begin(self, logs=None):
+        if not self.path.is_file():
+            return
+        with np.load(self.path) as saved:
+            values = [saved[f"state_{index}"] for index in range(len(saved.files))]
+        states = self._states()
+        if len(values) == len(states):
+            for variable, value in zip(states, values):
+                variable.assign(value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp.npz")
+        np.savez(temporary, **{f"state_{index}": keras.ops.convert_to_numpy(variable)
+                               for index, variable in enumerate(self._states())})
+        os.replace(temporary, self.path)
 
 
 class EpochTimer(keras.callbacks.Callback):
