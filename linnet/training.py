@@ -291,6 +291,8 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     from linnet.model.builder import classifier_outputs_model
     from linnet.tracking import MlflowTracker
 
+    import tensorflow as tf
+
     fit = config.training
     num_levels = taxonomy.num_levels
     strategy = make_strategy(fit)
@@ -304,6 +306,11 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
         cache_plan = (embedding_cache.plan(model, config, taxonomy=taxonomy, text_fields=text_fields,
                                            image_size=image_size) if fit.embedding_cache else None)
         trained = cache_plan.heads_model if cache_plan is not None else classifier_outputs_model(model)
+        featurized = None
+        if cache_plan is None and (fit.featurize_in_dataset or fit.strategy != "default"):
+            featurized = featurized_training_model(trained, text_fields)
+            if featurized is not None:
+                trained = featurized[0]
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
@@ -324,6 +331,13 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
                          class_weights=weights_by_level)
             if len(validation_catalog) else None
         )
+        if featurized is not None:
+            featurize = featurized[1]
+            train_data = train_data.map(featurize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            train_data = train_data.prefetch(tf.data.AUTOTUNE)
+            if validation_data is not None:
+                validation_data = validation_data.map(featurize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+                    tf.data.AUTOTUNE)
 
     scheduler = level_weight_scheduler(fit.level_weights, level_weight_variables)
     timer = EpochTimer(len(train_catalog))
@@ -391,6 +405,49 @@ def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_pe
         metrics={name: [MaskedSparseCategoricalAccuracy()] for name in levels},
         steps_per_execution=steps_per_execution,
     )
+
+
+NGRAM_IDS_INPUT = "ngram_ids"
+NGRAM_WEIGHTS_INPUT = "ngram_weights"
+
+
+def featurized_training_model(trained, text_fields):
+    """The training model with the n-gram featurizer moved into the tf.data pipeline, or None.
+
+    The hashed n-gram featurizer has no weights, so the layers after it can train on its outputs computed
+    in ``tf.data`` (in parallel, overlapping the training step) instead of inside the step. This is also
+    what lets the model train under ``MirroredStrategy``/``MultiWorkerMirroredStrategy``: Keras 3.15 averages
+    a sample batch across replicas before the first step, and string inputs cannot be averaged.
+
+    Returns:
+        ``(model, featurize)``: a model sharing every weight with ``trained`` whose inputs are
+        ``ngram_ids``, ``ngram_weights`` and the non-text inputs (image, image_present), and the map
+        function turning the pipeline's ``(features, labels, sample_weights)`` into that model's inputs.
+        None when ``trained`` has no hashed n-gram featurizer.
+    """
+    try:
+        featurizer = trained.get_layer("featurizer")
+    except ValueError:
+        return None
+    ids, weights = featurizer.output
+    inputs = {NGRAM_IDS_INPUT: ids, NGRAM_WEIGHTS_INPUT: weights}
+    original_inputs = trained.input if isinstance(trained.input, dict) else {}
+    other_inputs = [name for name in original_inputs if name not in text_fields]
+    inputs.update({name: original_inputs[name] for name in other_inputs})
+    import warnings
+
+    with warnings.catch_warnings():
+        # Keras wants dict keys to equal the tensors' names; these are intermediate tensors, keyed on purpose.
+        warnings.filterwarnings("ignore", message="When providing `inputs` as a dict")
+        model = keras.Model(inputs=inputs, outputs=trained.output, name=f"{trained.name}_featurized")
+
+    def featurize(features, *rest):
+        ids, weights = featurizer({field: features[field] for field in text_fields})
+        mapped = {NGRAM_IDS_INPUT: ids, NGRAM_WEIGHTS_INPUT: weights}
+        mapped.update({name: features[name] for name in other_inputs})
+        return (mapped, *rest)
+
+    return model, featurize
 
 
 def completed_epochs_of(run_dir: Path) -> int:

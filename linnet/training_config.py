@@ -129,6 +129,9 @@ class FitConfig:
         cache_dir: where the embedding cache lives (default ``~/.cache/linnet/embeddings`` or
             ``$LINNET_CACHE_DIR``).
         steps_per_execution: batches per compiled call (fewer Python round trips on small models).
+        featurize_in_dataset: compute the hashed n-grams in the tf.data pipeline (in parallel with the
+            training step) rather than inside it; the saved model still takes raw strings. Always on under
+            ``mirrored`` and ``multi_worker`` (Keras 3.15 cannot distribute string inputs).
         verbose: Keras progress output (1 bar, 2 one line per epoch, 0 silent).
     """
 
@@ -147,6 +150,7 @@ class FitConfig:
     embedding_cache: bool = True
     cache_dir: str | None = None
     steps_per_execution: int = 1
+    featurize_in_dataset: bool = True
     verbose: int = 1
 
     def validate(self, where: str = "training") -> None:
