@@ -137,6 +137,9 @@ class ImageEncoder(keras.layers.Layer):
 
     def _apply_trainable(self) -> None:
         if not self.trainable:
+            # The backbone is built after this layer's own flag was set, so its variables would still say
+            # trainable=True, and a functional model collects variables layer by layer: freeze it too.
+            self.backbone.trainable = False
             return
         if self.fine_tune_layers is None:
             self.backbone.trainable = True

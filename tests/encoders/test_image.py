@@ -32,6 +32,17 @@ def test_mobilenet_is_frozen_and_pools(mobilenet, images):
     assert np.abs(vectors[0] - vectors[1]).max() > 1e-3 * np.abs(vectors).max() > 0
 
 
+def test_a_frozen_encoder_adds_no_trainable_weights_to_a_model(mobilenet):
+    """A functional model collects variables layer by layer; the backbone's must say frozen too."""
+    import keras
+
+    image = keras.Input(shape=(32, 32, 3))
+    model = keras.Model(image, keras.layers.Dense(2)(mobilenet(image)))
+    trainable = [variable.path for variable in model.trainable_weights]
+    assert len(trainable) == 2 and all(path.startswith("dense") for path in trainable), trainable
+    assert not any(variable.trainable for variable in mobilenet.backbone.weights)
+
+
 def test_preprocessing_is_inside(mobilenet, images):
     # MobileNetV2 expects [-1, 1]; feeding the [0, 255] image pre-scaled must give the same vector.
     import keras
