@@ -13,6 +13,17 @@ A second run with the same encoders (even on a grown catalog) computes only the 
 After training, `CachePlan.copy_heads_into` copies the trained head weights into the full model by layer
 name, and the run saves the full model (encoders + heads) as usual.
 
+**Cached where frozen.** When only the image encoder is frozen (the n-gram text encoder and the wide path
+train, as in the default model plus a frozen ImageNet MobileNet), `plan` returns an `ImageFeaturesPlan`:
+the image encoder runs once per product *that has an image* (a product without one has
+``image_present = 0``, its gated vector is zeros, and the CNN never sees it), the gated vectors are stored in
+the same `EmbeddingStore` (keyed by product id + a digest of the image source; fingerprint of the image
+encoder's config, weights and input size), and a model built by ``build_model(..., image_features_dim=D)``
+trains on them: its ``image_features`` input replaces ``image`` and the encoder, every other layer (text
+featurizer and embedding bag, wide path, fusion, heads) has the same name as in the full model and trains as
+usual. Its tf.data pipeline reads no image file: shuffled row indices are batched and gathered from the
+cached vectors, text strings, labels and sample weights in a parallel map.
+
 Example:
     >>> from linnet.embedding_cache import EmbeddingStore
     >>> store = EmbeddingStore("/tmp/linnet-cache", "f" * 64)  # doctest: +SKIP
@@ -118,6 +129,9 @@ def input_digests(catalog, text_fields) -> list[str]:
 class CachePlan:
     """How a run with frozen encoders trains on cached embeddings (made by `plan`)."""
 
+    # Which encoders' outputs come from the cache ("text", "image"), for the run's metrics.
+    cached_encoders: list[str] = []
+
     def __init__(self, model, config, encoder_model, heads_model, fingerprint: str):
         self.model = model
         self.config = config
@@ -181,6 +195,7 @@ class CachePlan:
 
     def summary(self) -> dict:
         return {
+            "cached_encoders": list(self.cached_encoders),
             "fingerprint": self.fingerprint,
             "directory": str(self.cache_directory) if self.cache_directory else None,
             "reused": self.reused,
@@ -223,11 +238,20 @@ def encoders_fingerprint(encoder_model) -> str:
     return digest.hexdigest()
 
 
-def plan(model, config) -> CachePlan | None:
-    """A `CachePlan` when ``model``'s encoders are all frozen and it has no wide path; else None.
+def plan(model, config, taxonomy=None, text_fields=None, image_size: int | None = None) -> CachePlan | None:
+    """How ``model`` trains on cached embeddings, or None when nothing it runs is both frozen and cacheable.
 
-    The heads model is built by `linnet.model.builder.build_heads` on an input of the ``joined`` width,
-    with the same layer names as in ``model``.
+    - Every encoder frozen and no wide path: a `CachePlan`. The heads model is built by
+      `linnet.model.builder.build_heads` on an input of the ``joined`` width, with the same layer names as
+      in ``model``.
+    - Only the image encoder frozen (and ``taxonomy`` + ``image_size`` given, no image augmentation, which
+      would change the encoder's input every epoch): an `ImageFeaturesPlan`.
+
+    Args:
+        model: the full model (`linnet.model.build_model`).
+        config: the `TrainingConfig`.
+        taxonomy, text_fields, image_size: what ``model`` was built with (the partial case rebuilds it with
+            an ``image_features`` input).
     """
     import keras
 
@@ -235,7 +259,7 @@ def plan(model, config) -> CachePlan | None:
 
     encoder_model = frozen_encoder_model(model)
     if encoder_model is None:
-        return None
+        return image_features_plan(model, config, taxonomy, text_fields, image_size)
     num_levels = sum(1 for name in model.output if name.startswith("level_"))
     class_counts = [int(model.output[f"level_{level}"].shape[-1]) for level in range(1, num_levels + 1)]
     joined_width = int(encoder_model.output.shape[-1])
@@ -243,4 +267,199 @@ def plan(model, config) -> CachePlan | None:
     outputs = build_heads(config.model, class_counts, vector)
     # The same training outputs as the full model's (an ArcFace leaf trains on its cosines).
     heads_model = classifier_outputs_model(keras.Model(vector, outputs, name="heads"))
-    return CachePlan(model, config, encoder_model, heads_model, encoders_fingerprint(encoder_model))
+    cache_plan = CachePlan(model, config, encoder_model, heads_model, encoders_fingerprint(encoder_model))
+    cache_plan.cached_encoders = [kind for kind, present in (
+        ("text", any(tensor.dtype == "string" for tensor in model.inputs)),
+        ("image", IMAGE_INPUT in _named_inputs(model)),
+    ) if present]
+    return cache_plan
+
+
+IMAGE_INPUT = "image"
+IMAGE_PRESENT_INPUT = "image_present"
+IMAGE_FEATURES_INPUT = "image_features"
+IMAGE_GATE_LAYER = "image_gate"
+
+
+def _named_inputs(model) -> dict:
+    return model.input if isinstance(model.input, dict) else {}
+
+
+def frozen_image_branch(model):
+    """``{image, image_present} -> {"vector": gated image vector, "present": [B, 1]}`` of ``model``.
+
+    None when ``model`` has no image input or its image encoder has trainable weights.
+    """
+    import keras
+
+    inputs = _named_inputs(model)
+    if IMAGE_INPUT not in inputs or IMAGE_PRESENT_INPUT not in inputs:
+        return None
+    try:
+        gate = model.get_layer(IMAGE_GATE_LAYER)
+    except ValueError:
+        return None
+    branch_inputs = {IMAGE_INPUT: inputs[IMAGE_INPUT], IMAGE_PRESENT_INPUT: inputs[IMAGE_PRESENT_INPUT]}
+    if image_encoder_part(branch_inputs[IMAGE_INPUT], gate).trainable_weights:
+        return None
+    present = keras.layers.Reshape((1,), name="image_present_column")(branch_inputs[IMAGE_PRESENT_INPUT])
+    return keras.Model(branch_inputs, {"vector": gate.output, "present": present}, name="image_branch")
+
+
+def image_features_plan(model, config, taxonomy, text_fields, image_size) -> ImageFeaturesPlan | None:
+    """An `ImageFeaturesPlan` when ``model``'s image encoder is frozen and something else trains; else None."""
+    from linnet.model import build_model
+    from linnet.model.builder import classifier_outputs_model
+
+    if taxonomy is None or not image_size or config.model.image_encoder is None or config.data.augment:
+        return None
+    branch = frozen_image_branch(model)
+    if branch is None:
+        return None
+    image_dim = int(branch.output["vector"].shape[-1])
+    features_model = build_model(config.model, taxonomy, text_fields=text_fields, image_size=image_size,
+                                 name=f"{model.name}_image_features", image_features_dim=image_dim)
+    # Start from the full model's initial weights, so a cached run begins where an uncached one would.
+    for layer in features_model.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    heads_model = classifier_outputs_model(features_model)
+    # The encoder part (image -> vector, with the image size in its input shape) is what the vectors depend on.
+    fingerprint = encoders_fingerprint(image_encoder_part(branch.input[IMAGE_INPUT], branch.get_layer(IMAGE_GATE_LAYER)))
+    text_inputs = [name for name, tensor in features_model.input.items() if tensor.dtype == "string"]
+    return ImageFeaturesPlan(model, config, branch, heads_model, fingerprint, image_dim, text_inputs)
+
+
+def image_encoder_part(image_input, gate):
+    """``image -> image encoder output`` (the input of the presence gate) as a Keras model."""
+    import keras
+
+    return keras.Model(image_input, gate.input[0], name="image_encoder_part")
+
+
+def image_digests(image_sources) -> list[str]:
+    """One short digest per product of its image source: file path + size + modification time, or the bytes.
+
+    A file replaced in place at the same path gets a new digest, so its vector is recomputed.
+    """
+    digests = []
+    for source in image_sources:
+        digest = hashlib.blake2b(digest_size=8)
+        if isinstance(source, bytes):
+            digest.update(b"bytes\0" + source)
+        else:
+            digest.update(b"path\0" + str(source).encode("utf-8"))
+            try:
+                status = os.stat(source)
+                digest.update(f"\0{status.st_size}\0{status.st_mtime_ns}".encode())
+            except OSError:  # read (and found missing) by the pipeline, which then blanks the image
+                pass
+        digests.append(digest.hexdigest())
+    return digests
+
+
+def encode_images(image_branch, catalog, image_size: int, batch_size: int, progress: bool = False) -> np.ndarray:
+    """``float32 [N, D + 1]``: the gated image vector of each product of ``catalog`` and its ``image_present``.
+
+    Images are read and decoded by `linnet.data.make_dataset` (parallel, prefetched), the frozen encoder runs
+    in ``predict``. Tests count calls of this function: it is the only place the cache runs the CNN.
+    """
+    from linnet.data import make_dataset
+
+    features = make_dataset(catalog, batch_size=batch_size, image_size=image_size, with_labels=False)
+    features = features.map(lambda batch: {IMAGE_INPUT: batch[IMAGE_INPUT],
+                                           IMAGE_PRESENT_INPUT: batch[IMAGE_PRESENT_INPUT]})
+    outputs = image_branch.predict(features, verbose=1 if progress else 0)
+    return np.concatenate([np.asarray(outputs["vector"], dtype=np.float32),
+                           np.asarray(outputs["present"], dtype=np.float32).reshape(-1, 1)], axis=1)
+
+
+class ImageFeaturesPlan(CachePlan):
+    """A run whose frozen image encoder is cached while the text encoder, wide path and heads train.
+
+    ``heads_model`` (what ``fit`` trains) is the full model rebuilt with an ``image_features`` input;
+    ``encoder_model`` is the image branch of the full model. The store holds ``D + 1`` columns per product:
+    the gated image vector and ``image_present`` (a file that fails to decode gives 0 and a zero vector).
+    """
+
+    cached_encoders = ["image"]
+
+    def __init__(self, model, config, image_branch, heads_model, fingerprint: str, image_dim: int, text_fields):
+        super().__init__(model, config, image_branch, heads_model, fingerprint)
+        self.image_dim = image_dim
+        self.text_fields = text_fields
+        self.without_image = 0
+
+    def image_features(self, catalog, image_size, batch_size: int, cache_dir=None,
+                       progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors float32 [N, D], image_present float32 [N])`` of ``catalog``, cached or computed now."""
+        columns = np.zeros((len(catalog), self.image_dim + 1), dtype=np.float32)
+        rows = np.flatnonzero(catalog.image_available())
+        self.without_image += len(catalog) - len(rows)
+        if len(rows):
+            store = EmbeddingStore(cache_dir or default_cache_dir(), self.fingerprint)
+            self.cache_directory = store.directory
+            ids = np.asarray(catalog.ids)[rows]
+            digests = image_digests(np.asarray(catalog.image_sources, dtype=object)[rows])
+            cached, missing = store.lookup(ids, digests)
+            if cached is not None and cached.shape[1] == columns.shape[1]:
+                columns[rows[~missing]] = cached[~missing]
+            else:
+                missing[:] = True
+            self.reused += int((~missing).sum())
+            if missing.any():
+                if progress:
+                    print(f"Embedding cache: encoding {int(missing.sum()):,} product images once with the frozen "
+                          f"image encoder ({int((~missing).sum()):,} cached, {len(catalog) - len(rows):,} without "
+                          f"an image) into {store.directory}")
+                selection = np.zeros(len(catalog), dtype=bool)
+                selection[rows[missing]] = True
+                started = time.perf_counter()
+                computed = encode_images(self.encoder_model, catalog.subset(selection), image_size, batch_size,
+                                         progress)
+                self.encode_seconds += time.perf_counter() - started
+                store.add(ids[missing], [digest for digest, gone in zip(digests, missing) if gone], computed)
+                columns[rows[missing]] = computed
+                self.computed += int(missing.sum())
+        return columns[:, :self.image_dim], columns[:, self.image_dim]
+
+    def datasets(self, train_catalog, validation_catalog, fit, data_config, image_size, weights_by_level,
+                 progress: bool = False, cache_dir=None):
+        """``(train, validation)`` tf.data of ``(features, labels, sample_weights)``; no image is read.
+
+        ``features`` holds the text fields (``tf.string [B]``), ``image_features`` ``[B, D]`` and
+        ``image_present`` ``[B]``. Row indices are shuffled (seeded, reshuffled every epoch) and batched;
+        a parallel map gathers each batch's rows from tensors held in memory; the pipeline prefetches.
+        """
+        import tensorflow as tf
+
+        from linnet.data import sample_weights
+
+        def dataset(catalog, shuffle: bool):
+            vectors, present = self.image_features(catalog, image_size, fit.batch_size, cache_dir, progress)
+            # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
+            features = {field: tf.constant(np.asarray(catalog.texts[field], dtype=object))
+                        for field in self.text_fields}
+            features[IMAGE_FEATURES_INPUT] = tf.constant(vectors)
+            features[IMAGE_PRESENT_INPUT] = tf.constant(present)
+            labels = {f"level_{k}": tf.constant(catalog.labels[:, k - 1].astype(np.int32))
+                      for k in range(1, catalog.labels.shape[1] + 1)}
+            weights = {key: tf.constant(value) for key, value in sample_weights(catalog.labels, weights_by_level).items()}
+            columns = (features, labels, weights)
+
+            def gather(rows):
+                return tf.nest.map_structure(lambda column: tf.gather(column, rows), columns)
+
+            data = tf.data.Dataset.range(len(catalog))
+            if shuffle:
+                data = data.shuffle(data_config.shuffle_buffer or min(len(catalog), 100_000), seed=fit.seed,
+                                    reshuffle_each_iteration=True)
+            data = data.batch(fit.batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return data.prefetch(tf.data.AUTOTUNE)
+
+        train = dataset(train_catalog, True)
+        validation = dataset(validation_catalog, False) if len(validation_catalog) else None
+        return train, validation
+
+    def summary(self) -> dict:
+        return {**super().summary(), "mode": "image_features", "without_image": self.without_image}

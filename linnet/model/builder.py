@@ -72,6 +72,7 @@ def build_model(
     text_fields: Sequence[str] | None = ("title",),
     image_size: int | None = None,
     name: str = "linnet",
+    image_features_dim: int | None = None,
 ) -> keras.Model:
     """Builds the hierarchical classifier as a Keras functional model.
 
@@ -82,6 +83,10 @@ def build_model(
             config has no text encoder.
         image_size: side of the square ``image`` input; required when the config has an image encoder.
         name: model name.
+        image_features_dim: build the model a frozen image encoder's cached vectors train (see
+            `linnet.embedding_cache`): an ``image_features`` ``float32 [B, image_features_dim]`` input takes the
+            place of ``image`` and the image encoder; every other layer has the same name as in the full
+            model, so trained weights copy across by layer name. ``image_size`` is then not needed.
 
     Returns:
         A ``keras.Model`` with inputs named by feature key (``tf.string [B]`` per text field, plus
@@ -128,7 +133,13 @@ def build_model(
             branches.append(embedding_bag(ngram_ids, ngram_weights))
         else:
             branches.append(text_encoder(text_inputs))
-    if config.image_encoder is not None:
+    if config.image_encoder is not None and image_features_dim:
+        # The image encoder's output comes precomputed (embedding cache); the layers after it are unchanged.
+        inputs["image_features"] = keras.Input(shape=(int(image_features_dim),), dtype="float32",
+                                               name="image_features")
+        inputs["image_present"] = keras.Input(shape=(), dtype="float32", name="image_present")
+        image_vector = inputs["image_features"]
+    elif config.image_encoder is not None:
         if not image_size:
             raise ConfigError("model.image_encoder is set but no image_size was given (schema has no image column?)")
         image_options = dict(config.image_encoder)
@@ -137,6 +148,7 @@ def build_model(
         inputs["image"] = keras.Input(shape=(int(image_size), int(image_size), 3), dtype="float32", name="image")
         inputs["image_present"] = keras.Input(shape=(), dtype="float32", name="image_present")
         image_vector = image_encoder(inputs["image"])
+    if config.image_encoder is not None:
         branches.append(PresenceGate(name="image_gate")([image_vector, inputs["image_present"]]))
         if config.image_presence_feature:
             branches.append(keras.layers.Reshape((1,), name="image_present_feature")(inputs["image_present"]))
