@@ -129,6 +129,17 @@ class RawInputFunctions:
 
 
 # ------------------------------------------------------------------------------------------ the export
+def load_saved_model(path):
+    """``tf.saved_model.load`` after registering the TF Text ops a LinNét export's text normaliser uses."""
+    import tensorflow as tf
+
+    try:
+        import tensorflow_text  # noqa: F401  registers NormalizeUTF8 and the tokenisers' ops
+    except ImportError:  # pragma: no cover - part of the install
+        pass
+    return tf.saved_model.load(str(path))
+
+
 def next_version(model_dir: Path) -> int:
     """1 + the largest integer version directory under ``model_dir`` (1 when there is none)."""
     versions = [int(entry.name) for entry in model_dir.iterdir() if entry.name.isdigit()] if model_dir.is_dir() else []

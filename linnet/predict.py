@@ -200,17 +200,17 @@ def _predictor_from_run(path: Path, batch_size: int) -> Predictor:
 
 
 def _predictor_from_export(path: Path, batch_size: int) -> Predictor:
-    import tensorflow as tf
 
     from linnet.data import CatalogSchema
-    from linnet.export import INPUTS_ASSET, PREDICT_WITH_SCORES, TAXONOMY_ASSET
+    from linnet.export import (
+        INPUTS_ASSET,
+        PREDICT_WITH_SCORES,
+        TAXONOMY_ASSET,
+        load_saved_model,
+    )
     from linnet.taxonomy import Taxonomy
 
-    try:
-        import tensorflow_text  # noqa: F401  registers the normalisation ops a model may use
-    except ImportError:  # pragma: no cover - part of the install
-        pass
-    loaded = tf.saved_model.load(str(path))
+    loaded = load_saved_model(path)
     taxonomy = Taxonomy.load(path / "assets" / TAXONOMY_ASSET)
     inputs = json.loads((path / "assets" / INPUTS_ASSET).read_text(encoding="utf-8"))
     schema = CatalogSchema.from_dict(inputs["schema"]) if inputs.get("schema") else None

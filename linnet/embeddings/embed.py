@@ -137,9 +137,9 @@ def _embedder_from_saved_model(path: Path, schema=None) -> Embedder:
     """The ``embed`` signature of a `linnet export` (raw text strings + ``image_bytes`` in, ``embedding`` out)."""
     import tensorflow as tf
 
-    from linnet.export import INPUTS_ASSET, TAXONOMY_ASSET
+    from linnet.export import INPUTS_ASSET, TAXONOMY_ASSET, load_saved_model
 
-    loaded = tf.saved_model.load(str(path))
+    loaded = load_saved_model(path)
     if "embed" not in loaded.signatures:
         raise ConfigError(f"{path}: the SavedModel has no 'embed' signature (signatures: {sorted(loaded.signatures)})")
     signature = loaded.signatures["embed"]

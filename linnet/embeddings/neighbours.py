@@ -213,7 +213,9 @@ def add_neighbours_signature(saved_model_dir: str | os.PathLike, index: Neighbou
 
     source, out_dir = Path(saved_model_dir), Path(out_dir)
     k = check_k(k, index.size)
-    loaded = tf.saved_model.load(str(source))
+    from linnet.export import load_saved_model
+
+    loaded = load_saved_model(source)
     signatures = dict(loaded.signatures)
     signatures["neighbours_by_vector"] = index.vector_signature(k)
     if embed_signature in signatures:
