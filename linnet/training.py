@@ -338,6 +338,10 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             if validation_data is not None:
                 validation_data = validation_data.map(featurize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
                     tf.data.AUTOTUNE)
+    if replicas > 1:
+        train_data = pad_batches_to_multiple(train_data, replicas)
+        if validation_data is not None:
+            validation_data = pad_batches_to_multiple(validation_data, replicas)
 
     scheduler = level_weight_scheduler(fit.level_weights, level_weight_variables)
     timer = EpochTimer(len(train_catalog))
@@ -448,6 +452,34 @@ def featurized_training_model(trained, text_fields):
         return (mapped, *rest)
 
     return model, featurize
+
+
+def pad_batches_to_multiple(dataset, multiple: int):
+    """Pads every ``(features, labels, sample_weights)`` batch to a multiple of ``multiple`` rows.
+
+    Under a distribution strategy Keras 3.15 averages the first batch's per-replica parts before training
+    (and evaluating), which fails when a batch does not split evenly (the last one, or a validation split
+    smaller than a batch). Padded rows are zeros with label ``-1`` and sample weight 0, so the masked
+    losses and accuracies ignore them.
+    """
+    import tensorflow as tf
+
+    def pad(features, labels, sample_weights):
+        rows = tf.shape(tf.nest.flatten(labels)[0])[0]
+        missing = (multiple - rows % multiple) % multiple
+
+        def pad_one(tensor, value):
+            paddings = tf.concat([[[0, missing]], tf.zeros([tf.rank(tensor) - 1, 2], tf.int32)], axis=0)
+            fill = value if tensor.dtype == tf.string else tf.constant(value, tensor.dtype)
+            return tf.pad(tensor, paddings, constant_values=fill)
+
+        features = tf.nest.map_structure(lambda tensor: pad_one(tensor, "" if tensor.dtype == tf.string else 0),
+                                         features)
+        labels = tf.nest.map_structure(lambda tensor: pad_one(tensor, -1), labels)
+        sample_weights = tf.nest.map_structure(lambda tensor: pad_one(tensor, 0), sample_weights)
+        return features, labels, sample_weights
+
+    return dataset.map(pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def completed_epochs_of(run_dir: Path) -> int:
