@@ -1,0 +1,56 @@
+"""The embedding cache is reused by a second run with the same frozen encoder; the full Google tree builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import tiny_config, write_tiny_catalog
+
+
+def test_second_run_with_the_same_frozen_image_encoder_reuses_the_cache(tmp_path):
+    from linnet.data import CatalogSchema
+    from linnet.training import train
+
+    catalog = write_tiny_catalog(tmp_path / "catalog.csv", rows=60, with_images=True)
+    schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category", image_column="image",
+                           image_root=str(tmp_path))
+    config = tiny_config(
+        model={"text_encoder": None, "image_encoder": {"name": "mobilenet_v2", "weights": None, "alpha": 0.35,
+                                                       "image_size": 32, "trainable": False}},
+        training={"epochs": 2, "cache_dir": str(tmp_path / "cache")},
+    )
+    first = train(catalog, tmp_path / "first", schema=schema, config=config, progress=False)
+    second = train(catalog, tmp_path / "second", schema=schema, config=config, progress=False)
+    products = first.metrics["train_examples"] + first.metrics["validation_examples"]
+    assert first.metrics["embedding_cache"]["computed"] == products
+    assert first.metrics["embedding_cache"]["reused"] == 0
+    assert second.metrics["embedding_cache"]["reused"] == products
+    assert second.metrics["embedding_cache"]["computed"] == 0
+    assert second.metrics["embedding_cache"]["fingerprint"] == first.metrics["embedding_cache"]["fingerprint"]
+    assert (tmp_path / "cache" / first.metrics["embedding_cache"]["fingerprint"] / "manifest.json").is_file()
+    # The saved model is the full one (image in, probabilities out), trained identically from the same cache.
+    assert "image" in {tensor.name for tensor in second.model.inputs}
+    for one, other in zip(first.model.get_weights(), second.model.get_weights()):
+        np.testing.assert_allclose(one, other, rtol=1e-5, atol=1e-6)
+
+
+def test_model_builds_for_the_full_google_taxonomy(google_taxonomy_file, capsys):
+    from linnet.model import ModelConfig, build_model, wide_bucket_count
+    from linnet.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy(google_taxonomy_file)
+    assert taxonomy.num_levels == 7 and len(taxonomy) == 5595
+    config = ModelConfig()  # the default: hashed n-grams, chained heads, wide path
+    model = build_model(config, taxonomy, text_fields=["title", "description"])
+    class_counts = [len(taxonomy.classes(level)) for level in range(1, 8)]
+    assert sum(class_counts) == 5595
+    for level, count in enumerate(class_counts, start=1):
+        assert model.output[f"level_{level}"].shape[-1] == count
+    buckets = wide_bucket_count(config, class_counts)
+    assert buckets * sum(class_counts) <= config.wide.max_parameters
+    parameters = model.count_params()
+    with capsys.disabled():
+        print(f"\nGoogle taxonomy (7 levels, {len(taxonomy):,} nodes), default n-gram model: {parameters:,} parameters "
+              f"(wide path {buckets:,} buckets per level)")
+    assert parameters > buckets * sum(class_counts)
