@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--epochs", type=_positive_int, metavar="N", help="override training.epochs")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run in --out")
     parser.add_argument("--max-rows", type=_positive_int, metavar="N", help="read at most N catalog rows")
+    parser.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"],
+                        help="override training.strategy (multi_worker reads TF_CONFIG; see training/README.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_schema_options(parser)
     parser.set_defaults(func=_train)
@@ -48,6 +50,9 @@ def _train(args: argparse.Namespace) -> int:
         # Without category flags, read the tree from a column named "category".
         schema = schema_from_args(args, default=CatalogSchema(category_column="category"))
     config = resolve_config(args.config, args.epochs)
+    if args.strategy:
+        config = resolve_config({**config.to_dict(), "training": {**config.to_dict()["training"],
+                                                                   "strategy": args.strategy}})
     train(
         Path(args.catalog), Path(args.out), schema=schema, config=config, taxonomy=args.taxonomy,
         resume=args.resume, max_rows=args.max_rows, progress=not args.quiet,
