@@ -324,10 +324,20 @@ def image_features_plan(model, config, taxonomy, text_fields, image_size) -> Ima
         if layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
     heads_model = classifier_outputs_model(features_model)
+    text_inputs = [name for name, tensor in features_model.input.items() if tensor.dtype == "string"]
+    featurize = None
+    if config.training.featurize_in_dataset or config.training.strategy != "default":
+        # Same as training without the cache: the n-grams are computed in tf.data, in parallel with the step.
+        from linnet.training import featurized_training_model
+
+        featurized = featurized_training_model(heads_model, text_inputs)
+        if featurized is not None:
+            heads_model, featurize = featurized
     # The encoder part (image -> vector, with the image size in its input shape) is what the vectors depend on.
     fingerprint = encoders_fingerprint(image_encoder_part(branch.input[IMAGE_INPUT], branch.get_layer(IMAGE_GATE_LAYER)))
-    text_inputs = [name for name, tensor in features_model.input.items() if tensor.dtype == "string"]
-    return ImageFeaturesPlan(model, config, branch, heads_model, fingerprint, image_dim, text_inputs)
+    cache_plan = ImageFeaturesPlan(model, config, branch, heads_model, fingerprint, image_dim, text_inputs)
+    cache_plan.featurize = featurize
+    return cache_plan
 
 
 def image_encoder_part(image_input, gate):
@@ -389,6 +399,8 @@ class ImageFeaturesPlan(CachePlan):
         self.image_dim = image_dim
         self.text_fields = text_fields
         self.without_image = 0
+        # Set when the n-gram featurizer runs in tf.data (`linnet.training.featurized_training_model`).
+        self.featurize = None
 
     def image_features(self, catalog, image_size, batch_size: int, cache_dir=None,
                        progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -427,39 +439,55 @@ class ImageFeaturesPlan(CachePlan):
                  progress: bool = False, cache_dir=None):
         """``(train, validation)`` tf.data of ``(features, labels, sample_weights)``; no image is read.
 
-        ``features`` holds the text fields (``tf.string [B]``), ``image_features`` ``[B, D]`` and
-        ``image_present`` ``[B]``. Row indices are shuffled (seeded, reshuffled every epoch) and batched;
-        a parallel map gathers each batch's rows from tensors held in memory; the pipeline prefetches.
+        ``features`` holds the text fields (``tf.string [B]``, or the n-gram ids and weights when the
+        featurizer runs in the pipeline), ``image_features`` ``[B, D]`` and ``image_present`` ``[B]``.
+        Row indices are shuffled (seeded, reshuffled every epoch) and batched; a parallel map gathers each
+        batch's rows from tensors held in memory; the pipeline prefetches.
         """
-        import tensorflow as tf
-
         from linnet.data import sample_weights
 
         def dataset(catalog, shuffle: bool):
             vectors, present = self.image_features(catalog, image_size, fit.batch_size, cache_dir, progress)
-            # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
-            features = {field: tf.constant(np.asarray(catalog.texts[field], dtype=object))
-                        for field in self.text_fields}
-            features[IMAGE_FEATURES_INPUT] = tf.constant(vectors)
-            features[IMAGE_PRESENT_INPUT] = tf.constant(present)
-            labels = {f"level_{k}": tf.constant(catalog.labels[:, k - 1].astype(np.int32))
+            labels = {f"level_{k}": catalog.labels[:, k - 1].astype(np.int32)
                       for k in range(1, catalog.labels.shape[1] + 1)}
-            weights = {key: tf.constant(value) for key, value in sample_weights(catalog.labels, weights_by_level).items()}
-            columns = (features, labels, weights)
-
-            def gather(rows):
-                return tf.nest.map_structure(lambda column: tf.gather(column, rows), columns)
-
-            data = tf.data.Dataset.range(len(catalog))
-            if shuffle:
-                data = data.shuffle(data_config.shuffle_buffer or min(len(catalog), 100_000), seed=fit.seed,
-                                    reshuffle_each_iteration=True)
-            data = data.batch(fit.batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-            return data.prefetch(tf.data.AUTOTUNE)
+            columns = (self._feature_columns(catalog, vectors, present), labels,
+                       sample_weights(catalog.labels, weights_by_level))
+            buffer = (data_config.shuffle_buffer or min(len(catalog), 100_000)) if shuffle else None
+            return self._gathered(columns, len(catalog), fit.batch_size, buffer, fit.seed)
 
         train = dataset(train_catalog, True)
         validation = dataset(validation_catalog, False) if len(validation_catalog) else None
         return train, validation
+
+    def features_dataset(self, catalog, image_size, batch_size: int, cache_dir=None):
+        """tf.data of ``heads_model``'s inputs for ``catalog`` in order (no labels), from the cached vectors."""
+        vectors, present = self.image_features(catalog, image_size, batch_size, cache_dir)
+        return self._gathered((self._feature_columns(catalog, vectors, present),), len(catalog), batch_size)
+
+    def _feature_columns(self, catalog, vectors, present) -> dict:
+        # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
+        features = {field: np.asarray(catalog.texts[field], dtype=object) for field in self.text_fields}
+        features[IMAGE_FEATURES_INPUT] = vectors
+        features[IMAGE_PRESENT_INPUT] = present
+        return features
+
+    def _gathered(self, columns: tuple, rows: int, batch_size: int, shuffle_buffer: int | None = None, seed=None):
+        """Batches of ``columns`` (nested NumPy arrays of ``rows`` rows) gathered by (shuffled) row index."""
+        import tensorflow as tf
+
+        tensors = tf.nest.map_structure(tf.constant, columns)
+        featurize = self.featurize
+
+        def gather(indices):
+            batch = tf.nest.map_structure(lambda column: tf.gather(column, indices), tensors)
+            batch = featurize(*batch) if featurize is not None else batch
+            return batch if len(batch) > 1 else batch[0]
+
+        data = tf.data.Dataset.range(rows)
+        if shuffle_buffer:
+            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        data = data.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return data.prefetch(tf.data.AUTOTUNE)
 
     def summary(self) -> dict:
         return {**super().summary(), "mode": "image_features", "without_image": self.without_image}

@@ -242,7 +242,8 @@ def classifier_outputs_model(model: keras.Model) -> keras.Model:
         cosine_head = None
     if cosine_head is not None:
         outputs[f"level_{leaf_level}"] = cosine_head.output
-    return keras.Model(inputs=model.inputs, outputs=outputs, name=f"{model.name}_levels")
+    # model.input keeps the inputs' structure (a dict by feature key), so the levels model can be re-cut by key.
+    return keras.Model(inputs=model.input, outputs=outputs, name=f"{model.name}_levels")
 
 
 def has_arcface_leaf(model: keras.Model) -> bool:
