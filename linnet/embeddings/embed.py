@@ -384,7 +384,8 @@ def catalog_batches(embedder: Embedder, catalog, batch_size: int):
 
 def _raw_batches(catalog, batch_size: int, image_input: str | None):
     for start in range(0, len(catalog), batch_size):
-        batch = {name: np.asarray(values[start:start + batch_size], dtype=object).astype(str).astype(bytes)
+        # UTF-8 explicitly: NumPy's str -> bytes cast is ASCII-only and fails on the first "à".
+        batch = {name: np.char.encode(np.asarray(values[start:start + batch_size], dtype=object).astype(str), "utf-8")
                  for name, values in catalog.texts.items()}
         if image_input and catalog.image_sources is not None:
             batch[image_input] = np.asarray([_image_bytes(source) for source in catalog.image_sources[start:start + batch_size]],

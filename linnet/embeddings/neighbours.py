@@ -137,10 +137,10 @@ class NeighbourIndex:
         self.module = tf.Module(name="neighbour_index")
         if as_constant:
             self.module.vectors = tf.constant(l2_normalize(vectors))
-            self.module.ids = tf.constant(np.asarray(ids, dtype=object).astype(bytes))
+            self.module.ids = tf.constant(np.char.encode(np.asarray(ids, dtype=object).astype(str), "utf-8"))
         else:
             self.module.vectors = tf.Variable(l2_normalize(vectors), trainable=False, name="candidate_vectors")
-            self.module.ids = tf.Variable(np.asarray(ids, dtype=object).astype(bytes), trainable=False,
+            self.module.ids = tf.Variable(np.char.encode(np.asarray(ids, dtype=object).astype(str), "utf-8"), trainable=False,
                                           name="candidate_ids", dtype=tf.string)
 
     def graph_search(self, queries, k):

@@ -130,3 +130,13 @@ def test_embed_a_real_run_directory(tiny_catalog, tmp_path):
     expected = run.model.predict({"title": np.asarray(catalog.texts["title"], dtype=object)}, verbose=0)["embedding"]
     assert ids.tolist() == catalog.ids.tolist() and vectors.shape == (45, 6)
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+
+def test_raw_batches_encode_non_ascii_text_as_utf8():
+    """An export takes raw UTF-8 bytes; accented and CJK titles must not fail NumPy's ASCII cast."""
+    from linnet.embeddings.embed import _raw_batches
+
+    titles = ["Chaussure à talon", "Hundebett groß", "猫のおもちゃ"]
+    catalog = type("Catalog", (), {"texts": {"title": titles}, "image_sources": None, "__len__": lambda self: 3})()
+    (batch,) = list(_raw_batches(catalog, batch_size=8, image_input=None))
+    assert [value.decode("utf-8") for value in batch["title"]] == titles
