@@ -202,6 +202,11 @@ def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_
         logits = keras.layers.Dense(num_classes, name=f"head_{level}_logits")(hidden)
         if ngram_ids is not None:
             wide_logits = HashedLinear(wide_buckets, num_classes, name=f"wide_level_{level}")(ngram_ids, ngram_weights)
+            if config.wide.learning_rate_multiplier != 1.0:
+                # Under Adam a step moves a weight by about the learning rate whatever the gradient's size, so
+                # scaling the output by m makes the effective weights move m times faster (see WideConfig).
+                wide_logits = keras.layers.Rescaling(config.wide.learning_rate_multiplier,
+                                                     name=f"wide_level_{level}_scale")(wide_logits)
             logits = keras.layers.Add(name=f"level_{level}_logits")([logits, wide_logits])
         probabilities = keras.layers.Activation("softmax", dtype="float32", name=f"level_{level}")(logits)
         outputs[f"level_{level}"] = probabilities

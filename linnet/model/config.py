@@ -20,12 +20,21 @@ class WideConfig:
     the weights get their own L2 penalty. The table is ``num_buckets x classes(level)`` per level; when that
     exceeds ``max_parameters`` summed over levels, the bucket count is halved until it fits, so a 7-level
     tree with thousands of classes keeps a bounded size.
+
+    ``learning_rate_multiplier`` scales the wide logits, which under Adam-type optimizers (a step moves a
+    weight by about the learning rate whatever the gradient's size) makes the wide weights learn that many
+    times faster than the deep layers. A hashed n-gram's row is only updated in batches that contain it, so
+    at the deep layers' rate an n-gram seen ``k`` times can move by at most ``k * learning_rate``: the wide
+    path could only weigh frequent n-grams, while a linear SVM gives a rare but telling n-gram (a brand, a
+    model number, a word in a small language) its full weight. Rare n-grams are the norm in big catalogues
+    with thousands of leaves, so this matters more there than on a small tree.
     """
 
     enabled: bool = True
     num_buckets: int = 2**18
     max_parameters: int = 32_000_000
     l2: float = 1e-7
+    learning_rate_multiplier: float = 10.0
 
     def validate(self, where: str = "") -> None:
         if self.num_buckets < 16:
@@ -34,6 +43,8 @@ class WideConfig:
             raise ConfigError(f"config key '{where}.max_parameters' must be positive")
         if self.l2 < 0:
             raise ConfigError(f"config key '{where}.l2' must be >= 0")
+        if self.learning_rate_multiplier <= 0:
+            raise ConfigError(f"config key '{where}.learning_rate_multiplier' must be positive")
 
 
 @dataclasses.dataclass
