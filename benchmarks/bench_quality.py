@@ -1,12 +1,15 @@
 """Quality: the default LinNét configuration against both baselines on the fashion catalogue.
 
-Everyone gets the same deterministic split (``linnet.data``'s id-hash split with the training default, 80/10/10): models train on
-train, thresholds are fitted on validation for 0.95 (and 0.99) precision per level, every score is measured on
+Everyone gets the same deterministic split (``linnet.data``'s id-hash split with training's default ``data.split``):
+models train on train, thresholds are fitted on validation for 0.95 (and 0.99) precision per level, every score is measured on
 test. Two tables: title + attributes on all 44,446 products, and title + attributes + image on the 9,583
 products with an image (the baselines read text only).
 
 The bar (issue 6): the default LinNét hierarchical F1 >= the better baseline's, and higher coverage at 0.95
-precision. ``LINNET_QUALITY_MAX_ROWS`` limits the rows for a quick look.
+precision. On a catalogue where every model's unthresholded leaf precision is already above 0.95, coverage at
+0.95 is 1.0 less a product or two for everyone, so the verdict also gives the margin at 0.99, where the
+models differ. Training times are wall-clock on a shared machine: the verdict rows carry the load average.
+``LINNET_QUALITY_MAX_ROWS`` limits the rows for a quick look.
 """
 
 from __future__ import annotations
@@ -120,9 +123,11 @@ def _verdict(rows: list[dict]) -> dict:
     ours = linnet[0]
     f1_margin = ours["hF1"] - best["hF1"]
     coverage_margin = ours["leaf coverage @0.95"] - max(row["leaf coverage @0.95"] for row in baselines)
+    strict_margin = ours["leaf coverage @0.99"] - max(row["leaf coverage @0.99"] for row in baselines)
     return {"variant": ours["variant"], "best baseline": best["model"], "hF1 margin": f1_margin,
-            "coverage @0.95 margin": coverage_margin,
-            "bar met": bool(f1_margin >= 0 and coverage_margin > 0)}
+            "coverage @0.95 margin": coverage_margin, "coverage @0.99 margin": strict_margin,
+            "bar met": bool(f1_margin >= 0 and coverage_margin > 0),
+            "load avg 1/5/15 min": "/".join(f"{value:.1f}" for value in os.getloadavg())}
 
 
 def run() -> dict:
