@@ -338,6 +338,11 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             if validation_data is not None:
                 validation_data = validation_data.map(featurize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
                     tf.data.AUTOTUNE)
+        else:
+            # The pipeline yields every schema field; a model that reads fewer (image-only) gets only its own.
+            train_data = select_model_inputs(train_data, trained)
+            if validation_data is not None:
+                validation_data = select_model_inputs(validation_data, trained)
     if replicas > 1:
         train_data = pad_batches_to_multiple(train_data, replicas)
         if validation_data is not None:
@@ -452,6 +457,25 @@ def featurized_training_model(trained, text_fields):
         return (mapped, *rest)
 
     return model, featurize
+
+
+def select_model_inputs(dataset, model):
+    """``dataset`` of ``(features, ...)`` with only the feature keys ``model`` takes (unchanged if it takes all).
+
+    Keras matches a dict of more inputs than the model has by position, not by name, so extra fields
+    (the text of an image-only model) must be dropped before ``fit``.
+    """
+    if not isinstance(model.input, dict):
+        return dataset
+    wanted = list(model.input)
+    features_spec = dataset.element_spec[0] if isinstance(dataset.element_spec, tuple) else dataset.element_spec
+    if not isinstance(features_spec, dict) or set(features_spec) == set(wanted):
+        return dataset
+
+    def select(features, *rest):
+        return ({name: features[name] for name in wanted}, *rest)
+
+    return dataset.map(select)
 
 
 def pad_batches_to_multiple(dataset, multiple: int):

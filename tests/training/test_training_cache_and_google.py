@@ -54,3 +54,22 @@ def test_model_builds_for_the_full_google_taxonomy(google_taxonomy_file, capsys)
         print(f"\nGoogle taxonomy (7 levels, {len(taxonomy):,} nodes), default n-gram model: {parameters:,} parameters "
               f"(wide path {buckets:,} buckets per level)")
     assert parameters > buckets * sum(class_counts)
+
+
+def test_image_only_model_trains_without_the_cache_on_a_catalog_with_text(tmp_path):
+    """The pipeline yields the schema's text fields too; an image-only model must get only its own inputs."""
+    from linnet.data import CatalogSchema
+    from linnet.training import train
+
+    catalog = write_tiny_catalog(tmp_path / "catalog.csv", rows=40, with_images=True)
+    schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category", image_column="image",
+                           image_root=str(tmp_path))
+    config = tiny_config(
+        model={"text_encoder": None, "image_encoder": {"name": "mobilenet_v2", "weights": None, "alpha": 0.35,
+                                                       "image_size": 32, "trainable": False}},
+        training={"epochs": 1, "embedding_cache": False},
+    )
+    run = train(catalog, tmp_path / "run", schema=schema, config=config, progress=False)
+    assert run.metrics["embedding_cache"] is None
+    assert sorted(tensor.name for tensor in run.model.inputs) == ["image", "image_present"]
+    assert np.isfinite(run.metrics["history"]["loss"][0])
