@@ -16,7 +16,7 @@ import pytest
 TINY_CONFIG = {
     "model": {"text_encoder": {"name": "hashed_ngrams", "num_bins": 4096, "embedding_dim": 16}, "fusion_dim": 16,
               "embedding_dim": 8, "head_hidden_units": [16], "wide": {"num_buckets": 1024}},
-    "training": {"epochs": 2, "batch_size": 32, "tensorboard": False, "checkpoints": False,
+    "training": {"epochs": 4, "batch_size": 32, "tensorboard": False, "checkpoints": False,
                  "backup_and_restore": False, "verbose": 0, "early_stopping_patience": None,
                  "embedding_cache": False},
 }
@@ -133,3 +133,17 @@ def test_unknown_labels_are_counted_and_ancestor_mode_cuts_them(run, catalog_csv
     assert scored["level_accuracy"][1] <= 192 / 240
     assert cut["level_accuracy"][1] > scored["level_accuracy"][1]
     assert np.isclose(cut["level_accuracy"][0], scored["level_accuracy"][0])
+
+
+def test_an_export_scores_like_its_run(run, report, catalog_csv, tmp_path):
+    from linnet.evaluation import evaluate_model
+    from linnet.export import export_run
+
+    export_dir = export_run(run.path, tmp_path / "exports")
+    # The export reads the raw catalog rows (not the prepared tf.data), with the run's schema and split.
+    exported = evaluate_model(export_dir, catalog_csv, tmp_path / "eval", schema=run.schema, log_mlflow=False,
+                              progress=False, split_fractions=run.config.data.split)
+    from_run = json.loads((report / "metrics.json").read_text())
+    assert exported["n_products"] == from_run["n_products"]
+    for key in ("hierarchical_f1", "level_accuracy"):
+        assert exported["without_thresholds"][key] == pytest.approx(from_run["without_thresholds"][key])
