@@ -233,3 +233,17 @@ def test_image_features_model_keeps_every_other_layer_name(tiny_taxonomy_of_leav
     assert {layer.name for layer in partial.layers} == (
         {layer.name for layer in full.layers} - encoder - {"image"} | {"image_features"})
     assert partial.get_layer("embedding_bag").trainable_weights  # the text encoder trains
+
+
+def test_trainable_image_encoder_trains_every_step_without_the_cache(runs, catalog_file, schema, tmp_path):
+    from linnet.training import train
+
+    frozen_run = runs[0][0]
+    run = train(catalog_file, tmp_path / "trainable", schema=schema, epochs=1, progress=False,
+                config=_config(tmp_path / "cache", trainable=True))
+    assert run.metrics["embedding_cache"] is None
+    assert np.isfinite(run.metrics["history"]["loss"][-1])
+    # Both runs start from the same seeded MobileNetV2; only the trainable one changed it.
+    trained = run.model.get_layer("mobilenet_v2_encoder").get_weights()
+    frozen = frozen_run.model.get_layer("mobilenet_v2_encoder").get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(trained, frozen))
