@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = machine_description()
     print(f"Machine: {machine['cores']} cores, {machine['cpu_model']}, Python {machine['python']}\n")
-    payload = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine, "areas": {}}
+    payload = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "machine": machine, "areas": {}}
     failures = 0
     for area in args.areas or AREAS:
         started = time.perf_counter()

@@ -26,11 +26,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(os.environ.get("LINNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+from benchmarks import SHARED
+
 TAXONOMY_DIR = SHARED / "taxonomy"
 STYLES = SHARED / "fashion_product_images" / "styles.csv"
 SHOPIFY_LOCALES = ("en", "de", "fr", "es", "ru", "ja", "zh-CN")

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
-SHARED = Path(os.environ.get("LINNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+from benchmarks import SHARED
+
 STYLES = SHARED / "fashion_product_images" / "styles.csv"
 BATCH_SIZE = 256
 LEVELS = ("masterCategory", "subCategory", "articleType")

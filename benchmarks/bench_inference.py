@@ -10,7 +10,6 @@ raw model, i.e. their throughput ratio to the raw model is at least 0.95.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ ROWS = {1: 64, 32: 1024, 256: 2048}
 LATENCY_CALLS = 200
 REPEATS = 2
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LINNET_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+from benchmarks import SHARED
 
 
 def _taxonomy():

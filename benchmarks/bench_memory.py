@@ -6,15 +6,13 @@ Each command runs in its own child process, watched by a fresh Python parent tha
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(os.environ.get("LINNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-FASHION = SHARED / "fashion_product_images"
+from benchmarks import FASHION
 
 WATCHER = (
     "import resource, subprocess, sys\n"

@@ -7,7 +7,6 @@ fashion catalogue's products with images when ``../shared/data`` is there, else 
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ IMAGE_SIZE = 96
 EXAMPLES = 2048
 TRAIN_STEPS = 4
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LINNET_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+from benchmarks import SHARED
 
 
 def _catalog(work: Path):

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED = Path(os.environ.get("LINNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-FASHION = SHARED / "fashion_product_images"
+from benchmarks import FASHION
+
 ATTRIBUTES = ["gender", "baseColour", "season", "year", "usage"]
 
 

@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(os.environ.get("LINNET_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-FASHION = SHARED / "fashion_product_images"
+from benchmarks import FASHION
+
 ATTRIBUTES = ["gender", "baseColour", "season", "year", "usage"]
 IMAGE_SIZE = 96
 
