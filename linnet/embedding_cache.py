@@ -1,7 +1,7 @@
 """Embedding cache: frozen encoders run once per product; the heads train on the stored vectors.
 
 When every encoder of a model is frozen (BERT or USE used as a feature extractor, an ImageNet
-MobileNet with ``trainable: false``) and there is no wide path, running the encoders every step of every
+MobileNet with ``trainable: false``), running the encoders every step of every
 epoch recomputes the same vectors. Instead, `plan` splits the model at its ``joined`` layer (where the
 encoders end), the encoders run once over the catalog, and the vectors are stored as sharded ``.npz`` files
 under ``CACHE_DIR/<fingerprint>/``. The fingerprint hashes the encoders' configs and weight values
@@ -12,6 +12,12 @@ inputs (text fields and image source), so an edited product is recomputed rather
 A second run with the same encoders (even on a grown catalog) computes only the products it has not seen.
 After training, `CachePlan.copy_heads_into` copies the trained head weights into the full model by layer
 name, and the run saves the full model (encoders + heads) as usual.
+
+**Frozen encoders beside a wide path** (``model.wide.with_pretrained`` with a frozen BERT/USE, or a frozen
+n-gram encoder): `plan` returns a `WideCachePlan`. The ``joined`` vectors are cached as above; the heads model
+also takes ``ngram_ids`` and ``ngram_weights``, which the full model's weightless ``featurizer`` layer computes
+from the products' text in the tf.data pipeline, so the wide path trains on every product while the encoders
+ran once.
 
 **Cached where frozen.** When only the image encoder is frozen (the n-gram text encoder and the wide path
 train, as in the default model plus a frozen ImageNet MobileNet), `plan` returns an `ImageFeaturesPlan`:
@@ -43,6 +49,12 @@ import numpy as np
 
 SHARD_ROWS = 50_000
 JOINED_LAYER = "joined"
+# Inputs of a heads model trained on cached vectors (`plan`); the n-gram names are those of
+# `linnet.training.featurized_training_model`.
+JOINED_VECTOR_INPUT = "joined_vector"
+NGRAM_IDS_INPUT = "ngram_ids"
+NGRAM_WEIGHTS_INPUT = "ngram_weights"
+WIDE_FEATURIZER_LAYER = "featurizer"
 
 
 def default_cache_dir() -> Path:
@@ -142,6 +154,8 @@ class CachePlan:
         self.reused = 0
         self.computed = 0
         self.encode_seconds = 0.0
+        # Turns a gathered batch into the heads model's inputs in tf.data (`_gathered`); None: as gathered.
+        self.featurize = None
 
     def vectors(self, catalog, image_size, batch_size: int, cache_dir=None, progress: bool = False) -> np.ndarray:
         """The joined encoder vectors of every product of ``catalog``, from the cache or computed and stored."""
@@ -187,6 +201,24 @@ class CachePlan:
         validation = dataset(validation_catalog, False) if len(validation_catalog) else None
         return train, validation
 
+    def _gathered(self, columns: tuple, rows: int, batch_size: int, shuffle_buffer: int | None = None, seed=None):
+        """Batches of ``columns`` (nested NumPy arrays of ``rows`` rows) gathered by (shuffled) row index."""
+        import tensorflow as tf
+
+        tensors = tf.nest.map_structure(tf.constant, columns)
+        featurize = self.featurize
+
+        def gather(indices):
+            batch = tf.nest.map_structure(lambda column: tf.gather(column, indices), tensors)
+            batch = featurize(*batch) if featurize is not None else batch
+            return batch if len(batch) > 1 else batch[0]
+
+        data = tf.data.Dataset.range(rows)
+        if shuffle_buffer:
+            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        data = data.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return data.prefetch(tf.data.AUTOTUNE)
+
     def copy_heads_into(self, model) -> None:
         """Copies the trained heads' weights into ``model`` by layer name."""
         for layer in self.heads_model.layers:
@@ -205,7 +237,11 @@ class CachePlan:
 
 
 def frozen_encoder_model(model):
-    """``model``'s encoder part (inputs -> ``joined``), or None when it trains or feeds a wide path."""
+    """``model``'s encoder part (inputs -> ``joined``), or None when it trains.
+
+    Also None when ``model`` has a wide path not fed by a layer named ``featurizer`` (the weightless
+    n-gram featurizer the cache runs in tf.data): its inputs could not be computed beside the vectors.
+    """
     import keras
 
     try:
@@ -215,9 +251,22 @@ def frozen_encoder_model(model):
     encoder_model = keras.Model(model.inputs, joined.output, name="encoders")
     if encoder_model.trainable_weights:
         return None
-    if any(layer.name.startswith("wide_level_") for layer in model.layers):
+    if has_wide_path(model) and wide_featurizer_layer(model) is None:
         return None
     return encoder_model
+
+
+def has_wide_path(model) -> bool:
+    return any(layer.name.startswith("wide_level_") for layer in model.layers)
+
+
+def wide_featurizer_layer(model):
+    """The weightless n-gram featurizer feeding ``model``'s wide path (layer ``featurizer``), or None."""
+    try:
+        layer = model.get_layer(WIDE_FEATURIZER_LAYER)
+    except ValueError:
+        return None
+    return layer if not layer.weights else None
 
 
 def encoders_fingerprint(encoder_model) -> str:
@@ -244,6 +293,8 @@ def plan(model, config, taxonomy=None, text_fields=None, image_size: int | None 
     - Every encoder frozen and no wide path: a `CachePlan`. The heads model is built by
       `linnet.model.builder.build_heads` on an input of the ``joined`` width, with the same layer names as
       in ``model``.
+    - Every encoder frozen and a wide path fed by the ``featurizer`` layer: a `WideCachePlan` (the heads
+      model also takes the n-gram ids and weights, computed in tf.data).
     - Only the image encoder frozen (and ``taxonomy`` + ``image_size`` given, no image augmentation, which
       would change the encoder's input every epoch): an `ImageFeaturesPlan`.
 
@@ -263,11 +314,22 @@ def plan(model, config, taxonomy=None, text_fields=None, image_size: int | None 
     num_levels = sum(1 for name in model.output if name.startswith("level_"))
     class_counts = [int(model.output[f"level_{level}"].shape[-1]) for level in range(1, num_levels + 1)]
     joined_width = int(encoder_model.output.shape[-1])
-    vector = keras.Input(shape=(joined_width,), dtype="float32", name="joined_vector")
-    outputs = build_heads(config.model, class_counts, vector)
-    # The same training outputs as the full model's (an ArcFace leaf trains on its cosines).
-    heads_model = classifier_outputs_model(keras.Model(vector, outputs, name="heads"))
-    cache_plan = CachePlan(model, config, encoder_model, heads_model, encoders_fingerprint(encoder_model))
+    vector = keras.Input(shape=(joined_width,), dtype="float32", name=JOINED_VECTOR_INPUT)
+    fingerprint = encoders_fingerprint(encoder_model)
+    if has_wide_path(model):
+        # The frozen encoders' vector comes from the cache; the wide path's n-grams are computed in tf.data.
+        ids = keras.Input(shape=(None,), dtype="int64", name=NGRAM_IDS_INPUT)
+        weights = keras.Input(shape=(None,), dtype="float32", name=NGRAM_WEIGHTS_INPUT)
+        outputs = build_heads(config.model, class_counts, vector, ids, weights)
+        inputs = {JOINED_VECTOR_INPUT: vector, NGRAM_IDS_INPUT: ids, NGRAM_WEIGHTS_INPUT: weights}
+        heads_model = classifier_outputs_model(keras.Model(inputs, outputs, name="heads"))
+        cache_plan = WideCachePlan(model, config, encoder_model, heads_model, fingerprint,
+                                   wide_featurizer_layer(model))
+    else:
+        outputs = build_heads(config.model, class_counts, vector)
+        # The same training outputs as the full model's (an ArcFace leaf trains on its cosines).
+        heads_model = classifier_outputs_model(keras.Model(vector, outputs, name="heads"))
+        cache_plan = CachePlan(model, config, encoder_model, heads_model, fingerprint)
     cache_plan.cached_encoders = [kind for kind, present in (
         ("text", any(tensor.dtype == "string" for tensor in model.inputs)),
         ("image", IMAGE_INPUT in _named_inputs(model)),
@@ -399,8 +461,8 @@ class ImageFeaturesPlan(CachePlan):
         self.image_dim = image_dim
         self.text_fields = text_fields
         self.without_image = 0
-        # Set when the n-gram featurizer runs in tf.data (`linnet.training.featurized_training_model`).
-        self.featurize = None
+        # self.featurize is set when the n-gram featurizer runs in tf.data
+        # (`linnet.training.featurized_training_model`).
 
     def image_features(self, catalog, image_size, batch_size: int, cache_dir=None,
                        progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -471,23 +533,65 @@ class ImageFeaturesPlan(CachePlan):
         features[IMAGE_PRESENT_INPUT] = present
         return features
 
-    def _gathered(self, columns: tuple, rows: int, batch_size: int, shuffle_buffer: int | None = None, seed=None):
-        """Batches of ``columns`` (nested NumPy arrays of ``rows`` rows) gathered by (shuffled) row index."""
-        import tensorflow as tf
-
-        tensors = tf.nest.map_structure(tf.constant, columns)
-        featurize = self.featurize
-
-        def gather(indices):
-            batch = tf.nest.map_structure(lambda column: tf.gather(column, indices), tensors)
-            batch = featurize(*batch) if featurize is not None else batch
-            return batch if len(batch) > 1 else batch[0]
-
-        data = tf.data.Dataset.range(rows)
-        if shuffle_buffer:
-            data = data.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        data = data.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return data.prefetch(tf.data.AUTOTUNE)
-
     def summary(self) -> dict:
         return {**super().summary(), "mode": "image_features", "without_image": self.without_image}
+
+
+class WideCachePlan(CachePlan):
+    """Frozen encoders cached beside a trainable wide path (``model.wide``; e.g. wide + a frozen BERT/USE).
+
+    The ``joined`` vectors are cached exactly as by `CachePlan` (same store, fingerprint and digests); the
+    heads model (`linnet.model.builder.build_heads` with the full model's layer names, so
+    `CachePlan.copy_heads_into` applies) takes ``joined_vector``, ``ngram_ids`` and ``ngram_weights``. The
+    n-grams are computed in the tf.data pipeline by the full model's weightless ``featurizer`` layer from
+    the products' text, batch by batch, in a parallel map (as `linnet.training.featurized_training_model`
+    does without the cache).
+    """
+
+    def __init__(self, model, config, encoder_model, heads_model, fingerprint: str, featurizer):
+        super().__init__(model, config, encoder_model, heads_model, fingerprint)
+        self.text_fields = list(featurizer.text_fields)
+
+        def featurize(features, *rest):
+            ids, weights = featurizer({field: features[field] for field in self.text_fields})
+            mapped = {JOINED_VECTOR_INPUT: features[JOINED_VECTOR_INPUT], NGRAM_IDS_INPUT: ids,
+                      NGRAM_WEIGHTS_INPUT: weights}
+            return (mapped, *rest)
+
+        self.featurize = featurize
+
+    def _feature_columns(self, catalog, vectors) -> dict:
+        # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
+        features = {field: np.asarray(catalog.texts[field], dtype=object) for field in self.text_fields}
+        features[JOINED_VECTOR_INPUT] = vectors
+        return features
+
+    def datasets(self, train_catalog, validation_catalog, fit, data_config, image_size, weights_by_level,
+                 progress: bool = False, cache_dir=None):
+        """``(train, validation)`` tf.data of ``(features, labels, sample_weights)`` for the heads model.
+
+        ``features`` holds ``joined_vector`` (cached) and the wide path's ``ngram_ids``/``ngram_weights``
+        (computed from the text in the pipeline); rows are shuffled (seeded, every epoch) and gathered.
+        """
+        from linnet.data import sample_weights
+
+        def dataset(catalog, shuffle: bool):
+            vectors = self.vectors(catalog, image_size, fit.batch_size, cache_dir, progress)
+            labels = {f"level_{k}": catalog.labels[:, k - 1].astype(np.int32)
+                      for k in range(1, catalog.labels.shape[1] + 1)}
+            columns = (self._feature_columns(catalog, vectors), labels,
+                       sample_weights(catalog.labels, weights_by_level))
+            buffer = (data_config.shuffle_buffer or min(len(catalog), 100_000)) if shuffle else None
+            return self._gathered(columns, len(catalog), fit.batch_size, buffer, fit.seed)
+
+        train = dataset(train_catalog, True)
+        validation = dataset(validation_catalog, False) if len(validation_catalog) else None
+        return train, validation
+
+    def features_dataset(self, catalog, image_size, batch_size: int, cache_dir=None):
+        """tf.data of ``heads_model``'s inputs for ``catalog`` in order (no labels), from the cached vectors."""
+        vectors = self.vectors(catalog, image_size, batch_size, cache_dir)
+        return self._gathered((self._feature_columns(catalog, vectors),), len(catalog), batch_size)
+
+    def summary(self) -> dict:
+        return {**super().summary(), "mode": "joined_and_wide"}

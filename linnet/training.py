@@ -430,8 +430,9 @@ def featurized_training_model(trained, text_fields):
 
     Returns:
         ``(model, featurize)``: a model sharing every weight with ``trained`` whose inputs are
-        ``ngram_ids``, ``ngram_weights`` and the non-text inputs (image, image_present), and the map
-        function turning the pipeline's ``(features, labels, sample_weights)`` into that model's inputs.
+        ``ngram_ids``, ``ngram_weights``, the non-text inputs (image, image_present) and the text fields
+        another layer still reads (a pretrained text encoder beside the wide path), and the map function
+        turning the pipeline's ``(features, labels, sample_weights)`` into that model's inputs.
         None when ``trained`` has no hashed n-gram featurizer.
     """
     try:
@@ -441,7 +442,11 @@ def featurized_training_model(trained, text_fields):
     ids, weights = featurizer.output
     inputs = {NGRAM_IDS_INPUT: ids, NGRAM_WEIGHTS_INPUT: weights}
     original_inputs = trained.input if isinstance(trained.input, dict) else {}
-    other_inputs = [name for name in original_inputs if name not in text_fields]
+    # A text field another layer still reads (a pretrained text encoder beside the wide path's featurizer,
+    # ``model.wide.with_pretrained``) stays an input; only the n-grams move into the pipeline.
+    still_read = _inputs_read_past(trained, [ids, weights])
+    other_inputs = [name for name in original_inputs
+                    if name not in text_fields or id(original_inputs[name]) in still_read]
     inputs.update({name: original_inputs[name] for name in other_inputs})
     import warnings
 
@@ -457,6 +462,25 @@ def featurized_training_model(trained, text_fields):
         return (mapped, *rest)
 
     return model, featurize
+
+
+def _inputs_read_past(model, stop_tensors) -> set[int]:
+    """``id()`` of each of ``model``'s input tensors its outputs depend on other than through ``stop_tensors``."""
+    stop = {id(tensor) for tensor in stop_tensors}
+    inputs = {id(tensor) for tensor in model.inputs}
+    found, seen = set(), set()
+    pending = list(keras.tree.flatten(model.outputs))
+    while pending:
+        tensor = pending.pop()
+        if id(tensor) in seen or id(tensor) in stop:
+            continue
+        seen.add(id(tensor))
+        if id(tensor) in inputs:
+            found.add(id(tensor))
+            continue
+        operation, node_index, _ = tensor._keras_history
+        pending.extend(operation._inbound_nodes[node_index].input_tensors)
+    return found
 
 
 def select_model_inputs(dataset, model):

@@ -9,6 +9,10 @@ The graph, for a taxonomy of ``L`` levels::
                                         └─► wide_level_k (linear over n-gram ids) ─┐       │
     level k head: [fused, output of level k-1] ─► hidden ─► logits ───────────────(+)─► level_k (softmax)
 
+With a pretrained text encoder (``bert``, ``use_multilingual_v3``) the text vector comes from that encoder
+instead, and the wide path exists only with ``wide.with_pretrained``: then a featurizer of its own (layer
+``featurizer``, see `wide_featurizer`) reads the same text fields and feeds only ``wide_level_k``.
+
 With ``leaf_head: arcface`` the leaf level is instead a cosine head on the product vector (see
 `arcface_leaf`): ``level_L = softmax(scale * cos)``, trained with `linnet.model.arcface.ArcFaceLoss`.
 
@@ -128,11 +132,21 @@ def build_model(
         featurizer = getattr(text_encoder, "featurizer", None)
         embedding_bag = getattr(text_encoder, "embedding_bag", None)
         if featurizer is not None and embedding_bag is not None:
+            if config.wide.featurizer is not None:
+                raise ConfigError(
+                    "config key 'model.wide.featurizer' applies to a text encoder without n-grams of its own; "
+                    f"the {config.text_encoder.get('name')!r} encoder's featurizer feeds the wide path (set its "
+                    "options under 'model.text_encoder')"
+                )
             # Featurise once and share the ids between the deep path and the wide path.
             ngram_ids, ngram_weights = featurizer(text_inputs)
             branches.append(embedding_bag(ngram_ids, ngram_weights))
         else:
             branches.append(text_encoder(text_inputs))
+            if config.wide.enabled and config.wide.with_pretrained:
+                # Wide + pretrained: the wide path gets n-grams of its own (same layer name as the n-gram
+                # encoder's featurizer, so training moves it into tf.data and the cache computes it there).
+                ngram_ids, ngram_weights = wide_featurizer(config, text_fields)(text_inputs)
     if config.image_encoder is not None and image_features_dim:
         # The image encoder's output comes precomputed (embedding cache); the layers after it are unchanged.
         inputs["image_features"] = keras.Input(shape=(int(image_features_dim),), dtype="float32",
@@ -161,6 +175,40 @@ def build_model(
     use_wide = config.wide.enabled and ngram_ids is not None
     outputs = build_heads(config, class_counts, joined, ngram_ids if use_wide else None, ngram_weights)
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+WIDE_FEATURIZER_LAYER = "featurizer"
+
+
+def wide_featurizer(config: ModelConfig, text_fields: Sequence[str]):
+    """The `HashedNgramFeaturizer` of a wide path beside a pretrained text encoder (``wide.with_pretrained``).
+
+    Built from ``wide.featurizer`` (None: the featurizer's defaults) and named ``featurizer``, like the
+    n-gram encoder's own: `linnet.training.featurized_training_model` then computes its ids in tf.data and
+    `linnet.embedding_cache.plan` finds it by that name.
+
+    Raises:
+        ConfigError: an option the featurizer does not take, or a value it refuses (the key is named).
+    """
+    import inspect
+
+    from linnet.encoders.ngram import HashedNgramFeaturizer
+
+    options = dict(config.wide.featurizer or {})
+    parameters = inspect.signature(HashedNgramFeaturizer.__init__).parameters
+    known = sorted(name for name, parameter in parameters.items()
+                   if name not in ("self", "text_fields")
+                   and parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL))
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key(s) {', '.join('model.wide.featurizer.' + key for key in unknown)}; "
+            f"known keys of model.wide.featurizer: {', '.join(known)}"
+        )
+    try:
+        return HashedNgramFeaturizer(list(text_fields), name=WIDE_FEATURIZER_LAYER, **options)
+    except (ConfigError, TypeError, ValueError) as error:
+        raise ConfigError(f"config key 'model.wide.featurizer': {error}") from None
 
 
 def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_ids=None, ngram_weights=None) -> dict:

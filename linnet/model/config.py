@@ -9,6 +9,8 @@ from linnet.errors import ConfigError
 
 CHAIN_OUTPUTS = ("probabilities", "logits")
 LEAF_HEADS = ("softmax", "arcface")
+# Options of the wide featurizer that the builder sets itself (see WideConfig.featurizer).
+WIDE_FEATURIZER_RESERVED = ("text_fields", "name", "trainable", "dtype")
 
 
 @dataclasses.dataclass
@@ -30,6 +32,19 @@ class WideConfig:
     path could only weigh frequent n-grams, while a linear SVM gives a rare but telling n-gram (a brand, a
     model number, a word in a small language) its full weight. Rare n-grams are the norm in big catalogues
     with thousands of leaves, so this matters more there than on a small tree.
+
+    **Wide + pretrained** (``with_pretrained: true``, opt-in). The wide path reads the hashed n-gram
+    encoder's own featurizer, so by default a model whose text encoder is pretrained (``bert``,
+    ``use_multilingual_v3``, ``hub``) has no wide path. ``with_pretrained`` adds one anyway, over a
+    `linnet.encoders.ngram.HashedNgramFeaturizer` of its own built from ``featurizer`` (its options except
+    ``text_fields``; None: its defaults). It is off by default because a linear model over the training
+    catalog's n-grams learns that catalog's language: with English-only labels its weights fire on English
+    titles only, which pulls the predictions for other languages towards whatever their few shared n-grams
+    (brands, sizes, numbers) meant in English, against the cross-lingual point of USE multilingual. Turn it
+    on when the catalog you predict speaks the languages you train on: then exact n-grams (brands, model
+    numbers, rare terms) add what a sentence encoder blurs. With a frozen pretrained encoder the embedding
+    cache still applies (`linnet.embedding_cache`): the encoder runs once per product, the n-grams are
+    computed in tf.data.
     """
 
     enabled: bool = True
@@ -37,6 +52,8 @@ class WideConfig:
     max_parameters: int = 32_000_000
     l2: float = 1e-7
     learning_rate_multiplier: float = 10.0
+    with_pretrained: bool = False
+    featurizer: dict | None = None
 
     def validate(self, where: str = "") -> None:
         if self.num_buckets < 16:
@@ -47,6 +64,19 @@ class WideConfig:
             raise ConfigError(f"config key '{where}.l2' must be >= 0")
         if self.learning_rate_multiplier <= 0:
             raise ConfigError(f"config key '{where}.learning_rate_multiplier' must be positive")
+        if self.featurizer is not None:
+            if not self.with_pretrained:
+                raise ConfigError(
+                    f"config key '{where}.featurizer' is set but '{where}.with_pretrained' is false; the "
+                    "featurizer options only apply to the wide path of a pretrained text encoder (set "
+                    f"'{where}.with_pretrained: true', or the n-gram options under 'model.text_encoder')"
+                )
+            reserved = sorted(set(self.featurizer) & set(WIDE_FEATURIZER_RESERVED))
+            if reserved:
+                raise ConfigError(
+                    f"config key(s) {', '.join(f'{where}.featurizer.{key}' for key in reserved)} cannot be set: "
+                    "the wide featurizer reads the schema's text fields and has a fixed layer name"
+                )
 
 
 @dataclasses.dataclass
@@ -69,7 +99,8 @@ class ModelConfig:
         chain_outputs: what level k passes to level k+1: ``probabilities`` or ``logits``.
         leaf_head: ``softmax`` or ``arcface`` (cosine head + additive angular margin on the leaf level).
         arcface_scale / arcface_margin: ArcFace parameters (leaf_head ``arcface`` only).
-        wide: the wide linear path over hashed n-grams (text encoders that expose n-gram ids only).
+        wide: the wide linear path over hashed n-grams (the n-gram encoder's ids; with ``wide.with_pretrained``
+            also beside a pretrained text encoder, over a featurizer of its own).
         max_levels: the deepest taxonomy this config accepts; deeper trees are a ConfigError.
     """
 
