@@ -289,6 +289,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
         make_level_weight_variables,
     )
     from linnet.model.builder import classifier_outputs_model
+    from linnet.multi_worker import keras_multi_worker_fixes
     from linnet.tracking import MlflowTracker
 
     import tensorflow as tf
@@ -358,7 +359,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     for _ in range(completed_epochs * ITERATORS_PER_EPOCH):
         iter(train_data)
     started = time.perf_counter()
-    with MlflowTracker(run_dir, run_name=run_dir.name) as tracker:
+    with MlflowTracker(run_dir, run_name=run_dir.name) as tracker, keras_multi_worker_fixes(strategy):
         tracker.log_params({"config": config.to_dict(), "schema": schema.to_dict(), "catalog": str(catalog_path)})
         tracker.set_tags({"taxonomy_fingerprint": taxonomy.fingerprint(), "num_levels": num_levels,
                           "strategy": fit.strategy, "replicas": replicas})
