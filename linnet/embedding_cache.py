@@ -15,9 +15,9 @@ name, and the run saves the full model (encoders + heads) as usual.
 
 **Frozen encoders beside a wide path** (``model.wide.with_pretrained`` with a frozen BERT/USE, or a frozen
 n-gram encoder): `plan` returns a `WideCachePlan`. The ``joined`` vectors are cached as above; the heads model
-also takes ``ngram_ids`` and ``ngram_weights``, which the full model's weightless ``featurizer`` layer computes
-from the products' text in the tf.data pipeline, so the wide path trains on every product while the encoders
-ran once.
+also takes ``ngram_ids`` and ``ngram_weights``, which the full model's ``featurizer`` layer (no trainable
+weights) computes from the products' text in the tf.data pipeline, so the wide path trains on every product
+while the encoders ran once.
 
 **Cached where frozen.** When only the image encoder is frozen (the n-gram text encoder and the wide path
 train, as in the default model plus a frozen ImageNet MobileNet), `plan` returns an `ImageFeaturesPlan`:
@@ -161,6 +161,9 @@ class CachePlan:
         """The joined encoder vectors of every product of ``catalog``, from the cache or computed and stored."""
         from linnet.data import make_dataset
 
+        # Hashed now, not when the plan was made: weights set in between (a frozen n-gram encoder's IDF table,
+        # learnt from the training texts) change the vectors.
+        self.fingerprint = encoders_fingerprint(self.encoder_model)
         store = EmbeddingStore(cache_dir or default_cache_dir(), self.fingerprint)
         self.cache_directory = store.directory
         text_fields = list(catalog.schema.feature_text_fields)
@@ -239,8 +242,8 @@ class CachePlan:
 def frozen_encoder_model(model):
     """``model``'s encoder part (inputs -> ``joined``), or None when it trains.
 
-    Also None when ``model`` has a wide path not fed by a layer named ``featurizer`` (the weightless
-    n-gram featurizer the cache runs in tf.data): its inputs could not be computed beside the vectors.
+    Also None when ``model`` has a wide path not fed by a layer named ``featurizer`` (the n-gram featurizer,
+    without trainable weights, that the cache runs in tf.data): its inputs could not be computed then.
     """
     import keras
 
@@ -261,12 +264,15 @@ def has_wide_path(model) -> bool:
 
 
 def wide_featurizer_layer(model):
-    """The weightless n-gram featurizer feeding ``model``'s wide path (layer ``featurizer``), or None."""
+    """The n-gram featurizer feeding ``model``'s wide path (layer ``featurizer``), or None.
+
+    It has no trainable weights (an IDF table, set before training, is read in tf.data as it is in the step).
+    """
     try:
         layer = model.get_layer(WIDE_FEATURIZER_LAYER)
     except ValueError:
         return None
-    return layer if not layer.weights else None
+    return layer if not layer.trainable_weights else None
 
 
 def encoders_fingerprint(encoder_model) -> str:
@@ -543,9 +549,9 @@ class WideCachePlan(CachePlan):
     The ``joined`` vectors are cached exactly as by `CachePlan` (same store, fingerprint and digests); the
     heads model (`linnet.model.builder.build_heads` with the full model's layer names, so
     `CachePlan.copy_heads_into` applies) takes ``joined_vector``, ``ngram_ids`` and ``ngram_weights``. The
-    n-grams are computed in the tf.data pipeline by the full model's weightless ``featurizer`` layer from
-    the products' text, batch by batch, in a parallel map (as `linnet.training.featurized_training_model`
-    does without the cache).
+    n-grams are computed in the tf.data pipeline by the full model's ``featurizer`` layer (no trainable
+    weights) from the products' text, batch by batch, in a parallel map (as
+    `linnet.training.featurized_training_model` does without the cache).
     """
 
     def __init__(self, model, config, encoder_model, heads_model, fingerprint: str, featurizer):
