@@ -1,7 +1,7 @@
 """``training/launch_multi_worker.py``: the TF_CONFIG and command line it gives each worker (nothing started).
 
-A real two-worker run takes minutes on two shared cores (two TensorFlow processes tracing the model), so
-the test checks what the launcher writes; training/README.md shows a worked two-worker run.
+These tests check what the launcher writes without starting anything; test_training_multi_worker.py
+starts a real two-worker run through it.
 """
 
 from __future__ import annotations
