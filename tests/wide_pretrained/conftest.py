@@ -8,7 +8,6 @@ downloaded. The catalog is the training room's tiny one (96 products, tiny_taxon
 from __future__ import annotations
 
 import pytest
-
 from encoders_bert.conftest import tiny_backbone, write_hugging_face_dir
 from training.conftest import write_tiny_catalog
 

@@ -5,8 +5,8 @@ n-grams from tf.data and the raw strings for BERT, and predicts like the full mo
 from __future__ import annotations
 
 import numpy as np
-
 from training.conftest import write_tiny_catalog
+
 from wide_pretrained.conftest import wide_config
 
 IMAGE_SIZE = 32
