@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 
-__all__ = ["is_multi_worker", "keras_multi_worker_fixes"]
+__all__ = ["is_multi_worker", "keras_multi_worker_fixes", "shard_by_data"]
 
 
 def is_multi_worker(strategy) -> bool:
@@ -32,6 +32,20 @@ def is_multi_worker(strategy) -> bool:
 
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
         strategy.extended._in_multi_worker_mode()
+
+
+def shard_by_data(dataset):
+    """``dataset`` with ``auto_shard_policy`` DATA: every worker builds the whole pipeline (same seeded
+    shuffle) and takes its part of each global batch.
+
+    The default (AUTO) picks the same for in-memory catalogs but would shard by files when it finds a file
+    reader in the pipeline, giving each worker other batches and, with fewer files than workers, none.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 @contextlib.contextmanager

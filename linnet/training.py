@@ -289,7 +289,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
         make_level_weight_variables,
     )
     from linnet.model.builder import classifier_outputs_model
-    from linnet.multi_worker import keras_multi_worker_fixes
+    from linnet.multi_worker import keras_multi_worker_fixes, shard_by_data
     from linnet.tracking import MlflowTracker
 
     import tensorflow as tf
@@ -345,9 +345,9 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             if validation_data is not None:
                 validation_data = select_model_inputs(validation_data, trained)
     if replicas > 1:
-        train_data = pad_batches_to_multiple(train_data, replicas)
+        train_data = shard_by_data(pad_batches_to_multiple(train_data, replicas))
         if validation_data is not None:
-            validation_data = pad_batches_to_multiple(validation_data, replicas)
+            validation_data = shard_by_data(pad_batches_to_multiple(validation_data, replicas))
 
     scheduler = level_weight_scheduler(fit.level_weights, level_weight_variables)
     timer = EpochTimer(len(train_catalog))
