@@ -80,3 +80,18 @@ def test_two_workers_train_and_the_chief_writes_a_run_that_predicts(tmp_path):
     worker = load_run(Path(f"{out}.worker-1"))
     for chief_weight, worker_weight in zip(chief.model.get_weights(), worker.model.get_weights(), strict=True):
         np.testing.assert_allclose(chief_weight, worker_weight, rtol=1e-6, atol=1e-6)
+
+
+def test_the_keras_fixes_apply_only_across_several_workers():
+    # One process (default strategy, MirroredStrategy) keeps running Keras's own trainer code.
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    from linnet.multi_worker import is_multi_worker, keras_multi_worker_fixes
+
+    original = (tf_trainer.reduce_per_replica, tf_trainer.TensorFlowTrainer._maybe_symbolic_build)
+    strategy = tf.distribute.get_strategy()
+    assert not is_multi_worker(strategy)
+    with keras_multi_worker_fixes(strategy):
+        assert (tf_trainer.reduce_per_replica, tf_trainer.TensorFlowTrainer._maybe_symbolic_build) == original
+    assert (tf_trainer.reduce_per_replica, tf_trainer.TensorFlowTrainer._maybe_symbolic_build) == original
