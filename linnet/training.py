@@ -279,9 +279,12 @@ def _check_encoders(config: TrainingConfig, schema, image_size) -> None:
 
 def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_catalog, image_size, run_dir,
                    catalog_path, resume, progress, extra_callbacks) -> Run:
+    import tensorflow as tf
+
     from linnet import embedding_cache
     from linnet.data import class_weights as compute_class_weights
     from linnet.data import make_dataset
+    from linnet.encoders.ngram import adapt_featurizers, copy_featurizer_weights
     from linnet.model import (
         build_model,
         level_weight_scheduler,
@@ -291,8 +294,6 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     from linnet.model.builder import classifier_outputs_model
     from linnet.multi_worker import keras_multi_worker_fixes, shard_by_data
     from linnet.tracking import MlflowTracker
-
-    import tensorflow as tf
 
     fit = config.training
     num_levels = taxonomy.num_levels
@@ -304,9 +305,12 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
 
     with strategy.scope():
         model = build_model(config.model, taxonomy, text_fields=text_fields, image_size=image_size)
+        # IDF of the n-gram featurizers from the training texts, before the cache fingerprints the encoders.
+        adapt_featurizers(model, train_catalog.texts, progress=progress)
         cache_plan = (embedding_cache.plan(model, config, taxonomy=taxonomy, text_fields=text_fields,
                                            image_size=image_size) if fit.embedding_cache else None)
         trained = cache_plan.heads_model if cache_plan is not None else classifier_outputs_model(model)
+        copy_featurizer_weights(model, trained)  # a cache plan's rebuilt model has featurizers of its own
         featurized = None
         if cache_plan is None and (fit.featurize_in_dataset or fit.strategy != "default"):
             featurized = featurized_training_model(trained, text_fields)
@@ -424,9 +428,9 @@ NGRAM_WEIGHTS_INPUT = "ngram_weights"
 def featurized_training_model(trained, text_fields):
     """The training model with the n-gram featurizer moved into the tf.data pipeline, or None.
 
-    The hashed n-gram featurizer has no weights, so the layers after it can train on its outputs computed
-    in ``tf.data`` (in parallel, overlapping the training step) instead of inside the step. This is also
-    what lets the model train under ``MirroredStrategy``/``MultiWorkerMirroredStrategy``: Keras 3.15 averages
+    The hashed n-gram featurizer has no trainable weights (its optional IDF is fixed before fitting), so the
+    layers after it can train on its outputs computed in ``tf.data`` (in parallel, overlapping the training
+    step) instead of inside the step. This is also what lets the model train under ``MirroredStrategy``/``MultiWorkerMirroredStrategy``: Keras 3.15 averages
     a sample batch across replicas before the first step, and string inputs cannot be averaged.
 
     Returns:
@@ -625,35 +629,53 @@ class SeedStateBackup(keras.callbacks.Callback):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Times each epoch, for examples/s in the epoch logs, the metrics and the closing summary."""
+    """Times each epoch, for examples/s in the epoch logs, the metrics and the closing summary.
+
+    ``epoch_seconds`` is the wall time of the epoch, validation included; ``train_seconds`` leaves out the
+    validation pass (timed between ``on_test_begin`` and ``on_test_end``), so examples/s is the rate of the
+    training steps alone.
+    """
 
     def __init__(self, examples_per_epoch: int):
         super().__init__()
         self.examples_per_epoch = examples_per_epoch
         self.epoch_seconds: list[float] = []
+        self.train_seconds: list[float] = []
         self._started = 0.0
+        self._validation_started = 0.0
+        self._validation_seconds = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._started = time.perf_counter()
+        self._validation_seconds = 0.0
+
+    def on_test_begin(self, logs=None):
+        self._validation_started = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self._validation_seconds += time.perf_counter() - self._validation_started
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._started
         self.epoch_seconds.append(seconds)
+        self.train_seconds.append(seconds - self._validation_seconds)
         if logs is not None:
-            logs["examples_per_second"] = self.examples_per_epoch / max(seconds, 1e-9)
+            logs["examples_per_second"] = self.examples_per_epoch / max(self.train_seconds[-1], 1e-9)
 
 
 def _metrics(history, timer, fit_seconds, validation_metrics, train_catalog, validation_catalog, catalog, scheduler,
              replicas, model, cache_plan) -> dict[str, Any]:
     epoch_seconds = timer.epoch_seconds
-    # The first epoch includes tracing; later epochs show the steady rate.
-    steady = epoch_seconds[1:] or epoch_seconds
+    train_seconds = timer.train_seconds
+    # The first epoch includes tracing; later epochs show the steady rate. Rates leave out validation.
+    steady = train_seconds[1:] or train_seconds
     history_rows = {key: [float(value) for value in values] for key, values in history.history.items()}
     return {
         "epochs_run": len(epoch_seconds),
         "fit_seconds": round(fit_seconds, 2),
         "epoch_seconds": [round(seconds, 3) for seconds in epoch_seconds],
-        "examples_per_second": round(timer.examples_per_epoch * len(epoch_seconds) / max(sum(epoch_seconds), 1e-9), 1),
+        "epoch_train_seconds": [round(seconds, 3) for seconds in train_seconds],
+        "examples_per_second": round(timer.examples_per_epoch * len(train_seconds) / max(sum(train_seconds), 1e-9), 1),
         "steady_examples_per_second": round(timer.examples_per_epoch / max(float(np.mean(steady)), 1e-9), 1),
         "train_examples": len(train_catalog),
         "validation_examples": len(validation_catalog),

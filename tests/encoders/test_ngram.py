@@ -150,3 +150,76 @@ def test_wide_path_shares_the_featurizer(tiny_text_encoder, tf):
     model = keras.Model(inputs, logits)
     output = model({"title": tf.constant(["a b", "c"]), "attributes": tf.constant(["", "d"])})
     assert output.shape == (2, 5)
+
+
+def test_word_and_character_blocks_are_normalised_separately(tf):
+    from linnet.encoders import HashedNgramFeaturizer
+
+    def block_norms(**options):
+        words = HashedNgramFeaturizer(["title"], num_bins=2**20, char_ngram_range=None, idf=False, **options)
+        both = HashedNgramFeaturizer(["title"], num_bins=2**20, idf=False, **options)
+        title = ["red cotton shirt with long sleeves"]
+        (row,) = _bins(both, title=title)
+        (word_row,) = _bins(words, title=title)
+        word_part = sum(row[bucket] ** 2 for bucket in word_row)
+        return word_part, sum(value ** 2 for value in row.values()) - word_part
+
+    word_part, char_part = block_norms(normalize_per_kind=True)
+    assert word_part == pytest.approx(1.0, abs=1e-5) and char_part == pytest.approx(1.0, abs=1e-5)
+    # Without it, the 11 word n-grams are a small share of the 11 + 73 n-grams' squared norm.
+    word_part, char_part = block_norms(normalize_per_kind=False)
+    assert word_part / (word_part + char_part) < 0.2
+
+
+def test_idf_is_learned_from_the_training_texts_by_adapt(tf):
+    from linnet.encoders import HashedNgramFeaturizer
+
+    featurizer = HashedNgramFeaturizer(["title"], num_bins=2**20, word_ngram_range=[1, 1], char_ngram_range=None,
+                                       sublinear_tf=False, idf=True)
+    (before,) = _bins(featurizer, title=["shirt red"])
+    assert sorted(before.values()) == [1.0, 1.0]  # all ones until adapt
+    documents = featurizer.adapt({"title": np.array(["shirt red", "shirt blue", "shirt green"])})
+    assert documents == 3
+    (after,) = _bins(featurizer, title=["shirt red"])
+    # smoothed IDF: log((1 + n) / (1 + df)) + 1; "shirt" is in all 3 titles, "red" in one.
+    assert sorted(after.values()) == pytest.approx([1.0, math.log(4 / 2) + 1])
+    (unseen,) = _bins(featurizer, title=["hat"])
+    assert list(unseen.values()) == pytest.approx([math.log(4 / 1) + 1])
+
+
+def test_adapt_names_a_missing_field(tf):
+    from linnet.encoders import HashedNgramFeaturizer
+
+    with pytest.raises(ConfigError, match="attributes"):
+        HashedNgramFeaturizer(["title", "attributes"], num_bins=64, idf=True).adapt({"title": np.array(["a"])})
+
+
+def test_adapted_idf_survives_keras_save_and_load_and_is_copied_by_layer_name(tiny_text_encoder, tmp_path, tf):
+    import keras
+
+    from linnet.encoders.ngram import (
+        adapt_featurizers,
+        copy_featurizer_weights,
+        idf_featurizers,
+    )
+
+    def model():
+        texts = {field: keras.Input(shape=(), dtype="string", name=field) for field in ("title", "attributes")}
+        config = {**tiny_text_encoder.get_config(), "idf": True}
+        return keras.Model(texts, tiny_text_encoder.__class__.from_config(config)(texts))
+
+    adapted, fresh = model(), model()
+    texts = {"title": np.array(["red shirt", "blue shirt", "red hat"]), "attributes": np.array(["a", "a", "b"])}
+    assert adapt_featurizers(adapted, texts) == 3
+    (layer,) = idf_featurizers(adapted)
+    idf = layer.idf_weights.numpy()
+    # unseen buckets get log((1 + 3) / 1) + 1; "shirt" (2 of 3 titles) gets log(4 / 3) + 1
+    assert idf.max() == pytest.approx(math.log(4) + 1) and idf.min() <= math.log(4 / 3) + 1 + 1e-6
+    path = tmp_path / "adapted.keras"
+    adapted.save(path)
+    (loaded,) = idf_featurizers(keras.saving.load_model(path))
+    np.testing.assert_array_equal(loaded.idf_weights.numpy(), idf)
+    (other,) = idf_featurizers(fresh)
+    assert np.all(other.idf_weights.numpy() == 1.0)
+    copy_featurizer_weights(adapted, fresh)
+    np.testing.assert_array_equal(other.idf_weights.numpy(), idf)
