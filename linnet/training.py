@@ -430,8 +430,9 @@ def featurized_training_model(trained, text_fields):
 
     The hashed n-gram featurizer has no trainable weights (its optional IDF is fixed before fitting), so the
     layers after it can train on its outputs computed in ``tf.data`` (in parallel, overlapping the training
-    step) instead of inside the step. This is also what lets the model train under ``MirroredStrategy``/``MultiWorkerMirroredStrategy``: Keras 3.15 averages
-    a sample batch across replicas before the first step, and string inputs cannot be averaged.
+    step) instead of inside the step. This is also what lets the model train under ``MirroredStrategy`` /
+    ``MultiWorkerMirroredStrategy``: Keras 3.15 averages a sample batch across replicas before the first step,
+    and string inputs cannot be averaged.
 
     Returns:
         ``(model, featurize)``: a model sharing every weight with ``trained`` whose inputs are
