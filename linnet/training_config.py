@@ -164,6 +164,12 @@ class FitConfig:
             raise ConfigError(f"config key '{where}.early_stopping_patience' must be positive or empty")
         if self.steps_per_execution < 1:
             raise ConfigError(f"config key '{where}.steps_per_execution' must be positive")
+        if self.steps_per_execution > 1 and self.strategy != "default":
+            # Keras 3.15 runs the steps in a tf.while_loop whose cross-replica ops fail on the first call.
+            raise ConfigError(
+                f"config key '{where}.steps_per_execution' must be 1 under strategy {self.strategy!r}, got "
+                f"{self.steps_per_execution}: Keras 3.15 fails on several steps per call under a distribution "
+                "strategy ('You must feed a value for placeholder tensor', keras-team/keras#19246)")
 
 
 @dataclasses.dataclass

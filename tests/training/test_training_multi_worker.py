@@ -95,3 +95,15 @@ def test_the_keras_fixes_apply_only_across_several_workers():
     with keras_multi_worker_fixes(strategy):
         assert (tf_trainer.reduce_per_replica, tf_trainer.TensorFlowTrainer._maybe_symbolic_build) == original
     assert (tf_trainer.reduce_per_replica, tf_trainer.TensorFlowTrainer._maybe_symbolic_build) == original
+
+
+@pytest.mark.parametrize("strategy", ["mirrored", "multi_worker"])
+def test_several_steps_per_execution_under_a_strategy_is_refused_with_the_key(strategy):
+    # Keras 3.15 fails on it at the first step (keras-team/keras#19246); the config says so before training.
+    from linnet.errors import ConfigError
+    from linnet.training_config import TrainingConfig
+
+    with pytest.raises(ConfigError, match=r"training\.steps_per_execution.*19246"):
+        TrainingConfig.from_dict({"training": {"strategy": strategy, "steps_per_execution": 4}})
+    assert TrainingConfig.from_dict({"training": {"strategy": strategy}}).training.steps_per_execution == 1
+    assert TrainingConfig.from_dict({"training": {"steps_per_execution": 4}}).training.steps_per_execution == 4
