@@ -93,6 +93,8 @@ class TfidfLinearBaseline(ClassifierMixin, BaseEstimator):
         C: inverse L2 strength of the LinearSVC.
         temperature: margin scale of the confidences, or None to fit it.
         random_state: seed of the held-out split.
+        n_jobs: fit the one-vs-rest binary SVMs in parallel on this many cores (-1: all; None or 1: LinearSVC's
+            own one-vs-rest, one core). The model is the same: LinearSVC is one-vs-rest too.
 
     Attributes:
         classes_: the deepest node id of every path seen in training (one class per path).
@@ -101,7 +103,7 @@ class TfidfLinearBaseline(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, word_ngram_range=(1, 2), char_ngram_range=(2, 5), sublinear_tf=True, min_df=1, C=1.0,
-                 temperature=None, random_state=0):
+                 temperature=None, random_state=0, n_jobs=None):
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
         self.sublinear_tf = sublinear_tf
@@ -109,12 +111,17 @@ class TfidfLinearBaseline(ClassifierMixin, BaseEstimator):
         self.C = C
         self.temperature = temperature
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _new_pipeline(self):
+        from sklearn.multiclass import OneVsRestClassifier
         from sklearn.svm import LinearSVC
 
-        return tfidf_features(self.word_ngram_range, self.char_ngram_range, self.sublinear_tf, self.min_df), \
-            LinearSVC(C=self.C)
+        classifier = LinearSVC(C=self.C)
+        if self.n_jobs not in (None, 1):
+            # liblinear fits the classes one after the other on one core; the same binary problems in parallel.
+            classifier = OneVsRestClassifier(classifier, n_jobs=self.n_jobs)
+        return tfidf_features(self.word_ngram_range, self.char_ngram_range, self.sublinear_tf, self.min_df), classifier
 
     def fit(self, X, y):
         """Fit on texts ``X`` ``[N]`` and labels ``y`` (node-id matrix ``[N, L]`` or full path strings)."""

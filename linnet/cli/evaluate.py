@@ -72,7 +72,8 @@ def run_baseline(args) -> int:
 
     metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),
                                 subtrees=args.subtree or (), compare_dirs=args.compare or (),
-                                calibration_target=args.target_precision, progress=not args.quiet)
+                                calibration_target=args.target_precision, progress=not args.quiet,
+                                n_jobs=args.n_jobs)
     print(f"trained in {metrics.get('training_seconds', 0):.1f} s")
     _print_headline(metrics, args.out)
     return 0
@@ -122,5 +123,7 @@ def register(subparsers) -> None:
     baseline.add_argument("--compare", nargs="+", metavar="DIR")
     baseline.add_argument("--subtree", action="append", metavar="NODE")
     baseline.add_argument("--quiet", action="store_true")
+    baseline.add_argument("--n-jobs", type=int, default=-1, metavar="N",
+                          help="cores that fit the linear classifiers in parallel (-1: all)")
     add_schema_options(baseline)
     baseline.set_defaults(func=run_baseline)

@@ -61,3 +61,12 @@ def test_baselines_refuse_unfitted_use_and_unknown_kind(split_frame):
         HiclassBaseline().predict(["x"])
     with pytest.raises(ValueError, match="unknown baseline kind"):
         make_baseline("bert")
+
+
+def test_tfidf_on_two_cores_fits_the_same_one_vs_rest_svms(split_frame):
+    texts, labels, test = split_frame
+    one = TfidfLinearBaseline(temperature=5.0).fit(texts[~test], labels[~test])
+    two = TfidfLinearBaseline(temperature=5.0, n_jobs=2).fit(texts[~test], labels[~test])
+    assert type(two.classifier_).__name__ == "OneVsRestClassifier"
+    np.testing.assert_allclose(two.predict_proba(texts[test]), one.predict_proba(texts[test]), atol=1e-3)
+    assert (two.predict(texts[test]) == one.predict(texts[test])).all()
