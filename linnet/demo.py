@@ -49,8 +49,13 @@ class DemoSettings:
         return cls(rows=None, epochs=4, batch_size=256)
 
 
+_DEMO_STARTED = [0.0]
+
+
 def _section(number: int, title: str) -> None:
-    print(f"\n== {number}. {title} ==", flush=True)
+    """A numbered heading with the time since the demo started, so a user sees where the minutes go."""
+    elapsed = time.perf_counter() - _DEMO_STARTED[0] if _DEMO_STARTED[0] else 0.0
+    print(f"\n== {number}. {title} == [{int(elapsed // 60)}:{int(elapsed % 60):02d}]", flush=True)
 
 
 def _linnet(*argv: str) -> None:
@@ -187,6 +192,7 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
         raise LinnetError(f"{run_dir} already exists; pass a new --out (the demo never overwrites a run)")
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    _DEMO_STARTED[0] = started
 
     _section(1, "Read the catalogue")
     catalog = out_dir / "catalog.csv"

@@ -319,7 +319,8 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
-        _compile(trained, optimizer, level_weight_variables, num_levels, fit.steps_per_execution, config.model)
+        _compile(trained, optimizer, level_weight_variables, num_levels, fit.steps_per_execution, config.model,
+                 fit.label_smoothing)
 
     if cache_plan is not None:
         train_data, validation_data = cache_plan.datasets(
@@ -391,15 +392,16 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     return load_run(run_dir)
 
 
-def level_losses(model_config, level_weight_variables) -> dict:
+def level_losses(model_config, level_weight_variables, label_smoothing: float = 0.0) -> dict:
     """One loss per level output: masked cross-entropy, and `ArcFaceLoss` on an ArcFace leaf's cosines.
 
     Every loss multiplies by its level's weight variable, so the level-weight schedule applies to all.
+    ``label_smoothing`` applies to the cross-entropy levels.
     """
     from linnet.model import MaskedSparseCategoricalCrossentropy
     from linnet.model.arcface import ArcFaceLoss
 
-    losses = {f"level_{level}": MaskedSparseCategoricalCrossentropy(variable)
+    losses = {f"level_{level}": MaskedSparseCategoricalCrossentropy(variable, label_smoothing=label_smoothing)
               for level, variable in enumerate(level_weight_variables, start=1)}
     if model_config.leaf_head == "arcface":
         leaf = len(level_weight_variables)
@@ -409,13 +411,13 @@ def level_losses(model_config, level_weight_variables) -> dict:
 
 
 def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_per_execution: int,
-             model_config) -> None:
+             model_config, label_smoothing: float = 0.0) -> None:
     from linnet.model import MaskedSparseCategoricalAccuracy
 
     levels = [f"level_{level}" for level in range(1, num_levels + 1)]
     model.compile(
         optimizer=optimizer,
-        loss=level_losses(model_config, level_weight_variables),
+        loss=level_losses(model_config, level_weight_variables, label_smoothing),
         metrics={name: [MaskedSparseCategoricalAccuracy()] for name in levels},
         steps_per_execution=steps_per_execution,
     )

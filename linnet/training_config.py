@@ -116,6 +116,9 @@ class FitConfig:
         seed: seeds Python, NumPy, TensorFlow, the shuffle and the weight initialisation.
         optimizer: see `OptimizerConfig`.
         level_weights: see `linnet.model.LevelWeightsConfig` (fixed, or a schedule from level 1 to leaf).
+        label_smoothing: ``eps`` of label smoothing in every level's cross-entropy (0: none): the target puts
+            ``1 - eps`` on the label and spreads ``eps`` over all classes, so a fitted example keeps a
+            gradient instead of pushing its probability to 1.
         early_stopping_patience: epochs without improvement of the leaf level's validation accuracy before
             stopping (the best weights are restored); None switches early stopping off.
         checkpoints: keep the best model of the run in ``RUN_DIR/state/checkpoints``.
@@ -141,6 +144,7 @@ class FitConfig:
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     level_weights: LevelWeightsConfig = dataclasses.field(default_factory=LevelWeightsConfig)
     early_stopping_patience: int | None = 3
+    label_smoothing: float = 0.0
     checkpoints: bool = True
     backup_and_restore: bool = True
     tensorboard: bool = True
@@ -156,6 +160,8 @@ class FitConfig:
     def validate(self, where: str = "training") -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"config keys '{where}.epochs' and '{where}.batch_size' must be positive")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"config key '{where}.label_smoothing' must be in [0, 1), got {self.label_smoothing}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"config key '{where}.strategy' must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.precision not in PRECISIONS:

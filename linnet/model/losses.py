@@ -21,6 +21,8 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     Args:
         level_weight: multiplier of this level's loss (float or non-trainable scalar variable).
         from_logits: whether predictions are logits rather than probabilities.
+        label_smoothing: ``eps`` in ``(1 - eps) * CE(y, p) + eps * mean_k(-log p_k)`` (the cross-entropy
+            against a target that puts ``eps`` spread over every class); 0 is plain cross-entropy.
         name: loss name.
         reduction: Keras reduction (default: sum over batch size).
 
@@ -35,13 +37,17 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         self,
         level_weight=1.0,
         from_logits: bool = False,
+        label_smoothing: float = 0.0,
         name: str = "masked_sparse_categorical_crossentropy",
         reduction: str = "sum_over_batch_size",
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.level_weight = level_weight
         self.from_logits = from_logits
+        self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
         labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
@@ -50,6 +56,11 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         cross_entropy = keras.losses.sparse_categorical_crossentropy(
             safe_labels, y_pred, from_logits=self.from_logits
         )
+        if self.label_smoothing:
+            log_probabilities = (ops.log_softmax(y_pred, axis=-1) if self.from_logits
+                                 else ops.log(ops.clip(y_pred, keras.config.epsilon(), 1.0)))
+            uniform = -ops.mean(log_probabilities, axis=-1)
+            cross_entropy = (1.0 - self.label_smoothing) * cross_entropy + self.label_smoothing * uniform
         weight = ops.cast(ops.convert_to_tensor(self.level_weight), y_pred.dtype)
         return cross_entropy * mask * weight
 
@@ -58,7 +69,8 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         level_weight = self.level_weight
         if not isinstance(level_weight, (int, float)):
             level_weight = float(ops.convert_to_numpy(level_weight))
-        config.update({"level_weight": level_weight, "from_logits": self.from_logits})
+        config.update({"level_weight": level_weight, "from_logits": self.from_logits,
+                       "label_smoothing": self.label_smoothing})
         return config
 
 

@@ -85,3 +85,27 @@ def test_scheduler_sets_and_logs_weights_each_epoch():
     fixed = level_weight_scheduler(LevelWeightsConfig(type="fixed", weights=[1.0, 2.0, 3.0]), variables)
     fixed.on_epoch_begin(5)
     assert [float(v.numpy()) for v in variables] == [1.0, 2.0, 3.0]
+
+
+def test_label_smoothing_mixes_in_the_uniform_target_on_labelled_products_only():
+    labels = np.array([0, -1])
+    probabilities = np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]], "float32")
+    smoothed = MaskedSparseCategoricalCrossentropy(label_smoothing=0.1)
+    cross_entropy = -math.log(0.5)
+    uniform = -(math.log(0.5) + math.log(0.3) + math.log(0.2)) / 3
+    # (1 - eps) CE + eps * mean_k(-log p_k) for the labelled product; the unlabelled one adds 0; mean over 2.
+    assert float(smoothed(labels, probabilities)) == pytest.approx((0.9 * cross_entropy + 0.1 * uniform) / 2, rel=1e-5)
+    from_logits = MaskedSparseCategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    assert float(from_logits(labels, np.log(probabilities))) == pytest.approx(float(smoothed(labels, probabilities)),
+                                                                            rel=1e-5)
+    assert smoothed.get_config()["label_smoothing"] == 0.1
+    with pytest.raises(ValueError, match="label_smoothing"):
+        MaskedSparseCategoricalCrossentropy(label_smoothing=1.0)
+
+
+def test_label_smoothing_config_is_checked():
+    from linnet.training_config import TrainingConfig
+
+    assert TrainingConfig.from_dict({"training": {"label_smoothing": 0.1}}).training.label_smoothing == 0.1
+    with pytest.raises(ConfigError, match="training.label_smoothing"):
+        TrainingConfig.from_dict({"training": {"label_smoothing": 1.5}})
