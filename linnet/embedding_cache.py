@@ -452,7 +452,40 @@ def encode_images(image_branch, catalog, image_size: int, batch_size: int, progr
                            np.asarray(outputs["present"], dtype=np.float32).reshape(-1, 1)], axis=1)
 
 
-class ImageFeaturesPlan(CachePlan):
+class GatheredCachePlan(CachePlan):
+    """A cache plan whose heads model reads cached vectors beside other columns (text, n-grams, flags).
+
+    Subclasses say which columns a catalog gives (`_columns`); the datasets are built here: row indices are
+    shuffled (seeded, reshuffled every epoch) and batched, and a parallel map gathers each batch's rows from
+    tensors held in memory (then ``self.featurize``, when set, turns them into the heads model's inputs).
+    """
+
+    def _columns(self, catalog, image_size, batch_size: int, cache_dir=None, progress: bool = False) -> dict:
+        raise NotImplementedError
+
+    def datasets(self, train_catalog, validation_catalog, fit, data_config, image_size, weights_by_level,
+                 progress: bool = False, cache_dir=None):
+        """``(train, validation)`` tf.data of ``(features, labels, sample_weights)`` for the heads model."""
+        from linnet.data import sample_weights
+
+        def dataset(catalog, shuffle: bool):
+            features = self._columns(catalog, image_size, fit.batch_size, cache_dir, progress)
+            labels = {f"level_{k}": catalog.labels[:, k - 1].astype(np.int32)
+                      for k in range(1, catalog.labels.shape[1] + 1)}
+            columns = (features, labels, sample_weights(catalog.labels, weights_by_level))
+            buffer = (data_config.shuffle_buffer or min(len(catalog), 100_000)) if shuffle else None
+            return self._gathered(columns, len(catalog), fit.batch_size, buffer, fit.seed)
+
+        train = dataset(train_catalog, True)
+        validation = dataset(validation_catalog, False) if len(validation_catalog) else None
+        return train, validation
+
+    def features_dataset(self, catalog, image_size, batch_size: int, cache_dir=None):
+        """tf.data of ``heads_model``'s inputs for ``catalog`` in order (no labels), from the cached vectors."""
+        return self._gathered((self._columns(catalog, image_size, batch_size, cache_dir),), len(catalog), batch_size)
+
+
+class ImageFeaturesPlan(GatheredCachePlan):
     """A run whose frozen image encoder is cached while the text encoder, wide path and heads train.
 
     ``heads_model`` (what ``fit`` trains) is the full model rebuilt with an ``image_features`` input;
@@ -503,36 +536,10 @@ class ImageFeaturesPlan(CachePlan):
                 self.computed += int(missing.sum())
         return columns[:, :self.image_dim], columns[:, self.image_dim]
 
-    def datasets(self, train_catalog, validation_catalog, fit, data_config, image_size, weights_by_level,
-                 progress: bool = False, cache_dir=None):
-        """``(train, validation)`` tf.data of ``(features, labels, sample_weights)``; no image is read.
-
-        ``features`` holds the text fields (``tf.string [B]``, or the n-gram ids and weights when the
-        featurizer runs in the pipeline), ``image_features`` ``[B, D]`` and ``image_present`` ``[B]``.
-        Row indices are shuffled (seeded, reshuffled every epoch) and batched; a parallel map gathers each
-        batch's rows from tensors held in memory; the pipeline prefetches.
-        """
-        from linnet.data import sample_weights
-
-        def dataset(catalog, shuffle: bool):
-            vectors, present = self.image_features(catalog, image_size, fit.batch_size, cache_dir, progress)
-            labels = {f"level_{k}": catalog.labels[:, k - 1].astype(np.int32)
-                      for k in range(1, catalog.labels.shape[1] + 1)}
-            columns = (self._feature_columns(catalog, vectors, present), labels,
-                       sample_weights(catalog.labels, weights_by_level))
-            buffer = (data_config.shuffle_buffer or min(len(catalog), 100_000)) if shuffle else None
-            return self._gathered(columns, len(catalog), fit.batch_size, buffer, fit.seed)
-
-        train = dataset(train_catalog, True)
-        validation = dataset(validation_catalog, False) if len(validation_catalog) else None
-        return train, validation
-
-    def features_dataset(self, catalog, image_size, batch_size: int, cache_dir=None):
-        """tf.data of ``heads_model``'s inputs for ``catalog`` in order (no labels), from the cached vectors."""
-        vectors, present = self.image_features(catalog, image_size, batch_size, cache_dir)
-        return self._gathered((self._feature_columns(catalog, vectors, present),), len(catalog), batch_size)
-
-    def _feature_columns(self, catalog, vectors, present) -> dict:
+    def _columns(self, catalog, image_size, batch_size: int, cache_dir=None, progress: bool = False) -> dict:
+        """The text fields (``tf.string [B]``; the n-gram ids and weights instead when the featurizer runs in
+        the pipeline), ``image_features`` ``[B, D]`` and ``image_present`` ``[B]``: no image is read."""
+        vectors, present = self.image_features(catalog, image_size, batch_size, cache_dir, progress)
         # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
         features = {field: np.asarray(catalog.texts[field], dtype=object) for field in self.text_fields}
         features[IMAGE_FEATURES_INPUT] = vectors
@@ -543,7 +550,7 @@ class ImageFeaturesPlan(CachePlan):
         return {**super().summary(), "mode": "image_features", "without_image": self.without_image}
 
 
-class WideCachePlan(CachePlan):
+class WideCachePlan(GatheredCachePlan):
     """Frozen encoders cached beside a trainable wide path (``model.wide``; e.g. wide + a frozen BERT/USE).
 
     The ``joined`` vectors are cached exactly as by `CachePlan` (same store, fingerprint and digests); the
@@ -566,38 +573,13 @@ class WideCachePlan(CachePlan):
 
         self.featurize = featurize
 
-    def _feature_columns(self, catalog, vectors) -> dict:
+    def _columns(self, catalog, image_size, batch_size: int, cache_dir=None, progress: bool = False) -> dict:
+        """``joined_vector`` (cached) and the text the pipeline turns into ``ngram_ids``/``ngram_weights``."""
+        vectors = self.vectors(catalog, image_size, batch_size, cache_dir, progress)
         # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
         features = {field: np.asarray(catalog.texts[field], dtype=object) for field in self.text_fields}
         features[JOINED_VECTOR_INPUT] = vectors
         return features
-
-    def datasets(self, train_catalog, validation_catalog, fit, data_config, image_size, weights_by_level,
-                 progress: bool = False, cache_dir=None):
-        """``(train, validation)`` tf.data of ``(features, labels, sample_weights)`` for the heads model.
-
-        ``features`` holds ``joined_vector`` (cached) and the wide path's ``ngram_ids``/``ngram_weights``
-        (computed from the text in the pipeline); rows are shuffled (seeded, every epoch) and gathered.
-        """
-        from linnet.data import sample_weights
-
-        def dataset(catalog, shuffle: bool):
-            vectors = self.vectors(catalog, image_size, fit.batch_size, cache_dir, progress)
-            labels = {f"level_{k}": catalog.labels[:, k - 1].astype(np.int32)
-                      for k in range(1, catalog.labels.shape[1] + 1)}
-            columns = (self._feature_columns(catalog, vectors), labels,
-                       sample_weights(catalog.labels, weights_by_level))
-            buffer = (data_config.shuffle_buffer or min(len(catalog), 100_000)) if shuffle else None
-            return self._gathered(columns, len(catalog), fit.batch_size, buffer, fit.seed)
-
-        train = dataset(train_catalog, True)
-        validation = dataset(validation_catalog, False) if len(validation_catalog) else None
-        return train, validation
-
-    def features_dataset(self, catalog, image_size, batch_size: int, cache_dir=None):
-        """tf.data of ``heads_model``'s inputs for ``catalog`` in order (no labels), from the cached vectors."""
-        vectors = self.vectors(catalog, image_size, batch_size, cache_dir)
-        return self._gathered((self._feature_columns(catalog, vectors),), len(catalog), batch_size)
 
     def summary(self) -> dict:
         return {**super().summary(), "mode": "joined_and_wide"}
