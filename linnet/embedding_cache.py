@@ -47,14 +47,16 @@ from pathlib import Path
 
 import numpy as np
 
+from linnet.model.builder import (
+    NGRAM_IDS_INPUT,
+    NGRAM_WEIGHTS_INPUT,
+    WIDE_FEATURIZER_LAYER,
+)
+
 SHARD_ROWS = 50_000
 JOINED_LAYER = "joined"
-# Inputs of a heads model trained on cached vectors (`plan`); the n-gram names are those of
-# `linnet.training.featurized_training_model`.
+# Input of a heads model trained on cached vectors (`plan`), beside the n-gram inputs of the builder.
 JOINED_VECTOR_INPUT = "joined_vector"
-NGRAM_IDS_INPUT = "ngram_ids"
-NGRAM_WEIGHTS_INPUT = "ngram_weights"
-WIDE_FEATURIZER_LAYER = "featurizer"
 
 
 def default_cache_dir() -> Path:

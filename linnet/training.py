@@ -30,6 +30,11 @@ import keras
 import numpy as np
 
 from linnet.errors import ConfigError
+from linnet.model.builder import (
+    NGRAM_IDS_INPUT,
+    NGRAM_WEIGHTS_INPUT,
+    WIDE_FEATURIZER_LAYER,
+)
 from linnet.run_directory import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -423,8 +428,6 @@ def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_pe
     )
 
 
-NGRAM_IDS_INPUT = "ngram_ids"
-NGRAM_WEIGHTS_INPUT = "ngram_weights"
 
 
 def featurized_training_model(trained, text_fields):
@@ -444,7 +447,7 @@ def featurized_training_model(trained, text_fields):
         None when ``trained`` has no hashed n-gram featurizer.
     """
     try:
-        featurizer = trained.get_layer("featurizer")
+        featurizer = trained.get_layer(WIDE_FEATURIZER_LAYER)
     except ValueError:
         return None
     ids, weights = featurizer.output

@@ -8,9 +8,9 @@ Two layers do the work so the model can reuse the same n-gram ids for a wide lin
   ``num_bins`` buckets, and lists each bucket once per row with a term-frequency weight (``1 + log(tf)``
   when ``sublinear_tf``); optionally times the bucket's inverse document frequency (``idf``, learned by
   `HashedNgramFeaturizer.adapt` from the training texts) and with the word and the character n-grams of a
-  row L2-normalised separately (``normalize_per_kind``). Padding has id 0 and weight 0. No trainable weights. Words are hashed with
-  ``tf.strings.to_hash_bucket_fast``; n-grams are polynomial hashes over word hashes or code points,
-  salted per field and n-gram order (so title "red" and attributes "red" land in different buckets),
+  row L2-normalised separately (``normalize_per_kind``). Padding has id 0 and weight 0. No trainable
+  weights. Words are hashed with ``tf.strings.to_hash_bucket_fast``; n-grams are polynomial hashes over word
+  hashes or code points, salted per field and n-gram order (so title "red" and attributes "red" land in different buckets),
   computed with integer ops: building every n-gram as a string was half of a training step.
 - `EmbeddingBag`: ``(ids, weights)`` -> ``[B, D]``: gathers only the real ids (so the table's gradient is
   a ``tf.IndexedSlices`` over the touched rows) and pools with ``sqrtn``, ``mean`` or ``sum``.
@@ -555,11 +555,11 @@ class HashedNgramEncoder(keras.layers.Layer):
 
 def idf_featurizers(model) -> list[HashedNgramFeaturizer]:
     """The `HashedNgramFeaturizer` layers of ``model`` (nested ones too) that weight by IDF."""
-    found = []
+    found = {}
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, HashedNgramFeaturizer) and layer.idf and all(layer is not seen for seen in found):
-            found.append(layer)
-    return found
+        if isinstance(layer, HashedNgramFeaturizer) and layer.idf:
+            found.setdefault(id(layer), layer)
+    return list(found.values())
 
 
 def adapt_featurizers(model, texts: Mapping, progress: bool = False) -> int:

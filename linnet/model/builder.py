@@ -177,7 +177,12 @@ def build_model(
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
 
 
+# Layer and input names other rooms find the n-gram path by: the featurizer (the n-gram encoder's own, or the
+# wide path's beside a pretrained encoder) and the inputs of a model that reads its ids and weights instead
+# (`linnet.training.featurized_training_model`, `linnet.embedding_cache.WideCachePlan`).
 WIDE_FEATURIZER_LAYER = "featurizer"
+NGRAM_IDS_INPUT = "ngram_ids"
+NGRAM_WEIGHTS_INPUT = "ngram_weights"
 
 
 def wide_featurizer(config: ModelConfig, text_fields: Sequence[str]):
