@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -345,11 +346,18 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
         if featurized is not None:
             featurize = featurized[1]
             train_data = train_data.map(featurize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            if fit.ngram_dropout:
+                from linnet.training_regularizers import ngram_dropout
+
+                train_data = train_data.apply(ngram_dropout(fit.ngram_dropout, fit.seed, NGRAM_WEIGHTS_INPUT))
             train_data = train_data.prefetch(tf.data.AUTOTUNE)
             if validation_data is not None:
                 validation_data = validation_data.map(featurize, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
                     tf.data.AUTOTUNE)
         else:
+            if fit.ngram_dropout and _has_featurizer(trained):
+                warnings.warn("training.ngram_dropout applies only with training.featurize_in_dataset; "
+                              "training without it", stacklevel=2)
             # The pipeline yields every schema field; a model that reads fewer (image-only) gets only its own.
             train_data = select_model_inputs(train_data, trained)
             if validation_data is not None:
@@ -475,6 +483,14 @@ def featurized_training_model(trained, text_fields):
     return model, featurize
 
 
+def _has_featurizer(model) -> bool:
+    try:
+        model.get_layer(WIDE_FEATURIZER_LAYER)
+    except ValueError:
+        return False
+    return True
+
+
 def _inputs_read_past(model, stop_tensors) -> set[int]:
     """``id()`` of each of ``model``'s input tensors its outputs depend on other than through ``stop_tensors``."""
     stop = {id(tensor) for tensor in stop_tensors}
@@ -555,6 +571,12 @@ def completed_epochs_of(run_dir: Path) -> int:
 def _callbacks(fit: FitConfig, run_dir: Path, num_levels: int, has_validation: bool) -> list:
     callbacks = []
     leaf_metric = f"val_level_{num_levels}_accuracy"
+    if fit.average_weights_from_epoch:
+        # First: it swaps the averaged weights in before validation and the other callbacks' epoch end.
+        from linnet.training_regularizers import WeightAveraging
+
+        state = run_dir / STATE_DIR / "backup" / "weight_average.npz" if fit.backup_and_restore else None
+        callbacks.append(WeightAveraging(fit.average_weights_from_epoch, state))
     if fit.backup_and_restore:
         callbacks.append(keras.callbacks.BackupAndRestore(str(run_dir / STATE_DIR / "backup")))
         callbacks.append(SeedStateBackup(run_dir / STATE_DIR / "backup" / "seed_states.npz"))

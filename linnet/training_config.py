@@ -119,6 +119,13 @@ class FitConfig:
         label_smoothing: ``eps`` of label smoothing in every level's cross-entropy (0: none): the target puts
             ``1 - eps`` on the label and spreads ``eps`` over all classes, so a fitted example keeps a
             gradient instead of pushing its probability to 1.
+        average_weights_from_epoch: from this epoch (1-based) on, the model validated, early-stopped,
+            checkpointed and saved is the mean of the end-of-epoch weights of that epoch and every later one
+            (`linnet.training_regularizers.WeightAveraging`); training continues from the raw weights. A few
+            host copies of the weights per epoch, nothing per step. None: off.
+        ngram_dropout: drop each hashed n-gram of a training product with this probability (rescaling the
+            rest to the row's norm) in the tf.data pipeline (`linnet.training_regularizers.ngram_dropout`);
+            needs ``featurize_in_dataset``. 0: off.
         early_stopping_patience: epochs without improvement of the leaf level's validation accuracy before
             stopping (the best weights are restored); None switches early stopping off.
         checkpoints: keep the best model of the run in ``RUN_DIR/state/checkpoints``.
@@ -145,6 +152,8 @@ class FitConfig:
     level_weights: LevelWeightsConfig = dataclasses.field(default_factory=LevelWeightsConfig)
     early_stopping_patience: int | None = 3
     label_smoothing: float = 0.0
+    average_weights_from_epoch: int | None = None
+    ngram_dropout: float = 0.0
     checkpoints: bool = True
     backup_and_restore: bool = True
     tensorboard: bool = True
@@ -162,6 +171,11 @@ class FitConfig:
             raise ConfigError(f"config keys '{where}.epochs' and '{where}.batch_size' must be positive")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"config key '{where}.label_smoothing' must be in [0, 1), got {self.label_smoothing}")
+        if self.average_weights_from_epoch is not None and self.average_weights_from_epoch < 1:
+            raise ConfigError(f"config key '{where}.average_weights_from_epoch' must be at least 1 or empty, "
+                              f"got {self.average_weights_from_epoch}")
+        if not 0.0 <= self.ngram_dropout < 1.0:
+            raise ConfigError(f"config key '{where}.ngram_dropout' must be in [0, 1), got {self.ngram_dropout}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"config key '{where}.strategy' must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.precision not in PRECISIONS:

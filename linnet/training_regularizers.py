@@ -1,0 +1,144 @@
+"""Training-time regularisers that cost nothing per training step: epoch-end weight averaging, n-gram dropout.
+
+* `WeightAveraging` (``training.average_weights_from_epoch``): the model used for validation, early
+  stopping, checkpoints and the saved model is the running mean of the end-of-epoch weights from epoch ``k``
+  on (stochastic weight averaging, Izmailov et al. 2018, with one snapshot per epoch). Training itself
+  continues from the raw weights. The work is a few host copies of the trainable weights per epoch, never
+  anything inside the training step (a per-step EMA would be a dense update of the hashed tables).
+* `ngram_dropout` (``training.ngram_dropout``): in the tf.data pipeline, drops each n-gram of a training
+  product with probability ``rate`` and rescales the rest to the row's original L2 norm (the fastText /
+  word-dropout regulariser): a model cannot lean on one n-gram of a title when it is missing a fifth of the
+  time. Validation and prediction see every n-gram.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+class WeightAveraging(keras.callbacks.Callback):
+    """Evaluates and keeps the mean of the end-of-epoch weights from epoch ``start_epoch`` (1-based) on.
+
+    At the end of each epoch ``e >= start_epoch`` (before its validation pass) the trainable weights are
+    folded into a running mean and the model is given the mean, so the validation metrics, `EarlyStopping`
+    (which keeps the best such mean), `ModelCheckpoint` and `BackupAndRestore` all see the averaged model.
+    The next epoch starts by putting the raw weights back, so the optimizer never trains the average.
+    After training the model holds the mean of epochs ``start_epoch..last`` (or the best one early stopping
+    restores). Memory: two host copies of the trainable weights.
+
+    Args:
+        start_epoch: first epoch (1-based) whose end-of-epoch weights enter the mean.
+        state_path: where to keep the mean, its count and the raw weights after each epoch, so a run resumed
+            by ``BackupAndRestore`` continues with the same mean and raw weights (None: no state file).
+    """
+
+    def __init__(self, start_epoch: int, state_path: Path | None = None):
+        super().__init__()
+        if start_epoch < 1:
+            raise ValueError(f"start_epoch must be at least 1, got {start_epoch}")
+        self.start_epoch = int(start_epoch)
+        self.state_path = Path(state_path) if state_path is not None else None
+        self.count = 0
+        self.mean: list[np.ndarray] | None = None
+        self._raw: list[np.ndarray] | None = None
+        self._epoch = 0
+        self._in_fit = False
+        self._folded_this_epoch = False
+
+    def _variables(self):
+        return self.model.trainable_variables
+
+    def _fold_and_swap(self) -> None:
+        raw = [keras.ops.convert_to_numpy(variable) for variable in self._variables()]
+        self.count += 1
+        if self.mean is None:
+            self.mean = [np.array(value, copy=True) for value in raw]
+        else:
+            for mean, value in zip(self.mean, raw):
+                mean += (value - mean) / self.count
+        self._raw = raw
+        for variable, mean in zip(self._variables(), self.mean):
+            variable.assign(mean)
+        self._folded_this_epoch = True
+
+    def on_train_begin(self, logs=None):
+        self._in_fit = True
+        if self.state_path is not None and self.state_path.is_file():
+            # A resumed run: BackupAndRestore loaded the averaged weights; the next epoch starts from the raw.
+            with np.load(self.state_path) as saved:
+                self.count = int(saved["count"])
+                size = len(self._variables())
+                self.mean = [saved[f"mean_{index}"] for index in range(size)]
+                self._raw = [saved[f"raw_{index}"] for index in range(size)]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._folded_this_epoch = False
+        if self._raw is not None:
+            for variable, value in zip(self._variables(), self._raw):
+                variable.assign(value)
+            self._raw = None
+
+    def on_test_begin(self, logs=None):
+        if self._in_fit and self._epoch + 1 >= self.start_epoch and not self._folded_this_epoch:
+            self._fold_and_swap()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 < self.start_epoch:
+            return
+        if not self._folded_this_epoch:  # no validation pass this epoch
+            self._fold_and_swap()
+        if self.state_path is not None:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.state_path.with_suffix(".tmp.npz")
+            arrays = {"count": np.asarray(self.count)}
+            arrays.update({f"mean_{index}": value for index, value in enumerate(self.mean)})
+            arrays.update({f"raw_{index}": value for index, value in enumerate(self._raw)})
+            np.savez(temporary, **arrays)
+            os.replace(temporary, self.state_path)
+
+    def on_train_end(self, logs=None):
+        # The model holds the last mean (EarlyStopping may then restore a better one); the raw weights go.
+        self._in_fit = False
+        self._raw = None
+
+
+def ngram_dropout(rate: float, seed: int, weights_key: str):
+    """A ``tf.data`` transformation dropping each n-gram of a featurized batch with probability ``rate``.
+
+    The batches are ``(features, labels[, sample_weights])`` with ``features[weights_key]`` a ``[B, N]``
+    float tensor of n-gram weights (0 on padding). A dropped n-gram's weight becomes 0 (its id stays, and
+    contributes nothing to the embedding bag or the wide path); the kept weights are rescaled so each row
+    keeps its original L2 norm. A row that would lose every n-gram keeps them all. Seeded: the same
+    seed gives the same masks epoch by epoch (each new iterator draws new ones, like the shuffle).
+
+    Returns:
+        ``dataset -> dataset``, for ``dataset.apply``.
+    """
+    import tensorflow as tf
+
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"ngram dropout rate must be in [0, 1), got {rate}")
+
+    def drop(batch_seed, batch):
+        features, *rest = batch
+        weights = features[weights_key]
+        keep = tf.random.stateless_uniform(tf.shape(weights), seed=tf.stack([batch_seed, 0])) >= rate
+        kept = tf.where(keep, weights, tf.zeros_like(weights))
+        before = tf.norm(weights, axis=-1, keepdims=True)
+        after = tf.norm(kept, axis=-1, keepdims=True)
+        scaled = kept * tf.math.divide_no_nan(before, after)
+        dropped = tf.where(after > 0.0, scaled, weights)
+        features = dict(features)
+        features[weights_key] = dropped
+        return (features, *rest)
+
+    def apply(dataset):
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        return tf.data.Dataset.zip(seeds, dataset).map(drop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    return apply
