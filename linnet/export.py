@@ -87,6 +87,7 @@ class RawInputFunctions:
         self.classifier = classifier
         self.text_fields = list(text_fields)
         self.image_size = image_size
+        self._model_outputs = None
         self.input_signature = {field: tf.TensorSpec([None], tf.string, name=field) for field in self.text_fields}
         if image_size:
             self.input_signature[IMAGE_BYTES_INPUT] = tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)
@@ -104,27 +105,48 @@ class RawInputFunctions:
             features["image"], features["image_present"] = decode_image(raw[IMAGE_BYTES_INPUT], self.image_size)
         return features
 
+    def model_outputs(self, raw):
+        """The model's outputs (level scores + embedding) and ``image_present``, from raw inputs.
+
+        One ``tf.function`` shared by every endpoint below: the encoders and heads are traced once (and once
+        more inside ``tf.saved_model.save``'s save context) instead of once per signature, which made the
+        export trace the n-gram featurizer and the CNN eight times. In the SavedModel the signatures call
+        the same function, which TensorFlow inlines when it runs them.
+        """
+        if self._model_outputs is None:
+            import tensorflow as tf
+
+            def model_outputs(raw):
+                features = self.features(raw)
+                scores = dict(self.classifier.scores(features))
+                if self.image_size:
+                    scores["image_present"] = features["image_present"]
+                return scores
+
+            self._model_outputs = tf.function(model_outputs, input_signature=[self.input_signature],
+                                              autograph=False)
+        return self._model_outputs(raw)
+
     def serve(self, raw):
-        features = self.features(raw)
-        outputs = dict(self.classifier(features, training=False))
+        scores = self.model_outputs(raw)
+        outputs = dict(self.classifier.classify(scores))
         if self.image_size:
-            outputs["image_present"] = features["image_present"]
+            outputs["image_present"] = scores["image_present"]
         return outputs
 
     def embed(self, raw):
-        return {"embedding": self.classifier.scores(self.features(raw))["embedding"]}
+        return {"embedding": self.model_outputs(raw)["embedding"]}
 
     def scores(self, raw):
-        scores = self.classifier.scores(self.features(raw))
+        scores = self.model_outputs(raw)
         return {name: value for name, value in scores.items() if name.startswith("level_")}
 
     def predict_with_scores(self, raw):
-        features = self.features(raw)
-        scores = self.classifier.scores(features)
+        scores = self.model_outputs(raw)
         outputs = dict(self.classifier.classify(scores))
         outputs.update({name: value for name, value in scores.items() if name.startswith("level_")})
         if self.image_size:
-            outputs["image_present"] = features["image_present"]
+            outputs["image_present"] = scores["image_present"]
         return outputs
 
 
@@ -243,6 +265,7 @@ def write_saved_model(functions: RawInputFunctions, directory: Path, taxonomy, s
 
         archive = keras.export.ExportArchive()
         archive.track(classifier)
+        unwrap_tracked_variables(archive)
         signature = [functions.input_signature]
         archive.add_endpoint("serving_default", functions.serve, input_signature=signature)
         archive.add_endpoint("embed", functions.embed, input_signature=signature)
@@ -256,6 +279,25 @@ def write_saved_model(functions: RawInputFunctions, directory: Path, taxonomy, s
         archive.write_out(str(directory), verbose=False)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def unwrap_tracked_variables(archive) -> None:
+    """Make the archive's ``variables`` collections list the ``tf.Variable`` objects the endpoints capture.
+
+    ``ExportArchive.track`` lists the ``keras.Variable`` wrappers, while the traced endpoints capture the
+    ``tf.Variable`` inside each one; TensorFlow de-duplicates checkpoint values by object, so every weight
+    was written twice (keras-team/keras#23553: a 150 MB model gave a 296 MB SavedModel, and every process
+    loading it restored two copies). Listing the inner variables keeps the collections (``loaded.variables``)
+    and writes each weight once.
+    """
+    import tensorflow as tf
+
+    trackable = archive._tf_trackable
+    for collection in ("variables", "trainable_variables", "non_trainable_variables"):
+        wrapped = list(getattr(trackable, collection, []))
+        inner = [getattr(variable, "value", variable) for variable in wrapped]
+        setattr(trackable, collection, [value if isinstance(value, tf.Variable) else variable
+                                        for variable, value in zip(wrapped, inner)])
 
 
 def example_inputs(functions: RawInputFunctions, rows: int) -> dict[str, list[bytes]]:

@@ -57,6 +57,22 @@ def test_layout_assets_and_model_card(exported, tiny_taxonomy):
     assert [entry.name for entry in exported.parent.iterdir()] == ["1"], "no temporary directory left behind"
 
 
+def test_every_weight_is_stored_once(exported, image_model, loaded):
+    # keras-team/keras#23553: ExportArchive.track listed the keras.Variable wrappers beside the tf.Variables
+    # the endpoints capture, and the checkpoint held every weight twice.
+    import tensorflow as tf
+
+    stored = {name: shape for name, shape in tf.train.list_variables(str(exported / "variables" / "variables"))
+              if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+    stored_values = sum(int(np.prod(shape)) for shape in stored.values())
+    model_values = int(image_model.count_params())
+    thresholds = sum(int(np.prod(variable.shape)) for variable in loaded.variables) - model_values
+    assert 0 <= thresholds < 100  # the classifier's threshold tables on top of the model's weights
+    assert stored_values == model_values + thresholds
+    assert {id(variable) for variable in loaded.variables} >= {
+        id(variable) for variable in loaded.signatures["serving_default"].variables}
+
+
 def test_versions_count_up_and_never_overwrite(image_model, tiny_taxonomy, export_schema, exported):
     from linnet.export import export_model, next_version
 
