@@ -317,6 +317,12 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
                                            image_size=image_size) if fit.embedding_cache else None)
         trained = cache_plan.heads_model if cache_plan is not None else classifier_outputs_model(model)
         copy_featurizer_weights(model, trained)  # a cache plan's rebuilt model has featurizers of its own
+        wide_outputs = None
+        if fit.wide_loss_weight:
+            from linnet.training_regularizers import with_wide_outputs
+
+            wide_outputs = with_wide_outputs(trained, num_levels)
+            trained = wide_outputs if wide_outputs is not None else trained
         featurized = None
         if cache_plan is None and (fit.featurize_in_dataset or fit.strategy != "default"):
             featurized = featurized_training_model(trained, text_fields)
@@ -326,7 +332,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
         _compile(trained, optimizer, level_weight_variables, num_levels, fit.steps_per_execution, config.model,
-                 fit.label_smoothing)
+                 fit.label_smoothing, fit.wide_loss_weight if wide_outputs is not None else 0.0)
 
     if cache_plan is not None:
         train_data, validation_data = cache_plan.datasets(
@@ -362,6 +368,13 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             train_data = select_model_inputs(train_data, trained)
             if validation_data is not None:
                 validation_data = select_model_inputs(validation_data, trained)
+    if wide_outputs is not None:
+        from linnet.training_regularizers import copy_level_targets, wide_levels
+
+        copy_targets = copy_level_targets(wide_levels(trained, num_levels))
+        train_data = train_data.map(copy_targets)
+        if validation_data is not None:
+            validation_data = validation_data.map(copy_targets)
     if replicas > 1:
         train_data = shard_by_data(pad_batches_to_multiple(train_data, replicas))
         if validation_data is not None:
@@ -424,13 +437,27 @@ def level_losses(model_config, level_weight_variables, label_smoothing: float = 
 
 
 def _compile(model, optimizer, level_weight_variables, num_levels: int, steps_per_execution: int,
-             model_config, label_smoothing: float = 0.0) -> None:
-    from linnet.model import MaskedSparseCategoricalAccuracy
+             model_config, label_smoothing: float = 0.0, wide_loss_weight: float = 0.0) -> None:
+    from linnet.model import MaskedSparseCategoricalAccuracy, MaskedSparseCategoricalCrossentropy
 
     levels = [f"level_{level}" for level in range(1, num_levels + 1)]
+    losses = level_losses(model_config, level_weight_variables, label_smoothing)
+    loss_weights = None
+    if wide_loss_weight:
+        # The wide path's own logits (`linnet.training_regularizers.with_wide_outputs`) as a linear classifier.
+        from linnet.training_regularizers import wide_output_name
+
+        loss_weights = {name: 1.0 for name in losses}
+        for level, variable in enumerate(level_weight_variables, start=1):
+            if wide_output_name(level) not in model.output:
+                continue
+            losses[wide_output_name(level)] = MaskedSparseCategoricalCrossentropy(
+                variable, from_logits=True, label_smoothing=label_smoothing)
+            loss_weights[wide_output_name(level)] = float(wide_loss_weight)
     model.compile(
         optimizer=optimizer,
-        loss=level_losses(model_config, level_weight_variables, label_smoothing),
+        loss=losses,
+        loss_weights=loss_weights,
         metrics={name: [MaskedSparseCategoricalAccuracy()] for name in levels},
         steps_per_execution=steps_per_execution,
     )

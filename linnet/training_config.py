@@ -126,6 +126,9 @@ class FitConfig:
         ngram_dropout: drop each hashed n-gram of a training product with this probability (rescaling the
             rest to the row's norm) in the tf.data pipeline (`linnet.training_regularizers.ngram_dropout`);
             needs ``featurize_in_dataset``. 0: off.
+        wide_loss_weight: weight of an extra cross-entropy on each level's wide-path logits alone
+            (`linnet.training_regularizers.with_wide_outputs`), so the wide path keeps learning as a linear
+            classifier after the deep heads fit the training set. 0: off.
         early_stopping_patience: epochs without improvement of the leaf level's validation accuracy before
             stopping (the best weights are restored); None switches early stopping off.
         checkpoints: keep the best model of the run in ``RUN_DIR/state/checkpoints``.
@@ -154,6 +157,7 @@ class FitConfig:
     label_smoothing: float = 0.0
     average_weights_from_epoch: int | None = None
     ngram_dropout: float = 0.0
+    wide_loss_weight: float = 0.0
     checkpoints: bool = True
     backup_and_restore: bool = True
     tensorboard: bool = True
@@ -176,6 +180,8 @@ class FitConfig:
                               f"got {self.average_weights_from_epoch}")
         if not 0.0 <= self.ngram_dropout < 1.0:
             raise ConfigError(f"config key '{where}.ngram_dropout' must be in [0, 1), got {self.ngram_dropout}")
+        if self.wide_loss_weight < 0:
+            raise ConfigError(f"config key '{where}.wide_loss_weight' must be >= 0, got {self.wide_loss_weight}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"config key '{where}.strategy' must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.precision not in PRECISIONS:

@@ -142,3 +142,50 @@ def ngram_dropout(rate: float, seed: int, weights_key: str):
         return tf.data.Dataset.zip(seeds, dataset).map(drop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     return apply
+
+
+def wide_output_name(level: int) -> str:
+    """Key of level ``level``'s wide-path logits among the training model's outputs (``training.wide_loss_weight``)."""
+    return f"wide_{level}"
+
+
+def with_wide_outputs(trained: keras.Model, num_levels: int) -> keras.Model | None:
+    """``trained`` plus each level's wide-path logits as outputs ``wide_k`` (None: the model has no wide path).
+
+    With ``training.wide_loss_weight`` these outputs get a cross-entropy of their own, so the wide path learns
+    as a linear classifier by itself even after the deep heads fit the training set (when the summed logits'
+    loss, and so the wide path's gradient, is near zero). The returned model shares every layer with
+    ``trained``; the saved model is unchanged (it has no ``wide_k`` outputs).
+    """
+    outputs = dict(trained.output)
+    for level in range(1, num_levels + 1):
+        for name in (f"wide_level_{level}_scale", f"wide_level_{level}"):  # an ArcFace leaf has no wide path
+            try:
+                outputs[wide_output_name(level)] = trained.get_layer(name).output
+                break
+            except ValueError:
+                continue
+    if len(outputs) == len(trained.output):
+        return None
+    return keras.Model(inputs=trained.input, outputs=outputs, name=f"{trained.name}_with_wide")
+
+
+def wide_levels(model: keras.Model, num_levels: int) -> list[int]:
+    """The levels whose wide logits are outputs of ``model`` (see `with_wide_outputs`)."""
+    return [level for level in range(1, num_levels + 1) if wide_output_name(level) in model.output]
+
+
+def copy_level_targets(levels):
+    """A ``tf.data`` map giving each ``wide_k`` output (k in ``levels``) the labels and sample weights of ``level_k``."""
+    levels = list(levels)
+
+    def copy(features, labels, *rest):
+        labels = dict(labels)
+        labels.update({wide_output_name(level): labels[f"level_{level}"] for level in levels})
+        if rest:
+            weights = dict(rest[0])
+            weights.update({wide_output_name(level): weights[f"level_{level}"] for level in levels})
+            return features, labels, weights
+        return features, labels
+
+    return copy

@@ -167,3 +167,23 @@ def test_averaged_run_with_ngram_dropout_resumes_to_the_uninterrupted_result(tin
     assert resumed.metrics["resumed_from_epoch"] == 2
     for uninterrupted, continued in zip(whole.model.get_weights(), resumed.model.get_weights()):
         np.testing.assert_allclose(continued, uninterrupted, rtol=1e-5, atol=1e-6)
+
+
+def test_wide_loss_trains_the_wide_path_as_a_classifier_of_its_own(tiny_run, tiny_catalog_file, tiny_schema,
+                                                                   tiny_taxonomy, tmp_path):
+    from linnet.training import train
+
+    config = tiny_config(training={"wide_loss_weight": 2.0})
+    run = train(tiny_catalog_file, tmp_path / "wide", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
+                progress=False)
+    history = run.metrics["history"]
+    levels = range(1, tiny_taxonomy.num_levels + 1)
+    assert all(f"wide_{level}_loss" in history and f"val_wide_{level}_loss" in history for level in levels)
+    assert history["wide_3_loss"][-1] < history["wide_3_loss"][0]
+    # The objective is the levels' losses plus the weighted wide-only losses.
+    for epoch in range(len(history["loss"])):
+        levels_loss = sum(history[f"level_{level}_loss"][epoch] for level in levels)
+        wide_loss = sum(history[f"wide_{level}_loss"][epoch] for level in levels)
+        assert history["loss"][epoch] == pytest.approx(levels_loss + 2.0 * wide_loss, rel=0.1)
+        assert history["loss"][epoch] > levels_loss + 1.5 * wide_loss
+    assert sorted(run.model.output) == sorted(tiny_run.model.output)  # the saved model has no wide_k outputs
