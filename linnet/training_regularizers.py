@@ -1,4 +1,4 @@
-"""Training-time regularisers that cost nothing per training step: epoch-end weight averaging, n-gram dropout.
+"""Training-time regularisers: epoch-end weight averaging, n-gram dropout, the wide path's own loss.
 
 * `WeightAveraging` (``training.average_weights_from_epoch``): the model used for validation, early
   stopping, checkpoints and the saved model is the running mean of the end-of-epoch weights from epoch ``k``
@@ -9,6 +9,9 @@
   product with probability ``rate`` and rescales the rest to the row's original L2 norm (the fastText /
   word-dropout regulariser): a model cannot lean on one n-gram of a title when it is missing a fifth of the
   time. Validation and prediction see every n-gram.
+* `with_wide_outputs` (``training.wide_loss_weight``): the training model with each level's wide-path
+  logits as an extra output, trained by a cross-entropy of its own (`copy_level_targets` gives it the
+  level's labels); the saved model is unchanged.
 """
 
 from __future__ import annotations
@@ -157,16 +160,13 @@ def with_wide_outputs(trained: keras.Model, num_levels: int) -> keras.Model | No
     loss, and so the wide path's gradient, is near zero). The returned model shares every layer with
     ``trained``; the saved model is unchanged (it has no ``wide_k`` outputs).
     """
-    outputs = dict(trained.output)
-    for level in range(1, num_levels + 1):
-        for name in (f"wide_level_{level}_scale", f"wide_level_{level}"):  # an ArcFace leaf has no wide path
-            try:
-                outputs[wide_output_name(level)] = trained.get_layer(name).output
-                break
-            except ValueError:
-                continue
-    if len(outputs) == len(trained.output):
+    from linnet.model.builder import wide_logits
+
+    wide = {wide_output_name(level): wide_logits(trained, level) for level in range(1, num_levels + 1)}
+    wide = {name: tensor for name, tensor in wide.items() if tensor is not None}  # an ArcFace leaf has none
+    if not wide:
         return None
+    outputs = {**trained.output, **wide}
     return keras.Model(inputs=trained.input, outputs=outputs, name=f"{trained.name}_with_wide")
 
 

@@ -41,6 +41,24 @@ def leaf_cosine_layer_name(level: int) -> str:
     return f"level_{level}_cosine"
 
 
+def wide_layer_name(level: int) -> str:
+    """Name of level ``level``'s wide-path `HashedLinear` (``wide_level_k``)."""
+    return f"wide_level_{level}"
+
+
+def wide_logits(model: keras.Model, level: int):
+    """The wide-path logits level ``level`` adds to its head's (after the learning-rate scale), or None.
+
+    None when the level has no wide path (no n-gram featurizer, ``wide.enabled: false``, an ArcFace leaf).
+    """
+    for name in (f"{wide_layer_name(level)}_scale", wide_layer_name(level)):
+        try:
+            return model.get_layer(name).output
+        except ValueError:
+            continue
+    return None
+
+
 def check_taxonomy_depth(config: ModelConfig, taxonomy) -> int:
     """The taxonomy's number of levels, or ConfigError when it is deeper than ``config.max_levels``."""
     num_levels = int(taxonomy.num_levels)
@@ -254,13 +272,13 @@ def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_
                 hidden = keras.layers.Dropout(config.head_dropout, name=f"head_{level}_dropout_{index}")(hidden)
         logits = keras.layers.Dense(num_classes, name=f"head_{level}_logits")(hidden)
         if ngram_ids is not None:
-            wide_logits = HashedLinear(wide_buckets, num_classes, name=f"wide_level_{level}")(ngram_ids, ngram_weights)
+            wide = HashedLinear(wide_buckets, num_classes, name=wide_layer_name(level))(ngram_ids, ngram_weights)
             if config.wide.learning_rate_multiplier != 1.0:
                 # Under Adam a step moves a weight by about the learning rate whatever the gradient's size, so
                 # scaling the output by m makes the effective weights move m times faster (see WideConfig).
-                wide_logits = keras.layers.Rescaling(config.wide.learning_rate_multiplier,
-                                                     name=f"wide_level_{level}_scale")(wide_logits)
-            logits = keras.layers.Add(name=f"level_{level}_logits")([logits, wide_logits])
+                wide = keras.layers.Rescaling(config.wide.learning_rate_multiplier,
+                                              name=f"{wide_layer_name(level)}_scale")(wide)
+            logits = keras.layers.Add(name=f"level_{level}_logits")([logits, wide])
         probabilities = keras.layers.Activation("softmax", dtype="float32", name=f"level_{level}")(logits)
         outputs[f"level_{level}"] = probabilities
         previous = probabilities if config.chain_outputs == "probabilities" else logits
