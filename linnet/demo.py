@@ -54,12 +54,9 @@ class DemoSettings:
         return cls(rows=None, epochs=4, batch_size=256)
 
 
-_DEMO_STARTED = [0.0]
-
-
-def _section(number: int, title: str) -> None:
-    """A numbered heading with the time since the demo started, so a user sees where the minutes go."""
-    elapsed = time.perf_counter() - _DEMO_STARTED[0] if _DEMO_STARTED[0] else 0.0
+def _section(number: int, title: str, started: float) -> None:
+    """A numbered heading with the time since ``started`` (the demo's start), so a user sees where the minutes go."""
+    elapsed = time.perf_counter() - started
     print(f"\n== {number}. {title} == [{int(elapsed // 60)}:{int(elapsed % 60):02d}]", flush=True)
 
 
@@ -202,15 +199,14 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
         raise LinnetError(f"{run_dir} already exists; pass a new --out (the demo never overwrites a run)")
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    _DEMO_STARTED[0] = started
 
-    _section(1, "Read the catalogue")
+    _section(1, "Read the catalogue", started)
     catalog = out_dir / "catalog.csv"
     report = write_demo_catalog(data_dir, catalog, limit=settings.rows)
     print(f"{report.rows:,} products ({report.with_image:,} with an image) from {data_dir} [{report.layout}]"
           + (f"; {len(report.rejoined_titles)} titles with unquoted commas rejoined" if report.rejoined_titles else ""))
 
-    _section(2, "Train the default model (tree inferred from the three category columns)")
+    _section(2, "Train the default model (tree inferred from the three category columns)", started)
     if image_weights == "auto":
         image_weights = default_image_weights(settings)
     print(f"image encoder: MobileNetV2 (width 0.35, {settings.image_size} px, frozen), " + (
@@ -221,12 +217,12 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
     _linnet("train", "--catalog", str(catalog), "--out", str(run_dir), "--config", str(config),
             "--epochs", str(settings.epochs), *DEMO_SCHEMA_FLAGS)
 
-    _section(3, "Calibrate thresholds for 0.95 precision on the validation split")
+    _section(3, "Calibrate thresholds for 0.95 precision on the validation split", started)
     calibration = out_dir / "calibration.json"
     _linnet("calibrate", "--model", str(run_dir), "--catalog", str(catalog), "--split", "validation",
             "--target-precision", "0.95", "--out", str(calibration))
 
-    _section(4, "Export for TF Serving, reload in a fresh process, classify held-out products")
+    _section(4, "Export for TF Serving, reload in a fresh process, classify held-out products", started)
     _linnet("export", str(run_dir), "--out", str(export_base), "--name", "fashion", "--calibration", str(calibration))
     export_dir = max((export_base / "fashion").iterdir(), key=lambda path: int(path.name))
     examples = classify_in_fresh_process(export_dir, catalog, _held_out_ids(catalog, config, settings.held_out_examples))
@@ -236,7 +232,7 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
         print(f"    predicted: {example['predicted_path'] or '(withheld: below threshold)'}   "
               f"confidences {example['confidences']}")
 
-    _section(5, "Evaluate on the test split against a TF-IDF + linear SVM baseline")
+    _section(5, "Evaluate on the test split against a TF-IDF + linear SVM baseline", started)
     evaluation, baseline = out_dir / "evaluation", out_dir / "baseline"
     _linnet("baseline", "--catalog", str(catalog), "--kind", "tfidf", "--out", str(baseline), *DEMO_SCHEMA_FLAGS)
     _linnet("evaluate", "--model", str(run_dir), "--catalog", str(catalog), "--split", "test",
@@ -250,7 +246,7 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
     print(_table(comparison))
 
     minutes = (time.perf_counter() - started) / 60
-    _section(6, f"Done in {minutes:.1f} min. Where everything is")
+    _section(6, f"Done in {minutes:.1f} min. Where everything is", started)
     print(f"""\
   run directory   {run_dir}   (model.keras, config.yaml, schema.yaml, taxonomy.json, metrics.json)
   calibration     {calibration}

@@ -292,12 +292,13 @@ def unwrap_tracked_variables(archive) -> None:
     """
     import tensorflow as tf
 
+    def inner(variable):
+        value = getattr(variable, "value", None)
+        return value if isinstance(value, tf.Variable) else variable
+
     trackable = archive._tf_trackable
     for collection in ("variables", "trainable_variables", "non_trainable_variables"):
-        wrapped = list(getattr(trackable, collection, []))
-        inner = [getattr(variable, "value", variable) for variable in wrapped]
-        setattr(trackable, collection, [value if isinstance(value, tf.Variable) else variable
-                                        for variable, value in zip(wrapped, inner)])
+        setattr(trackable, collection, [inner(variable) for variable in getattr(trackable, collection, [])])
 
 
 def example_inputs(functions: RawInputFunctions, rows: int) -> dict[str, list[bytes]]:
