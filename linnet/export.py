@@ -176,7 +176,7 @@ def _check_name(name: str) -> str:
 
 
 def export_run(run_dir, base_dir, name: str | None = None, version: int | None = None, calibration=None,
-               top_k: int = 5, warmup_rows: int = 8) -> Path:
+               top_k: int = 5, warmup_rows: int = 8, decoding: str = "path") -> Path:
     """Export a run directory (``linnet train --out``) as ``base_dir/<name>/<version>/``.
 
     Args:
@@ -187,6 +187,7 @@ def export_run(run_dir, base_dir, name: str | None = None, version: int | None =
         calibration: a calibration file (`linnet calibrate`) whose thresholds the export carries; without
             it, every threshold is 0 (the full descent is exposed).
         top_k: leaf candidates in the outputs.
+        decoding: ``"path"`` or ``"greedy"`` descent (`linnet.inference.HierarchicalClassifier`).
         warmup_rows: size of the largest warm-up request.
 
     Returns:
@@ -205,12 +206,12 @@ def export_run(run_dir, base_dir, name: str | None = None, version: int | None =
     name = name or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(run_dir).resolve().name)
     return export_model(run.model, run.taxonomy, base_dir, name=name, version=version, schema=run.schema,
                         calibration=calibration, metrics=run.metrics, top_k=top_k, source=str(run_dir),
-                        warmup_rows=warmup_rows)
+                        warmup_rows=warmup_rows, decoding=decoding)
 
 
 def export_model(model, taxonomy, base_dir, name: str, version: int | None = None, schema=None, calibration=None,
                  metrics: Mapping | None = None, top_k: int = 5, source: str | None = None,
-                 warmup_rows: int = 8) -> Path:
+                 warmup_rows: int = 8, decoding: str = "path") -> Path:
     """Export a trained functional model (see `export_run`, which reads these from a run directory)."""
     from linnet.calibration_file import load_calibration
     from linnet.inference import HierarchicalClassifier
@@ -226,7 +227,8 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
         raise ConfigError(f"{target} exists; an export never overwrites a version (pass another --version)")
     level_thresholds, node_thresholds = (load_calibration(calibration, taxonomy) if calibration is not None
                                          else (None, None))
-    classifier = HierarchicalClassifier(model, taxonomy, level_thresholds, node_thresholds, top_k=top_k)
+    classifier = HierarchicalClassifier(model, taxonomy, level_thresholds, node_thresholds, top_k=top_k,
+                                        decoding=decoding)
     functions = RawInputFunctions(classifier, raw_text_fields(model, schema), model_image_size(model))
 
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +262,8 @@ def write_saved_model(functions: RawInputFunctions, directory: Path, taxonomy, s
         (scratch / CALIBRATION_ASSET).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "utf-8")
         inputs = {"text_fields": functions.text_fields, "image_size": functions.image_size,
                   "image_input": IMAGE_BYTES_INPUT if functions.image_size else None,
-                  "schema": schema.to_dict() if schema is not None else None, "top_k": classifier.top_k}
+                  "schema": schema.to_dict() if schema is not None else None, "top_k": classifier.top_k,
+                  "decoding": classifier.decoding}
         (scratch / INPUTS_ASSET).write_text(json.dumps(inputs, indent=2) + "\n", "utf-8")
 
         archive = keras.export.ExportArchive()

@@ -5,6 +5,15 @@ The trained functional model gives one softmax per taxonomy level. The wrapper t
 1. pick the best level-1 class;
 2. at each next level, pick the best class among the children of the class chosen above (rows of the
    taxonomy's child masks); stop where the chosen node has no children (trees may be ragged);
+   "best" depends on ``decoding``:
+
+   - ``"path"`` (default): the class heading the best whole path below it, the path's score being the sum
+     of its levels' log-probabilities. The descent then ends on the path that maximises
+     ``log p_1 + log p_2 + ...``, so a confident leaf head can overrule an unsure level above it (two
+     parents sharing a leaf name, say). A leaf above the deepest level ends its path there, so in a ragged
+     tree it competes with its siblings' subtrees on fewer terms: a deeper path wins only when its deeper
+     levels are sure too.
+   - ``"greedy"``: the class with the highest probability at its own level.
 3. expose the prefix of that path whose levels pass their thresholds. The threshold of a level is the
    largest of the level's own threshold and the overrides of the nodes on the path down to it (an
    override holds for its node and its whole subtree), exactly as `linnet.calibration` fits them.
@@ -38,6 +47,7 @@ import numpy as np
 from linnet.errors import ConfigError
 
 PATH_SEPARATOR = " > "
+DECODINGS = ("path", "greedy")
 OUTPUT_KEYS = ("class_ids", "node_ids", "names", "confidences", "depth", "path", "full_class_ids", "full_path",
                "top_k_node_ids", "top_k_scores", "embedding")
 
@@ -88,6 +98,8 @@ class HierarchicalClassifier(keras.Model):
         node_thresholds: ``{node id: threshold}`` overrides for a node and its descendants.
         top_k: number of leaf candidates returned (clipped to the number of leaves).
         path_separator: joins names in ``path`` and ``full_path``.
+        decoding: ``"path"`` (default) follows the path with the highest sum of level log-probabilities;
+            ``"greedy"`` takes the most probable child at each level (see the module docstring).
 
     Call returns a dict of tensors (``B`` products, ``L`` levels, ``k`` candidates):
     ``class_ids`` int32 ``[B, L]`` (``-1`` withheld or below a leaf), ``node_ids`` and ``names`` string
@@ -104,7 +116,7 @@ class HierarchicalClassifier(keras.Model):
     """
 
     def __init__(self, model, taxonomy, level_thresholds=None, node_thresholds=None, top_k: int = 5,
-                 path_separator: str = PATH_SEPARATOR, **kwargs):
+                 path_separator: str = PATH_SEPARATOR, decoding: str = "path", **kwargs):
         super().__init__(**kwargs)
         from linnet.taxonomy import Taxonomy
 
@@ -112,6 +124,9 @@ class HierarchicalClassifier(keras.Model):
             taxonomy = Taxonomy.from_json(taxonomy)
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
+        if decoding not in DECODINGS:
+            raise ConfigError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        self.decoding = decoding
         self.model = model
         self.taxonomy = taxonomy
         self.top_k = int(top_k)
@@ -188,9 +203,10 @@ class HierarchicalClassifier(keras.Model):
         probabilities = [tf.convert_to_tensor(scores[level_output_name(level)], tf.float32)
                          for level in range(1, self.num_levels + 1)]
         batch = tf.shape(probabilities[0])[0]
+        descent_scores = self._path_scores(probabilities) if self.decoding == "path" else probabilities
         chosen, confidences = [], []
         previous = None
-        for level, level_probabilities in enumerate(probabilities, start=1):
+        for level, (level_probabilities, level_scores) in enumerate(zip(probabilities, descent_scores), start=1):
             if previous is None:
                 allowed = tf.ones_like(level_probabilities, dtype=tf.bool)
                 active = tf.ones([batch], dtype=tf.bool)
@@ -199,7 +215,7 @@ class HierarchicalClassifier(keras.Model):
                 allowed = tf.gather(tf.constant(self._child_masks[level - 1]), safe_previous)
                 has_children = tf.gather(tf.constant(self._has_children[level - 2]), safe_previous)
                 active = tf.logical_and(previous >= 0, has_children)
-            masked = tf.where(allowed, level_probabilities, -1.0)
+            masked = tf.where(allowed, level_scores, tf.float32.min)
             best = tf.argmax(masked, axis=1, output_type=tf.int32)
             confidence = tf.gather(level_probabilities, best, batch_dims=1)
             best = tf.where(active, best, -1)
@@ -239,6 +255,25 @@ class HierarchicalClassifier(keras.Model):
             "top_k_scores": top_k_scores,
             "embedding": tf.convert_to_tensor(scores["embedding"]),
         }
+
+    def _path_scores(self, probabilities):
+        """Per level ``[B, n_k]``: each class's log-probability plus the best score of a path below it.
+
+        Built bottom-up: a class's score is its own ``log p`` plus the largest score among its children (a
+        segment max over the class axis), or nothing more when it has none. The best child of a node is
+        therefore the first step of the node's best whole path.
+        """
+        import tensorflow as tf
+
+        logs = [tf.math.log(tf.maximum(level_probabilities, 1e-12)) for level_probabilities in probabilities]
+        scores = [None] * self.num_levels
+        scores[-1] = logs[-1]
+        for level in range(self.num_levels - 1, 0, -1):  # parents at `level`, children at `level + 1`
+            best_child = tf.transpose(tf.math.unsorted_segment_max(
+                tf.transpose(scores[level]), tf.constant(self._parent_index[level]),
+                len(self._level_node_ids[level - 1])))
+            scores[level - 1] = logs[level - 1] + tf.where(tf.constant(self._has_children[level - 1]), best_child, 0.0)
+        return scores
 
     def _lookup(self, tables: Sequence[np.ndarray], class_ids):
         """Per level, the string of each class id ("" for -1): a gather from an in-graph string table."""
@@ -291,6 +326,7 @@ class HierarchicalClassifier(keras.Model):
             "node_thresholds": self.node_thresholds,
             "top_k": self.top_k,
             "path_separator": self.path_separator,
+            "decoding": self.decoding,
         })
         return config
 

@@ -7,7 +7,8 @@ def run_export(args) -> int:
     from linnet.export import export_run
 
     export_dir = export_run(args.run_dir, args.out, name=args.name, version=args.version,
-                            calibration=args.calibration, top_k=args.top_k)
+                            calibration=args.calibration, top_k=args.top_k,
+                            decoding=args.decoding)
     print(f"exported {args.run_dir} to {export_dir}")
     print(f"model card: {export_dir / 'MODEL_CARD.md'}")
     return 0
@@ -24,4 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--version", type=int, help="integer version (default: the next free one)")
     parser.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate' (default: none)")
     parser.add_argument("--top-k", type=int, default=5, help="leaf candidates returned per product (default: 5)")
+    parser.add_argument("--decoding", choices=["path", "greedy"], default="path",
+                        help="descent: the path with the best sum of level log-probabilities, or the best class "
+                             "level by level (default: path)")
     parser.set_defaults(func=run_export)

@@ -44,17 +44,43 @@ def assert_valid_paths(taxonomy, outputs) -> None:
         assert list(names[row][:depth]) == [taxonomy.name(node) for node in exposed]
 
 
-def test_descent_matches_python_reference(tiny_taxonomy, tiny_model):
+@pytest.mark.parametrize("decoding", ["path", "greedy"])
+def test_descent_matches_python_reference(tiny_taxonomy, tiny_model, decoding):
     probabilities = random_level_probabilities(tiny_taxonomy, 300, seed=1)
     thresholds = [0.3, 0.4, 0.2]
     overrides = {"Shoes": 0.6, "Clothing > Tops": 0.5}
-    outputs = classify(HierarchicalClassifier(tiny_model, tiny_taxonomy, thresholds, overrides), probabilities)
-    full, confidences, depths = reference_descent(tiny_taxonomy, probabilities, thresholds, overrides)
+    outputs = classify(HierarchicalClassifier(tiny_model, tiny_taxonomy, thresholds, overrides, decoding=decoding),
+                       probabilities)
+    full, confidences, depths = reference_descent(tiny_taxonomy, probabilities, thresholds, overrides, decoding)
     assert as_text(outputs["node_ids"]).tolist() == [
         [node if level < depth else "" for level, node in enumerate(row)] for row, depth in zip(full, depths)]
     np.testing.assert_allclose(outputs["confidences"], confidences, rtol=1e-6)
     np.testing.assert_array_equal(outputs["depth"], depths)
     assert 0 < depths.mean() < 3, "thresholds should withhold some levels and keep others"
+
+
+def test_path_decoding_lets_a_sure_leaf_overrule_an_unsure_parent(tiny_taxonomy, tiny_model):
+    def one_hot_ish(level, weights):
+        row = np.full(len(tiny_taxonomy.classes(level)), 1e-4, np.float32)
+        for node, value in weights.items():
+            row[tiny_taxonomy.class_index(node)[1]] = value
+        return row[None, :]
+
+    # Level 2 leans to Tops (0.55 vs 0.45), but the leaf head is sure of Jeans, under Trousers.
+    probabilities = {"level_1": one_hot_ish(1, {"Clothing": 0.9, "Shoes": 0.05, "Bags": 0.05}),
+                     "level_2": one_hot_ish(2, {"Clothing > Tops": 0.55, "Clothing > Trousers": 0.45}),
+                     "level_3": one_hot_ish(3, {"Clothing > Trousers > Jeans": 0.9, "Clothing > Tops > Shirts": 0.05,
+                                                "Clothing > Tops > T-Shirts": 0.05})}
+    paths = {decoding: as_text(classify(HierarchicalClassifier(tiny_model, tiny_taxonomy, decoding=decoding),
+                                        probabilities)["full_path"])[0] for decoding in ("path", "greedy")}
+    assert paths == {"path": "Clothing > Trousers > Jeans", "greedy": "Clothing > Tops > Shirts"}
+
+    # Ragged: Bags ends at level 1 (log 0.5) and beats Clothing (log 0.5) plus an unsure deeper path.
+    probabilities["level_1"] = one_hot_ish(1, {"Clothing": 0.5, "Bags": 0.5 - 2e-4})
+    probabilities["level_2"] = one_hot_ish(2, {"Clothing > Tops": 0.5, "Clothing > Trousers": 0.5 - 2e-4})
+    outputs = classify(HierarchicalClassifier(tiny_model, tiny_taxonomy), probabilities)
+    assert as_text(outputs["full_path"])[0] == "Bags"
+    np.testing.assert_allclose(outputs["confidences"][0], [0.5 - 2e-4, 0.0, 0.0], rtol=1e-5)
 
 
 def test_thresholds_match_the_calibration_rooms_numpy_rule(tiny_taxonomy, tiny_model):
@@ -152,6 +178,8 @@ def test_bad_arguments_are_clear(tiny_taxonomy, tiny_model):
         HierarchicalClassifier(tiny_model, tiny_taxonomy, node_thresholds={"Hats": 0.5})
     with pytest.raises(ConfigError, match="top_k"):
         HierarchicalClassifier(tiny_model, tiny_taxonomy, top_k=0)
+    with pytest.raises(ConfigError, match="decoding must be one of path, greedy, got 'beam'"):
+        HierarchicalClassifier(tiny_model, tiny_taxonomy, decoding="beam")
 
 
 def test_predict_config_round_trip_and_calibration_file(tiny_taxonomy, tiny_model, tmp_path):
@@ -159,7 +187,8 @@ def test_predict_config_round_trip_and_calibration_file(tiny_taxonomy, tiny_mode
 
     from linnet.calibration_file import load_calibration, save_calibration
 
-    classifier = HierarchicalClassifier(tiny_model, tiny_taxonomy, [0.1, 0.2, 0.3], {"Shoes": 0.7}, top_k=3)
+    classifier = HierarchicalClassifier(tiny_model, tiny_taxonomy, [0.1, 0.2, 0.3], {"Shoes": 0.7}, top_k=3,
+                                        decoding="greedy")
     titles = random_titles(40, seed=7)
     predicted = classifier.predict({"title": titles}, batch_size=16, verbose=0)
     direct = classifier({"title": keras.ops.convert_to_tensor(titles)})
@@ -171,6 +200,7 @@ def test_predict_config_round_trip_and_calibration_file(tiny_taxonomy, tiny_mode
     restored = keras.saving.load_model(path)
     assert restored.level_thresholds == pytest.approx([0.1, 0.2, 0.3])
     assert restored.node_thresholds == {"Shoes": pytest.approx(0.7)}
+    assert restored.decoding == "greedy"
     np.testing.assert_allclose(restored.predict({"title": titles}, verbose=0)["confidences"],
                                predicted["confidences"], rtol=1e-6)
 

@@ -7,6 +7,8 @@ the previous level's probabilities, as `linnet.model.build_model` does.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -51,21 +53,44 @@ def random_level_probabilities(taxonomy, count: int, seed: int = 0) -> dict:
             for level in range(1, taxonomy.num_levels + 1)}
 
 
-def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thresholds=None):
-    """Plain-Python descent, row by row: ``(full node ids [N][L], confidences [N][L], exposed depth [N])``."""
+def _root_to_leaf_paths(taxonomy, node=None, prefix=()) -> list[tuple]:
+    children = taxonomy.children(node)
+    if not children:
+        return [prefix]
+    return [path for child in children for path in _root_to_leaf_paths(taxonomy, child, prefix + (child,))]
+
+
+def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thresholds=None, decoding="path"):
+    """Plain-Python descent, row by row: ``(full node ids [N][L], confidences [N][L], exposed depth [N])``.
+
+    ``decoding="path"`` enumerates every root-to-leaf path and keeps the one with the largest sum of
+    log-probabilities; ``"greedy"`` takes the most probable child level by level.
+    """
     node_thresholds = node_thresholds or {}
     count = len(next(iter(probabilities.values())))
+    all_paths = _root_to_leaf_paths(taxonomy)
+    path_columns = [[taxonomy.class_index(node)[1] for node in path] for path in all_paths]
+
+    def probability(row, level, node):
+        return float(probabilities[f"level_{level}"][row][taxonomy.class_index(node)[1]])
+
     full, confidences, depths = [], [], []
     for row in range(count):
-        node, path, confidence_row = None, [], []
-        for level in range(1, taxonomy.num_levels + 1):
-            candidates = taxonomy.children(node)
-            if not candidates:
-                break
-            scores = probabilities[f"level_{level}"][row]
-            node = max(candidates, key=lambda candidate: scores[taxonomy.class_index(candidate)[1]])
-            path.append(node)
-            confidence_row.append(float(scores[taxonomy.class_index(node)[1]]))
+        if decoding == "path":
+            logs = [[math.log(max(float(value), 1e-12)) for value in probabilities[f"level_{level}"][row]]
+                    for level in range(1, taxonomy.num_levels + 1)]
+            best = max(range(len(all_paths)), key=lambda index: sum(
+                logs[level][column] for level, column in enumerate(path_columns[index])))
+            path = list(all_paths[best])
+        else:
+            node, path = None, []
+            for level in range(1, taxonomy.num_levels + 1):
+                candidates = taxonomy.children(node)
+                if not candidates:
+                    break
+                node = max(candidates, key=lambda candidate: probability(row, level, candidate))
+                path.append(node)
+        confidence_row = [probability(row, level, node) for level, node in enumerate(path, 1)]
         depth, override = 0, 0.0
         for level, (node, confidence) in enumerate(zip(path, confidence_row), start=1):
             override = max(override, node_thresholds.get(node, 0.0))
