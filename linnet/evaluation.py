@@ -468,14 +468,15 @@ class RunPredictor:
                 return int(tensor.shape[1])
         return None
 
-    def predict_catalog(self, catalog, batch_size: int = 512, progress: bool = True) -> dict:
-        """``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays for every product."""
+    def predict_catalog(self, catalog, batch_size: int = 512, progress: bool = True, decoding: str = "path") -> dict:
+        """``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays for every product
+        (``decoding``: the descent's, see `linnet.inference.HierarchicalClassifier`)."""
         from tqdm.auto import tqdm
 
         from linnet.data import make_dataset
         from linnet.inference import HierarchicalClassifier
 
-        classifier = HierarchicalClassifier(self.run.model, self.taxonomy)
+        classifier = HierarchicalClassifier(self.run.model, self.taxonomy, decoding=decoding)
         dataset = make_dataset(catalog, batch_size=batch_size, shuffle=False, image_size=self._image_size(),
                                with_labels=False)
         wanted = [f"level_{level}" for level in range(1, self.taxonomy.num_levels + 1)]
