@@ -146,6 +146,8 @@ class HierarchicalClassifier(keras.Model):
         self._level_node_ids = [np.array(taxonomy.classes(level), dtype=object) for level in range(1, self.num_levels + 1)]
         self._level_names = [np.array([taxonomy.name(node) for node in ids], dtype=object) for ids in self._level_node_ids]
         self._leaf_count = int(sum((~has).sum() for has in self._has_children))
+        self._leaf_columns = [np.flatnonzero(~has).astype(np.int32) for has in self._has_children]
+        self._path_classes = self._leaf_paths()
         self._k = min(self.top_k, self._leaf_count)
 
         self._initial_level_thresholds = check_level_thresholds(level_thresholds, self.num_levels)
@@ -257,23 +259,39 @@ class HierarchicalClassifier(keras.Model):
         }
 
     def _path_scores(self, probabilities):
-        """Per level ``[B, n_k]``: each class's log-probability plus the best score of a path below it.
+        """Per level ``[B, n_k]``: 1 for the class of the best whole path at that level, 0 elsewhere.
 
-        Built bottom-up: a class's score is its own ``log p`` plus the largest score among its children (a
-        segment max over the class axis), or nothing more when it has none. The best child of a node is
-        therefore the first step of the node's best whole path.
+        Every path's score is the sum of its levels' log-probabilities, built top-down with one gather along
+        the parent index per level (as `_top_k_leaves` builds its products); the best path among those ending
+        at a leaf (at any depth) is picked with one argmax, and its classes are read from a constant table of
+        each path's ancestors. The descent's masked argmax then follows it, since each of its classes is a
+        child of the one above.
         """
         import tensorflow as tf
 
-        logs = [tf.math.log(tf.maximum(level_probabilities, 1e-12)) for level_probabilities in probabilities]
-        scores = [None] * self.num_levels
-        scores[-1] = logs[-1]
-        for level in range(self.num_levels - 1, 0, -1):  # parents at `level`, children at `level + 1`
-            best_child = tf.transpose(tf.math.unsorted_segment_max(
-                tf.transpose(scores[level]), tf.constant(self._parent_index[level]),
-                len(self._level_node_ids[level - 1])))
-            scores[level - 1] = logs[level - 1] + tf.where(tf.constant(self._has_children[level - 1]), best_child, 0.0)
-        return scores
+        path_scores = tf.math.log(tf.maximum(probabilities[0], 1e-12))
+        ending = [tf.gather(path_scores, self._leaf_columns[0], axis=1)]
+        for level in range(2, self.num_levels + 1):
+            path_scores = (tf.gather(path_scores, tf.constant(self._parent_index[level - 1]), axis=1)
+                           + tf.math.log(tf.maximum(probabilities[level - 1], 1e-12)))
+            ending.append(tf.gather(path_scores, self._leaf_columns[level - 1], axis=1))
+        best = tf.argmax(tf.concat(ending, axis=1), axis=1, output_type=tf.int32)
+        chosen = tf.gather(tf.constant(self._path_classes), best)  # [B, L], -1 below a path's end
+        return [tf.one_hot(chosen[:, level], len(ids), dtype=tf.float32)
+                for level, ids in enumerate(self._level_node_ids)]
+
+    def _leaf_paths(self) -> np.ndarray:
+        """``[n_leaves, L]`` class ids of each leaf's path (root first, -1 below it), in `_path_scores`' order."""
+        rows = []
+        for level in range(1, self.num_levels + 1):
+            for column in self._leaf_columns[level - 1]:
+                path = [-1] * self.num_levels
+                for up in range(level, 0, -1):
+                    path[up - 1] = int(column)
+                    if up > 1:
+                        column = self._parent_index[up - 1][column]
+                rows.append(path)
+        return np.array(rows, dtype=np.int32).reshape(-1, self.num_levels)
 
     def _lookup(self, tables: Sequence[np.ndarray], class_ids):
         """Per level, the string of each class id ("" for -1): a gather from an in-graph string table."""
