@@ -205,7 +205,7 @@ class HierarchicalClassifier(keras.Model):
         probabilities = [tf.convert_to_tensor(scores[level_output_name(level)], tf.float32)
                          for level in range(1, self.num_levels + 1)]
         batch = tf.shape(probabilities[0])[0]
-        descent_scores = self._path_scores(probabilities) if self.decoding == "path" else probabilities
+        descent_scores = self._best_path_indicators(probabilities) if self.decoding == "path" else probabilities
         chosen, confidences = [], []
         previous = None
         for level, (level_probabilities, level_scores) in enumerate(zip(probabilities, descent_scores), start=1):
@@ -258,7 +258,7 @@ class HierarchicalClassifier(keras.Model):
             "embedding": tf.convert_to_tensor(scores["embedding"]),
         }
 
-    def _path_scores(self, probabilities):
+    def _best_path_indicators(self, probabilities):
         """Per level ``[B, n_k]``: 1 for the class of the best whole path at that level, 0 elsewhere.
 
         Every path's score is the sum of its levels' log-probabilities, built top-down with one gather along
