@@ -281,7 +281,7 @@ class HierarchicalClassifier(keras.Model):
                 for level, ids in enumerate(self._level_node_ids)]
 
     def _leaf_paths(self) -> np.ndarray:
-        """``[n_leaves, L]`` class ids of each leaf's path (root first, -1 below it), in `_path_scores`' order."""
+        """``[n_leaves, L]`` class ids of each leaf's path (root first, -1 below it), in `_best_path_indicators`' order."""
         rows = []
         for level in range(1, self.num_levels + 1):
             for column in self._leaf_columns[level - 1]:
