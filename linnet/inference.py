@@ -145,8 +145,8 @@ class HierarchicalClassifier(keras.Model):
         self._parent_index = [None] + [taxonomy.parent_index(level) for level in range(2, self.num_levels + 1)]
         self._level_node_ids = [np.array(taxonomy.classes(level), dtype=object) for level in range(1, self.num_levels + 1)]
         self._level_names = [np.array([taxonomy.name(node) for node in ids], dtype=object) for ids in self._level_node_ids]
-        self._leaf_count = int(sum((~has).sum() for has in self._has_children))
         self._leaf_columns = [np.flatnonzero(~has).astype(np.int32) for has in self._has_children]
+        self._leaf_count = int(sum(len(columns) for columns in self._leaf_columns))
         self._path_classes = self._leaf_paths()
         self._k = min(self.top_k, self._leaf_count)
 
@@ -205,25 +205,9 @@ class HierarchicalClassifier(keras.Model):
         probabilities = [tf.convert_to_tensor(scores[level_output_name(level)], tf.float32)
                          for level in range(1, self.num_levels + 1)]
         batch = tf.shape(probabilities[0])[0]
-        descent_scores = self._best_path_indicators(probabilities) if self.decoding == "path" else probabilities
-        chosen, confidences = [], []
-        previous = None
-        for level, (level_probabilities, level_scores) in enumerate(zip(probabilities, descent_scores), start=1):
-            if previous is None:
-                allowed = tf.ones_like(level_probabilities, dtype=tf.bool)
-                active = tf.ones([batch], dtype=tf.bool)
-            else:
-                safe_previous = tf.maximum(previous, 0)
-                allowed = tf.gather(tf.constant(self._child_masks[level - 1]), safe_previous)
-                has_children = tf.gather(tf.constant(self._has_children[level - 2]), safe_previous)
-                active = tf.logical_and(previous >= 0, has_children)
-            masked = tf.where(allowed, level_scores, tf.float32.min)
-            best = tf.argmax(masked, axis=1, output_type=tf.int32)
-            confidence = tf.gather(level_probabilities, best, batch_dims=1)
-            best = tf.where(active, best, -1)
-            chosen.append(best)
-            confidences.append(tf.where(active, confidence, 0.0))
-            previous = best
+        chosen = self._best_path(probabilities) if self.decoding == "path" else self._greedy_path(probabilities)
+        confidences = [tf.where(ids >= 0, tf.gather(level_probabilities, tf.maximum(ids, 0), batch_dims=1), 0.0)
+                       for ids, level_probabilities in zip(chosen, probabilities)]
         full_class_ids = tf.stack(chosen, axis=1)
         confidence_matrix = tf.stack(confidences, axis=1)
 
@@ -258,14 +242,30 @@ class HierarchicalClassifier(keras.Model):
             "embedding": tf.convert_to_tensor(scores["embedding"]),
         }
 
-    def _best_path_indicators(self, probabilities):
-        """Per level ``[B, n_k]``: 1 for the class of the best whole path at that level, 0 elsewhere.
+    def _greedy_path(self, probabilities):
+        """Per level, ``[B]`` int32 class ids: the most probable child of the class above (-1 below a leaf)."""
+        import tensorflow as tf
 
-        Every path's score is the sum of its levels' log-probabilities, built top-down with one gather along
-        the parent index per level (as `_top_k_leaves` builds its products); the best path among those ending
-        at a leaf (at any depth) is picked with one argmax, and its classes are read from a constant table of
-        each path's ancestors. The descent's masked argmax then follows it, since each of its classes is a
-        child of the one above.
+        chosen, previous = [], None
+        for level, level_probabilities in enumerate(probabilities, start=1):
+            if previous is None:
+                best = tf.argmax(level_probabilities, axis=1, output_type=tf.int32)
+            else:
+                safe_previous = tf.maximum(previous, 0)
+                allowed = tf.gather(tf.constant(self._child_masks[level - 1]), safe_previous)
+                has_children = tf.gather(tf.constant(self._has_children[level - 2]), safe_previous)
+                best = tf.argmax(tf.where(allowed, level_probabilities, -1.0), axis=1, output_type=tf.int32)
+                best = tf.where(tf.logical_and(previous >= 0, has_children), best, -1)
+            chosen.append(best)
+            previous = best
+        return chosen
+
+    def _best_path(self, probabilities):
+        """Per level, ``[B]`` int32 class ids of the path with the largest sum of level log-probabilities.
+
+        Every path's score is built top-down with one gather along the parent index per level (as
+        `_top_k_leaves` builds its products); the best of the paths ending at a leaf (at any depth) is one
+        argmax, and its classes are read from the constant table of each leaf's ancestors (-1 below its end).
         """
         import tensorflow as tf
 
@@ -276,12 +276,11 @@ class HierarchicalClassifier(keras.Model):
                            + tf.math.log(tf.maximum(probabilities[level - 1], 1e-12)))
             ending.append(tf.gather(path_scores, self._leaf_columns[level - 1], axis=1))
         best = tf.argmax(tf.concat(ending, axis=1), axis=1, output_type=tf.int32)
-        chosen = tf.gather(tf.constant(self._path_classes), best)  # [B, L], -1 below a path's end
-        return [tf.one_hot(chosen[:, level], len(ids), dtype=tf.float32)
-                for level, ids in enumerate(self._level_node_ids)]
+        classes = tf.gather(tf.constant(self._path_classes), best)  # [B, L]
+        return tf.unstack(classes, num=self.num_levels, axis=1)
 
     def _leaf_paths(self) -> np.ndarray:
-        """``[n_leaves, L]`` class ids of each leaf's path (root first, -1 below it), in `_best_path_indicators`' order."""
+        """``[n_leaves, L]`` class ids of each leaf's path (root first, -1 below it), in `_best_path`'s order."""
         rows = []
         for level in range(1, self.num_levels + 1):
             for column in self._leaf_columns[level - 1]:
@@ -314,9 +313,8 @@ class HierarchicalClassifier(keras.Model):
         import tensorflow as tf
 
         path_scores = probabilities[0]
-        leaf_columns = np.flatnonzero(~self._has_children[0])
-        leaf_scores = [tf.gather(path_scores, leaf_columns, axis=1)]
-        leaf_ids = [self._level_node_ids[0][leaf_columns]]
+        leaf_scores = [tf.gather(path_scores, self._leaf_columns[0], axis=1)]
+        leaf_ids = [self._level_node_ids[0][self._leaf_columns[0]]]
         for level in range(2, self.num_levels + 1):
             parent_index = tf.constant(self._parent_index[level - 1])
             level_probabilities = probabilities[level - 1]
@@ -326,9 +324,8 @@ class HierarchicalClassifier(keras.Model):
                 tf.transpose(level_probabilities), parent_index, parent_count))
             conditional = tf.math.divide_no_nan(level_probabilities, tf.gather(sibling_mass, parent_index, axis=1))
             path_scores = tf.gather(path_scores, parent_index, axis=1) * conditional
-            leaves = np.flatnonzero(~self._has_children[level - 1])
-            leaf_scores.append(tf.gather(path_scores, leaves, axis=1))
-            leaf_ids.append(self._level_node_ids[level - 1][leaves])
+            leaf_scores.append(tf.gather(path_scores, self._leaf_columns[level - 1], axis=1))
+            leaf_ids.append(self._level_node_ids[level - 1][self._leaf_columns[level - 1]])
         all_scores = tf.concat(leaf_scores, axis=1)
         all_ids = tf.constant(_utf8(np.concatenate(leaf_ids)))
         top_scores, top_indices = tf.math.top_k(all_scores, k=self._k)
