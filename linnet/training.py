@@ -328,6 +328,8 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             featurized = featurized_training_model(trained, text_fields)
             if featurized is not None:
                 trained = featurized[0]
+        if config.model.wide.init == "linear_svm":
+            _init_wide_from_linear_svm(model, trained, config, train_catalog, progress)
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
@@ -416,6 +418,21 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     if progress:
         print(closing_summary(metrics, run_dir))
     return load_run(run_dir)
+
+
+def _init_wide_from_linear_svm(model, trained, config, train_catalog, progress: bool) -> None:
+    """``model.wide.init: linear_svm``: set and freeze ``trained``'s wide tables (see `linnet.wide_init`)."""
+    from linnet.embedding_cache import wide_featurizer_layer
+    from linnet.wide_init import init_wide_from_linear_svm
+
+    featurizer = wide_featurizer_layer(model)
+    if featurizer is None:
+        raise ConfigError("model.wide.init 'linear_svm' needs a wide path fed by the n-gram featurizer "
+                          "(model.wide.enabled with a hashed_ngrams text encoder, or wide.with_pretrained)")
+    wide = config.model.wide
+    init_wide_from_linear_svm(trained, featurizer, train_catalog.texts, np.asarray(train_catalog.labels),
+                              C=wide.svm_c, temperature=wide.svm_temperature, seed=config.training.seed,
+                              progress=progress)
 
 
 def level_losses(model_config, level_weight_variables, label_smoothing: float = 0.0) -> dict:

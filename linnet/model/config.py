@@ -11,6 +11,7 @@ CHAIN_OUTPUTS = ("probabilities", "logits")
 LEAF_HEADS = ("softmax", "arcface")
 # Options of the wide featurizer that the builder sets itself (see WideConfig.featurizer).
 WIDE_FEATURIZER_RESERVED = ("text_fields", "name", "trainable", "dtype")
+WIDE_INITS = ("zeros", "linear_svm")
 
 
 @dataclasses.dataclass
@@ -45,6 +46,13 @@ class WideConfig:
     numbers, rare terms) add what a sentence encoder blurs. With a frozen pretrained encoder the embedding
     cache still applies (`linnet.embedding_cache`): the encoder runs once per product, the n-grams are
     computed in tf.data.
+
+    **Linear SVM start** (``init: linear_svm``, opt-in). Before the first epoch each level's table is set to a
+    one-vs-rest LinearSVC (C ``svm_c``, margins times ``svm_temperature`` as logits) fitted on the training
+    split's featurized n-grams, and frozen; the deep heads then learn on top (`linnet.wide_init`). On the
+    fashion benchmark over three seeds it raised validation hF1 by 0.0008 and test hF1 by 0.0010 (with
+    ``text_encoder`` ``idf: true, normalize_per_kind: true``); it costs one LinearSVC per level on one core
+    (about 130 s for 143 classes x 31k products), which grows with classes x products.
     """
 
     enabled: bool = True
@@ -54,8 +62,16 @@ class WideConfig:
     learning_rate_multiplier: float = 10.0
     with_pretrained: bool = False
     featurizer: dict | None = None
+    init: str = "zeros"
+    svm_c: float = 1.0
+    svm_temperature: float = 5.0
 
     def validate(self, where: str = "") -> None:
+        if self.init not in WIDE_INITS:
+            raise ConfigError(f"config key '{where}.init' must be one of {list(WIDE_INITS)}, got {self.init!r}")
+        if self.svm_c <= 0 or self.svm_temperature <= 0:
+            raise ConfigError(f"config keys '{where}.svm_c' and '{where}.svm_temperature' must be positive, got "
+                              f"{self.svm_c} and {self.svm_temperature}")
         if self.num_buckets < 16:
             raise ConfigError(f"config key '{where}.num_buckets' must be at least 16, got {self.num_buckets}")
         if self.max_parameters < 1:

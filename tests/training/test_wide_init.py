@@ -1,0 +1,90 @@
+"""``model.wide.init: linear_svm``: the wide tables start as a LinearSVC on the training n-grams, frozen."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .conftest import tiny_config
+
+SVM_CONFIG = tiny_config(model={"wide": {"num_buckets": 1024, "init": "linear_svm", "svm_temperature": 3.0}},
+                         training={"epochs": 2})
+
+
+def test_featurized_matrix_reproduces_the_wide_layer(tiny_taxonomy):
+    """X @ table equals what `HashedLinear` computes from the featurizer's ids and weights."""
+    import tensorflow as tf
+
+    from linnet.encoders.ngram import HashedNgramFeaturizer
+    from linnet.model.layers import HashedLinear
+    from linnet.wide_init import featurized_matrix
+
+    featurizer = HashedNgramFeaturizer(text_fields=["title"], num_bins=4096)
+    titles = np.array(["red cotton shirt", "hiking boots", "boots boots boots", "", "slim denim jeans"], dtype=object)
+    layer = HashedLinear(256, 3, kernel_initializer="random_normal")  # 4096 ids fold onto 256 rows
+    ids, weights = featurizer({"title": tf.constant(titles.astype(str))})
+    expected = layer(ids, weights).numpy()
+    matrix = featurized_matrix(featurizer, {"title": titles}, 256)
+    assert matrix.shape == (5, 256)
+    np.testing.assert_allclose(matrix @ layer.kernel.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert matrix[3].nnz == 0  # an empty title has no n-grams
+
+
+def test_svm_table_is_the_linear_svm_margins_times_the_temperature():
+    import scipy.sparse as sparse
+    from sklearn.svm import LinearSVC
+
+    from linnet.wide_init import svm_table
+
+    rng = np.random.default_rng(0)
+    features = sparse.random(60, 40, density=0.2, random_state=1, format="csr")
+    targets = rng.integers(0, 3, 60)
+    targets[:5] = -1  # no label at this level: left out of the fit
+    table = svm_table(features, targets, num_classes=5, C=0.5, temperature=4.0, seed=0)
+    svm = LinearSVC(C=0.5, fit_intercept=False, random_state=0).fit(features[5:], targets[5:])
+    assert table.shape == (40, 5)
+    np.testing.assert_allclose(table[:, :3], 4.0 * svm.coef_.T, rtol=1e-5, atol=1e-6)
+    assert not table[:, 3:].any()  # classes never seen in training stay at zero
+    # Two classes: liblinear's one margin, split +/- half between them.
+    pair = svm_table(features, targets % 2, num_classes=2, C=0.5, temperature=2.0, seed=0)
+    margin = LinearSVC(C=0.5, fit_intercept=False, random_state=0).fit(features, targets % 2).coef_[0]
+    np.testing.assert_allclose(pair[:, 1] - pair[:, 0], 2.0 * margin, rtol=1e-5, atol=1e-6)
+
+
+def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_catalog_file, tiny_schema,
+                                                                          tiny_taxonomy, tmp_path):
+    import keras
+
+    from linnet.data import prepare_catalog
+    from linnet.embedding_cache import wide_featurizer_layer
+    from linnet.model.builder import wide_layer_name
+    from linnet.training import train
+    from linnet.wide_init import featurized_matrix, svm_table
+
+    run = train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG, taxonomy=tiny_taxonomy,
+                progress=False)
+    model = keras.saving.load_model(run.path / "model.keras")
+    train_split = prepare_catalog(tiny_catalog_file, tiny_schema, taxonomy=tiny_taxonomy).subset("train")
+    featurizer = wide_featurizer_layer(model)
+    for level in range(1, tiny_taxonomy.num_levels + 1):
+        layer = model.get_layer(wide_layer_name(level))
+        scale = float(model.get_layer(f"{wide_layer_name(level)}_scale").scale)
+        features = featurized_matrix(featurizer, train_split.texts, layer.input_dim)
+        expected = svm_table(features, np.asarray(train_split.labels)[:, level - 1], layer.units, C=1.0,
+                             temperature=3.0, seed=42)  # training.seed's default
+        assert np.abs(expected).max() > 0
+        # Two epochs of training later the table is still the SVM's: it was frozen.
+        np.testing.assert_allclose(layer.kernel.numpy() * scale, expected, rtol=1e-4, atol=1e-5)
+    # The deep heads did train on top of it.
+    losses = run.metrics["history"]["loss"]
+    assert losses[1] < losses[0]
+
+
+def test_init_must_be_known_and_svm_options_positive():
+    from linnet.errors import ConfigError
+    from linnet.model import ModelConfig
+
+    with pytest.raises(ConfigError, match=r"wide\.init"):
+        ModelConfig.from_dict({"wide": {"init": "svm"}})
+    with pytest.raises(ConfigError, match=r"svm_c"):
+        ModelConfig.from_dict({"wide": {"init": "linear_svm", "svm_c": 0}})
