@@ -11,7 +11,7 @@ SVM_CONFIG = tiny_config(model={"wide": {"num_buckets": 1024, "init": "linear_sv
                          training={"epochs": 2})
 
 
-def test_featurized_matrix_reproduces_the_wide_layer(tiny_taxonomy):
+def test_featurized_matrix_reproduces_the_wide_layer():
     """X @ table equals what `HashedLinear` computes from the featurizer's ids and weights."""
     import tensorflow as tf
 
