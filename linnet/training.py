@@ -431,7 +431,8 @@ def _init_wide_from_linear_svm(model, trained, config, train_catalog, progress: 
                           "(model.wide.enabled with a hashed_ngrams text encoder, or wide.with_pretrained)")
     wide = config.model.wide
     init_wide_from_linear_svm(trained, featurizer, train_catalog.texts, np.asarray(train_catalog.labels),
-                              C=wide.svm_c, temperature=wide.svm_temperature, seed=config.training.seed,
+                              C=wide.svm_c, temperature=wide.svm_temperature,
+                              logit_scale=wide.learning_rate_multiplier, seed=config.training.seed,
                               progress=progress)
 
 

@@ -2,7 +2,7 @@
 
 The wide path (`linnet.model.layers.HashedLinear`, one table per level) is a linear model over the
 featurizer's hashed n-grams. Trained jointly with the deep heads by SGD it stops far from the linear
-solution a LinearSVC reaches on the very same features: on the fashion benchmark's split (IDF +
+solution a LinearSVC reaches on the very same features: in one-off runs on the quality benchmark's split (IDF +
 per-kind normalisation, 2^17 buckets) a LinearSVC (C=1) gets validation leaf accuracy 0.9763, the wide path
 trained alone by softmax 0.970-0.972, by a squared hinge 0.973, a softmax logistic regression 0.9709
 (docs/evaluation.md). With ``init: linear_svm`` each level's table is set, before training, to the
@@ -83,7 +83,8 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
 
 
 def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarray, C: float = 1.0,
-                              temperature: float = 5.0, seed: int = 0, progress: bool = False) -> list[int]:
+                              temperature: float = 5.0, logit_scale: float = 1.0, seed: int = 0,
+                              progress: bool = False) -> list[int]:
     """Set every level's wide table of ``trained`` to a LinearSVC fitted on ``texts``/``labels``; freeze it.
 
     Args:
@@ -92,6 +93,8 @@ def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarr
         texts: ``{field: array of strings}`` of the training split.
         labels: ``int [N, L]`` class index per level, ``-1`` where a product has no label at that level.
         C, temperature, seed: the LinearSVC's inverse L2 strength; margin-to-logit scale; liblinear's seed.
+        logit_scale: what the model multiplies the wide tables' output by (``wide.learning_rate_multiplier``);
+            the tables are divided by it so the logits are the SVM's.
         progress: show progress.
 
     Returns:
@@ -108,15 +111,11 @@ def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarr
             continue
         if layer.input_dim not in matrices:
             matrices[layer.input_dim] = featurized_matrix(featurizer, texts, layer.input_dim, progress=progress)
-        try:
-            scale = float(trained.get_layer(f"{wide_layer_name(level)}_scale").scale)
-        except ValueError:
-            scale = 1.0
         if progress:
             print(f"wide path: LinearSVC for level {level} ({layer.units} classes, {labels.shape[0]:,} products)",
                   flush=True)
         table = svm_table(matrices[layer.input_dim], labels[:, level - 1], layer.units, C, temperature, seed)
-        layer.kernel.assign(table / scale)
+        layer.kernel.assign(table / logit_scale)
         layer.trainable = False
         levels.append(level)
     if not levels:

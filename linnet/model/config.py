@@ -50,7 +50,7 @@ class WideConfig:
     **Linear SVM start** (``init: linear_svm``, opt-in). Before the first epoch each level's table is set to a
     one-vs-rest LinearSVC (C ``svm_c``, margins times ``svm_temperature`` as logits) fitted on the training
     split's featurized n-grams, and frozen; the deep heads then learn on top (`linnet.wide_init`). On the
-    fashion benchmark over three seeds it raised validation hF1 by 0.0008 and test hF1 by 0.0010 (with
+    quality benchmark's split (one-off runs over three seeds, docs/evaluation.md) it raised validation hF1 by 0.0008 and test hF1 by 0.0010 (with
     ``text_encoder`` ``idf: true, normalize_per_kind: true``); it costs one LinearSVC per level on one core
     (about 130 s for 143 classes x 31k products), which grows with classes x products.
     """

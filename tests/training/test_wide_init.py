@@ -58,6 +58,7 @@ def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_cat
     from linnet.data import prepare_catalog
     from linnet.embedding_cache import wide_featurizer_layer
     from linnet.model.builder import wide_layer_name
+    from linnet.model.config import WideConfig
     from linnet.training import train
     from linnet.wide_init import featurized_matrix, svm_table
 
@@ -68,7 +69,7 @@ def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_cat
     featurizer = wide_featurizer_layer(model)
     for level in range(1, tiny_taxonomy.num_levels + 1):
         layer = model.get_layer(wide_layer_name(level))
-        scale = float(model.get_layer(f"{wide_layer_name(level)}_scale").scale)
+        scale = WideConfig().learning_rate_multiplier  # the wide logits are the table times it
         features = featurized_matrix(featurizer, train_split.texts, layer.input_dim)
         expected = svm_table(features, np.asarray(train_split.labels)[:, level - 1], layer.units, C=1.0,
                              temperature=3.0, seed=42)  # training.seed's default
