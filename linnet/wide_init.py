@@ -22,6 +22,10 @@ import numpy as np
 from linnet.errors import ConfigError
 
 FEATURIZE_BATCH = 2048
+# Margin (before the temperature) of every class the training split never shows: a one-vs-rest SVM pushes the
+# margins of the wrong classes to -1 and below, so an unseen class left at 0 would win every product whose
+# right class is not sure of itself.
+UNSEEN_CLASS_MARGIN = -2.0
 
 
 def featurized_matrix(featurizer, texts: dict, num_buckets: int, progress: bool = False):
@@ -62,8 +66,12 @@ def featurized_matrix(featurizer, texts: dict, num_buckets: int, progress: bool 
 def svm_table(features, targets: np.ndarray, num_classes: int, C: float, temperature: float, seed: int = 0):
     """``[buckets, num_classes]`` table: the one-vs-rest LinearSVC margins per class times ``temperature``.
 
-    Rows with a target < 0 (no label at this level) are left out; classes never seen stay 0. With two classes
-    seen, the single margin is split +/- half over them (the same softmax as two one-vs-rest margins).
+    Rows with a target < 0 (no label at this level) are left out. With two classes seen, the single margin is
+    split +/- half over them (the same softmax as two one-vs-rest margins). A class never seen gets
+    ``UNSEEN_CLASS_MARGIN * temperature`` in every row: the rows the wide path reads are non-negative with unit
+    L2 norm, so its logit is at most that (the L1 norm is at least 1), below the wrong classes' margins
+    (left at 0 such a column took the argmax from every product whose right class had a negative margin:
+    validation leaf accuracy 0.9649 instead of the SVM's 0.9763 on the quality benchmark's split).
     """
     from sklearn.svm import LinearSVC
 
@@ -72,6 +80,7 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
     seen = np.unique(targets[labelled])
     if len(seen) < 2:
         return table
+    table[:] = UNSEEN_CLASS_MARGIN * temperature
     svm = LinearSVC(C=C, fit_intercept=False, random_state=seed).fit(features[labelled], targets[labelled])
     coefficients = svm.coef_ * temperature
     if len(svm.classes_) == 2:

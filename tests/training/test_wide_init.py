@@ -34,7 +34,7 @@ def test_svm_table_is_the_linear_svm_margins_times_the_temperature():
     import scipy.sparse as sparse
     from sklearn.svm import LinearSVC
 
-    from linnet.wide_init import svm_table
+    from linnet.wide_init import UNSEEN_CLASS_MARGIN, svm_table
 
     rng = np.random.default_rng(0)
     features = sparse.random(60, 40, density=0.2, random_state=1, format="csr")
@@ -44,7 +44,13 @@ def test_svm_table_is_the_linear_svm_margins_times_the_temperature():
     svm = LinearSVC(C=0.5, fit_intercept=False, random_state=0).fit(features[5:], targets[5:])
     assert table.shape == (40, 5)
     np.testing.assert_allclose(table[:, :3], 4.0 * svm.coef_.T, rtol=1e-5, atol=1e-6)
-    assert not table[:, 3:].any()  # classes never seen in training stay at zero
+    # Classes never seen in training sit below every seen class: the table's argmax is the SVM's prediction,
+    # also for the rows where every seen margin is negative (a column of zeros would win those).
+    np.testing.assert_array_equal(table[:, 3:], UNSEEN_CLASS_MARGIN * 4.0)
+    unsure = (svm.decision_function(features) < 0).all(axis=1)
+    assert unsure.any()
+    normalized = sparse.csr_matrix(features.multiply(1 / np.sqrt(features.multiply(features).sum(axis=1))))
+    np.testing.assert_array_equal((normalized @ table).argmax(axis=1), svm.predict(normalized))
     # Two classes: liblinear's one margin, split +/- half between them.
     pair = svm_table(features, targets % 2, num_classes=2, C=0.5, temperature=2.0, seed=0)
     margin = LinearSVC(C=0.5, fit_intercept=False, random_state=0).fit(features, targets % 2).coef_[0]
