@@ -328,8 +328,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             featurized = featurized_training_model(trained, text_fields)
             if featurized is not None:
                 trained = featurized[0]
-        if config.model.wide.init == "linear_svm":
-            _init_wide_from_linear_svm(model, trained, config, train_catalog, progress)
+        _init_wide_path(model, trained, config, train_catalog, progress)
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
@@ -420,20 +419,34 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     return load_run(run_dir)
 
 
-def _init_wide_from_linear_svm(model, trained, config, train_catalog, progress: bool) -> None:
-    """``model.wide.init: linear_svm``: set and freeze ``trained``'s wide tables (see `linnet.wide_init`)."""
-    from linnet.embedding_cache import wide_featurizer_layer
-    from linnet.wide_init import init_wide_from_linear_svm
+def _init_wide_path(model, trained, config, train_catalog, progress: bool) -> None:
+    """``model.wide.init``: with ``linear_svm`` (or ``auto`` under ``wide.svm_max_work``) set and freeze
+    ``trained``'s wide tables to a LinearSVC (see `linnet.wide_init`); else they start at zero."""
+    from linnet.embedding_cache import has_wide_path, wide_featurizer_layer
+    from linnet.wide_init import init_wide_from_linear_svm, resolve_init
 
-    featurizer = wide_featurizer_layer(model)
-    if featurizer is None:
-        raise ConfigError("model.wide.init 'linear_svm' needs a wide path fed by the n-gram featurizer "
-                          "(model.wide.enabled with a hashed_ngrams text encoder, or wide.with_pretrained)")
     wide = config.model.wide
-    init_wide_from_linear_svm(trained, featurizer, train_catalog.texts, np.asarray(train_catalog.labels),
-                              C=wide.svm_c, temperature=wide.svm_temperature,
-                              logit_scale=wide.learning_rate_multiplier, seed=config.training.seed,
-                              progress=progress)
+    featurizer = wide_featurizer_layer(model)
+    if featurizer is None or not has_wide_path(model):
+        if wide.init == "linear_svm":
+            raise ConfigError("model.wide.init 'linear_svm' needs a wide path fed by the n-gram featurizer "
+                              "(model.wide.enabled with a hashed_ngrams text encoder, or wide.with_pretrained)")
+        return  # no wide path: nothing to start
+    labels = np.asarray(train_catalog.labels)
+    if config.training.wide_loss_weight and wide.init != "zeros":
+        if wide.init == "linear_svm":
+            raise ConfigError("training.wide_loss_weight trains the wide path, which model.wide.init 'linear_svm' "
+                              "freezes: set one of them (wide.init: zeros, or wide_loss_weight: 0)")
+        if progress:
+            print("wide.init auto: training.wide_loss_weight trains the wide path, so it starts at zero", flush=True)
+        return
+    init, why = resolve_init(wide.init, labels, wide.svm_max_work)
+    if progress:
+        print(why, flush=True)
+    if init == "linear_svm":
+        init_wide_from_linear_svm(trained, featurizer, train_catalog.texts, labels, C=wide.svm_c,
+                                  temperature=wide.svm_temperature, logit_scale=wide.learning_rate_multiplier,
+                                  seed=config.training.seed, n_jobs=wide.svm_jobs, progress=progress)
 
 
 def level_losses(model_config, level_weight_variables, label_smoothing: float = 0.0) -> dict:

@@ -63,7 +63,8 @@ def featurized_matrix(featurizer, texts: dict, num_buckets: int, progress: bool 
     return matrix
 
 
-def svm_table(features, targets: np.ndarray, num_classes: int, C: float, temperature: float, seed: int = 0):
+def svm_table(features, targets: np.ndarray, num_classes: int, C: float, temperature: float, seed: int = 0,
+              n_jobs: int | None = None):
     """``[buckets, num_classes]`` table: the one-vs-rest LinearSVC margins per class times ``temperature``.
 
     Rows with a target < 0 (no label at this level) are left out. With two classes seen, the single margin is
@@ -72,6 +73,7 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
     L2 norm, so its logit is at most that (the L1 norm is at least 1), below the wrong classes' margins
     (left at 0 such a column took the argmax from every product whose right class had a negative margin:
     validation leaf accuracy 0.9649 instead of the SVM's 0.9763 on the quality benchmark's split).
+    ``n_jobs`` (None or 1: one core; -1: all) solves the one-vs-rest problems in parallel.
     """
     from sklearn.svm import LinearSVC
 
@@ -81,8 +83,17 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
     if len(seen) < 2:
         return table
     table[:] = UNSEEN_CLASS_MARGIN * temperature
-    svm = LinearSVC(C=C, fit_intercept=False, random_state=seed).fit(features[labelled], targets[labelled])
-    coefficients = svm.coef_ * temperature
+    svm = LinearSVC(C=C, fit_intercept=False, random_state=seed)
+    if len(seen) > 2 and n_jobs not in (None, 1):
+        from sklearn.multiclass import OneVsRestClassifier
+
+        # liblinear solves the one-vs-rest problems one after the other on one core; the same problems in
+        # parallel, each from the same seed (the margins match the sequential fit's).
+        svm = OneVsRestClassifier(svm, n_jobs=n_jobs).fit(features[labelled], targets[labelled])
+        coefficients = np.vstack([estimator.coef_ for estimator in svm.estimators_]) * temperature
+    else:
+        svm = svm.fit(features[labelled], targets[labelled])
+        coefficients = svm.coef_ * temperature
     if len(svm.classes_) == 2:
         table[:, svm.classes_[1]] = coefficients[0] / 2
         table[:, svm.classes_[0]] = -coefficients[0] / 2
@@ -91,9 +102,35 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
     return table
 
 
+def svm_work(labels: np.ndarray) -> int:
+    """The size of the one-vs-rest solves for ``labels`` (``int [N, L]``, ``-1`` = none): summed over levels
+    with two classes or more, labelled products x classes seen. liblinear's time grows with it (about
+    25 us per unit on one core with the fashion titles' ~100 n-grams per product)."""
+    labels = np.asarray(labels)
+    work = 0
+    for column in labels.T:
+        labelled = column[column >= 0]
+        classes = len(np.unique(labelled))
+        if classes >= 2:
+            work += labelled.size * classes
+    return int(work)
+
+
+def resolve_init(init: str, labels: np.ndarray, max_work: int) -> tuple[str, str]:
+    """``(init to run, why)``: ``auto`` is ``linear_svm`` when `svm_work` is at most ``max_work``, else
+    ``zeros``; ``zeros`` and ``linear_svm`` are themselves."""
+    if init != "auto":
+        return init, f"wide.init: {init}"
+    work = svm_work(labels)
+    if work <= max_work:
+        return "linear_svm", f"wide.init auto: SVM work {work:,} <= wide.svm_max_work {max_work:,}"
+    return "zeros", (f"wide.init auto: SVM work {work:,} (labelled products x classes, summed over levels) > "
+                     f"wide.svm_max_work {max_work:,}; the wide path starts at zero and trains with the heads")
+
+
 def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarray, C: float = 1.0,
                               temperature: float = 5.0, logit_scale: float = 1.0, seed: int = 0,
-                              progress: bool = False) -> list[int]:
+                              n_jobs: int | None = None, progress: bool = False) -> list[int]:
     """Set every level's wide table of ``trained`` to a LinearSVC fitted on ``texts``/``labels``; freeze it.
 
     Args:
@@ -102,6 +139,7 @@ def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarr
         texts: ``{field: array of strings}`` of the training split.
         labels: ``int [N, L]`` class index per level, ``-1`` where a product has no label at that level.
         C, temperature, seed: the LinearSVC's inverse L2 strength; margin-to-logit scale; liblinear's seed.
+        n_jobs: cores for the one-vs-rest solves (None or 1: one; -1: all).
         logit_scale: what the model multiplies the wide tables' output by (``wide.learning_rate_multiplier``);
             the tables are divided by it so the logits are the SVM's.
         progress: show progress.
@@ -123,7 +161,7 @@ def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarr
         if progress:
             print(f"wide path: LinearSVC for level {level} ({layer.units} classes, {labels.shape[0]:,} products)",
                   flush=True)
-        table = svm_table(matrices[layer.input_dim], labels[:, level - 1], layer.units, C, temperature, seed)
+        table = svm_table(matrices[layer.input_dim], labels[:, level - 1], layer.units, C, temperature, seed, n_jobs)
         layer.kernel.assign(table / logit_scale)
         layer.trainable = False
         levels.append(level)

@@ -23,10 +23,12 @@ n-grams of a catalogue's titles and attributes stay rare, small enough to train 
 only the rows in the batch with `linnet.encoders.LazyAdamW` (see ``docs/encoders.md``), so step time does
 not grow with the table. ``sqrtn`` pooling over these weights is the embedding analogue of an L2-normalised
 sublinear TF vector, the feature map of a TF-IDF + linear SVM baseline. IDF and the separate word /
-character norms are options, off by default: each closes part of the gap to that baseline *for a linear
-model* (a LinearSVC on the featurizer's output: 187 test errors on the fashion titles without either, 160 with
-IDF, 161 with the separate norms, 152 with both; scikit-learn's TF-IDF: 149), but the default LinNét model
-with both scored test hF1 0.9870 against 0.9880 without (docs/evaluation.md), so they are not the default.
+character norms are on by default: each closes part of the gap to that baseline for a linear model (a
+LinearSVC on the featurizer's output: 187 test errors on the fashion titles without either, 160 with IDF, 161
+with the separate norms, 152 with both; scikit-learn's TF-IDF: 149), and the default wide path starts from
+that LinearSVC (`linnet.wide_init`). Without the SVM start, the model with both scored test hF1 0.9870
+against 0.9880 without (docs/evaluation.md); set ``idf: false, normalize_per_kind: false`` with
+``wide.init: zeros`` for that older default.
 """
 
 from __future__ import annotations
@@ -137,10 +139,10 @@ class HashedNgramFeaturizer(keras.layers.Layer):
         idf: multiply each bucket's weight by its inverse document frequency, held in a non-trainable
             ``idf`` weight of ``num_bins`` floats that `adapt` sets from the training texts
             (`linnet.training.train` does this before fitting). Until then it is all ones (no re-weighting).
-            Off by default (see the module docstring for what it measured).
+            On by default (see the module docstring for what it measured).
         normalize_per_kind: L2-normalise each row's word n-grams and character n-grams separately, so the
             few words of a title weigh as much as its many character n-grams (without it, words are about a
-            tenth of the row's norm). Off by default.
+            tenth of the row's norm). On by default.
         **kwargs: standard Keras layer arguments.
 
     Call:
@@ -170,8 +172,8 @@ class HashedNgramFeaturizer(keras.layers.Layer):
         max_words_per_field: int = 256,
         max_word_length: int = 32,
         normalization: Mapping | None = None,
-        idf: bool = False,
-        normalize_per_kind: bool = False,
+        idf: bool = True,
+        normalize_per_kind: bool = True,
         **kwargs,
     ):
         kwargs.setdefault("trainable", False)
@@ -487,8 +489,8 @@ class HashedNgramEncoder(keras.layers.Layer):
         max_words_per_field: int = 256,
         max_word_length: int = 32,
         normalization: Mapping | None = None,
-        idf: bool = False,
-        normalize_per_kind: bool = False,
+        idf: bool = True,
+        normalize_per_kind: bool = True,
         embeddings_initializer="uniform",
         **kwargs,
     ):

@@ -47,12 +47,15 @@ def test_character_ngrams_stay_inside_words_and_rows():
     assert len(set(glued) & set(second_row)) == 1  # of "<cd", "cd>", "<cd>" only "cd>" is in "<abcd>"
 
 
-def test_repeated_ngrams_get_sublinear_weight(featurizer):
+def test_repeated_ngrams_get_sublinear_weight():
     from linnet.encoders import HashedNgramFeaturizer
 
-    (row,) = _bins(featurizer, title=["red red red"], attributes=[""])
+    # Raw term-frequency weights: without the per-kind L2 norms (IDF is all ones until adapt).
+    sublinear = HashedNgramFeaturizer(["title", "attributes"], num_bins=2**20, normalize_per_kind=False)
+    (row,) = _bins(sublinear, title=["red red red"], attributes=[""])
     assert max(row.values()) == pytest.approx(1 + math.log(3))
-    plain = HashedNgramFeaturizer(["title", "attributes"], num_bins=2**20, sublinear_tf=False)
+    plain = HashedNgramFeaturizer(["title", "attributes"], num_bins=2**20, sublinear_tf=False,
+                                  normalize_per_kind=False)
     (row,) = _bins(plain, title=["red red red"], attributes=[""])
     assert max(row.values()) == 3.0
 
@@ -175,7 +178,7 @@ def test_idf_is_learned_from_the_training_texts_by_adapt(tf):
     from linnet.encoders import HashedNgramFeaturizer
 
     featurizer = HashedNgramFeaturizer(["title"], num_bins=2**20, word_ngram_range=[1, 1], char_ngram_range=None,
-                                       sublinear_tf=False, idf=True)
+                                       sublinear_tf=False, idf=True, normalize_per_kind=False)
     (before,) = _bins(featurizer, title=["shirt red"])
     assert sorted(before.values()) == [1.0, 1.0]  # all ones until adapt
     documents = featurizer.adapt({"title": np.array(["shirt red", "shirt blue", "shirt green"])})

@@ -78,9 +78,21 @@ def test_the_exponential_schedule_moves_weight_to_the_leaf(tiny_run):
 
 
 def test_loss_falls_and_the_tree_is_learned(tiny_run):
+    # The default wide path starts from a LinearSVC (wide.init auto) that already separates the tiny catalogue,
+    # so the deep heads start near a small loss and still lower it.
     history = tiny_run.metrics["history"]
-    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert history["loss"][-1] < history["loss"][0]
     assert tiny_run.metrics["validation"]["level_1_accuracy"] > 0.6
+
+
+def test_from_zero_the_loss_falls_by_sgd_alone(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path):
+    from linnet.training import train
+
+    run = train(tiny_catalog_file, tmp_path / "zeros", schema=tiny_schema, config=tiny_config(
+        model={"wide": {"num_buckets": 1024, "init": "zeros"}}), taxonomy=tiny_taxonomy, progress=False)
+    history = run.metrics["history"]
+    assert history["loss"][-1] < 0.7 * history["loss"][0]
+    assert run.metrics["validation"]["level_1_accuracy"] > 0.6
 
 
 def test_shallow_products_add_nothing_to_deeper_levels(tiny_run, tiny_taxonomy):
