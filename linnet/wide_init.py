@@ -10,9 +10,10 @@ one-vs-rest LinearSVC (scikit-learn, squared hinge, L2, C = ``wide.svm_c``, no i
 none) fitted on the training split's featurized, L2-normalised n-grams, its margins scaled by
 ``wide.svm_temperature`` into logits, and the table is frozen: the deep heads learn on top of it.
 
-Cost: one LinearSVC per level on one core, before the first epoch (the fashion leaf level, 143 classes x
-31,193 products: about 130 s; the time grows with classes x products, so a 5,000-class level over millions
-of products takes hours: it is opt-in).
+Cost: one one-vs-rest LinearSVC per level, its binary problems spread over ``wide.svm_jobs`` cores, before
+the first epoch (the fashion leaf level, 164 classes x 31,193 products: about 130 s on one core). The time
+grows with labelled products x classes (`svm_work`), so the default ``init: auto`` runs it only within
+``wide.svm_max_work`` (`resolve_init`); above that the tables start at zero and train with the heads.
 """
 
 from __future__ import annotations

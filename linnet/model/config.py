@@ -53,9 +53,9 @@ class WideConfig:
     (`linnet.wide_init`). SGD alone never reaches that converged, regularised linear solution (on the quality
     benchmark's split a LinearSVC on these features gets validation leaf accuracy 0.9763, the wide path
     trained by softmax 0.970-0.972). ``auto`` runs the SVM when its size, labelled products x classes summed
-    over levels (`linnet.wide_init.svm_work`), is at most ``svm_max_work`` (30M: about 15 minutes of one core;
-    the fashion catalogue is 6M), else starts at ``zeros`` (the tables train with the heads): a 5,000-class
-    level over a million products would take about two days. ``svm_jobs`` cores solve the one-vs-rest problems in
+    over levels (`linnet.wide_init.svm_work`), is at most ``svm_max_work`` (30M: about 13 minutes of one core;
+    the fashion catalogue is 6.8M), else starts at ``zeros`` (the tables train with the heads): a 5,000-class
+    level over a million products would take a day and a half. ``svm_jobs`` cores solve the one-vs-rest problems in
     parallel (-1: all). One-off runs over three seeds on the quality benchmark's split (docs/evaluation.md):
     test hF1 +0.0009 on titles + attributes and +0.0026 on the rows with images over the previous default
     (``zeros`` without IDF / per-kind norms).
