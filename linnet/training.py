@@ -328,7 +328,9 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             featurized = featurized_training_model(trained, text_fields)
             if featurized is not None:
                 trained = featurized[0]
-        _init_wide_path(model, trained, config, train_catalog, progress)
+        # A resumed run gets its frozen tables back from the backup with the other weights: no second solve.
+        restored = resume and fit.backup_and_restore and completed_epochs_of(run_dir) > 0
+        _init_wide_path(model, trained, config, train_catalog, progress, restored=restored)
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
@@ -419,11 +421,12 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     return load_run(run_dir)
 
 
-def _init_wide_path(model, trained, config, train_catalog, progress: bool) -> None:
+def _init_wide_path(model, trained, config, train_catalog, progress: bool, restored: bool = False) -> None:
     """``model.wide.init``: with ``linear_svm`` (or ``auto`` under ``wide.svm_max_work``) set and freeze
-    ``trained``'s wide tables to a LinearSVC (see `linnet.wide_init`); else they start at zero."""
+    ``trained``'s wide tables to a LinearSVC (see `linnet.wide_init`); else they start at zero. ``restored``:
+    the weights come from a backup, so the tables are only frozen, not solved again."""
     from linnet.embedding_cache import has_wide_path, wide_featurizer_layer
-    from linnet.wide_init import init_wide_from_linear_svm, resolve_init
+    from linnet.wide_init import freeze_wide_tables, init_wide_from_linear_svm, resolve_init
 
     wide = config.model.wide
     featurizer = wide_featurizer_layer(model)
@@ -443,7 +446,11 @@ def _init_wide_path(model, trained, config, train_catalog, progress: bool) -> No
     init, why = resolve_init(wide.init, labels, wide.svm_max_work)
     if progress:
         print(why, flush=True)
-    if init == "linear_svm":
+    if init == "linear_svm" and restored:
+        levels = freeze_wide_tables(trained, labels.shape[1])
+        if progress:
+            print(f"wide path: the LinearSVC tables of level(s) {levels} come back from the backup", flush=True)
+    elif init == "linear_svm":
         init_wide_from_linear_svm(trained, featurizer, train_catalog.texts, labels, C=wide.svm_c,
                                   temperature=wide.svm_temperature, logit_scale=wide.learning_rate_multiplier,
                                   seed=config.training.seed, n_jobs=wide.svm_jobs, progress=progress)

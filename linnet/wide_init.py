@@ -129,6 +129,22 @@ def resolve_init(init: str, labels: np.ndarray, max_work: int) -> tuple[str, str
                      f"wide.svm_max_work {max_work:,}; the wide path starts at zero and trains with the heads")
 
 
+def freeze_wide_tables(trained, num_levels: int) -> list[int]:
+    """Freeze ``trained``'s ``wide_level_k`` tables as they are (a resumed run restores the SVM's from its
+    backup); returns the levels frozen (1-based)."""
+    from linnet.model.builder import wide_layer_name
+
+    levels = []
+    for level in range(1, num_levels + 1):
+        try:
+            layer = trained.get_layer(wide_layer_name(level))
+        except ValueError:
+            continue
+        layer.trainable = False
+        levels.append(level)
+    return levels
+
+
 def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarray, C: float = 1.0,
                               temperature: float = 5.0, logit_scale: float = 1.0, seed: int = 0,
                               n_jobs: int | None = None, progress: bool = False) -> list[int]:

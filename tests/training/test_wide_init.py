@@ -165,3 +165,47 @@ def test_a_frozen_svm_start_and_a_wide_loss_are_a_clear_error(tiny_catalog_file,
     with pytest.raises(ConfigError, match=r"wide_loss_weight.*linear_svm"):
         train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
               progress=False)
+
+
+def test_a_resumed_run_takes_the_svm_tables_from_its_backup(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path,
+                                                            monkeypatch):
+    import keras
+
+    from linnet import wide_init
+    from linnet.data import prepare_catalog
+    from linnet.embedding_cache import wide_featurizer_layer
+    from linnet.model.builder import wide_layer_name
+    from linnet.model.config import WideConfig
+    from linnet.training import train
+    from linnet.wide_init import featurized_matrix
+
+    class _Killed(Exception):
+        pass
+
+    class KillAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise _Killed("simulated kill after epoch 1")
+
+    with pytest.raises(_Killed):
+        train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG, taxonomy=tiny_taxonomy,
+              progress=False, callbacks=[KillAfterFirstEpoch()])
+
+    def no_second_solve(*args, **kwargs):
+        raise AssertionError("the SVM was solved again on resume")
+
+    monkeypatch.setattr(wide_init, "svm_table", no_second_solve)
+    resumed = train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG,
+                    taxonomy=tiny_taxonomy, progress=False, resume=True)
+    assert resumed.metrics["resumed_from_epoch"] == 1
+    monkeypatch.undo()
+    # The tables the resumed run ends with are the first run's SVM (restored from the backup, still frozen).
+    train_split = prepare_catalog(tiny_catalog_file, tiny_schema, taxonomy=tiny_taxonomy).subset("train")
+    featurizer = wide_featurizer_layer(resumed.model)
+    for level in range(1, tiny_taxonomy.num_levels + 1):
+        layer = resumed.model.get_layer(wide_layer_name(level))
+        expected = wide_init.svm_table(featurized_matrix(featurizer, train_split.texts, layer.input_dim),
+                                       np.asarray(train_split.labels)[:, level - 1], layer.units, C=1.0,
+                                       temperature=3.0, seed=42, n_jobs=-1)
+        np.testing.assert_allclose(layer.kernel.numpy() * WideConfig().learning_rate_multiplier, expected,
+                                   rtol=1e-4, atol=1e-4)
