@@ -10,7 +10,10 @@ baselines read text only).
 The bar (issue 6): the default LinNét hierarchical F1 >= the better baseline's, and higher coverage at 0.95
 precision. On a catalogue where every model's unthresholded leaf precision is already above 0.95, coverage at
 0.95 is 1.0 less a product or two for everyone, so the verdict also gives the margin at 0.99, where the
-models differ. Training times are wall-clock on a shared machine: the verdict rows carry the load average.
+models differ. The hF1 margin comes with a 95 % paired-bootstrap interval (the test products resampled with
+replacement, the same resample for both models; 2,000 resamples): a margin whose interval spans 0 is not
+told apart from noise by this test split. Training times are wall-clock on a shared machine: the verdict rows
+carry the load average.
 ``LINNET_QUALITY_MAX_ROWS`` limits the rows for a quick look.
 """
 
@@ -50,13 +53,57 @@ def _image_catalog(work: Path, max_rows: int | None) -> Path:
     return path
 
 
-def _quality_row(variant: str, name: str, truth_validation, validation, truth_test, test, lookup, seconds) -> dict:
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def hierarchical_counts(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Per product ``[N, 3]``: the ancestor-augmented true positives, predicted nodes and true nodes.
+
+    Both are path-string matrices (level k holds the whole path down to level k, ``""`` for none), so a node
+    is in both augmented sets exactly when the two paths agree at its level. Summed over products they give
+    micro hP / hR (`hierarchical_f1_of`); the benchmark checks that against `linnet.metrics.summarize`.
+    """
+    truth, predicted = np.asarray(truth, dtype=object), np.asarray(predicted, dtype=object)
+    has_true, has_predicted = truth != "", predicted != ""
+    agree = has_true & has_predicted & (truth == predicted)
+    return np.stack([agree.sum(axis=1), has_predicted.sum(axis=1), has_true.sum(axis=1)], axis=1).astype(np.int64)
+
+
+def hierarchical_f1_of(counts: np.ndarray) -> np.ndarray:
+    """Micro hF1 of ``counts`` summed over the second-to-last axis (``[..., N, 3]`` -> ``[...]``)."""
+    true_positives, predicted, actual = np.moveaxis(counts.sum(axis=-2), -1, 0).astype(np.float64)
+    return 2 * true_positives / np.maximum(predicted + actual, 1)
+
+
+def paired_bootstrap_interval(ours: np.ndarray, theirs: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
+                              seed: int = 0) -> tuple[float, float]:
+    """95 % interval of ``hF1(ours) - hF1(theirs)`` over products resampled with replacement (the same
+    products for both models in every resample), from per-product `hierarchical_counts`."""
+    rng = np.random.default_rng(seed)
+    differences = np.empty(resamples)
+    for start in range(0, resamples, 100):
+        picks = rng.integers(0, ours.shape[0], size=(min(100, resamples - start), ours.shape[0]))
+        differences[start:start + len(picks)] = hierarchical_f1_of(ours[picks]) - hierarchical_f1_of(theirs[picks])
+    low, high = np.percentile(differences, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _quality_row(variant: str, name: str, truth_validation, validation, truth_test, test, lookup, seconds,
+                 counts: dict | None = None) -> dict:
+    """One table row; ``counts`` (when given) receives the test products' `hierarchical_counts` under the
+    row's ``(variant, model)``."""
     from linnet import calibration, metrics
     from linnet.evaluation import to_path_matrix
 
     reverse = {path: node for node, path in lookup.items()} if lookup else None
     full = to_path_matrix(test.full_node_ids, lookup)
     summary = metrics.summarize(truth_test, full)
+    if counts is not None:
+        per_product = hierarchical_counts(truth_test, full)
+        if not np.isclose(float(hierarchical_f1_of(per_product)), summary["hierarchical_f1"], atol=1e-12):
+            raise AssertionError(f"{name}: per-product counts give hF1 {float(hierarchical_f1_of(per_product))}, "
+                                 f"linnet.metrics {summary['hierarchical_f1']}")
+        counts[(variant, name)] = per_product
     row = {"variant": variant, "model": name,
            "hP": summary["hierarchical_precision"], "hR": summary["hierarchical_recall"],
            "hF1": summary["hierarchical_f1"]}
@@ -76,7 +123,7 @@ def _quality_row(variant: str, name: str, truth_validation, validation, truth_te
     return row
 
 
-def _baseline_rows(variant: str, catalog) -> list[dict]:
+def _baseline_rows(variant: str, catalog, counts: dict) -> list[dict]:
     from linnet.evaluation import (
         baseline_predictions,
         catalog_truth,
@@ -90,11 +137,11 @@ def _baseline_rows(variant: str, catalog) -> list[dict]:
         test, baseline, seconds = baseline_predictions(kind, catalog, ("train",), "test")
         validation = predict_with_baseline(baseline, catalog.subset("validation"))
         rows.append(_quality_row(variant, f"baseline {kind}", truth_validation, validation, truth_test, test, None,
-                                 seconds))
+                                 seconds, counts))
     return rows
 
 
-def _linnet_rows(variant: str, catalog_path: Path, catalog, schema, work: Path) -> list[dict]:
+def _linnet_rows(variant: str, catalog_path: Path, catalog, schema, work: Path, counts: dict) -> list[dict]:
     """The default LinNét row, and the same trained model with the greedy descent (``decoding="greedy"``)."""
     from linnet.evaluation import (
         catalog_truth,
@@ -117,11 +164,11 @@ def _linnet_rows(variant: str, catalog_path: Path, catalog, schema, work: Path) 
                                                  predictor.taxonomy, subset.ids)
                  for split, subset in subsets.items()}
         rows.append(_quality_row(variant, name, truths["validation"], parts["validation"], truths["test"],
-                                 parts["test"], lookup, seconds))
+                                 parts["test"], lookup, seconds, counts))
     return rows
 
 
-def _verdict(rows: list[dict]) -> dict:
+def _verdict(rows: list[dict], counts: dict) -> dict:
     baselines = [row for row in rows if row["model"].startswith("baseline")]
     linnet = [row for row in rows if row["model"] == "LinNét default"]
     if not baselines or not linnet:
@@ -131,7 +178,10 @@ def _verdict(rows: list[dict]) -> dict:
     f1_margin = ours["hF1"] - best["hF1"]
     coverage_margin = ours["leaf coverage @0.95"] - max(row["leaf coverage @0.95"] for row in baselines)
     strict_margin = ours["leaf coverage @0.99"] - max(row["leaf coverage @0.99"] for row in baselines)
+    pair = counts.get((ours["variant"], ours["model"])), counts.get((best["variant"], best["model"]))
+    low, high = paired_bootstrap_interval(*pair) if all(part is not None for part in pair) else (np.nan, np.nan)
     return {"variant": ours["variant"], "best baseline": best["model"], "hF1 margin": f1_margin,
+            "hF1 margin 95% interval": f"{low:+.4f} to {high:+.4f}",
             "coverage @0.95 margin": coverage_margin, "coverage @0.99 margin": strict_margin,
             "bar met": bool(f1_margin >= 0 and coverage_margin > 0),
             "load avg 1/5/15 min": "/".join(f"{value:.1f}" for value in os.getloadavg())}
@@ -153,12 +203,13 @@ def run() -> dict:
                     ("text+image", _image_catalog(work, max_rows), _schema(True))]
         for variant, path, schema in variants:
             catalog = prepare_catalog(path, schema, max_rows=max_rows, split=split)
-            rows = _baseline_rows(variant, catalog)
+            counts: dict = {}
+            rows = _baseline_rows(variant, catalog, counts)
             try:
-                rows.extend(_linnet_rows(variant, path, catalog, schema, work))
+                rows.extend(_linnet_rows(variant, path, catalog, schema, work, counts))
             except ImportError as error:  # the training or inference room is not there yet
                 rows.append({"variant": variant, "model": "LinNét default", "note": f"not run: {error}"})
             tables[f"{variant} ({len(catalog):,} products, test {int(np.sum(catalog.split == 'test')):,})"] = rows
-            verdicts.append(_verdict([row for row in rows if "hF1" in row]))
+            verdicts.append(_verdict([row for row in rows if "hF1" in row], counts))
     tables["bar: LinNét default vs the better baseline"] = verdicts
     return tables
