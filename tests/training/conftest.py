@@ -75,6 +75,22 @@ def _png(seed: int, colour_index: int, size: int = 16) -> bytes:
     return buffer.getvalue()
 
 
+class Killed(Exception):
+    """What `kill_after_epoch`'s callback raises: a simulated kill of a training run."""
+
+
+def kill_after_epoch(epoch: int):
+    """A Keras callback that raises `Killed` at the end of epoch ``epoch`` (1-based), as a killed job would stop."""
+    import keras
+
+    class KillAfterEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, index, logs=None):
+            if index + 1 == epoch:
+                raise Killed(f"simulated kill after epoch {epoch}")
+
+    return KillAfterEpoch()
+
+
 def tiny_config(**overrides) -> dict:
     """``TINY_TRAINING`` with ``section={key: value}`` overrides merged one level deep."""
     config = {section: dict(values) for section, values in TINY_TRAINING.items()}

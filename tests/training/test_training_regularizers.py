@@ -7,7 +7,7 @@ import pytest
 
 from linnet.errors import ConfigError
 
-from .conftest import tiny_config
+from .conftest import Killed, kill_after_epoch, tiny_config
 
 
 def _tiny_keras_model(seed=0):
@@ -143,25 +143,15 @@ def test_config_rejects_bad_values():
 
 def test_averaged_run_with_ngram_dropout_resumes_to_the_uninterrupted_result(tiny_catalog_file, tiny_schema,
                                                                             tiny_taxonomy, tmp_path):
-    import keras
-
     from linnet.training import train
-
-    class _Killed(Exception):
-        pass
-
-    class KillAfterSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise _Killed("simulated kill after epoch 2")
 
     config = tiny_config(training={"average_weights_from_epoch": 2, "ngram_dropout": 0.2})
     whole = train(tiny_catalog_file, tmp_path / "whole", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
                   progress=False)
     assert whole.metrics["history"]["val_level_1_accuracy"][-1] > 0.5
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         train(tiny_catalog_file, tmp_path / "killed", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
-              progress=False, callbacks=[KillAfterSecondEpoch()])
+              progress=False, callbacks=[kill_after_epoch(2)])
     resumed = train(tiny_catalog_file, tmp_path / "killed", schema=tiny_schema, config=config,
                     taxonomy=tiny_taxonomy, progress=False, resume=True)
     assert resumed.metrics["resumed_from_epoch"] == 2

@@ -7,28 +7,17 @@ import pytest
 
 from linnet.errors import ConfigError
 
-from .conftest import tiny_config
-
-
-class _Killed(Exception):
-    pass
+from .conftest import Killed, kill_after_epoch, tiny_config
 
 
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_run, tiny_catalog_file, tiny_schema,
                                                             tiny_taxonomy, tmp_path):
-    import keras
-
     from linnet.training import train
 
-    class KillAfterSecondEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise _Killed("simulated kill after epoch 2")
-
     out = tmp_path / "killed"
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         train(tiny_catalog_file, out, schema=tiny_schema, config=tiny_config(), taxonomy=tiny_taxonomy,
-              progress=False, callbacks=[KillAfterSecondEpoch()])
+              progress=False, callbacks=[kill_after_epoch(2)])
     assert (out / "state" / "backup").is_dir() and not (out / "model.keras").exists()
     with pytest.raises(ConfigError, match="--resume"):
         train(tiny_catalog_file, out, schema=tiny_schema, config=tiny_config(), taxonomy=tiny_taxonomy, progress=False)

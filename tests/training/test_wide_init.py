@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import tiny_config
+from .conftest import Killed, kill_after_epoch, tiny_config
 
 SVM_CONFIG = tiny_config(model={"wide": {"num_buckets": 1024, "init": "linear_svm", "svm_temperature": 3.0}},
                          training={"epochs": 2})
@@ -169,8 +169,6 @@ def test_a_frozen_svm_start_and_a_wide_loss_are_a_clear_error(tiny_catalog_file,
 
 def test_a_resumed_run_takes_the_svm_tables_from_its_backup(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path,
                                                             monkeypatch):
-    import keras
-
     from linnet import wide_init
     from linnet.data import prepare_catalog
     from linnet.embedding_cache import wide_featurizer_layer
@@ -179,17 +177,9 @@ def test_a_resumed_run_takes_the_svm_tables_from_its_backup(tiny_catalog_file, t
     from linnet.training import train
     from linnet.wide_init import featurized_matrix
 
-    class _Killed(Exception):
-        pass
-
-    class KillAfterFirstEpoch(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                raise _Killed("simulated kill after epoch 1")
-
-    with pytest.raises(_Killed):
+    with pytest.raises(Killed):
         train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG, taxonomy=tiny_taxonomy,
-              progress=False, callbacks=[KillAfterFirstEpoch()])
+              progress=False, callbacks=[kill_after_epoch(1)])
 
     def no_second_solve(*args, **kwargs):
         raise AssertionError("the SVM was solved again on resume")
