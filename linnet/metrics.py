@@ -260,11 +260,8 @@ def hierarchical_precision_recall_f1(y_true, y_pred, average: str = "micro", sam
     """
     if average not in ("micro", "macro"):
         raise ValueError(f"average must be 'micro' or 'macro', got {average!r}")
-    y_true, y_pred, has_true, has_pred = _pair(y_true, y_pred)
-    weights = check_sample_weight(sample_weight, y_true.shape[0])
-    intersection = (has_true & has_pred & (y_true == y_pred)).sum(1).astype(np.float64)
-    n_pred = has_pred.sum(1).astype(np.float64)
-    n_true = has_true.sum(1).astype(np.float64)
+    intersection, n_pred, n_true = hierarchical_counts(y_true, y_pred).T.astype(np.float64)
+    weights = check_sample_weight(sample_weight, intersection.shape[0])
     if average == "micro":
         precision = _ratio((weights * intersection).sum(), (weights * n_pred).sum())
         recall = _ratio((weights * intersection).sum(), (weights * n_true).sum())
@@ -283,6 +280,15 @@ def hierarchical_precision_recall_f1(y_true, y_pred, average: str = "micro", sam
         "recall": mean_of(per_recall, n_true > 0),
         "f1": mean_of(per_f1, (n_pred + n_true) > 0),
     }
+
+
+def hierarchical_counts(y_true, y_pred) -> np.ndarray:
+    """Per product ``[N, 3]`` ints: ``|P_i ∩ T_i|``, ``|P_i|`` and ``|T_i|`` of
+    `hierarchical_precision_recall_f1` (summed over products they give micro hP and hR; a paired bootstrap
+    resamples them)."""
+    y_true, y_pred, has_true, has_pred = _pair(y_true, y_pred)
+    intersection = (has_true & has_pred & (y_true == y_pred)).sum(1)
+    return np.stack([intersection, has_pred.sum(1), has_true.sum(1)], axis=1).astype(np.int64)
 
 
 def _f1(precision: float, recall: float) -> float:

@@ -11,12 +11,12 @@ def _paths(rows):
 
 
 def test_counts_sum_to_linnet_metrics_hierarchical_f1_with_shallow_labels():
-    from benchmarks.bench_quality import hierarchical_counts, hierarchical_f1_of
+    from benchmarks.bench_quality import hierarchical_f1_of
     from linnet import metrics
 
     truth = _paths([["A", "A>B", "A>B>C"], ["A", "A>D", ""], ["E", "", ""], ["A", "A>B", "A>B>F"]])
     predicted = _paths([["A", "A>B", "A>B>C"], ["A", "A>B", "A>B>C"], ["A", "A>D", ""], ["A", "A>B", "A>B>C"]])
-    counts = hierarchical_counts(truth, predicted)
+    counts = metrics.hierarchical_counts(truth, predicted)
     # Hand count (true positives, predicted nodes, true nodes) per product.
     np.testing.assert_array_equal(counts, [[3, 3, 3], [1, 3, 2], [0, 2, 1], [2, 3, 3]])
     assert float(hierarchical_f1_of(counts)) == pytest.approx(2 * 6 / (11 + 9))
@@ -24,7 +24,8 @@ def test_counts_sum_to_linnet_metrics_hierarchical_f1_with_shallow_labels():
 
 
 def test_bootstrap_interval_is_zero_for_one_model_and_brackets_a_real_difference():
-    from benchmarks.bench_quality import hierarchical_counts, paired_bootstrap_interval
+    from benchmarks.bench_quality import paired_bootstrap_interval
+    from linnet.metrics import hierarchical_counts
 
     rng = np.random.default_rng(0)
     truth = _paths([["A", "A>B"] if flip else ["C", "C>D"] for flip in rng.integers(0, 2, 400)])
