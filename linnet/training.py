@@ -308,6 +308,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     steps_per_epoch = math.ceil(len(train_catalog) / fit.batch_size)
     weights_by_level = compute_class_weights(train_catalog.labels, taxonomy.level_sizes(), config.data.class_weighting)
     text_fields = list(schema.feature_text_fields)
+    completed_epochs = completed_epochs_of(run_dir) if resume and fit.backup_and_restore else 0
 
     with strategy.scope():
         model = build_model(config.model, taxonomy, text_fields=text_fields, image_size=image_size)
@@ -329,8 +330,7 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
             if featurized is not None:
                 trained = featurized[0]
         # A resumed run gets its frozen tables back from the backup with the other weights: no second solve.
-        restored = resume and fit.backup_and_restore and completed_epochs_of(run_dir) > 0
-        _init_wide_path(model, trained, config, train_catalog, progress, restored=restored)
+        _init_wide_path(model, trained, config, train_catalog, progress, restored=completed_epochs > 0)
         level_weight_variables = make_level_weight_variables(level_weights_for_epoch(fit.level_weights, 0, num_levels))
         optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                    text_variables=_text_encoder_variables(trained))
@@ -386,7 +386,6 @@ def _fit_and_write(config, schema, taxonomy, catalog, train_catalog, validation_
     scheduler = level_weight_scheduler(fit.level_weights, level_weight_variables)
     timer = EpochTimer(len(train_catalog))
     callbacks = [scheduler, timer, *_callbacks(fit, run_dir, num_levels, validation_data is not None)]
-    completed_epochs = completed_epochs_of(run_dir) if resume and fit.backup_and_restore else 0
     # tf.data reshuffles on every new iterator from a seeded generator, and Keras's epoch iterator creates
     # ITERATORS_PER_EPOCH of them per epoch: advancing the generator past the epochs already done makes a
     # resumed run see the same batches as an uninterrupted one (tests/training checks the final weights).

@@ -129,17 +129,22 @@ def resolve_init(init: str, labels: np.ndarray, max_work: int) -> tuple[str, str
                      f"wide.svm_max_work {max_work:,}; the wide path starts at zero and trains with the heads")
 
 
+def _wide_layers(trained, num_levels: int):
+    """``(level, layer)`` for each level of ``trained`` that has a ``wide_level_k`` table (1-based)."""
+    from linnet.model.builder import wide_layer_name
+
+    for level in range(1, num_levels + 1):
+        try:
+            yield level, trained.get_layer(wide_layer_name(level))
+        except ValueError:
+            continue
+
+
 def freeze_wide_tables(trained, num_levels: int) -> list[int]:
     """Freeze ``trained``'s ``wide_level_k`` tables as they are (a resumed run restores the SVM's from its
     backup); returns the levels frozen (1-based)."""
-    from linnet.model.builder import wide_layer_name
-
     levels = []
-    for level in range(1, num_levels + 1):
-        try:
-            layer = trained.get_layer(wide_layer_name(level))
-        except ValueError:
-            continue
+    for level, layer in _wide_layers(trained, num_levels):
         layer.trainable = False
         levels.append(level)
     return levels
@@ -164,15 +169,9 @@ def init_wide_from_linear_svm(trained, featurizer, texts: dict, labels: np.ndarr
     Returns:
         The levels set (1-based).
     """
-    from linnet.model.builder import wide_layer_name
-
     levels = []
     matrices = {}
-    for level in range(1, labels.shape[1] + 1):
-        try:
-            layer = trained.get_layer(wide_layer_name(level))
-        except ValueError:
-            continue
+    for level, layer in _wide_layers(trained, labels.shape[1]):
         if layer.input_dim not in matrices:
             matrices[layer.input_dim] = featurized_matrix(featurizer, texts, layer.input_dim, progress=progress)
         if progress:
