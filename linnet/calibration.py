@@ -110,7 +110,9 @@ def threshold_for_precision(confidence, correct, target_precision: float, sample
     Items are sorted by confidence, highest first; accepting the top ``j`` items gives precision
     ``sum_{i<=j} w_i c_i / sum_{i<=j} w_i``. Cut-offs only fall between distinct confidences (ties are
     accepted or refused together). Precision is not monotone in the cut-off, so the deepest cut-off that
-    meets the target is taken, not the first one that fails.
+    meets the target is taken, not the first one that fails. When accepting every item meets the target,
+    the threshold is 0: nothing is withheld, including new items less confident than any seen here (a
+    threshold at the lowest confidence seen would withhold them although no cut-off was needed).
 
     Args:
         confidence: ``[N]`` confidences.
@@ -134,7 +136,8 @@ def threshold_for_precision(confidence, correct, target_precision: float, sample
     if feasible.size == 0:
         return WITHHOLD_ALL, float("nan"), 0.0
     cut = feasible[-1]
-    return float(sorted_confidence[cut]), float(precision[cut]), float(accepted[cut] / weights.sum())
+    threshold = 0.0 if cut == confidence.size - 1 else float(sorted_confidence[cut])
+    return threshold, float(precision[cut]), float(accepted[cut] / weights.sum())
 
 
 def precision_coverage_curve(confidence, correct, sample_weight=None) -> dict:

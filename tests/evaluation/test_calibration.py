@@ -24,8 +24,16 @@ from linnet.errors import ConfigError, EvaluationError
 def test_deepest_cut_wins_when_precision_is_not_monotone():
     confidence = [0.9, 0.8, 0.7, 0.6, 0.5]
     correct = [1, 0, 1, 1, 1]  # running precision 1, .5, .67, .75, .8
-    assert threshold_for_precision(confidence, correct, 0.75) == pytest.approx((0.5, 0.8, 1.0))
+    assert threshold_for_precision(confidence, correct, 0.75) == pytest.approx((0.0, 0.8, 1.0))
     assert threshold_for_precision(confidence, correct, 0.9) == pytest.approx((0.9, 1.0, 0.2))
+
+
+def test_a_target_met_by_every_item_withholds_nothing():
+    # Every item right: the threshold is 0, not the lowest confidence seen (0.6), so a new item at 0.4 is not
+    # withheld although no cut-off was needed.
+    threshold, precision, coverage = threshold_for_precision([0.9, 0.7, 0.6], [1, 1, 1], 0.95)
+    assert (threshold, precision, coverage) == pytest.approx((0.0, 1.0, 1.0))
+    assert apply_thresholds(np.array([["A"]], dtype=object), np.array([[0.4]]), [threshold])[0, 0] == "A"
 
 
 def test_ties_are_accepted_or_refused_together():
