@@ -57,6 +57,27 @@ def test_svm_table_is_the_linear_svm_margins_times_the_temperature():
     np.testing.assert_allclose(pair[:, 1] - pair[:, 0], 2.0 * margin, rtol=1e-5, atol=1e-6)
 
 
+def test_default_c_is_the_tfidf_baselines_c_on_its_scale():
+    """The wide rows hold two kinds of n-grams at norm 1/sqrt(2) each; TF-IDF + LinearSVC(C=1) holds each kind
+    at unit norm. The default svm_c gives the same margins on the wide rows as C=1 gives on that scale."""
+    import scipy.sparse as sparse
+    from sklearn.preprocessing import normalize
+    from sklearn.svm import LinearSVC
+
+    from linnet.model.config import WideConfig
+    from linnet.wide_init import svm_table
+
+    rng = np.random.default_rng(3)
+    words = normalize(sparse.random(80, 30, density=0.15, random_state=4, format="csr") + sparse.eye(80, 30))
+    characters = normalize(sparse.random(80, 50, density=0.3, random_state=5, format="csr"))
+    union = sparse.hstack([words, characters]).tocsr()  # TfidfVectorizer word + char_wb: norm sqrt(2) per row
+    rows = union / np.sqrt(2)                             # what the wide path reads: unit norm per row
+    targets = rng.integers(0, 4, 80)
+    table = svm_table(rows, targets, num_classes=4, C=WideConfig().svm_c, temperature=1.0, seed=0)
+    baseline = LinearSVC(C=1.0, fit_intercept=False, random_state=0, tol=1e-6, max_iter=100_000).fit(union, targets)
+    np.testing.assert_allclose(rows @ table, baseline.decision_function(union), atol=2e-3)
+
+
 def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_catalog_file, tiny_schema,
                                                                           tiny_taxonomy, tmp_path):
     import keras
