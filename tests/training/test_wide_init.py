@@ -98,8 +98,8 @@ def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_cat
         layer = model.get_layer(wide_layer_name(level))
         scale = WideConfig().learning_rate_multiplier  # the wide logits are the table times it
         features = featurized_matrix(featurizer, train_split.texts, layer.input_dim)
-        expected = svm_table(features, np.asarray(train_split.labels)[:, level - 1], layer.units, C=1.0,
-                             temperature=3.0, seed=42, n_jobs=-1)  # training.seed's and wide.svm_jobs' defaults
+        expected = svm_table(features, np.asarray(train_split.labels)[:, level - 1], layer.units,
+                             C=WideConfig().svm_c, temperature=3.0, seed=42, n_jobs=-1)  # the config's defaults
         assert np.abs(expected).max() > 0
         # Two epochs of training later the table is still the SVM's: it was frozen.
         # (to liblinear's stopping tolerance: last-bit differences in the featurized rows move its solution in the
@@ -170,7 +170,8 @@ def test_auto_over_its_budget_leaves_the_wide_path_to_train(tiny_catalog_file, t
     layer = model.get_layer(wide_layer_name(1))
     train_split = prepare_catalog(tiny_catalog_file, tiny_schema, taxonomy=tiny_taxonomy).subset("train")
     features = featurized_matrix(wide_featurizer_layer(model), train_split.texts, layer.input_dim)
-    svm = svm_table(features, np.asarray(train_split.labels)[:, 0], layer.units, C=1.0, temperature=5.0, seed=42)
+    svm = svm_table(features, np.asarray(train_split.labels)[:, 0], layer.units, C=WideConfig().svm_c,
+                    temperature=5.0, seed=42)
     trained = layer.kernel.numpy() * WideConfig().learning_rate_multiplier
     assert np.abs(trained).max() > 0  # moved away from zero by the optimizer
     assert np.abs(trained - svm).max() > 0.5  # and it is not the SVM's table
@@ -216,7 +217,7 @@ def test_a_resumed_run_takes_the_svm_tables_from_its_backup(tiny_catalog_file, t
     for level in range(1, tiny_taxonomy.num_levels + 1):
         layer = resumed.model.get_layer(wide_layer_name(level))
         expected = wide_init.svm_table(featurized_matrix(featurizer, train_split.texts, layer.input_dim),
-                                       np.asarray(train_split.labels)[:, level - 1], layer.units, C=1.0,
-                                       temperature=3.0, seed=42, n_jobs=-1)
+                                       np.asarray(train_split.labels)[:, level - 1], layer.units,
+                                       C=WideConfig().svm_c, temperature=3.0, seed=42, n_jobs=-1)
         np.testing.assert_allclose(layer.kernel.numpy() * WideConfig().learning_rate_multiplier, expected,
                                    rtol=1e-4, atol=1e-4)
