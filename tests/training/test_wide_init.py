@@ -78,33 +78,45 @@ def test_default_c_is_the_tfidf_baselines_c_on_its_scale():
     np.testing.assert_allclose(rows @ table, baseline.decision_function(union), atol=2e-3)
 
 
-def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_catalog_file, tiny_schema,
-                                                                          tiny_taxonomy, tmp_path):
-    import keras
-
+def _wide_and_svm_tables(model, catalog_file, schema, taxonomy, levels, temperature, n_jobs=None):
+    """Per level: ``(model's wide table x its logit scale, the SVM table that the default C and training seed
+    give on the training split's featurized rows)``."""
+    from linnet import wide_init
     from linnet.data import prepare_catalog
     from linnet.embedding_cache import wide_featurizer_layer
     from linnet.model.builder import wide_layer_name
     from linnet.model.config import WideConfig
+
+    wide = WideConfig()
+    train_split = prepare_catalog(catalog_file, schema, taxonomy=taxonomy).subset("train")
+    featurizer = wide_featurizer_layer(model)
+    pairs = []
+    for level in levels:
+        layer = model.get_layer(wide_layer_name(level))
+        features = wide_init.featurized_matrix(featurizer, train_split.texts, layer.input_dim)
+        expected = wide_init.svm_table(features, np.asarray(train_split.labels)[:, level - 1], layer.units,
+                                       C=wide.svm_c, temperature=temperature, seed=42, n_jobs=n_jobs)
+        pairs.append((layer.kernel.numpy() * wide.learning_rate_multiplier, expected))
+    return pairs
+
+
+def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_catalog_file, tiny_schema,
+                                                                          tiny_taxonomy, tmp_path):
+    import keras
+
     from linnet.training import train
-    from linnet.wide_init import featurized_matrix, svm_table
 
     run = train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG, taxonomy=tiny_taxonomy,
                 progress=False)
     model = keras.saving.load_model(run.path / "model.keras")
-    train_split = prepare_catalog(tiny_catalog_file, tiny_schema, taxonomy=tiny_taxonomy).subset("train")
-    featurizer = wide_featurizer_layer(model)
-    for level in range(1, tiny_taxonomy.num_levels + 1):
-        layer = model.get_layer(wide_layer_name(level))
-        scale = WideConfig().learning_rate_multiplier  # the wide logits are the table times it
-        features = featurized_matrix(featurizer, train_split.texts, layer.input_dim)
-        expected = svm_table(features, np.asarray(train_split.labels)[:, level - 1], layer.units,
-                             C=WideConfig().svm_c, temperature=3.0, seed=42, n_jobs=-1)  # the config's defaults
+    levels = range(1, tiny_taxonomy.num_levels + 1)
+    for table, expected in _wide_and_svm_tables(model, tiny_catalog_file, tiny_schema, tiny_taxonomy, levels,
+                                                temperature=3.0, n_jobs=-1):  # SVM_CONFIG's, wide.svm_jobs' default
         assert np.abs(expected).max() > 0
         # Two epochs of training later the table is still the SVM's: it was frozen.
         # (to liblinear's stopping tolerance: last-bit differences in the featurized rows move its solution in the
         # 5th digit; two epochs of training would move it by about the learning rate, 1e-3)
-        np.testing.assert_allclose(layer.kernel.numpy() * scale, expected, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(table, expected, rtol=1e-4, atol=1e-4)
     # The deep heads did train on top of it.
     losses = run.metrics["history"]["loss"]
     assert losses[1] < losses[0]
@@ -156,23 +168,14 @@ def test_svm_work_and_the_auto_choice():
 def test_auto_over_its_budget_leaves_the_wide_path_to_train(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path):
     import keras
 
-    from linnet.data import prepare_catalog
-    from linnet.embedding_cache import wide_featurizer_layer
-    from linnet.model.builder import wide_layer_name
-    from linnet.model.config import WideConfig
     from linnet.training import train
-    from linnet.wide_init import featurized_matrix, svm_table
 
     config = tiny_config(model={"wide": {"num_buckets": 1024, "svm_max_work": 0}}, training={"epochs": 1})
     run = train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
                 progress=False)
     model = keras.saving.load_model(run.path / "model.keras")
-    layer = model.get_layer(wide_layer_name(1))
-    train_split = prepare_catalog(tiny_catalog_file, tiny_schema, taxonomy=tiny_taxonomy).subset("train")
-    features = featurized_matrix(wide_featurizer_layer(model), train_split.texts, layer.input_dim)
-    svm = svm_table(features, np.asarray(train_split.labels)[:, 0], layer.units, C=WideConfig().svm_c,
-                    temperature=5.0, seed=42)
-    trained = layer.kernel.numpy() * WideConfig().learning_rate_multiplier
+    [(trained, svm)] = _wide_and_svm_tables(model, tiny_catalog_file, tiny_schema, tiny_taxonomy, [1],
+                                            temperature=5.0)
     assert np.abs(trained).max() > 0  # moved away from zero by the optimizer
     assert np.abs(trained - svm).max() > 0.5  # and it is not the SVM's table
 
@@ -192,12 +195,7 @@ def test_a_frozen_svm_start_and_a_wide_loss_are_a_clear_error(tiny_catalog_file,
 def test_a_resumed_run_takes_the_svm_tables_from_its_backup(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path,
                                                             monkeypatch):
     from linnet import wide_init
-    from linnet.data import prepare_catalog
-    from linnet.embedding_cache import wide_featurizer_layer
-    from linnet.model.builder import wide_layer_name
-    from linnet.model.config import WideConfig
     from linnet.training import train
-    from linnet.wide_init import featurized_matrix
 
     with pytest.raises(Killed):
         train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG, taxonomy=tiny_taxonomy,
@@ -212,12 +210,7 @@ def test_a_resumed_run_takes_the_svm_tables_from_its_backup(tiny_catalog_file, t
     assert resumed.metrics["resumed_from_epoch"] == 1
     monkeypatch.undo()
     # The tables the resumed run ends with are the first run's SVM (restored from the backup, still frozen).
-    train_split = prepare_catalog(tiny_catalog_file, tiny_schema, taxonomy=tiny_taxonomy).subset("train")
-    featurizer = wide_featurizer_layer(resumed.model)
-    for level in range(1, tiny_taxonomy.num_levels + 1):
-        layer = resumed.model.get_layer(wide_layer_name(level))
-        expected = wide_init.svm_table(featurized_matrix(featurizer, train_split.texts, layer.input_dim),
-                                       np.asarray(train_split.labels)[:, level - 1], layer.units,
-                                       C=WideConfig().svm_c, temperature=3.0, seed=42, n_jobs=-1)
-        np.testing.assert_allclose(layer.kernel.numpy() * WideConfig().learning_rate_multiplier, expected,
-                                   rtol=1e-4, atol=1e-4)
+    levels = range(1, tiny_taxonomy.num_levels + 1)
+    for table, expected in _wide_and_svm_tables(resumed.model, tiny_catalog_file, tiny_schema, tiny_taxonomy, levels,
+                                                temperature=3.0, n_jobs=-1):
+        np.testing.assert_allclose(table, expected, rtol=1e-4, atol=1e-4)
