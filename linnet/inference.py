@@ -14,6 +14,11 @@ The trained functional model gives one softmax per taxonomy level. The wrapper t
      tree it competes with its siblings' subtrees on fewer terms: a deeper path wins only when its deeper
      levels are sure too.
    - ``"greedy"``: the class with the highest probability at its own level.
+
+   The confidence of each level follows the decoding. ``"path"``: the posterior probability that the true
+   path passes through the chosen class, ``p(path) = softmax(path scores)`` over every root-to-leaf path and
+   summed over the paths through the class (a leaf whose parent head agrees is surer than one whose heads
+   point to different branches). ``"greedy"``: the chosen class's probability at its own level.
 3. expose the prefix of that path whose levels pass their thresholds. The threshold of a level is the
    largest of the level's own threshold and the overrides of the nodes on the path down to it (an
    override holds for its node and its whole subtree), exactly as `linnet.calibration` fits them.
@@ -103,8 +108,9 @@ class HierarchicalClassifier(keras.Model):
 
     Call returns a dict of tensors (``B`` products, ``L`` levels, ``k`` candidates):
     ``class_ids`` int32 ``[B, L]`` (``-1`` withheld or below a leaf), ``node_ids`` and ``names`` string
-    ``[B, L]`` (``""`` withheld), ``confidences`` float32 ``[B, L]`` (probability of the full path's class
-    at each level, also where withheld; 0 below a leaf), ``depth`` int32 ``[B]`` (exposed levels),
+    ``[B, L]`` (``""`` withheld), ``confidences`` float32 ``[B, L]`` (of the full path's class at each level,
+    also where withheld, 0 below a leaf: with ``"path"`` the whole-path posterior, the summed probability of
+    every path through the class; with ``"greedy"`` the class's probability at its own level), ``depth`` int32 ``[B]`` (exposed levels),
     ``path`` string ``[B]``, ``full_class_ids`` int32 ``[B, L]`` and ``full_path`` (descent without
     thresholds), ``top_k_node_ids`` string / ``top_k_scores`` float32 ``[B, k]`` (leaves ranked by the
     product of the conditional probabilities along their path), ``embedding`` float32 ``[B, D]``.
@@ -205,9 +211,13 @@ class HierarchicalClassifier(keras.Model):
         probabilities = [tf.convert_to_tensor(scores[level_output_name(level)], tf.float32)
                          for level in range(1, self.num_levels + 1)]
         batch = tf.shape(probabilities[0])[0]
-        chosen = self._best_path(probabilities) if self.decoding == "path" else self._greedy_path(probabilities)
-        confidences = [tf.where(ids >= 0, tf.gather(level_probabilities, tf.maximum(ids, 0), batch_dims=1), 0.0)
-                       for ids, level_probabilities in zip(chosen, probabilities)]
+        if self.decoding == "path":
+            chosen, path_scores = self._best_path(probabilities)
+            confidences = self._path_posteriors(path_scores, chosen)
+        else:
+            chosen = self._greedy_path(probabilities)
+            confidences = [tf.where(ids >= 0, tf.gather(level_probabilities, tf.maximum(ids, 0), batch_dims=1), 0.0)
+                           for ids, level_probabilities in zip(chosen, probabilities)]
         full_class_ids = tf.stack(chosen, axis=1)
         confidence_matrix = tf.stack(confidences, axis=1)
 
@@ -261,7 +271,8 @@ class HierarchicalClassifier(keras.Model):
         return chosen
 
     def _best_path(self, probabilities):
-        """Per level, ``[B]`` int32 class ids of the path with the largest sum of level log-probabilities.
+        """``(per level [B] int32 class ids of the path with the largest sum of level log-probabilities,
+        [B, n_leaves] every root-to-leaf path's score)``.
 
         Every path's score is built top-down with one gather along the parent index per level (as
         `_top_k_leaves` builds its products); the best of the paths ending at a leaf (at any depth) is one
@@ -275,9 +286,30 @@ class HierarchicalClassifier(keras.Model):
             path_scores = (tf.gather(path_scores, tf.constant(self._parent_index[level - 1]), axis=1)
                            + tf.math.log(tf.maximum(probabilities[level - 1], 1e-12)))
             ending.append(tf.gather(path_scores, self._leaf_columns[level - 1], axis=1))
-        best = tf.argmax(tf.concat(ending, axis=1), axis=1, output_type=tf.int32)
+        scores = tf.concat(ending, axis=1)
+        best = tf.argmax(scores, axis=1, output_type=tf.int32)
         classes = tf.gather(tf.constant(self._path_classes), best)  # [B, L]
-        return tf.unstack(classes, num=self.num_levels, axis=1)
+        return tf.unstack(classes, num=self.num_levels, axis=1), scores
+
+    def _path_posteriors(self, path_scores, chosen):
+        """Per level, ``[B]`` float32: the probability that the true path passes through the chosen class, under
+        the whole-path model ``p(path) = softmax over root-to-leaf paths of their scores`` (0 below a leaf).
+
+        A class's probability at its own level ignores whether the levels above and below agree with it; the
+        path posterior sums the probabilities of every path through it, so a leaf whose parent is also sure
+        scores higher than one whose head and parent head point to different branches. On the quality
+        benchmark's validation split it ranks right and wrong leaves better (docs/evaluation.md).
+        """
+        import tensorflow as tf
+
+        posterior = tf.nn.softmax(path_scores, axis=1)  # [B, n_leaves]
+        path_classes = tf.constant(self._path_classes)
+        confidences = []
+        for level, ids in enumerate(chosen):
+            through = tf.equal(path_classes[None, :, level], ids[:, None])  # [B, n_leaves]
+            mass = tf.reduce_sum(tf.where(through, posterior, 0.0), axis=1)
+            confidences.append(tf.where(ids >= 0, mass, 0.0))
+        return confidences
 
     def _leaf_paths(self) -> np.ndarray:
         """``[n_leaves, L]`` class ids of each leaf's path (root first, -1 below it), in `_best_path`'s order."""

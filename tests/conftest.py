@@ -43,7 +43,7 @@ def google_taxonomy_file(shared_data: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_taxonomy():
-    """A handwritten 3-level tree (7 leaves at depths 1 to 3) that every room's tests can share.
+    """A handwritten 3-level tree (6 leaves at depths 1 to 3) that every room's tests can share.
 
     Level sizes ``[3, 4, 3]``; class order is by name within each parent. ``"Bags"`` is a leaf at level 1,
     ``"Shoes > Sandals"`` a leaf at level 2.

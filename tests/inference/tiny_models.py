@@ -64,7 +64,9 @@ def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thre
     """Plain-Python descent, row by row: ``(full node ids [N][L], confidences [N][L], exposed depth [N])``.
 
     ``decoding="path"`` enumerates every root-to-leaf path and keeps the one with the largest sum of
-    log-probabilities; ``"greedy"`` takes the most probable child level by level.
+    log-probabilities; a level's confidence is the share of ``exp(score)`` summed over all paths held by the
+    paths through the chosen node. ``"greedy"`` takes the most probable child level by level; a level's
+    confidence is the node's own probability.
     """
     node_thresholds = node_thresholds or {}
     count = len(next(iter(probabilities.values())))
@@ -79,9 +81,13 @@ def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thre
         if decoding == "path":
             logs = [[math.log(max(float(value), 1e-12)) for value in probabilities[f"level_{level}"][row]]
                     for level in range(1, taxonomy.num_levels + 1)]
-            best = max(range(len(all_paths)), key=lambda index: sum(
-                logs[level][column] for level, column in enumerate(path_columns[index])))
+            scores = [sum(logs[level][column] for level, column in enumerate(columns)) for columns in path_columns]
+            best = max(range(len(all_paths)), key=lambda index: scores[index])
             path = list(all_paths[best])
+            weights = [math.exp(score - scores[best]) for score in scores]
+            confidence_row = [sum(weight for weight, other in zip(weights, all_paths)
+                                  if len(other) > level and other[level] == node) / sum(weights)
+                              for level, node in enumerate(path)]
         else:
             node, path = None, []
             for level in range(1, taxonomy.num_levels + 1):
@@ -90,7 +96,7 @@ def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thre
                     break
                 node = max(candidates, key=lambda candidate: probability(row, level, candidate))
                 path.append(node)
-        confidence_row = [probability(row, level, node) for level, node in enumerate(path, 1)]
+            confidence_row = [probability(row, level, node) for level, node in enumerate(path, 1)]
         depth, override = 0, 0.0
         for level, (node, confidence) in enumerate(zip(path, confidence_row), start=1):
             override = max(override, node_thresholds.get(node, 0.0))
