@@ -183,6 +183,8 @@ class Calibration:
         level_thresholds: one threshold per level, level 1 first.
         node_thresholds: ``{node id: threshold}`` overrides for a node and its descendants.
         taxonomy_fingerprint: the fingerprint of the taxonomy the thresholds were fitted for.
+        decoding: the descent whose confidences the thresholds were fitted on (``"path"`` or ``"greedy"``;
+            None: not recorded, accepted by either).
         report: how each threshold was found (precision and coverage reached on the calibration split);
             not written to the file.
     """
@@ -191,11 +193,15 @@ class Calibration:
     node_thresholds: dict[str, float] = field(default_factory=dict)
     taxonomy_fingerprint: str | None = None
     report: dict = field(default_factory=dict)
+    decoding: str | None = None
 
     def to_dict(self) -> dict:
-        return {"level_thresholds": [float(value) for value in self.level_thresholds],
-                "node_thresholds": {str(node): float(value) for node, value in self.node_thresholds.items()},
-                "taxonomy_fingerprint": self.taxonomy_fingerprint}
+        payload = {"level_thresholds": [float(value) for value in self.level_thresholds],
+                   "node_thresholds": {str(node): float(value) for node, value in self.node_thresholds.items()},
+                   "taxonomy_fingerprint": self.taxonomy_fingerprint}
+        if self.decoding is not None:
+            payload["decoding"] = self.decoding
+        return payload
 
     def save(self, path) -> Path:
         """Write the calibration JSON atomically (temporary file, then ``os.replace``).
@@ -232,13 +238,14 @@ class Calibration:
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"{path}: cannot read calibration file: {error}") from None
         levels, nodes = validate_calibration(payload, taxonomy, source=str(path))
-        return cls(levels, nodes, payload.get("taxonomy_fingerprint"))
+        return cls(levels, nodes, payload.get("taxonomy_fingerprint"), decoding=payload.get("decoding"))
 
-    def check_taxonomy(self, taxonomy, source: str = "calibration") -> None:
-        """Raise :class:`ConfigError` naming what differs when these thresholds do not fit ``taxonomy``."""
+    def check_taxonomy(self, taxonomy, source: str = "calibration", decoding: str | None = None) -> None:
+        """Raise :class:`ConfigError` naming what differs when these thresholds do not fit ``taxonomy`` (or, with
+        ``decoding``, were fitted on the other decoding's confidences)."""
         from linnet.calibration_file import validate_calibration
 
-        validate_calibration(self.to_dict(), taxonomy, source=source)
+        validate_calibration(self.to_dict(), taxonomy, source=source, decoding=decoding)
 
     def apply(self, full_nodes, confidences) -> np.ndarray:
         """The exposed predictions under these thresholds (see :func:`apply_thresholds`)."""

@@ -3,10 +3,13 @@
 Format (``docs/architecture.md``)::
 
     {"level_thresholds": [t_1, ..., t_L], "node_thresholds": {"<node id>": t, ...},
-     "taxonomy_fingerprint": "<sha256 of the taxonomy>"}
+     "taxonomy_fingerprint": "<sha256 of the taxonomy>", "decoding": "path"}
 
 `linnet calibrate` writes it, `HierarchicalClassifier.load_calibration` and ``linnet export --calibration``
-read it. A file fitted for another taxonomy is refused with an error naming both fingerprints.
+read it. A file fitted for another taxonomy is refused with an error naming both fingerprints. ``decoding``
+(optional; files written before it existed have none) names the descent whose confidences the thresholds were
+fitted on: ``"path"`` confidences are whole-path posteriors, ``"greedy"`` ones per-level probabilities, so
+thresholds of one do not mean the same on the other and a model decoding the other way refuses the file.
 
 Example:
     >>> import tempfile, os
@@ -29,15 +32,22 @@ from pathlib import Path
 
 from linnet.errors import ConfigError
 
-KEYS = ("level_thresholds", "node_thresholds", "taxonomy_fingerprint")
+KEYS = ("level_thresholds", "node_thresholds", "taxonomy_fingerprint", "decoding")
+# The descents of `linnet.inference.HierarchicalClassifier` (the first is its default).
+DECODINGS = ("path", "greedy")
 
 
-def validate_calibration(payload, taxonomy=None, source: str = "calibration") -> tuple[list[float], dict[str, float]]:
+def validate_calibration(payload, taxonomy=None, source: str = "calibration",
+                         decoding: str | None = None) -> tuple[list[float], dict[str, float]]:
     """Check a calibration dict and return ``(level_thresholds, node_thresholds)``.
+
+    ``decoding``: the descent of the model that will use the thresholds; a file fitted on the other one's
+    confidences is refused (a file without ``decoding`` is taken as it is).
 
     Raises:
         ConfigError: a missing or unknown key, a threshold that is not a finite number in [0, 1.01],
-            a level count or node id that does not match ``taxonomy``, or a fingerprint mismatch.
+            a level count or node id that does not match ``taxonomy``, a fingerprint mismatch, an unknown
+            decoding or one that differs from ``decoding``.
     """
     if not isinstance(payload, Mapping) or "level_thresholds" not in payload:
         raise ConfigError(f"{source}: a calibration file is a JSON object with the keys {list(KEYS)}")
@@ -49,6 +59,13 @@ def validate_calibration(payload, taxonomy=None, source: str = "calibration") ->
         raise ConfigError(f"{source}: level_thresholds must be a list and node_thresholds an object")
     levels = [_threshold(value, f"{source}: level_thresholds[{index}]") for index, value in enumerate(levels_raw)]
     nodes = {str(node): _threshold(value, f"{source}: node_thresholds[{node!r}]") for node, value in nodes_raw.items()}
+    fitted_on = payload.get("decoding")
+    if fitted_on is not None and fitted_on not in DECODINGS:
+        raise ConfigError(f"{source}: decoding must be one of {', '.join(DECODINGS)}, got {fitted_on!r}")
+    if decoding is not None and fitted_on is not None and fitted_on != decoding:
+        raise ConfigError(f"{source}: thresholds fitted on the {fitted_on!r} decoding's confidences, but this model "
+                          f"decodes {decoding!r}, whose confidences differ (path: whole-path posteriors; greedy: "
+                          f"per-level probabilities); calibrate again with --decoding {decoding}")
     if taxonomy is not None:
         fingerprint = payload.get("taxonomy_fingerprint")
         if fingerprint and fingerprint != taxonomy.fingerprint():
@@ -75,17 +92,19 @@ def _threshold(value, where: str) -> float:
     return number
 
 
-def calibration_payload(level_thresholds, node_thresholds, taxonomy) -> dict:
-    """The JSON-ready dict, validated against ``taxonomy``."""
+def calibration_payload(level_thresholds, node_thresholds, taxonomy, decoding: str | None = None) -> dict:
+    """The JSON-ready dict, validated against ``taxonomy`` (``decoding``: the descent the thresholds are for)."""
     payload = {"level_thresholds": list(level_thresholds), "node_thresholds": dict(node_thresholds or {}),
                "taxonomy_fingerprint": taxonomy.fingerprint()}
+    if decoding is not None:
+        payload["decoding"] = decoding
     levels, nodes = validate_calibration(payload, taxonomy)
-    return {"level_thresholds": levels, "node_thresholds": nodes, "taxonomy_fingerprint": payload["taxonomy_fingerprint"]}
+    return {**payload, "level_thresholds": levels, "node_thresholds": nodes}
 
 
-def save_calibration(path, level_thresholds, node_thresholds, taxonomy) -> Path:
+def save_calibration(path, level_thresholds, node_thresholds, taxonomy, decoding: str | None = None) -> Path:
     """Write the calibration file atomically (temporary file, then ``os.replace``); returns its path."""
-    payload = calibration_payload(level_thresholds, node_thresholds, taxonomy)
+    payload = calibration_payload(level_thresholds, node_thresholds, taxonomy, decoding)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False,
@@ -97,11 +116,12 @@ def save_calibration(path, level_thresholds, node_thresholds, taxonomy) -> Path:
     return path
 
 
-def load_calibration(path, taxonomy) -> tuple[list[float], dict[str, float]]:
+def load_calibration(path, taxonomy, decoding: str | None = None) -> tuple[list[float], dict[str, float]]:
     """Read and check a calibration file: ``(level_thresholds, node_thresholds)``.
 
     Raises:
-        ConfigError: unreadable file, bad JSON or values, or a file fitted for another taxonomy.
+        ConfigError: unreadable file, bad JSON or values, a file fitted for another taxonomy, or (with
+            ``decoding``) one fitted on the other decoding's confidences.
     """
     path = Path(path)
     try:
@@ -110,4 +130,4 @@ def load_calibration(path, taxonomy) -> tuple[list[float], dict[str, float]]:
         raise ConfigError(f"{path}: cannot read calibration file: {error.strerror or error}") from None
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
-    return validate_calibration(payload, taxonomy, source=str(path))
+    return validate_calibration(payload, taxonomy, source=str(path), decoding=decoding)

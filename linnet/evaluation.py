@@ -435,16 +435,24 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
 
 
 # ------------------------------------------------------------------------------------------ the model path
-def load_model(model_path):
-    """A predictor for a run directory (:class:`RunPredictor`) or an exported SavedModel (the inference room's)."""
+def load_model(model_path, decoding: str | None = None):
+    """A predictor for a run directory (:class:`RunPredictor`) or an exported SavedModel (the inference room's).
+
+    ``decoding``: the descent (`linnet.inference.HierarchicalClassifier`); None is the model's own (``"path"``
+    for a run directory, the one an export was made with). An export's is fixed: asking for another is an error.
+    """
     path = Path(model_path)
     if not path.exists():
         raise ConfigError(f"--model {model_path}: no such run or export directory")
     if (path / "model.keras").is_file():
-        return RunPredictor(path)
+        return RunPredictor(path, decoding=decoding or "path")
     from linnet.predict import load_predictor
 
-    return load_predictor(path)
+    predictor = load_predictor(path)
+    if decoding is not None and decoding != predictor.decoding:
+        raise ConfigError(f"--decoding {decoding}: the export at {model_path} decodes {predictor.decoding!r}, set "
+                          f"when it was exported (linnet export --decoding); use a run directory for another decoding")
+    return predictor
 
 
 class RunPredictor:
@@ -455,9 +463,13 @@ class RunPredictor:
     ``HierarchicalClassifier.classify``.
     """
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, decoding: str = "path"):
+        from linnet.calibration_file import DECODINGS
         from linnet.run_directory import load_run
 
+        if decoding not in DECODINGS:
+            raise ConfigError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+        self.decoding = decoding
         self.run = load_run(run_dir)
         self.taxonomy = self.run.taxonomy
         self.schema = self.run.schema
@@ -468,9 +480,10 @@ class RunPredictor:
                 return int(tensor.shape[1])
         return None
 
-    def predict_catalog(self, catalog, batch_size: int = 512, progress: bool = True, decoding: str = "path") -> dict:
+    def predict_catalog(self, catalog, batch_size: int = 512, progress: bool = True, decoding: str | None = None) -> dict:
         """``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays for every product
-        (``decoding``: the descent's, see `linnet.inference.HierarchicalClassifier`)."""
+        (``decoding``: the descent's, see `linnet.inference.HierarchicalClassifier`; None: this predictor's)."""
+        decoding = decoding or self.decoding
         from tqdm.auto import tqdm
 
         from linnet.data import make_dataset
@@ -557,10 +570,10 @@ def predict_on_catalog(predictor, catalog_path, catalog, progress: bool = True) 
 
 
 def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress,
-                                calibration=None):
-    predictor = load_model(model_path)
-    if calibration is not None:  # refuse a file fitted for another tree before any prediction is made
-        calibration.check_taxonomy(predictor.taxonomy, source="calibration")
+                                calibration=None, decoding: str | None = None):
+    predictor = load_model(model_path, decoding)
+    if calibration is not None:  # refuse a file fitted for another tree or decoding before any prediction is made
+        calibration.check_taxonomy(predictor.taxonomy, source="calibration", decoding=predictor.decoding)
     schema = schema or predictor.schema
     settings = run_split_settings(model_path)
     catalog, truth, n_unknown = prepare_for_evaluation(
@@ -573,7 +586,8 @@ def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown
 
 def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = "test", calibration=None,
                    unknown_labels: str = "score", compare_dirs: Sequence = (), subtrees: Sequence = (),
-                   split_fractions=None, log_mlflow: bool = True, progress: bool = True) -> dict:
+                   split_fractions=None, log_mlflow: bool = True, progress: bool = True,
+                   decoding: str | None = None) -> dict:
     """Evaluate a run directory or an export on one split of a catalog and write the report directory.
 
     Args:
@@ -588,18 +602,20 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
         compare_dirs: earlier report directories to put side by side.
         subtrees: nodes (path strings) to break scores down by; every level-1 node by default.
         log_mlflow: log scores and files to the run's MLflow store when ``model_path`` is a run directory.
+        decoding: ``"path"`` or ``"greedy"`` descent (see :func:`load_model`); None: the model's own.
 
     Returns:
         The metrics dict written to ``metrics.json``.
 
     Raises:
         EvaluationError: an empty split.
-        ConfigError: a calibration fitted for another taxonomy (both fingerprints named).
+        ConfigError: a calibration fitted for another taxonomy (both fingerprints named) or on the other
+            decoding's confidences; a decoding an export was not made with.
     """
     if calibration is not None and not isinstance(calibration, calibration_lib.Calibration):
         calibration = calibration_lib.Calibration.load(calibration)
     predictor, catalog, truth, n_unknown, predictions = _model_predictions_on_split(
-        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress, calibration)
+        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress, calibration, decoding)
     predictions.extra = {"model": str(model_path), "split": split,
                          "unknown_labels": {"mode": unknown_labels, "count": n_unknown}}
     notes = [f"{n_unknown} product(s) carry a label outside the model's tree (--unknown-labels {unknown_labels})."]
@@ -612,13 +628,17 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
 
 def calibrate_model(model_path, catalog_path, out_path, target_precision: float = 0.95, node_targets=None,
                     schema=None, split: str = "validation", split_fractions=None, table_targets=None,
-                    progress: bool = True) -> tuple[calibration_lib.Calibration, list]:
-    """Fit thresholds on a validation split, write the calibration file, return it with the trade-off table."""
+                    progress: bool = True, decoding: str | None = None) -> tuple[calibration_lib.Calibration, list]:
+    """Fit thresholds on a validation split, write the calibration file, return it with the trade-off table.
+
+    ``decoding`` (None: the model's own, see :func:`load_model`) is the descent whose confidences the
+    thresholds are fitted on; the file records it, and a model decoding the other way refuses the file.
+    """
     calibration_lib.check_target(target_precision)
     for node, target in (node_targets or {}).items():
         calibration_lib.check_target(target, f"target precision of node {node!r}")
     predictor, _, truth, _, predictions = _model_predictions_on_split(
-        model_path, catalog_path, schema, split, "skip", split_fractions, progress)
+        model_path, catalog_path, schema, split, "skip", split_fractions, progress, decoding=decoding)
     lookup = node_path_lookup(predictor.taxonomy)
     reverse = {path: node for node, path in lookup.items()}
     # Node targets may name a node by id or by path; the file stores ids.
@@ -627,6 +647,7 @@ def calibrate_model(model_path, catalog_path, out_path, target_precision: float 
     calibration = calibration_lib.calibrate(truth_ids, predictions.full_node_ids, predictions.confidences,
                                             target_precision, node_targets,
                                             taxonomy_fingerprint=predictor.taxonomy.fingerprint())
+    calibration.decoding = predictor.decoding
     table = calibration_lib.tradeoff_table(truth_ids, predictions.full_node_ids, predictions.confidences,
                                            table_targets or calibration_lib.DEFAULT_TABLE_TARGETS)
     calibration.save(out_path)

@@ -225,7 +225,7 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
     target = model_dir / str(int(version))
     if target.exists():
         raise ConfigError(f"{target} exists; an export never overwrites a version (pass another --version)")
-    level_thresholds, node_thresholds = (load_calibration(calibration, taxonomy) if calibration is not None
+    level_thresholds, node_thresholds = (load_calibration(calibration, taxonomy, decoding=decoding) if calibration is not None
                                          else (None, None))
     classifier = HierarchicalClassifier(model, taxonomy, level_thresholds, node_thresholds, top_k=top_k,
                                         decoding=decoding)
@@ -258,7 +258,8 @@ def write_saved_model(functions: RawInputFunctions, directory: Path, taxonomy, s
     scratch = Path(tempfile.mkdtemp(prefix="linnet-assets-"))
     try:
         taxonomy.save(scratch / TAXONOMY_ASSET)
-        payload = calibration_payload(classifier.level_thresholds, classifier.node_thresholds, taxonomy)
+        payload = calibration_payload(classifier.level_thresholds, classifier.node_thresholds, taxonomy,
+                                      classifier.decoding)
         (scratch / CALIBRATION_ASSET).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", "utf-8")
         inputs = {"text_fields": functions.text_fields, "image_size": functions.image_size,
                   "image_input": IMAGE_BYTES_INPUT if functions.image_size else None,

@@ -49,10 +49,10 @@ from collections.abc import Mapping, Sequence
 import keras
 import numpy as np
 
+from linnet.calibration_file import DECODINGS
 from linnet.errors import ConfigError
 
 PATH_SEPARATOR = " > "
-DECODINGS = ("path", "greedy")
 OUTPUT_KEYS = ("class_ids", "node_ids", "names", "confidences", "depth", "path", "full_class_ids", "full_path",
                "top_k_node_ids", "top_k_scores", "embedding")
 
@@ -189,10 +189,11 @@ class HierarchicalClassifier(keras.Model):
             variable.assign(values)
 
     def load_calibration(self, path) -> None:
-        """Set thresholds from a calibration file (checked against this taxonomy's fingerprint)."""
+        """Set thresholds from a calibration file (checked against this taxonomy's fingerprint and, when the
+        file names one, this wrapper's decoding)."""
         from linnet.calibration_file import load_calibration
 
-        self.set_thresholds(*load_calibration(path, self.taxonomy))
+        self.set_thresholds(*load_calibration(path, self.taxonomy, decoding=self.decoding))
 
     # ------------------------------------------------------------------ graph
     def scores(self, inputs):

@@ -114,11 +114,13 @@ class Predictor:
         schema: the `linnet.data.CatalogSchema` the model was trained with (None when unknown).
         text_fields: raw text inputs in order; ``image_size``: decoded image side (None: no image input).
         source: where it was loaded from.
+        decoding: the descent (``"path"`` or ``"greedy"``, `linnet.inference.HierarchicalClassifier`).
     """
 
     def __init__(self, function, taxonomy, schema, text_fields, image_size, source: str, batch_size: int = 256,
-                 owner=None):
+                 owner=None, decoding: str = "path"):
         self._function = function
+        self.decoding = decoding
         self._owner = owner  # the loaded SavedModel or classifier: its variables must outlive the function
         self.taxonomy = taxonomy
         self.schema = schema
@@ -219,7 +221,7 @@ def _predictor_from_export(path: Path, batch_size: int) -> Predictor:
         signature = loaded.signatures["serving_default"]
         function = lambda batch: signature(**batch)
     return Predictor(function, taxonomy, schema, inputs["text_fields"], inputs.get("image_size"), str(path),
-                     batch_size, owner=loaded)
+                     batch_size, owner=loaded, decoding=inputs.get("decoding", "path"))
 
 
 # ------------------------------------------------------------------------------------- catalog job

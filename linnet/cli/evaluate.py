@@ -17,6 +17,13 @@ def _node_target(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected NODE=PRECISION with a number, got {text!r}") from None
 
 
+def _add_decoding_option(parser) -> None:
+    parser.add_argument("--decoding", choices=["path", "greedy"], default=None,
+                        help="descent of a run directory's model (default: path; an export keeps the one it was "
+                             "exported with). Confidences differ between the two, so calibrate with the decoding "
+                             "you export")
+
+
 def _schema_or_none(args):
     """The schema from flags, or None to reuse the model's saved schema when no schema flag is given."""
     given = any(getattr(args, name, None) is not None for name in vars(args)
@@ -43,7 +50,7 @@ def run_evaluate(args) -> int:
     metrics = evaluate_model(args.model, args.catalog, args.out, schema=_schema_or_none(args), split=args.split,
                              calibration=args.calibration, unknown_labels=args.unknown_labels,
                              compare_dirs=args.compare or (), subtrees=args.subtree or (),
-                             log_mlflow=not args.no_mlflow, progress=not args.quiet)
+                             log_mlflow=not args.no_mlflow, progress=not args.quiet, decoding=args.decoding)
     _print_headline(metrics, args.out)
     return 0
 
@@ -54,7 +61,7 @@ def run_calibrate(args) -> int:
 
     calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
                                          dict(args.node_target or []), schema=_schema_or_none(args), split=args.split,
-                                         progress=not args.quiet)
+                                         progress=not args.quiet, decoding=args.decoding)
     print(format_tradeoff_table(table))
     print(f"\nthresholds for target {args.target_precision:g}: level {calibration.level_thresholds}"
           + (f", nodes {calibration.node_thresholds}" if calibration.node_thresholds else ""))
@@ -95,6 +102,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--subtree", action="append", metavar="NODE", help="break scores down under this node")
     evaluate.add_argument("--no-mlflow", action="store_true", help="do not log to the run's MLflow store")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_decoding_option(evaluate)
     add_schema_options(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
@@ -109,6 +117,7 @@ def register(subparsers) -> None:
                            help="a stricter precision for a node and its subtree (repeatable)")
     calibrate.add_argument("--split", default="validation", choices=["train", "validation", "test", "all"])
     calibrate.add_argument("--quiet", action="store_true")
+    _add_decoding_option(calibrate)
     add_schema_options(calibrate)
     calibrate.set_defaults(func=run_calibrate)
 

@@ -55,6 +55,7 @@ def report(run, catalog_csv, calibrated, tmp_path_factory):
 def test_calibrate_writes_the_models_thresholds_and_prints_the_tradeoff(run, calibrated, capsys):
     data = json.loads(calibrated.read_text())
     assert data["taxonomy_fingerprint"] == run.taxonomy.fingerprint()
+    assert data["decoding"] == "path", "a run directory decodes by whole path unless told otherwise"
     assert len(data["level_thresholds"]) == run.taxonomy.num_levels
     # The node target was given by path and is stored by the model's node id.
     assert set(data["node_thresholds"]) <= {node.id for node in run.taxonomy.nodes}
@@ -147,3 +148,29 @@ def test_an_export_scores_like_its_run(run, report, catalog_csv, tmp_path):
     assert exported["n_products"] == from_run["n_products"]
     for key in ("hierarchical_f1", "level_accuracy"):
         assert exported["without_thresholds"][key] == pytest.approx(from_run["without_thresholds"][key])
+
+
+def test_thresholds_of_one_decoding_are_refused_by_the_other(run, calibrated, catalog_csv, tmp_path, capsys):
+    from linnet.cli.main import main
+    from linnet.errors import ConfigError
+    from linnet.export import export_run
+
+    greedy = tmp_path / "greedy.json"
+    assert main(["calibrate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(greedy),
+                 "--target-precision", "0.9", "--decoding", "greedy", "--quiet"]) == 0
+    assert json.loads(greedy.read_text())["decoding"] == "greedy"
+    # Evaluated by whole path (the default), the greedy thresholds would judge other confidences.
+    assert main(["evaluate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(tmp_path / "eval"),
+                 "--calibration", str(greedy), "--quiet", "--no-mlflow"]) == 2
+    assert "fitted on the 'greedy' decoding" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(tmp_path / "eval"),
+                 "--calibration", str(greedy), "--decoding", "greedy", "--quiet", "--no-mlflow"]) == 0
+    with pytest.raises(ConfigError, match="fitted on the 'path' decoding"):
+        export_run(run.path, tmp_path / "exports", calibration=calibrated, decoding="greedy")
+    assert not (tmp_path / "exports").exists(), "refused before anything is written"
+    export_dir = export_run(run.path, tmp_path / "exports", calibration=greedy, decoding="greedy")
+    assert json.loads((export_dir / "assets" / "calibration.json").read_text())["decoding"] == "greedy"
+    # An export's decoding is fixed: asking it for the other one names both.
+    assert main(["calibrate", "--model", str(export_dir), "--catalog", str(catalog_csv), "--out",
+                 str(tmp_path / "x.json"), "--decoding", "path", "--quiet"]) == 2
+    assert "decodes 'greedy'" in capsys.readouterr().err

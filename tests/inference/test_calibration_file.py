@@ -49,3 +49,18 @@ def test_unreadable_files(tiny_taxonomy, tmp_path):
     broken.write_text('{"level_thresholds": [0.5,')
     with pytest.raises(ConfigError, match="invalid JSON"):
         load_calibration(broken, tiny_taxonomy)
+
+
+def test_the_decoding_a_file_was_fitted_on_must_match(tiny_taxonomy, tmp_path):
+    path = save_calibration(tmp_path / "c.json", [0.5, 0.6, 0.7], {}, tiny_taxonomy, decoding="greedy")
+    assert json.loads(path.read_text())["decoding"] == "greedy"
+    assert load_calibration(path, tiny_taxonomy, decoding="greedy") == ([0.5, 0.6, 0.7], {})
+    assert load_calibration(path, tiny_taxonomy) == ([0.5, 0.6, 0.7], {}), "no decoding asked: not checked"
+    with pytest.raises(ConfigError, match="fitted on the 'greedy' decoding.*decodes 'path'.*--decoding path"):
+        load_calibration(path, tiny_taxonomy, decoding="path")
+    older = save_calibration(tmp_path / "older.json", [0.5, 0.6, 0.7], {}, tiny_taxonomy)
+    assert "decoding" not in json.loads(older.read_text())
+    assert load_calibration(older, tiny_taxonomy, decoding="greedy") == ([0.5, 0.6, 0.7], {}), "files from before"
+    path.write_text(json.dumps({"level_thresholds": [0.5] * 3, "decoding": "beam"}))
+    with pytest.raises(ConfigError, match="decoding must be one of path, greedy"):
+        load_calibration(path, tiny_taxonomy)

@@ -59,12 +59,17 @@ def test_descent_matches_python_reference(tiny_taxonomy, tiny_model, decoding):
     assert 0 < depths.mean() < 3, "thresholds should withhold some levels and keep others"
 
 
+def level_row(taxonomy, level, weights, rest=0.0):
+    """``[1, n_level]`` probabilities: ``weights`` by node id, ``rest`` everywhere else."""
+    row = np.full(len(taxonomy.classes(level)), rest, np.float32)
+    for node, value in weights.items():
+        row[taxonomy.class_index(node)[1]] = value
+    return row[None, :]
+
+
 def test_path_decoding_lets_a_sure_leaf_overrule_an_unsure_parent(tiny_taxonomy, tiny_model):
     def one_hot_ish(level, weights):
-        row = np.full(len(tiny_taxonomy.classes(level)), 1e-4, np.float32)
-        for node, value in weights.items():
-            row[tiny_taxonomy.class_index(node)[1]] = value
-        return row[None, :]
+        return level_row(tiny_taxonomy, level, weights, rest=1e-4)
 
     # Level 2 leans to Tops (0.55 vs 0.45), but the leaf head is sure of Jeans, under Trousers.
     probabilities = {"level_1": one_hot_ish(1, {"Clothing": 0.9, "Shoes": 0.05, "Bags": 0.05}),
@@ -88,10 +93,7 @@ def test_path_decoding_lets_a_sure_leaf_overrule_an_unsure_parent(tiny_taxonomy,
 
 def test_path_confidences_are_whole_path_posteriors(tiny_taxonomy, tiny_model):
     def level(number, weights):
-        row = np.zeros(len(tiny_taxonomy.classes(number)), np.float32)
-        for node, value in weights.items():
-            row[tiny_taxonomy.class_index(node)[1]] = value
-        return row[None, :]
+        return level_row(tiny_taxonomy, number, weights)
 
     probabilities = {"level_1": level(1, {"Clothing": 0.8, "Shoes": 0.1, "Bags": 0.1}),
                      "level_2": level(2, {"Clothing > Tops": 0.6, "Clothing > Trousers": 0.4}),
