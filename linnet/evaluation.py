@@ -483,12 +483,12 @@ class RunPredictor:
     def predict_catalog(self, catalog, batch_size: int = 512, progress: bool = True, decoding: str | None = None) -> dict:
         """``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays for every product
         (``decoding``: the descent's, see `linnet.inference.HierarchicalClassifier`; None: this predictor's)."""
-        decoding = decoding or self.decoding
         from tqdm.auto import tqdm
 
         from linnet.data import make_dataset
         from linnet.inference import HierarchicalClassifier
 
+        decoding = decoding or self.decoding
         classifier = HierarchicalClassifier(self.run.model, self.taxonomy, decoding=decoding)
         dataset = make_dataset(catalog, batch_size=batch_size, shuffle=False, image_size=self._image_size(),
                                with_labels=False)

@@ -225,8 +225,8 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
     target = model_dir / str(int(version))
     if target.exists():
         raise ConfigError(f"{target} exists; an export never overwrites a version (pass another --version)")
-    level_thresholds, node_thresholds = (load_calibration(calibration, taxonomy, decoding=decoding) if calibration is not None
-                                         else (None, None))
+    level_thresholds, node_thresholds = (load_calibration(calibration, taxonomy, decoding=decoding)
+                                         if calibration is not None else (None, None))
     classifier = HierarchicalClassifier(model, taxonomy, level_thresholds, node_thresholds, top_k=top_k,
                                         decoding=decoding)
     functions = RawInputFunctions(classifier, raw_text_fields(model, schema), model_image_size(model))
