@@ -37,6 +37,13 @@ KEYS = ("level_thresholds", "node_thresholds", "taxonomy_fingerprint", "decoding
 DECODINGS = ("path", "greedy")
 
 
+def check_decoding(decoding, where: str = "decoding") -> str:
+    """``decoding`` if it is one of `DECODINGS`, else a :class:`ConfigError` naming ``where``."""
+    if decoding not in DECODINGS:
+        raise ConfigError(f"{where} must be one of {', '.join(DECODINGS)}, got {decoding!r}")
+    return decoding
+
+
 def validate_calibration(payload, taxonomy=None, source: str = "calibration",
                          decoding: str | None = None) -> tuple[list[float], dict[str, float]]:
     """Check a calibration dict and return ``(level_thresholds, node_thresholds)``.
@@ -60,8 +67,8 @@ def validate_calibration(payload, taxonomy=None, source: str = "calibration",
     levels = [_threshold(value, f"{source}: level_thresholds[{index}]") for index, value in enumerate(levels_raw)]
     nodes = {str(node): _threshold(value, f"{source}: node_thresholds[{node!r}]") for node, value in nodes_raw.items()}
     fitted_on = payload.get("decoding")
-    if fitted_on is not None and fitted_on not in DECODINGS:
-        raise ConfigError(f"{source}: decoding must be one of {', '.join(DECODINGS)}, got {fitted_on!r}")
+    if fitted_on is not None:
+        check_decoding(fitted_on, f"{source}: decoding")
     if decoding is not None and fitted_on is not None and fitted_on != decoding:
         raise ConfigError(f"{source}: thresholds fitted on the {fitted_on!r} decoding's confidences, but this model "
                           f"decodes {decoding!r}, whose confidences differ (path: whole-path posteriors; greedy: "

@@ -464,12 +464,10 @@ class RunPredictor:
     """
 
     def __init__(self, run_dir, decoding: str = "path"):
-        from linnet.calibration_file import DECODINGS
+        from linnet.calibration_file import check_decoding
         from linnet.run_directory import load_run
 
-        if decoding not in DECODINGS:
-            raise ConfigError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
-        self.decoding = decoding
+        self.decoding = check_decoding(decoding)
         self.run = load_run(run_dir)
         self.taxonomy = self.run.taxonomy
         self.schema = self.run.schema

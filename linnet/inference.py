@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 import keras
 import numpy as np
 
-from linnet.calibration_file import DECODINGS
+from linnet.calibration_file import check_decoding
 from linnet.errors import ConfigError
 
 PATH_SEPARATOR = " > "
@@ -110,7 +110,8 @@ class HierarchicalClassifier(keras.Model):
     ``class_ids`` int32 ``[B, L]`` (``-1`` withheld or below a leaf), ``node_ids`` and ``names`` string
     ``[B, L]`` (``""`` withheld), ``confidences`` float32 ``[B, L]`` (of the full path's class at each level,
     also where withheld, 0 below a leaf: with ``"path"`` the whole-path posterior, the summed probability of
-    every path through the class; with ``"greedy"`` the class's probability at its own level), ``depth`` int32 ``[B]`` (exposed levels),
+    every path through the class; with ``"greedy"`` the class's probability at its own level), ``depth``
+    int32 ``[B]`` (exposed levels),
     ``path`` string ``[B]``, ``full_class_ids`` int32 ``[B, L]`` and ``full_path`` (descent without
     thresholds), ``top_k_node_ids`` string / ``top_k_scores`` float32 ``[B, k]`` (leaves ranked by the
     product of the conditional probabilities along their path), ``embedding`` float32 ``[B, D]``.
@@ -130,9 +131,7 @@ class HierarchicalClassifier(keras.Model):
             taxonomy = Taxonomy.from_json(taxonomy)
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
             raise ConfigError(f"top_k must be a positive integer, got {top_k!r}")
-        if decoding not in DECODINGS:
-            raise ConfigError(f"decoding must be one of {', '.join(DECODINGS)}, got {decoding!r}")
-        self.decoding = decoding
+        self.decoding = check_decoding(decoding)
         self.model = model
         self.taxonomy = taxonomy
         self.top_k = int(top_k)
@@ -299,7 +298,8 @@ class HierarchicalClassifier(keras.Model):
         A class's probability at its own level ignores whether the levels above and below agree with it; the
         path posterior sums the probabilities of every path through it, so a leaf whose parent is also sure
         scores higher than one whose head and parent head point to different branches. On the quality
-        benchmark's validation split it ranks right and wrong leaves better (docs/evaluation.md).
+        benchmark's titles it ranks right above wrong leaves better at two seeds on validation and test
+        (docs/evaluation.md).
         """
         import tensorflow as tf
 
