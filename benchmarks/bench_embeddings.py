@@ -80,7 +80,7 @@ def _arcface_wired(taxonomy, text_fields) -> bool:
 
 
 def _quality_rows(catalog, catalog_path: Path, work: Path, epochs: int) -> tuple[list[dict], dict]:
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     leaf_level = catalog.num_levels
     leaf_output = f"level_{leaf_level}"
@@ -158,7 +158,7 @@ def run() -> dict:
     max_rows = int(os.environ.get("LINNET_EMBEDDINGS_MAX_ROWS", "0")) or None
     if (FASHION / "styles.csv").is_file():
         from linnet.data import prepare_catalog
-        from linnet.training_config import TrainingConfig
+        from linnet.training.config import TrainingConfig
 
         defaults = TrainingConfig().data
         catalog = prepare_catalog(FASHION / "styles.csv", _schema(), max_rows=max_rows, split=tuple(defaults.split),

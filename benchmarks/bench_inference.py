@@ -55,8 +55,8 @@ def run() -> list[dict]:
     import keras
     import tensorflow as tf
 
-    from linnet.export import export_model
-    from linnet.inference import HierarchicalClassifier
+    from linnet.serving.export import export_model
+    from linnet.inference.classifier import HierarchicalClassifier
     from linnet.model import ModelConfig, build_model
 
     taxonomy, tree = _taxonomy()

@@ -57,7 +57,7 @@ BOOTSTRAP_RESAMPLES = 2000
 
 
 def hierarchical_f1_of(counts: np.ndarray) -> np.ndarray:
-    """Micro hF1 of `linnet.metrics.hierarchical_counts` summed over the second-to-last axis
+    """Micro hF1 of `linnet.evaluation.metrics.hierarchical_counts` summed over the second-to-last axis
     (``[..., N, 3]`` -> ``[...]``)."""
     true_positives, predicted, actual = np.moveaxis(counts.sum(axis=-2), -1, 0).astype(np.float64)
     return 2 * true_positives / np.maximum(predicted + actual, 1)
@@ -66,7 +66,7 @@ def hierarchical_f1_of(counts: np.ndarray) -> np.ndarray:
 def paired_bootstrap_interval(ours: np.ndarray, theirs: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES,
                               seed: int = 0) -> tuple[float, float]:
     """95 % interval of ``hF1(ours) - hF1(theirs)`` over products resampled with replacement (the same
-    products for both models in every resample), from per-product `linnet.metrics.hierarchical_counts`."""
+    products for both models in every resample), from per-product `linnet.evaluation.metrics.hierarchical_counts`."""
     rng = np.random.default_rng(seed)
     differences = np.empty(resamples)
     for start in range(0, resamples, 100):
@@ -78,10 +78,11 @@ def paired_bootstrap_interval(ours: np.ndarray, theirs: np.ndarray, resamples: i
 
 def _quality_row(variant: str, name: str, truth_validation, validation, truth_test, test, lookup, seconds,
                  counts: dict | None = None) -> dict:
-    """One table row; ``counts`` (when given) receives the test products' `linnet.metrics.hierarchical_counts`
+    """One table row; ``counts`` (when given) receives the test products' `linnet.evaluation.metrics.hierarchical_counts`
     under the row's ``(variant, model)``."""
-    from linnet import calibration, metrics
-    from linnet.evaluation import to_path_matrix
+    from linnet.evaluation import calibration
+    from linnet.evaluation import metrics
+    from linnet.evaluation.evaluate import to_path_matrix
 
     reverse = {path: node for node, path in lookup.items()} if lookup else None
     full = to_path_matrix(test.full_node_ids, lookup)
@@ -108,7 +109,7 @@ def _quality_row(variant: str, name: str, truth_validation, validation, truth_te
 
 
 def _baseline_rows(variant: str, catalog, counts: dict) -> list[dict]:
-    from linnet.evaluation import (
+    from linnet.evaluation.evaluate import (
         baseline_predictions,
         catalog_truth,
         predict_with_baseline,
@@ -127,13 +128,13 @@ def _baseline_rows(variant: str, catalog, counts: dict) -> list[dict]:
 
 def _linnet_rows(variant: str, catalog_path: Path, catalog, schema, work: Path, counts: dict) -> list[dict]:
     """The default LinNét row, and the same trained model with the greedy descent (``decoding="greedy"``)."""
-    from linnet.evaluation import (
+    from linnet.evaluation.evaluate import (
         catalog_truth,
         load_model,
         node_path_lookup,
         predictions_from_outputs,
     )
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     started = time.perf_counter()
     run = train(catalog_path, work / f"run-{variant}", schema=schema, catalog=catalog, progress=False)
@@ -175,7 +176,7 @@ def run() -> dict:
     if not (FASHION / "styles.csv").is_file():
         return {"skipped": [{"note": f"fashion catalogue not found at {FASHION}"}]}
     from linnet.data import prepare_catalog
-    from linnet.evaluation import DEFAULT_SPLIT
+    from linnet.evaluation.evaluate import DEFAULT_SPLIT
 
     max_rows = int(os.environ.get("LINNET_QUALITY_MAX_ROWS", "0")) or None
     split = DEFAULT_SPLIT  # the split training uses by default, so test is unseen by every model

@@ -1,4 +1,4 @@
-"""Training speed through `linnet.training.train` on the fashion catalogue (``styles.csv``).
+"""Training speed through `linnet.training.trainer.train` on the fashion catalogue (``styles.csv``).
 
 Two tables:
 
@@ -56,7 +56,7 @@ def _load() -> float:
 
 
 def _train(catalog, work: Path, name: str, config: dict):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     load_before = _load()
     cpu_before = time.process_time()
@@ -68,7 +68,7 @@ def _train(catalog, work: Path, name: str, config: dict):
 def _throughput_rows(work: Path) -> list[dict]:
     from linnet.data import prepare_catalog
     from linnet.model.builder import wide_bucket_count
-    from linnet.training_config import TrainingConfig
+    from linnet.training.config import TrainingConfig
 
     catalog = prepare_catalog(FASHION / "styles.csv", _schema(False), progress=False)
     defaults = TrainingConfig()

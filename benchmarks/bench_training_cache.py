@@ -2,7 +2,7 @@
 
 The default model (hashed n-gram text encoder + wide path, both trained) plus a frozen MobileNetV2
 (width 0.35, 96 px, as `linnet demo` trains it) on a slice of the fashion catalogue. Three runs of
-`linnet.training.train`, two epochs each (the first includes tracing; the second is the steady epoch):
+`linnet.training.trainer.train`, two epochs each (the first includes tracing; the second is the steady epoch):
 
 1. ``training.embedding_cache: false``: every step decodes the batch's images and runs the CNN;
 2. the cache, empty: the CNN runs once per product with an image (the one-off encode time is reported
@@ -49,8 +49,8 @@ def _load() -> str:
 
 def run() -> list[dict]:
     from linnet.data import CatalogSchema
-    from linnet.demo_catalog import DEMO_SCHEMA, write_demo_catalog
-    from linnet.training import train
+    from linnet.demo.catalog import DEMO_SCHEMA, write_demo_catalog
+    from linnet.training.trainer import train
 
     if not (DATA / "styles.csv").is_file():
         raise FileNotFoundError(f"fashion catalogue not found at {DATA}")

@@ -34,7 +34,7 @@ def _schema_or_none(args):
 
 
 def _print_headline(metrics: dict, out) -> None:
-    from linnet.reports import format_number
+    from linnet.evaluation.reports import format_number
 
     levels = ", ".join(format_number(value) for value in metrics.get("level_accuracy") or [])
     print(f"hierarchical P/R/F1 {format_number(metrics.get('hierarchical_precision'))} / "
@@ -45,7 +45,7 @@ def _print_headline(metrics: dict, out) -> None:
 
 
 def run_evaluate(args) -> int:
-    from linnet.evaluation import evaluate_model
+    from linnet.evaluation.evaluate import evaluate_model
 
     metrics = evaluate_model(args.model, args.catalog, args.out, schema=_schema_or_none(args), split=args.split,
                              calibration=args.calibration, unknown_labels=args.unknown_labels,
@@ -56,8 +56,8 @@ def run_evaluate(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from linnet.calibration import format_tradeoff_table
-    from linnet.evaluation import calibrate_model
+    from linnet.evaluation.calibration import format_tradeoff_table
+    from linnet.evaluation.evaluate import calibrate_model
 
     calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
                                          dict(args.node_target or []), schema=_schema_or_none(args), split=args.split,
@@ -75,7 +75,7 @@ def run_calibrate(args) -> int:
 
 
 def run_baseline(args) -> int:
-    from linnet.evaluation import evaluate_baseline
+    from linnet.evaluation.evaluate import evaluate_baseline
 
     metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),
                                 subtrees=args.subtree or (), compare_dirs=args.compare or (),

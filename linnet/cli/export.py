@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run_export(args) -> int:
-    from linnet.export import export_run
+    from linnet.serving.export import export_run
 
     export_dir = export_run(args.run_dir, args.out, name=args.name, version=args.version,
                             calibration=args.calibration, top_k=args.top_k,

@@ -8,7 +8,7 @@ from linnet.cli.schema_options import add_schema_options, schema_from_args
 def run_predict(args) -> int:
     from pathlib import Path
 
-    from linnet.predict import load_predictor, predict_catalog
+    from linnet.serving.predict import load_predictor, predict_catalog
 
     predictor = load_predictor(args.model, batch_size=args.batch_size)
     schema = schema_from_args(args, default=predictor.schema)

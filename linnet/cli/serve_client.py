@@ -8,7 +8,7 @@ from linnet.cli.schema_options import add_schema_options, schema_from_args
 
 
 def _client(args):
-    from linnet.serving_client import ServingClient
+    from linnet.serving.client import ServingClient
 
     return ServingClient(args.model_name, rest_url=None if args.grpc else args.rest_url, grpc_target=args.grpc,
                          signature_name=args.signature, version=args.version, timeout=args.timeout,
@@ -31,7 +31,7 @@ def run_serve_client(args) -> int:
     if not (args.catalog and args.out and args.taxonomy):
         raise ConfigError("give --title TEXT, or --catalog FILE --out FILE --taxonomy TAXONOMY_JSON "
                           "(the export's assets/taxonomy.json)")
-    from linnet.predict import predict_catalog
+    from linnet.serving.predict import predict_catalog
     from linnet.taxonomy import load_taxonomy
 
     client.taxonomy = load_taxonomy(args.taxonomy)

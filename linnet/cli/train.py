@@ -43,7 +43,7 @@ def register(subparsers) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from linnet.data import CatalogSchema
-    from linnet.training import resolve_config, train
+    from linnet.training.trainer import resolve_config, train
 
     schema = schema_from_args(args)
     if not schema.has_category:

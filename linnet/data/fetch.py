@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from linnet.data._atomic import write_atomically
+from linnet.atomic_files import write_atomically
 from linnet.data.images import fetched_image_name
 
 OUTCOMES = ("ok", "http_error", "timeout", "not_image", "too_large", "error")

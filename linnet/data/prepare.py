@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from linnet.data._atomic import write_atomically
+from linnet.atomic_files import write_atomically
 from linnet.data.attributes import render_attributes
 from linnet.data.images import resolve_image_source
 from linnet.data.readers import DEFAULT_CHUNK_ROWS, BadRow, CatalogReader

@@ -145,7 +145,7 @@ class CatalogSchema:
         """Writes the schema as YAML atomically and returns the path."""
         import yaml
 
-        from linnet.data._atomic import write_atomically
+        from linnet.atomic_files import write_atomically
 
         return write_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 

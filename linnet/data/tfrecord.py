@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from linnet.data._atomic import write_atomically
+from linnet.atomic_files import write_atomically
 from linnet.data.split import SPLIT_NAMES
 from linnet.errors import CatalogError
 

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+from linnet.lazy_exports import lazy_exports
 
 _LAZY = {
     "check_vectors": "linnet.embeddings.vectors",
@@ -34,8 +34,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'linnet.embeddings' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

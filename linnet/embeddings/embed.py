@@ -120,7 +120,7 @@ def load_embedder(source, schema=None) -> Embedder:
     if (path / "saved_model.pb").is_file():
         return _embedder_from_saved_model(path, schema)
     if path.is_dir() and (path / "model.keras").is_file():
-        from linnet.training import load_run
+        from linnet.training.run_directory import load_run
 
         run = load_run(path)
         return embedder_from_keras(run.model, schema or run.schema, source=str(path), taxonomy=run.taxonomy)
@@ -137,7 +137,7 @@ def _embedder_from_saved_model(path: Path, schema=None) -> Embedder:
     """The ``embed`` signature of a `linnet export` (raw text strings + ``image_bytes`` in, ``embedding`` out)."""
     import tensorflow as tf
 
-    from linnet.export import INPUTS_ASSET, TAXONOMY_ASSET, load_saved_model
+    from linnet.serving.export import INPUTS_ASSET, TAXONOMY_ASSET, load_saved_model
 
     loaded = load_saved_model(path)
     if "embed" not in loaded.signatures:

@@ -213,7 +213,7 @@ def add_neighbours_signature(saved_model_dir: str | os.PathLike, index: Neighbou
 
     source, out_dir = Path(saved_model_dir), Path(out_dir)
     k = check_k(k, index.size)
-    from linnet.export import load_saved_model
+    from linnet.serving.export import load_saved_model
 
     loaded = load_saved_model(source)
     signatures = dict(loaded.signatures)

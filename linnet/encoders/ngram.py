@@ -3,7 +3,7 @@
 Two layers do the work so the model can reuse the same n-gram ids for a wide linear path:
 
 - `HashedNgramFeaturizer`: ``{field: tf.string [B]}`` -> ``(ids int64 [B, L], weights float32 [B, L])``.
-  Normalises the text (`linnet.text`), builds word uni/bi-grams and character n-grams inside words
+  Normalises the text (`linnet.encoders.text_normalization`), builds word uni/bi-grams and character n-grams inside words
   (``<word>`` padded, on Unicode code points, so Latin, Cyrillic and CJK all work) and hashes them into
   ``num_bins`` buckets, and lists each bucket once per row with a term-frequency weight (``1 + log(tf)``
   when ``sublinear_tf``); optionally times the bucket's inverse document frequency (``idf``, learned by
@@ -26,7 +26,7 @@ sublinear TF vector, the feature map of a TF-IDF + linear SVM baseline. IDF and 
 character norms are on by default: each closes part of the gap to that baseline for a linear model (a
 LinearSVC on the featurizer's output: 187 test errors on the fashion titles without either, 160 with IDF, 161
 with the separate norms, 152 with both; scikit-learn's TF-IDF: 149), and the default wide path starts from
-that LinearSVC (`linnet.wide_init`). Without the SVM start, the model with both scored test hF1 0.9870
+that LinearSVC (`linnet.training.wide_init`). Without the SVM start, the model with both scored test hF1 0.9870
 against 0.9880 without (docs/evaluation.md); set ``idf: false, normalize_per_kind: false`` with
 ``wide.init: zeros`` for that older default.
 """
@@ -40,7 +40,7 @@ import keras
 import tensorflow as tf
 
 from linnet.errors import ConfigError
-from linnet.text import TextNormalizer
+from linnet.encoders.text_normalization import TextNormalizer
 
 POOLINGS = ("sqrtn", "mean", "sum")
 # N-gram hashes are kept below this Mersenne prime, so products with the multipliers below fit in int64.
@@ -134,11 +134,11 @@ class HashedNgramFeaturizer(keras.layers.Layer):
         sublinear_tf: weight ``1 + log(count)`` instead of ``count`` for a bucket repeated in a row.
         max_words_per_field: words kept per field (long descriptions are truncated); bounds step time.
         max_word_length: characters of a word used for its character n-grams (URLs, SKUs).
-        normalization: `linnet.text.TextNormalizer` arguments (``unicode_form``, ``lowercase``,
+        normalization: `linnet.encoders.text_normalization.TextNormalizer` arguments (``unicode_form``, ``lowercase``,
             ``strip_punctuation``, ``split_cjk``, ``stop_words``); ``None`` uses its defaults.
         idf: multiply each bucket's weight by its inverse document frequency, held in a non-trainable
             ``idf`` weight of ``num_bins`` floats that `adapt` sets from the training texts
-            (`linnet.training.train` does this before fitting). Until then it is all ones (no re-weighting).
+            (`linnet.training.trainer.train` does this before fitting). Until then it is all ones (no re-weighting).
             On by default (see the module docstring for what it measured).
         normalize_per_kind: L2-normalise each row's word n-grams and character n-grams separately, so the
             few words of a title weigh as much as its many character n-grams (without it, words are about a

@@ -18,7 +18,7 @@ With ``leaf_head: arcface`` the leaf level is instead a cosine head on the produ
 
 Level ``k``'s head sees the previous level's output (probabilities or logits, by config), so a
 subcategory head knows which top-level category the model believes in. Training does not force
-children to agree with their parents; `linnet.inference` does that at prediction time.
+children to agree with their parents; `linnet.inference.classifier` does that at prediction time.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def build_model(
         image_size: side of the square ``image`` input; required when the config has an image encoder.
         name: model name.
         image_features_dim: build the model a frozen image encoder's cached vectors train (see
-            `linnet.embedding_cache`): an ``image_features`` ``float32 [B, image_features_dim]`` input takes the
+            `linnet.training.embedding_cache`): an ``image_features`` ``float32 [B, image_features_dim]`` input takes the
             place of ``image`` and the image encoder; every other layer has the same name as in the full
             model, so trained weights copy across by layer name. ``image_size`` is then not needed.
 
@@ -197,7 +197,7 @@ def build_model(
 
 # Layer and input names other rooms find the n-gram path by: the featurizer (the n-gram encoder's own, or the
 # wide path's beside a pretrained encoder) and the inputs of a model that reads its ids and weights instead
-# (`linnet.training.featurized_training_model`, `linnet.embedding_cache.WideCachePlan`).
+# (`linnet.training.trainer.featurized_training_model`, `linnet.training.embedding_cache.WideCachePlan`).
 WIDE_FEATURIZER_LAYER = "featurizer"
 NGRAM_IDS_INPUT = "ngram_ids"
 NGRAM_WEIGHTS_INPUT = "ngram_weights"
@@ -207,8 +207,8 @@ def wide_featurizer(config: ModelConfig, text_fields: Sequence[str]):
     """The `HashedNgramFeaturizer` of a wide path beside a pretrained text encoder (``wide.with_pretrained``).
 
     Built from ``wide.featurizer`` (None: the featurizer's defaults) and named ``featurizer``, like the
-    n-gram encoder's own: `linnet.training.featurized_training_model` then computes its ids in tf.data and
-    `linnet.embedding_cache.plan` finds it by that name.
+    n-gram encoder's own: `linnet.training.trainer.featurized_training_model` then computes its ids in tf.data and
+    `linnet.training.embedding_cache.plan` finds it by that name.
 
     Raises:
         ConfigError: an option the featurizer does not take, or a value it refuses (the key is named).

@@ -44,18 +44,18 @@ class WideConfig:
     (brands, sizes, numbers) meant in English, against the cross-lingual point of USE multilingual. Turn it
     on when the catalog you predict speaks the languages you train on: then exact n-grams (brands, model
     numbers, rare terms) add what a sentence encoder blurs. With a frozen pretrained encoder the embedding
-    cache still applies (`linnet.embedding_cache`): the encoder runs once per product, the n-grams are
+    cache still applies (`linnet.training.embedding_cache`): the encoder runs once per product, the n-grams are
     computed in tf.data.
 
     **Linear SVM start** (``init``; default ``auto``). With ``linear_svm``, before the first epoch each level's
     table is set to a one-vs-rest LinearSVC (C ``svm_c``, margins times ``svm_temperature`` as logits) fitted on the
-    training split's featurized n-grams, and frozen; the deep heads then learn on top (`linnet.wide_init`).
+    training split's featurized n-grams, and frozen; the deep heads then learn on top (`linnet.training.wide_init`).
     ``svm_c`` is 2 because the rows the wide path reads hold the word and the character n-grams at norm 1/sqrt(2)
     each (unit norm together), where TF-IDF + LinearSVC puts each kind at unit norm: C=1 on that scale is exactly
     C=2 on these rows (the same margins). SGD alone never reaches that converged, regularised linear solution (on
     the quality benchmark's split a LinearSVC (C=1) on these features gets validation leaf accuracy 0.9763, the wide
     path trained by softmax 0.970-0.972). ``auto`` runs the SVM when its size, labelled products x classes summed
-    over levels (`linnet.wide_init.svm_work`), is at most ``svm_max_work`` (30M: about 13 minutes of one core; the
+    over levels (`linnet.training.wide_init.svm_work`), is at most ``svm_max_work`` (30M: about 13 minutes of one core; the
     fashion catalogue is 6.8M), else starts at ``zeros`` (the tables train with the heads): a 5,000-class level over
     a million products would take a day and a half. ``svm_jobs`` cores solve the one-vs-rest problems in parallel
     (-1: all). One-off runs over three seeds on the quality benchmark's split (docs/evaluation.md): test hF1 +0.0009

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from linnet.demo_catalog import OUTPUT_COLUMNS, write_demo_catalog
+from linnet.demo.catalog import OUTPUT_COLUMNS, write_demo_catalog
 from linnet.errors import CatalogError
 
 KAGGLE_HEADER = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"

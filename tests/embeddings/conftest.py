@@ -65,7 +65,7 @@ def tiny_schema():
 def tiny_export(tiny_model, tmp_path_factory):
     """The tiny model exported by the inference room's `export_model` (signatures serving_default/embed/scores)."""
     from linnet.data import CatalogSchema
-    from linnet.export import export_model
+    from linnet.serving.export import export_model
     from linnet.taxonomy import Taxonomy
 
     taxonomy = Taxonomy.from_paths(CATEGORIES, separator=" > ")

@@ -112,7 +112,7 @@ def test_embed_a_real_run_directory(tiny_catalog, tmp_path):
     """`linnet train`'s run directory: its saved schema is used, the vectors are the run model's."""
     from linnet.cli.main import main
     from linnet.data import CatalogSchema, prepare_catalog
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     config = {
         "model": {"text_encoder": {"name": "hashed_ngrams", "num_bins": 512, "embedding_dim": 8}, "fusion_dim": 8,

@@ -1,4 +1,4 @@
-"""Text normalisation in TF ops (`linnet.text`)."""
+"""Text normalisation in TF ops (`linnet.encoders.text_normalization`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from linnet.errors import ConfigError
 def _normalize(texts, **options):
     import tensorflow as tf
 
-    from linnet.text import normalize_text
+    from linnet.encoders.text_normalization import normalize_text
 
     return [value.decode("utf-8") for value in normalize_text(tf.constant(texts), **options).numpy()]
 
@@ -29,7 +29,7 @@ def test_cjk_characters_become_words_and_can_be_kept_whole():
 
 
 def test_stop_words_by_language_and_literal():
-    from linnet.text import resolve_stop_words
+    from linnet.encoders.text_normalization import resolve_stop_words
 
     words = resolve_stop_words(["en", "Extra"])
     assert "the" in words and "extra" in words
@@ -37,7 +37,7 @@ def test_stop_words_by_language_and_literal():
 
 
 def test_normalizer_layer_round_trips_config(tf):
-    from linnet.text import TextNormalizer
+    from linnet.encoders.text_normalization import TextNormalizer
 
     layer = TextNormalizer(stop_words=["de"], split_cjk=False)
     clone = TextNormalizer.from_config(layer.get_config())
@@ -46,7 +46,7 @@ def test_normalizer_layer_round_trips_config(tf):
 
 
 def test_bad_unicode_form_is_a_config_error():
-    from linnet.text import TextNormalizer
+    from linnet.encoders.text_normalization import TextNormalizer
 
     with pytest.raises(ConfigError, match="unicode_form"):
         TextNormalizer(unicode_form="NFX")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from linnet import metrics
-from linnet.baselines import (
+from linnet.evaluation import metrics
+from linnet.evaluation.baselines import (
     HiclassBaseline,
     TfidfLinearBaseline,
     make_baseline,

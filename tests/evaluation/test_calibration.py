@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from linnet import metrics
-from linnet.calibration import (
+from linnet.evaluation import metrics
+from linnet.evaluation.calibration import (
     WITHHOLD_ALL,
     Calibration,
     apply_thresholds,

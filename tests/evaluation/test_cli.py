@@ -51,7 +51,7 @@ def test_missing_model_directory_is_named(parser, tmp_path):
         args.func(args)
 
 
-@pytest.mark.parametrize("module", ["linnet.metrics", "linnet.calibration", "linnet.baselines", "linnet.reports"])
+@pytest.mark.parametrize("module", ["linnet.evaluation.metrics", "linnet.evaluation.calibration", "linnet.evaluation.baselines", "linnet.evaluation.reports"])
 def test_docstring_examples_run(module):
     import importlib
 
@@ -60,7 +60,7 @@ def test_docstring_examples_run(module):
 
 
 def test_baselines_split_like_a_default_training_run():
-    from linnet.evaluation import DEFAULT_SPLIT
+    from linnet.evaluation.evaluate import DEFAULT_SPLIT
 
-    training_config = pytest.importorskip("linnet.training_config")
+    training_config = pytest.importorskip("linnet.training.config")
     assert tuple(training_config.TrainingConfig().data.split) == DEFAULT_SPLIT

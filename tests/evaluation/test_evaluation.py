@@ -10,7 +10,7 @@ import pytest
 
 from linnet.cli import evaluate as evaluate_cli
 from linnet.errors import EvaluationError
-from linnet.evaluation import (
+from linnet.evaluation.evaluate import (
     LevelPredictions,
     prepare_for_evaluation,
     score_predictions,

@@ -1,4 +1,4 @@
-"""The streaming Keras metrics agree with the NumPy metrics of `linnet.metrics` on the same inputs."""
+"""The streaming Keras metrics agree with the NumPy metrics of `linnet.evaluation.metrics` on the same inputs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from linnet import metrics
-from linnet.keras_metrics import LeafHierarchicalF1, MaskedTopKAccuracy, leaf_ancestor_matrix
+from linnet.evaluation import metrics
+from linnet.evaluation.keras_metrics import LeafHierarchicalF1, MaskedTopKAccuracy, leaf_ancestor_matrix
 from linnet.taxonomy import Taxonomy
 
 PATHS = ["A > a1 > x", "A > a1 > y", "A > a2 > z", "B > b1 > u", "B > b2 > v", "B > b2 > w"]

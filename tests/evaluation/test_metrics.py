@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from linnet import metrics
+from linnet.evaluation import metrics
 
 # Row 1 exact; row 2 wrong leaf; row 3 withheld at level 2; row 4 shallow label, predicted deeper.
 Y_TRUE = np.array([["A", "A > x"], ["A", "A > y"], ["B", "B > z"], ["B", ""]], dtype=object)

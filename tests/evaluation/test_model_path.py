@@ -1,4 +1,4 @@
-"""`linnet calibrate` and `linnet evaluate` on a real run directory from `linnet.training.train`.
+"""`linnet calibrate` and `linnet evaluate` on a real run directory from `linnet.training.trainer.train`.
 
 One tiny run (2-level tree, 240 products, a few seconds of training) is calibrated and evaluated through the
 command line: the calibration file is the model's, the report matches the split the run held out, MLflow gets
@@ -26,7 +26,7 @@ SCHEMA_FLAGS = ["--id-column", "id", "--text-columns", "title", "--attribute-col
 
 @pytest.fixture(scope="module")
 def run(catalog_csv, schema, tmp_path_factory):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     return train(catalog_csv, tmp_path_factory.mktemp("model_path") / "run", schema=schema, config=TINY_CONFIG,
                  progress=False)
@@ -63,7 +63,7 @@ def test_calibrate_writes_the_models_thresholds_and_prints_the_tradeoff(run, cal
 
 def test_evaluate_scores_the_runs_held_out_split(run, report, catalog_csv, schema):
     from linnet.data import prepare_catalog
-    from linnet.evaluation import run_split_settings
+    from linnet.evaluation.evaluate import run_split_settings
 
     metrics = json.loads((report / "metrics.json").read_text())
     for key in ("hierarchical_precision", "hierarchical_recall", "hierarchical_f1", "level_accuracy",
@@ -88,7 +88,7 @@ def test_evaluate_scores_the_runs_held_out_split(run, report, catalog_csv, schem
 def test_evaluate_logs_the_same_numbers_to_the_runs_mlflow_store(run, report):
     import mlflow
 
-    from linnet.tracking import tracking_uri_for
+    from linnet.training.tracking import tracking_uri_for
 
     metrics = json.loads((report / "metrics.json").read_text())
     client = mlflow.MlflowClient(tracking_uri=tracking_uri_for(run.path))
@@ -103,7 +103,7 @@ def test_evaluate_logs_the_same_numbers_to_the_runs_mlflow_store(run, report):
 
 
 def test_a_calibration_for_another_tree_is_refused_naming_both_fingerprints(run, catalog_csv, tmp_path, capsys):
-    from linnet.calibration import Calibration
+    from linnet.evaluation.calibration import Calibration
     from linnet.cli.main import main
     from linnet.taxonomy import Taxonomy
 
@@ -119,7 +119,7 @@ def test_a_calibration_for_another_tree_is_refused_naming_both_fingerprints(run,
 def test_unknown_labels_are_counted_and_ancestor_mode_cuts_them(run, catalog_csv, tmp_path):
     import pandas as pd
 
-    from linnet.evaluation import evaluate_model
+    from linnet.evaluation.evaluate import evaluate_model
 
     frame = pd.read_csv(catalog_csv)
     frame.loc[frame["path"] == "Home > Lamps", "path"] = "Home > Rugs"   # a leaf the model never saw
@@ -137,8 +137,8 @@ def test_unknown_labels_are_counted_and_ancestor_mode_cuts_them(run, catalog_csv
 
 
 def test_an_export_scores_like_its_run(run, report, catalog_csv, tmp_path):
-    from linnet.evaluation import evaluate_model
-    from linnet.export import export_run
+    from linnet.evaluation.evaluate import evaluate_model
+    from linnet.serving.export import export_run
 
     export_dir = export_run(run.path, tmp_path / "exports")
     # The export reads the raw catalog rows (not the prepared tf.data), with the run's schema and split.
@@ -153,7 +153,7 @@ def test_an_export_scores_like_its_run(run, report, catalog_csv, tmp_path):
 def test_thresholds_of_one_decoding_are_refused_by_the_other(run, calibrated, catalog_csv, tmp_path, capsys):
     from linnet.cli.main import main
     from linnet.errors import ConfigError
-    from linnet.export import export_run
+    from linnet.serving.export import export_run
 
     greedy = tmp_path / "greedy.json"
     assert main(["calibrate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(greedy),

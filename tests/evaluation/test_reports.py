@@ -8,15 +8,15 @@ import re
 import numpy as np
 import pytest
 
-from linnet import metrics
-from linnet.calibration import Calibration
-from linnet.evaluation import (
+from linnet.evaluation import metrics
+from linnet.evaluation.calibration import Calibration
+from linnet.evaluation.evaluate import (
     LevelPredictions,
     load_compare,
     score_predictions,
     write_report,
 )
-from linnet.reports import format_number
+from linnet.evaluation.reports import format_number
 
 from .conftest import make_catalog_frame
 

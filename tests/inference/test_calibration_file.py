@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from linnet.calibration_file import load_calibration, save_calibration
+from linnet.inference.calibration_file import load_calibration, save_calibration
 from linnet.errors import ConfigError
 from linnet.taxonomy import Taxonomy
 

@@ -12,7 +12,7 @@ from inference.tiny_models import (
     reference_descent,
 )
 from linnet.errors import ConfigError
-from linnet.inference import OUTPUT_KEYS, HierarchicalClassifier
+from linnet.inference.classifier import OUTPUT_KEYS, HierarchicalClassifier
 
 
 def as_text(array) -> np.ndarray:
@@ -109,7 +109,7 @@ def test_path_confidences_are_whole_path_posteriors(tiny_taxonomy, tiny_model):
 
 
 def test_thresholds_match_the_calibration_rooms_numpy_rule(tiny_taxonomy, tiny_model):
-    from linnet.calibration import apply_thresholds
+    from linnet.evaluation.calibration import apply_thresholds
 
     probabilities = random_level_probabilities(tiny_taxonomy, 200, seed=2)
     thresholds, overrides = [0.2, 0.5, 0.3], {"Clothing": 0.45, "Shoes > Boots": 0.9}
@@ -210,7 +210,7 @@ def test_bad_arguments_are_clear(tiny_taxonomy, tiny_model):
 def test_predict_config_round_trip_and_calibration_file(tiny_taxonomy, tiny_model, tmp_path):
     import keras
 
-    from linnet.calibration_file import load_calibration, save_calibration
+    from linnet.inference.calibration_file import load_calibration, save_calibration
 
     classifier = HierarchicalClassifier(tiny_model, tiny_taxonomy, [0.1, 0.2, 0.3], {"Shoes": 0.7}, top_k=3,
                                         decoding="greedy")

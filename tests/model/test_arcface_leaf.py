@@ -26,7 +26,7 @@ def arcface_config(tiny_config):
 def trained_arcface(arcface_config, tiny_taxonomy, tiny_examples):
     """A tiny ArcFace model fitted for a few epochs with training's own level losses; returns (model, history)."""
     from linnet.model import MaskedSparseCategoricalAccuracy, make_level_weight_variables
-    from linnet.training import level_losses
+    from linnet.training.trainer import level_losses
 
     keras.utils.set_random_seed(0)
     model = build_model(arcface_config, tiny_taxonomy, ["title"])
@@ -61,7 +61,7 @@ def test_leaf_is_a_cosine_head_and_upper_levels_stay_softmax(arcface_config, tin
 
 def test_training_uses_the_arcface_loss_on_the_leaf(arcface_config):
     from linnet.model import MaskedSparseCategoricalCrossentropy
-    from linnet.training import level_losses
+    from linnet.training.trainer import level_losses
 
     variables = [keras.Variable(w, trainable=False) for w in (0.2, 0.3, 0.5)]
     losses = level_losses(arcface_config, variables)

@@ -8,7 +8,7 @@ import pytest
 
 from linnet.errors import ConfigError
 from linnet.model import ModelConfig, check_taxonomy_depth, wide_bucket_count
-from linnet.training_config import TrainingConfig
+from linnet.training.config import TrainingConfig
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -104,7 +104,7 @@ def test_label_smoothing_mixes_in_the_uniform_target_on_labelled_products_only()
 
 
 def test_label_smoothing_config_is_checked():
-    from linnet.training_config import TrainingConfig
+    from linnet.training.config import TrainingConfig
 
     assert TrainingConfig.from_dict({"training": {"label_smoothing": 0.1}}).training.label_smoothing == 0.1
     with pytest.raises(ConfigError, match="training.label_smoothing"):

@@ -121,7 +121,7 @@ def tiny_taxonomy_file(tiny_taxonomy, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path_factory):
     """One finished run of the tiny config (shared by the tests that only read a run directory)."""
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     out = tmp_path_factory.mktemp("runs") / "tiny"
     return train(tiny_catalog_file, out, schema=tiny_schema, config=tiny_config(), taxonomy=tiny_taxonomy,

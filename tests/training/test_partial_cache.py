@@ -1,9 +1,9 @@
 """Cached embeddings where frozen: a frozen image encoder runs once per product while text, wide path and
-heads train (`linnet.embedding_cache.ImageFeaturesPlan`).
+heads train (`linnet.training.embedding_cache.ImageFeaturesPlan`).
 
 One tiny catalog (60 products, 3-level tree, every third product with a 16 px PNG), MobileNetV2 (width
 0.35, random weights, frozen) at 32 px, trained twice against one cache directory. Calls of
-`linnet.embedding_cache.encode_images`, the only place the cache runs the CNN, are recorded.
+`linnet.training.embedding_cache.encode_images`, the only place the cache runs the CNN, are recorded.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def runs(catalog_file, schema, tmp_path_factory):
     Returns:
         ``[(run, plan, ids of the products the CNN encoded, initial weights of COMPARED_LAYERS), ...]``.
     """
-    from linnet import embedding_cache
-    from linnet.training import train
+    from linnet.training import embedding_cache
+    from linnet.training.trainer import train
 
     root = tmp_path_factory.mktemp("partial_runs")
     config = _config(root / "cache")
@@ -134,7 +134,7 @@ def fitted_catalog(catalog_file, schema):
 
 
 def test_only_products_with_images_run_the_cnn(runs, fitted_catalog):
-    from linnet.embedding_cache import ImageFeaturesPlan
+    from linnet.training.embedding_cache import ImageFeaturesPlan
 
     run, plan, encoded, _ = runs[0]
     assert isinstance(plan, ImageFeaturesPlan)
@@ -195,9 +195,9 @@ def tiny_taxonomy_of_leaves():
 
 
 def _plan_for(config_dict, taxonomy):
-    from linnet import embedding_cache
+    from linnet.training import embedding_cache
     from linnet.model import build_model
-    from linnet.training import resolve_config
+    from linnet.training.trainer import resolve_config
 
     config = resolve_config(config_dict)
     model = build_model(config.model, taxonomy, ["title"], image_size=IMAGE_SIZE)
@@ -212,7 +212,7 @@ def test_trainable_image_encoder_or_augmentation_keeps_the_default_path(tiny_tax
 
 
 def test_every_encoder_frozen_still_caches_the_joined_vector(tiny_taxonomy_of_leaves, tmp_path):
-    from linnet.embedding_cache import CachePlan, ImageFeaturesPlan
+    from linnet.training.embedding_cache import CachePlan, ImageFeaturesPlan
 
     config = _config(tmp_path)
     config["model"]["text_encoder"] = None
@@ -223,7 +223,7 @@ def test_every_encoder_frozen_still_caches_the_joined_vector(tiny_taxonomy_of_le
 
 def test_image_features_model_keeps_every_other_layer_name(tiny_taxonomy_of_leaves, tmp_path):
     from linnet.model import build_model
-    from linnet.training import resolve_config
+    from linnet.training.trainer import resolve_config
 
     config = resolve_config(_config(tmp_path)).model
     full = build_model(config, tiny_taxonomy_of_leaves, ["title"], image_size=IMAGE_SIZE)
@@ -236,7 +236,7 @@ def test_image_features_model_keeps_every_other_layer_name(tiny_taxonomy_of_leav
 
 
 def test_trainable_image_encoder_trains_every_step_without_the_cache(runs, catalog_file, schema, tmp_path):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     frozen_run = runs[0][0]
     run = train(catalog_file, tmp_path / "trainable", schema=schema, epochs=1, progress=False,

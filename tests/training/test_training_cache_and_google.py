@@ -10,7 +10,7 @@ from .conftest import tiny_config, write_tiny_catalog
 
 def test_second_run_with_the_same_frozen_image_encoder_reuses_the_cache(tmp_path):
     from linnet.data import CatalogSchema
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     catalog = write_tiny_catalog(tmp_path / "catalog.csv", rows=60, with_images=True)
     schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category", image_column="image",
@@ -59,7 +59,7 @@ def test_model_builds_for_the_full_google_taxonomy(google_taxonomy_file, capsys)
 def test_image_only_model_trains_without_the_cache_on_a_catalog_with_text(tmp_path):
     """The pipeline yields the schema's text fields too; an image-only model must get only its own inputs."""
     from linnet.data import CatalogSchema
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     catalog = write_tiny_catalog(tmp_path / "catalog.csv", rows=40, with_images=True)
     schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category", image_column="image",

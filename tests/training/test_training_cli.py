@@ -42,7 +42,7 @@ def test_linnet_train_writes_a_run_and_refuses_to_overwrite_it(tiny_catalog_file
 def _refused(catalog, tmp_path, config, schema=None, taxonomy=None, match=""):
     """Asserts train() fails with ConfigError matching ``match`` and left no run directory behind."""
     from linnet.data import CatalogSchema
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     out = tmp_path / "never"
     schema = schema or CatalogSchema(id_column="id", text_columns=["title"], category_column="category")

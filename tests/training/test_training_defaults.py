@@ -13,8 +13,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_default_split_is_the_data_rooms():
     from linnet.data.split import DEFAULT_FRACTIONS
-    from linnet.evaluation import DEFAULT_SPLIT
-    from linnet.training_config import TrainingConfig
+    from linnet.evaluation.evaluate import DEFAULT_SPLIT
+    from linnet.training.config import TrainingConfig
 
     assert tuple(TrainingConfig().data.split) == tuple(DEFAULT_FRACTIONS)
     assert tuple(DEFAULT_SPLIT) == tuple(DEFAULT_FRACTIONS)
@@ -23,7 +23,7 @@ def test_default_split_is_the_data_rooms():
 
 
 def test_split_fractions_must_sum_to_one():
-    from linnet.training_config import TrainingConfig
+    from linnet.training.config import TrainingConfig
 
     with pytest.raises(ConfigError, match=r"data\.split"):
         TrainingConfig.from_dict({"data": {"split": [0.8, 0.3, 0.1]}})

@@ -1,4 +1,4 @@
-"""`linnet.training.train` learns the n-gram featurizer's IDF from the training split and saves it."""
+"""`linnet.training.trainer.train` learns the n-gram featurizer's IDF from the training split and saves it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_training_adapts_the_idf_on_the_training_split_and_the_saved_model_keeps
     import keras
 
     from linnet.encoders.ngram import idf_featurizers
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     text = {**tiny_config()["model"]["text_encoder"], "idf": True, "normalize_per_kind": True}
     config = tiny_config(model={"text_encoder": text}, training={"epochs": 1})

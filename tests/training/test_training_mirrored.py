@@ -16,7 +16,7 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from conftest import tiny_config, write_tiny_catalog
 from linnet.data import CatalogSchema
-from linnet.training import train
+from linnet.training.trainer import train
 
 work = Path(sys.argv[2])
 catalog = write_tiny_catalog(work / "catalog.csv", rows=120)

@@ -42,7 +42,7 @@ def _can_bind_two_localhost_ports() -> bool:
 def test_two_workers_train_and_the_chief_writes_a_run_that_predicts(tmp_path):
     if not _can_bind_two_localhost_ports():
         pytest.skip("cannot bind TCP ports on localhost for the two workers")
-    from linnet.run_directory import load_run
+    from linnet.training.run_directory import load_run
 
     catalog = write_tiny_catalog(tmp_path / "catalog.csv", rows=240)
     config = tmp_path / "tiny.yaml"
@@ -87,7 +87,7 @@ def test_the_keras_fixes_apply_only_across_several_workers():
     import tensorflow as tf
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
-    from linnet.multi_worker import is_multi_worker, keras_multi_worker_fixes
+    from linnet.training.distribute import is_multi_worker, keras_multi_worker_fixes
 
     original = (tf_trainer.reduce_per_replica, tf_trainer.TensorFlowTrainer._maybe_symbolic_build)
     strategy = tf.distribute.get_strategy()
@@ -101,7 +101,7 @@ def test_the_keras_fixes_apply_only_across_several_workers():
 def test_several_steps_per_execution_under_a_strategy_is_refused_with_the_key(strategy):
     # Keras 3.15 fails on it at the first step (keras-team/keras#19246); the config says so before training.
     from linnet.errors import ConfigError
-    from linnet.training_config import TrainingConfig
+    from linnet.training.config import TrainingConfig
 
     with pytest.raises(ConfigError, match=r"training\.steps_per_execution.*19246"):
         TrainingConfig.from_dict({"training": {"strategy": strategy, "steps_per_execution": 4}})

@@ -1,4 +1,4 @@
-"""Epoch-end weight averaging and n-gram dropout (`linnet.training_regularizers`)."""
+"""Epoch-end weight averaging and n-gram dropout (`linnet.training.regularizers`)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ class _RawRecorder:
 
 @pytest.mark.parametrize("with_validation", [True, False])
 def test_weight_averaging_keeps_the_mean_of_the_end_of_epoch_weights(with_validation):
-    from linnet.training_regularizers import WeightAveraging
+    from linnet.training.regularizers import WeightAveraging
 
     x, y = _data(0)
     vx, vy = _data(1, 32)
@@ -84,7 +84,7 @@ def test_weight_averaging_keeps_the_mean_of_the_end_of_epoch_weights(with_valida
 
 
 def test_weight_averaging_from_a_later_epoch_than_the_run_leaves_the_weights_alone():
-    from linnet.training_regularizers import WeightAveraging
+    from linnet.training.regularizers import WeightAveraging
 
     x, y = _data(0)
     model = _tiny_keras_model()
@@ -108,7 +108,7 @@ def _batches():
 
 
 def test_ngram_dropout_drops_about_rate_and_keeps_row_norms():
-    from linnet.training_regularizers import ngram_dropout
+    from linnet.training.regularizers import ngram_dropout
 
     original, dataset = _batches()
     dropped = dataset.apply(ngram_dropout(0.3, seed=7, weights_key="ngram_weights"))
@@ -133,7 +133,7 @@ def test_ngram_dropout_drops_about_rate_and_keeps_row_norms():
 
 
 def test_config_rejects_bad_values():
-    from linnet.training_config import TrainingConfig
+    from linnet.training.config import TrainingConfig
 
     with pytest.raises(ConfigError, match="training.ngram_dropout"):
         TrainingConfig.from_dict({"training": {"ngram_dropout": 1.0}})
@@ -143,7 +143,7 @@ def test_config_rejects_bad_values():
 
 def test_averaged_run_with_ngram_dropout_resumes_to_the_uninterrupted_result(tiny_catalog_file, tiny_schema,
                                                                             tiny_taxonomy, tmp_path):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     config = tiny_config(training={"average_weights_from_epoch": 2, "ngram_dropout": 0.2})
     whole = train(tiny_catalog_file, tmp_path / "whole", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
@@ -161,7 +161,7 @@ def test_averaged_run_with_ngram_dropout_resumes_to_the_uninterrupted_result(tin
 
 def test_wide_loss_trains_the_wide_path_as_a_classifier_of_its_own(tiny_run, tiny_catalog_file, tiny_schema,
                                                                    tiny_taxonomy, tmp_path):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     config = tiny_config(training={"wide_loss_weight": 2.0})
     run = train(tiny_catalog_file, tmp_path / "wide", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,

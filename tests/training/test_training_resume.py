@@ -12,7 +12,7 @@ from .conftest import Killed, kill_after_epoch, tiny_config
 
 def test_interrupted_run_resumes_to_the_uninterrupted_result(tiny_run, tiny_catalog_file, tiny_schema,
                                                             tiny_taxonomy, tmp_path):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     out = tmp_path / "killed"
     with pytest.raises(Killed):

@@ -1,4 +1,4 @@
-"""One tiny run through `linnet.training.train`: the run directory, MLflow, losses, masking, seeds, weights."""
+"""One tiny run through `linnet.training.trainer.train`: the run directory, MLflow, losses, masking, seeds, weights."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ RUN_FILES = ("config.yaml", "schema.yaml", "taxonomy.json", "model.keras", "metr
 
 def test_run_directory_holds_every_file_and_they_read_back(tiny_run, tiny_taxonomy, tiny_schema):
     from linnet.taxonomy import Taxonomy
-    from linnet.training_config import TrainingConfig
+    from linnet.training.config import TrainingConfig
 
     for name in RUN_FILES:
         assert (tiny_run.path / name).is_file(), name
@@ -86,7 +86,7 @@ def test_loss_falls_and_the_tree_is_learned(tiny_run):
 
 
 def test_from_zero_the_loss_falls_by_sgd_alone(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     run = train(tiny_catalog_file, tmp_path / "zeros", schema=tiny_schema, config=tiny_config(
         model={"wide": {"num_buckets": 1024, "init": "zeros"}}), taxonomy=tiny_taxonomy, progress=False)
@@ -100,7 +100,7 @@ def test_shallow_products_add_nothing_to_deeper_levels(tiny_run, tiny_taxonomy):
     import tensorflow as tf
 
     from linnet.model import make_level_weight_variables
-    from linnet.training import level_losses
+    from linnet.training.trainer import level_losses
 
     labels = tiny_taxonomy.encode(["Bags", "Bags", "Shoes > Sandals"])
     assert labels[0].tolist()[1:] == [-1, -1] and labels[2, 2] == -1 and labels[2, 1] >= 0
@@ -114,7 +114,7 @@ def test_shallow_products_add_nothing_to_deeper_levels(tiny_run, tiny_taxonomy):
 
 def test_same_seed_same_weights_and_class_weights_change_the_loss(tiny_run, tiny_catalog_file, tiny_schema,
                                                                  tiny_taxonomy, tmp_path):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     again = train(tiny_catalog_file, tmp_path / "again", schema=tiny_schema, config=tiny_config(),
                   taxonomy=tiny_taxonomy, progress=False)
@@ -128,7 +128,7 @@ def test_same_seed_same_weights_and_class_weights_change_the_loss(tiny_run, tiny
 
 
 def test_an_existing_run_is_never_overwritten(tiny_run, tiny_catalog_file, tiny_schema):
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     before = (tiny_run.path / "model.keras").stat().st_mtime_ns
     with pytest.raises(ConfigError, match="already holds a finished run"):

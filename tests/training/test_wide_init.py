@@ -17,7 +17,7 @@ def test_featurized_matrix_reproduces_the_wide_layer():
 
     from linnet.encoders.ngram import HashedNgramFeaturizer
     from linnet.model.layers import HashedLinear
-    from linnet.wide_init import featurized_matrix
+    from linnet.training.wide_init import featurized_matrix
 
     featurizer = HashedNgramFeaturizer(text_fields=["title"], num_bins=4096)
     titles = np.array(["red cotton shirt", "hiking boots", "boots boots boots", "", "slim denim jeans"], dtype=object)
@@ -34,7 +34,7 @@ def test_svm_table_is_the_linear_svm_margins_times_the_temperature():
     import scipy.sparse as sparse
     from sklearn.svm import LinearSVC
 
-    from linnet.wide_init import UNSEEN_CLASS_MARGIN, svm_table
+    from linnet.training.wide_init import UNSEEN_CLASS_MARGIN, svm_table
 
     rng = np.random.default_rng(0)
     features = sparse.random(60, 40, density=0.2, random_state=1, format="csr")
@@ -65,7 +65,7 @@ def test_default_c_is_the_tfidf_baselines_c_on_its_scale():
     from sklearn.svm import LinearSVC
 
     from linnet.model.config import WideConfig
-    from linnet.wide_init import svm_table
+    from linnet.training.wide_init import svm_table
 
     rng = np.random.default_rng(3)
     words = normalize(sparse.random(80, 30, density=0.15, random_state=4, format="csr") + sparse.eye(80, 30))
@@ -81,9 +81,9 @@ def test_default_c_is_the_tfidf_baselines_c_on_its_scale():
 def _wide_and_svm_tables(model, catalog_file, schema, taxonomy, levels, temperature, n_jobs=None):
     """Per level: ``(model's wide table x its logit scale, the SVM table that the default C and training seed
     give on the training split's featurized rows)``."""
-    from linnet import wide_init
+    from linnet.training import wide_init
     from linnet.data import prepare_catalog
-    from linnet.embedding_cache import wide_featurizer_layer
+    from linnet.training.embedding_cache import wide_featurizer_layer
     from linnet.model.builder import wide_layer_name
     from linnet.model.config import WideConfig
 
@@ -104,7 +104,7 @@ def test_training_starts_the_wide_path_from_the_svm_and_keeps_it_frozen(tiny_cat
                                                                           tiny_taxonomy, tmp_path):
     import keras
 
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     run = train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG, taxonomy=tiny_taxonomy,
                 progress=False)
@@ -141,7 +141,7 @@ def test_parallel_solves_are_the_sequential_svm():
     """svm_jobs > 1 fits the same one-vs-rest problems side by side: the margins agree to the solver's tolerance."""
     import scipy.sparse as sparse
 
-    from linnet.wide_init import svm_table
+    from linnet.training.wide_init import svm_table
 
     features = sparse.random(200, 50, density=0.2, random_state=3, format="csr")
     targets = np.random.default_rng(3).integers(0, 4, 200)
@@ -153,7 +153,7 @@ def test_parallel_solves_are_the_sequential_svm():
 
 
 def test_svm_work_and_the_auto_choice():
-    from linnet.wide_init import resolve_init, svm_work
+    from linnet.training.wide_init import resolve_init, svm_work
 
     labels = np.array([[0, 0, -1], [0, 1, -1], [1, 2, 5], [1, 2, -1], [-1, -1, -1]])
     # level 1: 4 labelled x 2 classes; level 2: 4 x 3; level 3: one class only, nothing to solve.
@@ -168,7 +168,7 @@ def test_svm_work_and_the_auto_choice():
 def test_auto_over_its_budget_leaves_the_wide_path_to_train(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path):
     import keras
 
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     config = tiny_config(model={"wide": {"num_buckets": 1024, "svm_max_work": 0}}, training={"epochs": 1})
     run = train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
@@ -183,7 +183,7 @@ def test_auto_over_its_budget_leaves_the_wide_path_to_train(tiny_catalog_file, t
 def test_a_frozen_svm_start_and_a_wide_loss_are_a_clear_error(tiny_catalog_file, tiny_schema, tiny_taxonomy,
                                                               tmp_path):
     from linnet.errors import ConfigError
-    from linnet.training import train
+    from linnet.training.trainer import train
 
     config = tiny_config(model={"wide": {"num_buckets": 1024, "init": "linear_svm"}},
                          training={"wide_loss_weight": 1.0, "epochs": 1})
@@ -194,8 +194,8 @@ def test_a_frozen_svm_start_and_a_wide_loss_are_a_clear_error(tiny_catalog_file,
 
 def test_a_resumed_run_takes_the_svm_tables_from_its_backup(tiny_catalog_file, tiny_schema, tiny_taxonomy, tmp_path,
                                                             monkeypatch):
-    from linnet import wide_init
-    from linnet.training import train
+    from linnet.training import wide_init
+    from linnet.training.trainer import train
 
     with pytest.raises(Killed):
         train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=SVM_CONFIG, taxonomy=tiny_taxonomy,

@@ -1,0 +1,413 @@
+"""Confidence thresholds that reach a target precision with the largest coverage.
+
+The classifier descends the tree top-down and reports one confidence per level for its full path. A level is
+*exposed* when its confidence passes the level's threshold and every level above it was exposed; a node may
+demand more for itself and its descendants (a per-node override), in which case the effective threshold of a
+level is the largest of the level threshold and the overrides of the nodes on the path down to it.
+
+:func:`calibrate` picks, on a validation split, per-level thresholds level by level from the top: at level k,
+among products exposed down to level k-1, the smallest threshold whose exposed products reach the target
+precision (so the largest coverage). Per-node targets then add overrides for named subtrees. Everything is
+vectorised over products (a sort and a cumulative sum per level).
+
+Example:
+    >>> import numpy as np
+    >>> from linnet.evaluation.calibration import calibrate
+    >>> y_true = np.array([["A"], ["A"], ["B"], ["B"]], dtype=object)
+    >>> full = np.array([["A"], ["A"], ["A"], ["B"]], dtype=object)   # third product wrong
+    >>> confidence = np.array([[0.9], [0.8], [0.6], [0.7]])
+    >>> calibrate(y_true, full, confidence, target_precision=1.0).level_thresholds
+    [0.7]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from linnet.evaluation import metrics
+from linnet.errors import ConfigError, EvaluationError
+
+#: Threshold written for a level where no threshold reaches the target: no confidence passes it.
+WITHHOLD_ALL = 1.0 + 1e-6
+DEFAULT_TABLE_TARGETS = (0.8, 0.9, 0.95, 0.98, 0.99)
+
+
+def check_target(target: float, name: str = "target precision") -> float:
+    """Return ``target`` as a float, or raise :class:`ConfigError` unless it lies in (0, 1]."""
+    try:
+        value = float(target)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number in (0, 1], got {target!r}") from None
+    if not 0.0 < value <= 1.0 or math.isnan(value):
+        raise ConfigError(f"{name} must be in (0, 1], got {target!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------------- applying thresholds
+def effective_thresholds(full_nodes, level_thresholds: Sequence[float], node_thresholds: Mapping | None = None) -> np.ndarray:
+    """Per product and level, the threshold that applies: ``max(t_k, overrides of nodes on the path to level k)``."""
+    full_nodes = metrics.as_label_matrix(full_nodes)
+    n, num_levels = full_nodes.shape
+    if len(level_thresholds) != num_levels:
+        raise EvaluationError(f"{len(level_thresholds)} level thresholds for {num_levels} levels")
+    thresholds = np.broadcast_to(np.asarray(level_thresholds, dtype=np.float64), (n, num_levels)).copy()
+    if node_thresholds:
+        nodes = list(node_thresholds)
+        values = np.array([float(node_thresholds[node]) for node in nodes] + [0.0])
+        override = np.zeros((n, num_levels))
+        for column in range(num_levels):
+            position = metrics.index_of(nodes, full_nodes[:, column])  # -1 -> the trailing 0.0
+            override[:, column] = values[position]
+        # An override holds for its node and every level below it on the same path.
+        thresholds = np.maximum(thresholds, np.maximum.accumulate(override, axis=1))
+    return thresholds
+
+
+def exposed_mask(full_nodes, confidences, level_thresholds, node_thresholds=None) -> np.ndarray:
+    """Boolean ``[N, L]``: True where the level is exposed (it and every level above pass their thresholds)."""
+    full_nodes = metrics.as_label_matrix(full_nodes)
+    confidences = np.asarray(confidences, dtype=np.float64).reshape(full_nodes.shape)
+    passes = (confidences >= effective_thresholds(full_nodes, level_thresholds, node_thresholds))
+    passes &= ~metrics.missing_mask(full_nodes)
+    return np.logical_and.accumulate(passes, axis=1)
+
+
+def apply_thresholds(full_nodes, confidences, level_thresholds, node_thresholds=None) -> np.ndarray:
+    """The exposed prediction: ``full_nodes`` with withheld levels replaced by ``""`` (or ``-1`` for ints)."""
+    full_nodes = metrics.as_label_matrix(full_nodes)
+    exposed = exposed_mask(full_nodes, confidences, level_thresholds, node_thresholds)
+    blank = -1 if np.issubdtype(full_nodes.dtype, np.integer) else ""
+    out = full_nodes.astype(object) if blank == "" else full_nodes.copy()
+    out[~exposed] = blank
+    return out
+
+
+# -------------------------------------------------------------------------------------- one threshold
+def _running_precision(confidence: np.ndarray, correct: np.ndarray, weights: np.ndarray):
+    """Items sorted by confidence (highest first) with the running accepted weight and precision, and a mask
+    of the last item of each run of equal confidences (the only places a threshold can cut)."""
+    order = np.argsort(-confidence, kind="stable")
+    sorted_confidence = confidence[order]
+    accepted = np.cumsum(weights[order])
+    hits = np.cumsum(weights[order] * correct[order])
+    last_of_tie = np.r_[sorted_confidence[1:] != sorted_confidence[:-1], True]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(accepted > 0, hits / accepted, np.nan)
+    return sorted_confidence, accepted, precision, last_of_tie
+
+
+def threshold_for_precision(confidence, correct, target_precision: float, sample_weight=None) -> tuple[float, float, float]:
+    """The smallest threshold whose accepted items reach ``target_precision``, i.e. the largest coverage.
+
+    Items are sorted by confidence, highest first; accepting the top ``j`` items gives precision
+    ``sum_{i<=j} w_i c_i / sum_{i<=j} w_i``. Cut-offs only fall between distinct confidences (ties are
+    accepted or refused together). Precision is not monotone in the cut-off, so the deepest cut-off that
+    meets the target is taken, not the first one that fails. When accepting every item meets the target,
+    the threshold is 0: nothing is withheld, including new items less confident than any seen here (a
+    threshold at the lowest confidence seen would withhold them although no cut-off was needed).
+
+    Args:
+        confidence: ``[N]`` confidences.
+        correct: ``[N]`` booleans, whether each item's prediction is right.
+        target_precision: in (0, 1].
+        sample_weight: optional ``[N]`` weights.
+
+    Returns:
+        ``(threshold, precision, coverage)``; ``(WITHHOLD_ALL, nan, 0.0)`` when no cut-off reaches it, and
+        ``(0.0, nan, nan)`` when there is no item.
+    """
+    target = check_target(target_precision)
+    confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    correct = np.asarray(correct, dtype=bool).reshape(-1)
+    if confidence.size == 0:
+        return 0.0, float("nan"), float("nan")
+    weights = metrics.check_sample_weight(sample_weight, confidence.size)
+    sorted_confidence, accepted, precision, last_of_tie = _running_precision(confidence, correct, weights)
+    # A tiny tolerance so a target of exactly 0.95 is met by 19/20 despite float rounding.
+    feasible = np.nonzero(last_of_tie & (precision >= target - 1e-12) & (accepted > 0))[0]
+    if feasible.size == 0:
+        return WITHHOLD_ALL, float("nan"), 0.0
+    cut = feasible[-1]
+    threshold = 0.0 if cut == confidence.size - 1 else float(sorted_confidence[cut])
+    return threshold, float(precision[cut]), float(accepted[cut] / weights.sum())
+
+
+def precision_coverage_curve(confidence, correct, sample_weight=None) -> dict:
+    """Precision and coverage for every distinct threshold, for plots: ``{"threshold", "precision", "coverage"}``.
+
+    ``coverage(t) = share of items with confidence >= t``; ``precision(t)`` = accuracy among them.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    correct = np.asarray(correct, dtype=bool).reshape(-1)
+    if confidence.size == 0:
+        return {"threshold": np.array([]), "precision": np.array([]), "coverage": np.array([])}
+    weights = metrics.check_sample_weight(sample_weight, confidence.size)
+    sorted_confidence, accepted, precision, last_of_tie = _running_precision(confidence, correct, weights)
+    return {"threshold": sorted_confidence[last_of_tie], "precision": precision[last_of_tie],
+            "coverage": accepted[last_of_tie] / max(weights.sum(), 1e-300)}
+
+
+def reliability_curve(confidence, correct, bins: int = 10) -> dict:
+    """Calibration (reliability) curve: mean confidence against accuracy in equal-width confidence bins.
+
+    Returns ``{"confidence", "accuracy", "count"}`` per non-empty bin and the expected calibration error
+    ``ece = sum_b (n_b / N) |acc_b - conf_b|``.
+    """
+    confidence = np.asarray(confidence, dtype=np.float64).reshape(-1)
+    correct = np.asarray(correct, dtype=np.float64).reshape(-1)
+    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    confidence_sum = np.bincount(which, weights=confidence, minlength=bins)
+    correct_sum = np.bincount(which, weights=correct, minlength=bins)
+    keep = count > 0
+    mean_confidence = confidence_sum[keep] / count[keep]
+    accuracy = correct_sum[keep] / count[keep]
+    ece = float(np.sum(count[keep] / max(count.sum(), 1) * np.abs(accuracy - mean_confidence)))
+    return {"confidence": mean_confidence, "accuracy": accuracy, "count": count[keep], "ece": ece}
+
+
+# ----------------------------------------------------------------------------------- the calibration
+@dataclass
+class Calibration:
+    """Thresholds for the inference wrapper and the export (the calibration file of ``docs/architecture.md``).
+
+    Attributes:
+        level_thresholds: one threshold per level, level 1 first.
+        node_thresholds: ``{node id: threshold}`` overrides for a node and its descendants.
+        taxonomy_fingerprint: the fingerprint of the taxonomy the thresholds were fitted for.
+        decoding: the descent whose confidences the thresholds were fitted on (``"path"`` or ``"greedy"``;
+            None: not recorded, accepted by either).
+        report: how each threshold was found (precision and coverage reached on the calibration split);
+            not written to the file.
+    """
+
+    level_thresholds: list[float]
+    node_thresholds: dict[str, float] = field(default_factory=dict)
+    taxonomy_fingerprint: str | None = None
+    report: dict = field(default_factory=dict)
+    decoding: str | None = None
+
+    def to_dict(self) -> dict:
+        payload = {"level_thresholds": [float(value) for value in self.level_thresholds],
+                   "node_thresholds": {str(node): float(value) for node, value in self.node_thresholds.items()},
+                   "taxonomy_fingerprint": self.taxonomy_fingerprint}
+        if self.decoding is not None:
+            payload["decoding"] = self.decoding
+        return payload
+
+    def save(self, path) -> Path:
+        """Write the calibration JSON atomically (temporary file, then ``os.replace``).
+
+        The payload is checked with :func:`linnet.inference.calibration_file.validate_calibration` first, so the file
+        is always one the inference wrapper and the export accept.
+        """
+        from linnet.inference.calibration_file import validate_calibration
+
+        payload = self.to_dict()
+        validate_calibration(payload, source=str(path))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2)
+            handle.write("\n")
+            temporary = handle.name
+        os.replace(temporary, path)
+        return path
+
+    @classmethod
+    def load(cls, path, taxonomy=None) -> Calibration:
+        """Read a calibration file (through the inference room's reader, the one format check).
+
+        Raises:
+            ConfigError: unreadable file, missing or unknown key, a threshold that is not a number in [0, 1.01],
+                or, with ``taxonomy``, a level count or fingerprint that does not match (both fingerprints named).
+        """
+        from linnet.inference.calibration_file import validate_calibration
+
+        path = Path(path)
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read calibration file: {error}") from None
+        levels, nodes = validate_calibration(payload, taxonomy, source=str(path))
+        return cls(levels, nodes, payload.get("taxonomy_fingerprint"), decoding=payload.get("decoding"))
+
+    def check_taxonomy(self, taxonomy, source: str = "calibration", decoding: str | None = None) -> None:
+        """Raise :class:`ConfigError` naming what differs when these thresholds do not fit ``taxonomy`` (or, with
+        ``decoding``, were fitted on the other decoding's confidences)."""
+        from linnet.inference.calibration_file import validate_calibration
+
+        validate_calibration(self.to_dict(), taxonomy, source=source, decoding=decoding)
+
+    def apply(self, full_nodes, confidences) -> np.ndarray:
+        """The exposed predictions under these thresholds (see :func:`apply_thresholds`)."""
+        return apply_thresholds(full_nodes, confidences, self.level_thresholds, self.node_thresholds)
+
+
+def _validate_inputs(y_true, full_nodes, confidences):
+    y_true, full_nodes = metrics.as_label_matrix(y_true), metrics.as_label_matrix(full_nodes)
+    confidences = np.asarray(confidences, dtype=np.float64)
+    if y_true.shape[0] == 0:
+        raise EvaluationError("the calibration split is empty: no product to fit thresholds on")
+    if y_true.shape != full_nodes.shape or confidences.shape != full_nodes.shape:
+        raise EvaluationError(f"shapes differ: labels {y_true.shape}, predictions {full_nodes.shape}, "
+                              f"confidences {confidences.shape}")
+    return y_true, full_nodes, confidences
+
+
+def fit_level_thresholds(y_true, full_nodes, confidences, target_precision=0.95, sample_weight=None) -> tuple[list, list]:
+    """Per-level thresholds, top-down: level k is fitted on the products exposed down to level k-1.
+
+    Args:
+        target_precision: one float for every level, or one per level.
+
+    Returns:
+        ``(thresholds, per-level report dicts with precision, coverage and products judged)``.
+    """
+    y_true, full_nodes, confidences = _validate_inputs(y_true, full_nodes, confidences)
+    num_levels = y_true.shape[1]
+    targets = [target_precision] * num_levels if np.ndim(target_precision) == 0 else list(target_precision)
+    if len(targets) != num_levels:
+        raise ConfigError(f"{len(targets)} target precisions for {num_levels} levels")
+    targets = [check_target(value, f"target precision of level {level}") for level, value in enumerate(targets, 1)]
+    weights = metrics.check_sample_weight(sample_weight, y_true.shape[0])
+    has_true = ~metrics.missing_mask(y_true)
+    has_pred = ~metrics.missing_mask(full_nodes)
+    reached = np.ones(y_true.shape[0], dtype=bool)
+    thresholds, report = [], []
+    for column in range(num_levels):
+        candidates = reached & has_pred[:, column]
+        judged = candidates & has_true[:, column]  # a shallow label cannot tell whether a deeper node is right
+        correct = (full_nodes[judged, column] == y_true[judged, column]).astype(bool)
+        threshold, precision, _ = threshold_for_precision(confidences[judged, column], correct, targets[column],
+                                                          weights[judged])
+        thresholds.append(threshold)
+        reached = candidates & (confidences[:, column] >= threshold)
+        report.append({"level": column + 1, "target_precision": targets[column], "threshold": threshold,
+                       "precision": precision, "coverage": float(weights[reached].sum() / weights.sum()),
+                       "judged": int(judged.sum()), "reachable": threshold <= 1.0})
+    return thresholds, report
+
+
+def fit_node_threshold(y_true, full_nodes, confidences, node, target_precision: float, level_thresholds,
+                       node_thresholds=None, max_candidates: int = 1024) -> tuple[float, dict]:
+    """The smallest override for ``node`` so that, under it, every level of its subtree reaches the target.
+
+    Products whose full path passes through ``node`` are exposed with effective thresholds
+    ``max(level threshold, override)``; among candidate overrides (the distinct confidences of those
+    products, thinned to ``max_candidates`` quantiles) the smallest one that makes the precision of each level
+    from the node's depth down at least ``target_precision`` wins (tried in vectorised chunks, smallest first).
+
+    Raises:
+        EvaluationError: ``node`` is not on any predicted path of the split.
+    """
+    target = check_target(target_precision, f"target precision of node {node!r}")
+    y_true, full_nodes, confidences = _validate_inputs(y_true, full_nodes, confidences)
+    under = np.asarray(full_nodes == node).any(axis=1)
+    if not under.any():
+        raise EvaluationError(f"node {node!r} is on no predicted path of the calibration split; cannot fit its target")
+    depth = int(np.nonzero(np.asarray(full_nodes[under] == node).any(axis=0))[0][0])
+    sub_true, sub_full, sub_conf = y_true[under], full_nodes[under], confidences[under]
+    others = {key: value for key, value in (node_thresholds or {}).items() if key != node}
+    candidates = np.unique(np.r_[0.0, sub_conf[:, depth:].ravel()])
+    if candidates.size > max_candidates:
+        candidates = np.unique(np.quantile(candidates, np.linspace(0, 1, max_candidates)))
+    judged_true = ~metrics.missing_mask(sub_true)
+    present = ~metrics.missing_mask(sub_full)
+    right = judged_true & present & (sub_full == sub_true)
+    base = effective_thresholds(sub_full, level_thresholds, others)
+    below = np.arange(sub_full.shape[1]) >= depth  # the override holds from the node's level down
+    # Candidates are tried in vectorised chunks [C, n, L], smallest first, stopping at the first that works.
+    chunk = max(1, int(2e7 // max(sub_full.size, 1)))
+    for start in range(0, candidates.size, chunk):
+        trial = candidates[start:start + chunk, None, None]
+        thresholds = np.where(below, np.maximum(base, trial), base)
+        exposed = np.logical_and.accumulate((sub_conf >= thresholds) & present, axis=2)
+        counts = (exposed & judged_true)[:, :, depth:].sum(1)
+        hits = (exposed & right)[:, :, depth:].sum(1)
+        feasible = np.all((counts == 0) | (hits >= target * counts - 1e-9), axis=1)
+        if feasible.any():
+            first = int(np.argmax(feasible))
+            candidate = float(candidates[start + first])
+            coverage = exposed[first, :, depth:].mean(0)
+            return candidate, {"node": str(node), "level": depth + 1, "target_precision": target,
+                               "threshold": candidate, "products": int(under.sum()),
+                               "coverage": coverage.tolist(), "reachable": True}
+    return WITHHOLD_ALL, {"node": str(node), "level": depth + 1, "target_precision": target,
+                          "threshold": WITHHOLD_ALL, "products": int(under.sum()), "reachable": False}
+
+
+def calibrate(y_true, full_nodes, confidences, target_precision=0.95, node_targets: Mapping | None = None,
+              taxonomy_fingerprint: str | None = None, sample_weight=None) -> Calibration:
+    """Fit per-level thresholds (and per-node overrides) on a validation split.
+
+    Args:
+        y_true: ``[N, L]`` true node ids (``""`` where none).
+        full_nodes: ``[N, L]`` node ids of the full descent, before thresholds.
+        confidences: ``[N, L]`` the confidence of each level of that descent.
+        target_precision: precision each level must reach (float, or one per level), in (0, 1].
+        node_targets: ``{node id: precision}`` for subtrees that need more than their level's target.
+        taxonomy_fingerprint: stored in the file so a mismatching model is refused.
+        sample_weight: optional ``[N]`` weights (business value).
+
+    Returns:
+        A :class:`Calibration`; ``report`` holds what each threshold reaches on this split.
+
+    Raises:
+        ConfigError: a target outside (0, 1].
+        EvaluationError: an empty split, mismatched shapes or an unknown node.
+    """
+    thresholds, level_report = fit_level_thresholds(y_true, full_nodes, confidences, target_precision, sample_weight)
+    node_thresholds, node_report = {}, []
+    for node, target in (node_targets or {}).items():
+        threshold, report = fit_node_threshold(y_true, full_nodes, confidences, node, target, thresholds,
+                                               node_thresholds)
+        node_thresholds[str(node)] = threshold
+        node_report.append(report)
+    return Calibration(thresholds, node_thresholds, taxonomy_fingerprint,
+                       report={"levels": level_report, "nodes": node_report})
+
+
+def tradeoff_table(y_true, full_nodes, confidences, targets: Sequence[float] = DEFAULT_TABLE_TARGETS,
+                   sample_weight=None) -> list[dict]:
+    """For several target precisions: the thresholds, per-level coverage and precision, hierarchical scores.
+
+    Each row is measured on the same split the thresholds were fitted on (use a separate split to judge them).
+    """
+    y_true, full_nodes, confidences = _validate_inputs(y_true, full_nodes, confidences)
+    rows = []
+    for target in targets:
+        thresholds, _ = fit_level_thresholds(y_true, full_nodes, confidences, target, sample_weight)
+        exposed = apply_thresholds(full_nodes, confidences, thresholds)
+        hierarchical = metrics.hierarchical_precision_recall_f1(y_true, exposed, sample_weight=sample_weight)
+        rows.append({"target_precision": float(target), "level_thresholds": thresholds,
+                     "level_coverage": metrics.coverage(exposed, sample_weight).tolist(),
+                     "level_precision": metrics.precision_on_covered(y_true, exposed, sample_weight).tolist(),
+                     "hierarchical_precision": hierarchical["precision"],
+                     "hierarchical_f1": hierarchical["f1"]})
+    return rows
+
+
+def format_tradeoff_table(rows: list[dict]) -> str:
+    """The trade-off table as Markdown, one row per target."""
+    if not rows:
+        return "(no rows)"
+    num_levels = len(rows[0]["level_thresholds"])
+    header = ["target"] + [f"t{k}" for k in range(1, num_levels + 1)] + \
+        [f"coverage L{k}" for k in range(1, num_levels + 1)] + [f"precision L{k}" for k in range(1, num_levels + 1)] + \
+        ["hP", "hF1"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [f"{row['target_precision']:.3g}"] + [f"{value:.4f}" for value in row["level_thresholds"]] + \
+            [f"{value:.3f}" for value in row["level_coverage"]] + [f"{value:.3f}" for value in row["level_precision"]] + \
+            [f"{row['hierarchical_precision']:.4f}", f"{row['hierarchical_f1']:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
