@@ -21,69 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from linnet.data.rows import RowProblem, row_id, row_inputs
 from linnet.errors import CatalogError, ConfigError
 
 #: Per-row outputs written by `predict_catalog`, before the per-level columns.
 RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "top_k", "image_present", "error")
 ERROR_COLUMNS = ("file", "location", "id", "field", "problem")
-
-
-# ----------------------------------------------------------------------------------------- raw rows
-class RowProblem(Exception):
-    def __init__(self, field: str | None, problem: str):
-        super().__init__(problem)
-        self.field = field
-        self.problem = problem
-
-
-def _empty(value) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value))
-
-
-def row_id(record: Mapping, column: str) -> str:
-    value = record.get(column)
-    if _empty(value) or (isinstance(value, str) and not value.strip()):
-        raise RowProblem(column, "the id is empty")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: bool, image_root) -> dict:
-    """Raw model inputs of one catalog record (the same text rules as `linnet.data.prepare_catalog`)."""
-    from linnet.data import ATTRIBUTES_FIELD, render_attributes
-
-    inputs = {}
-    for field in text_fields:
-        if field == ATTRIBUTES_FIELD:
-            inputs[field] = render_attributes(record, schema.attribute_columns)
-            continue
-        value = record.get(field)
-        if _empty(value):
-            value = ""
-        elif not isinstance(value, str):
-            raise RowProblem(field, f"must be text, got {type(value).__name__} {value!r}")
-        inputs[field] = value
-    if with_image:
-        inputs["image_bytes"] = read_image(record.get(schema.image_column) if schema.image_column else None, image_root)
-    return inputs
-
-
-def read_image(raw, image_root) -> bytes:
-    """Encoded image bytes of a catalog cell (path, fetched URL, data/base64 bytes), or ``b""`` when absent."""
-    from linnet.data.images import resolve_image_source
-
-    if _empty(raw) or raw == "":
-        return b""
-    source, kind = resolve_image_source(raw, image_root or ".")
-    if kind == "bytes":
-        return source
-    if kind == "file":
-        try:
-            return Path(source).read_bytes()
-        except OSError:
-            return b""
-    return b""
 
 
 def columns_of(rows: Sequence[dict], names: Sequence[str]) -> dict[str, np.ndarray]:

@@ -1,0 +1,78 @@
+"""One catalog row turned into a model's raw inputs: the product id, the text fields, the image bytes.
+
+Batch prediction (`linnet.serving.predict`) reads rows with these rules, so a product gets the same
+inputs there as in training's `linnet.data.prepare_catalog`.
+
+Example:
+    >>> from linnet.data.rows import row_id
+    >>> row_id({"id": 12.0}, "id")
+    '12'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from linnet.data.attributes import render_attributes
+from linnet.data.images import resolve_image_source
+from linnet.data.schema import ATTRIBUTES_FIELD
+
+
+class RowProblem(Exception):
+    """A catalog row that cannot be used: the field at fault (None: the whole row) and what is wrong."""
+
+    def __init__(self, field: str | None, problem: str):
+        super().__init__(problem)
+        self.field = field
+        self.problem = problem
+
+
+def is_empty(value) -> bool:
+    """A missing cell: None or a NaN that a reader left for an empty field."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def row_id(record: Mapping, column: str) -> str:
+    """The product id of a record as text (a float id that reader gave for an integer column loses its ``.0``)."""
+    value = record.get(column)
+    if is_empty(value) or (isinstance(value, str) and not value.strip()):
+        raise RowProblem(column, "the id is empty")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: bool, image_root) -> dict:
+    """Raw model inputs of one catalog record (the same text rules as `linnet.data.prepare_catalog`)."""
+    inputs = {}
+    for field in text_fields:
+        if field == ATTRIBUTES_FIELD:
+            inputs[field] = render_attributes(record, schema.attribute_columns)
+            continue
+        value = record.get(field)
+        if is_empty(value):
+            value = ""
+        elif not isinstance(value, str):
+            raise RowProblem(field, f"must be text, got {type(value).__name__} {value!r}")
+        inputs[field] = value
+    if with_image:
+        inputs["image_bytes"] = read_image(record.get(schema.image_column) if schema.image_column else None, image_root)
+    return inputs
+
+
+def read_image(raw, image_root) -> bytes:
+    """Encoded image bytes of a catalog cell (path, fetched URL, data/base64 bytes), or ``b""`` when absent."""
+    if is_empty(raw) or raw == "":
+        return b""
+    source, kind = resolve_image_source(raw, image_root or ".")
+    if kind == "bytes":
+        return source
+    if kind == "file":
+        try:
+            return Path(source).read_bytes()
+        except OSError:
+            return b""
+    return b""
