@@ -9,6 +9,8 @@ Example:
 """
 
 from linnet.taxonomy.core import Node, Taxonomy
+
+# Importing formats also registers its readers behind Taxonomy.from_paths, from_google, ... (see core).
 from linnet.taxonomy.formats import load_taxonomy, sniff_format
 from linnet.taxonomy.mapping import TaxonomyMapping, load_shopify_google_mapping
 

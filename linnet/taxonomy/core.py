@@ -6,7 +6,9 @@ are unbalanced (Google's leaves sit at depths 1 to 7), so a product labelled at 
 the children of every node in the order they were given; the class index of a node is its position among
 the nodes of its level in that order, so classes of one parent are contiguous.
 
-This module imports neither TensorFlow nor anything else of LinNét.
+This module imports neither TensorFlow nor the readers of taxonomy files: `linnet.taxonomy.formats` imports
+it and registers its readers (`register_readers`) when `linnet.taxonomy` is imported, and the ``from_*``
+classmethods below look them up there.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from linnet.atomic_files import write_text_atomically
 from linnet.errors import TaxonomyError
 from linnet.taxonomy._text import PATH_SEPARATOR, normalize_name, split_path
 
@@ -31,6 +33,23 @@ JSON_FORMAT = "linnet-taxonomy"
 JSON_FORMAT_VERSION = 1
 
 _AMBIGUOUS = object()
+
+# Reader name ("paths", "level_columns", "google", "shopify", "table") -> function of linnet.taxonomy.formats.
+_READERS: dict[str, Callable[..., Taxonomy]] = {}
+
+
+def register_readers(**readers: Callable[..., Taxonomy]) -> None:
+    """Make the ``Taxonomy.from_<name>`` classmethods call these readers (`linnet.taxonomy.formats` does)."""
+    _READERS.update(readers)
+
+
+def _reader(name: str) -> Callable[..., Taxonomy]:
+    try:
+        return _READERS[name]
+    except KeyError:
+        raise TaxonomyError(
+            f"no taxonomy reader {name!r} is registered; import linnet.taxonomy (its formats module registers them)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -151,7 +170,7 @@ class Taxonomy:
         self._codes = codes
         self._path_indexes: dict[str | None, dict[tuple[str, ...], Any]] = {}
 
-    # ------------------------------------------------------------------ readers (see formats.py)
+    # ------------------------------------------------------------------ readers (in formats.py, registered)
     @classmethod
     def from_paths(
         cls,
@@ -181,9 +200,7 @@ class Taxonomy:
         >>> Taxonomy.from_paths(["A >> B", "A >> C"], separator=" >> ").classes(2)
         ['A > B', 'A > C']
         """
-        from linnet.taxonomy.formats import read_paths
-
-        return read_paths(enumerate(paths, start=1), separator=separator, source=source, sort=sort)
+        return _reader("paths")(enumerate(paths, start=1), separator=separator, source=source, sort=sort)
 
     @classmethod
     def from_level_columns(cls, rows: Iterable[Sequence[str | None]], source: str | None = None, *, sort: bool = True) -> Taxonomy:
@@ -196,9 +213,7 @@ class Taxonomy:
         >>> Taxonomy.from_level_columns([["Shoes", "Boots"], ["Bags", None]]).classes(2)
         ['Shoes > Boots']
         """
-        from linnet.taxonomy.formats import read_level_columns
-
-        return read_level_columns(rows, source=source, sort=sort)
+        return _reader("level_columns")(rows, source=source, sort=sort)
 
     @classmethod
     def from_google(cls, path_or_paths, *, primary_locale: str | None = None, locales: Sequence[str] | None = None) -> Taxonomy:
@@ -218,9 +233,7 @@ class Taxonomy:
         >>> tax.path_string("3237")  # doctest: +SKIP
         'Animals & Pet Supplies > Live Animals'
         """
-        from linnet.taxonomy.formats import read_google
-
-        return read_google(path_or_paths, primary_locale=primary_locale, locales=locales)
+        return _reader("google")(path_or_paths, primary_locale=primary_locale, locales=locales)
 
     @classmethod
     def from_shopify(cls, path_or_paths, *, primary_locale: str | None = None, locales: Sequence[str] | None = None) -> Taxonomy:
@@ -233,9 +246,7 @@ class Taxonomy:
         >>> tax.node("gid://shopify/TaxonomyCategory/ap-2").name  # doctest: +SKIP
         'Pet Supplies'
         """
-        from linnet.taxonomy.formats import read_shopify
-
-        return read_shopify(path_or_paths, primary_locale=primary_locale, locales=locales)
+        return _reader("shopify")(path_or_paths, primary_locale=primary_locale, locales=locales)
 
     @classmethod
     def from_table(cls, path: str | os.PathLike) -> Taxonomy:
@@ -248,9 +259,7 @@ class Taxonomy:
             TaxonomyError: naming file, line and text of a malformed row, duplicate id, empty name,
                 unknown parent or cycle.
         """
-        from linnet.taxonomy.formats import read_table
-
-        return read_table(path)
+        return _reader("table")(path)
 
     # ------------------------------------------------------------------ basic properties
     @property
@@ -461,7 +470,7 @@ class Taxonomy:
 
     def child_mask_tensor(self, level: int):
         """`child_mask` as a ``tf.constant`` of dtype bool (imports TensorFlow on first use)."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: linnet.taxonomy promises not to import TensorFlow
 
         return tf.constant(self.child_mask(level), dtype=tf.bool)
 
@@ -662,18 +671,8 @@ class Taxonomy:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write `to_json` to ``path`` atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(self.to_json(), ensure_ascii=False, indent=1)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text + "\n")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_text_atomically(path, text + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Taxonomy:

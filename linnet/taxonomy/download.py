@@ -18,8 +18,11 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
+from linnet.atomic_files import write_text_atomically
 from linnet.errors import ConfigError, TaxonomyError
-from linnet.taxonomy.formats import atomic_write_text, sniff_format
+from linnet.taxonomy.formats import sniff_format
 from linnet.taxonomy.sources import SOURCES
 
 CHECKSUMS_FILE = "checksums.json"
@@ -120,8 +123,6 @@ def download_taxonomies(
             jobs.append((name, relative, url))
     checksums = _read_checksums(cache_dir)
     records = []
-    from tqdm.auto import tqdm
-
     for name, relative, url in tqdm(jobs, desc="taxonomy files", unit="file", disable=not progress):
         target = cache_dir / relative
         record = {"source": name, "path": str(target), "url": url, "sha256": "", "size": 0, "version": None}
@@ -151,7 +152,7 @@ def download_taxonomies(
             "downloaded_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         }
         # Record after every file, so an interrupted run keeps what it fetched.
-        atomic_write_text(cache_dir / CHECKSUMS_FILE, json.dumps(checksums, indent=1, sort_keys=True) + "\n")
+        write_text_atomically(cache_dir / CHECKSUMS_FILE, json.dumps(checksums, indent=1, sort_keys=True) + "\n")
         records.append(record)
     return records
 

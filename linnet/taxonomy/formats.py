@@ -1,5 +1,8 @@
 """Readers and writers of taxonomy files: Google, Shopify, id/parent/name tables, path lists, LinNét JSON.
 
+The ``Taxonomy.from_*`` classmethods are these readers: importing this module registers them on
+`linnet.taxonomy.core` (``linnet.taxonomy`` imports it, so they are there whenever `Taxonomy` is).
+
 Every reader names the file, the line number and the offending text of a bad line in its `TaxonomyError`;
 nothing is dropped silently (ids that only a secondary locale file has are reported with a warning).
 """
@@ -16,6 +19,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
+from linnet.atomic_files import write_text_atomically
 from linnet.errors import TaxonomyError
 from linnet.taxonomy._text import (
     PATH_SEPARATOR,
@@ -24,7 +28,7 @@ from linnet.taxonomy._text import (
     split_path,
     taxonomy_error,
 )
-from linnet.taxonomy.core import JSON_FORMAT, Node, Taxonomy
+from linnet.taxonomy.core import JSON_FORMAT, Node, Taxonomy, register_readers
 
 GOOGLE_HEADER = "# Google_Product_Taxonomy_Version:"
 SHOPIFY_HEADER = "# Shopify Product Taxonomy"
@@ -391,7 +395,7 @@ def write_table(taxonomy: Taxonomy, path) -> Path:
     writer.writerow(["id", "parent_id", "name", *(f"name_{locale}" for locale in taxonomy.locales)])
     for node in taxonomy.nodes:
         writer.writerow([node.id, node.parent_id or "", node.name, *(node.names.get(locale, "") for locale in taxonomy.locales)])
-    return atomic_write_text(path, buffer.getvalue())
+    return write_text_atomically(path, buffer.getvalue())
 
 
 def write_google(taxonomy: Taxonomy, path, locale: str | None = None) -> Path:
@@ -402,29 +406,13 @@ def write_google(taxonomy: Taxonomy, path, locale: str | None = None) -> Path:
     lines += [
         (f"{node.id} - " if with_ids else "") + taxonomy.path_string(node.id, locale=locale) for node in taxonomy.nodes
     ]
-    return atomic_write_text(Path(path), "\n".join(lines) + "\n")
+    return write_text_atomically(path, "\n".join(lines) + "\n")
 
 
 def write_paths(taxonomy: Taxonomy, path, separator: str = PATH_SEPARATOR, locale: str | None = None) -> Path:
     """Write one full path per line, atomically."""
     lines = [taxonomy.path_string(node.id, separator, locale) for node in taxonomy.nodes]
-    return atomic_write_text(Path(path), "\n".join(lines) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and `os.replace`."""
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, "\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- sniffing
@@ -520,3 +508,13 @@ def load_taxonomy(path_or_paths, *, format: str | None = None, **options) -> Tax
     if kind == "paths":
         return read_path_list(paths[0], **options)
     raise TaxonomyError(f"unknown taxonomy format {kind!r}")
+
+
+# The Taxonomy.from_* classmethods call these (core cannot import this module: it imports core).
+register_readers(
+    paths=read_paths,
+    level_columns=read_level_columns,
+    google=read_google,
+    shopify=read_shopify,
+    table=read_table,
+)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from linnet.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class TaxonomySource:
@@ -32,8 +34,6 @@ class TaxonomySource:
         chosen = self.locales if locales is None else tuple(locales)
         unknown = [locale for locale in chosen if locale not in self.locales]
         if unknown:
-            from linnet.errors import ConfigError
-
             raise ConfigError(f"{self.name} publishes no locale {unknown}; known: {list(self.locales)}")
         files = [
             (self.relative_template.format(locale=locale, ref=ref), self.url_template.format(locale=locale, ref=ref))
