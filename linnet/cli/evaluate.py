@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.cli.schema_options import add_schema_options, schema_from_args, schema_or_none
 
 
 def _node_target(text: str) -> tuple[str, float]:
@@ -24,65 +24,38 @@ def _add_decoding_option(parser) -> None:
                              "you export")
 
 
-def _schema_or_none(args):
-    """The schema from flags, or None to reuse the model's saved schema when no schema flag is given."""
-    given = any(getattr(args, name, None) is not None for name in vars(args)
-                if name in {"schema", "id_column", "text_columns", "attribute_columns", "category_column",
-                            "path_separator", "level_columns", "category_kind", "category_locale", "image_column",
-                            "image_root", "value_column"})
-    return schema_from_args(args) if given else None
-
-
-def _print_headline(metrics: dict, out) -> None:
-    from linnet.evaluation.reports import format_number
-
-    levels = ", ".join(format_number(value) for value in metrics.get("level_accuracy") or [])
-    print(f"hierarchical P/R/F1 {format_number(metrics.get('hierarchical_precision'))} / "
-          f"{format_number(metrics.get('hierarchical_recall'))} / {format_number(metrics.get('hierarchical_f1'))}; "
-          f"level accuracy {levels}; leaf accuracy {format_number(metrics.get('leaf_accuracy'))}; "
-          f"coverage {format_number(metrics.get('coverage'))}; {metrics.get('n_products')} products")
-    print(f"report written to {out}")
-
-
 def run_evaluate(args) -> int:
-    from linnet.evaluation.evaluate import evaluate_model
+    from linnet.demo.summaries import evaluation_summary
+    from linnet.evaluation.evaluate import evaluate_model  # lazy: loads TensorFlow when the command runs
 
-    metrics = evaluate_model(args.model, args.catalog, args.out, schema=_schema_or_none(args), split=args.split,
+    metrics = evaluate_model(args.model, args.catalog, args.out, schema=schema_or_none(args), split=args.split,
                              calibration=args.calibration, unknown_labels=args.unknown_labels,
                              compare_dirs=args.compare or (), subtrees=args.subtree or (),
                              log_mlflow=not args.no_mlflow, progress=not args.quiet, decoding=args.decoding)
-    _print_headline(metrics, args.out)
+    print(evaluation_summary(metrics, args.out))
     return 0
 
 
 def run_calibrate(args) -> int:
-    from linnet.evaluation.calibration import format_tradeoff_table
+    from linnet.demo.summaries import calibration_summary
     from linnet.evaluation.evaluate import calibrate_model
 
     calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
-                                         dict(args.node_target or []), schema=_schema_or_none(args), split=args.split,
+                                         dict(args.node_target or []), schema=schema_or_none(args), split=args.split,
                                          progress=not args.quiet, decoding=args.decoding)
-    print(format_tradeoff_table(table))
-    print(f"\nthresholds for target {args.target_precision:g}: level {calibration.level_thresholds}"
-          + (f", nodes {calibration.node_thresholds}" if calibration.node_thresholds else ""))
-    for report in calibration.report["levels"] + calibration.report["nodes"]:
-        if not report.get("reachable", True):
-            where = f"level {report['level']}" if "node" not in report else f"node {report['node']}"
-            print(f"warning: {where} cannot reach precision {report['target_precision']:g} on this split; "
-                  "it will always be withheld")
-    print(f"calibration written to {args.out}")
+    print(calibration_summary(calibration, table, args.target_precision, args.out))
     return 0
 
 
 def run_baseline(args) -> int:
+    from linnet.demo.summaries import baseline_summary
     from linnet.evaluation.evaluate import evaluate_baseline
 
     metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),
                                 subtrees=args.subtree or (), compare_dirs=args.compare or (),
                                 calibration_target=args.target_precision, progress=not args.quiet,
                                 n_jobs=args.n_jobs)
-    print(f"trained in {metrics.get('training_seconds', 0):.1f} s")
-    _print_headline(metrics, args.out)
+    print(baseline_summary(metrics, args.out))
     return 0
 
 

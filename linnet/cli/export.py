@@ -4,13 +4,13 @@ from __future__ import annotations
 
 
 def run_export(args) -> int:
-    from linnet.serving.export import export_run
+    from linnet.demo.summaries import export_summary
+    from linnet.serving.export import export_run  # lazy: loads TensorFlow when the command runs
 
     export_dir = export_run(args.run_dir, args.out, name=args.name, version=args.version,
                             calibration=args.calibration, top_k=args.top_k,
                             decoding=args.decoding)
-    print(f"exported {args.run_dir} to {export_dir}")
-    print(f"model card: {export_dir / 'MODEL_CARD.md'}")
+    print(export_summary(args.run_dir, export_dir))
     return 0
 
 

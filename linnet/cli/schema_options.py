@@ -83,3 +83,11 @@ def schema_from_args(args: argparse.Namespace, default: CatalogSchema | None = N
         data["level_columns"] = None
     data.update(overrides)
     return CatalogSchema.from_dict(data, where=getattr(args, "schema", None) or "schema flags")
+
+
+def schema_or_none(args: argparse.Namespace) -> CatalogSchema | None:
+    """The schema from the flags when any schema flag (or ``--schema``) is given, else None: the command then
+    uses the model's saved schema."""
+    given = getattr(args, "schema", None) is not None or any(
+        getattr(args, flag, None) is not None for flag in _FLAG_KEYS)
+    return schema_from_args(args) if given else None

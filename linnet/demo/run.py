@@ -1,7 +1,7 @@
 """`linnet demo`: the whole job on a real public catalogue, offline, on a laptop CPU.
 
-Steps (each one is the same `linnet` command a user would type, run in-process, so the demo shows and
-tests the real paths):
+Each step calls the library functions the matching `linnet` command calls, with the same arguments, and
+prints that command first (``$ linnet ...``) so a user can copy it, then what the command prints:
 
 1. read the fashion catalogue (`linnet.demo.catalog`) into a tidy CSV;
 2. ``linnet train`` the default model (hashed n-gram text + MobileNetV2 image, tree inferred from the three
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -26,10 +27,25 @@ from pathlib import Path
 
 import yaml
 
+from linnet.atomic_files import write_yaml_atomically
+from linnet.data import CatalogSchema, prepare_catalog
 from linnet.demo.catalog import DEMO_SCHEMA, DEMO_SCHEMA_FLAGS, write_demo_catalog
+from linnet.demo.summaries import (
+    baseline_summary,
+    calibration_summary,
+    evaluation_summary,
+    export_summary,
+)
 from linnet.errors import LinnetError
+from linnet.evaluation import calibrate_model, evaluate_baseline, evaluate_model
+from linnet.serving import export_run
+from linnet.training import TrainingConfig, resolve_config, train
 
-REPO_CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+# the repository checkout's training/configs/ (absent from an installed wheel: then the built-in defaults)
+REPO_CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"
+EXPORT_NAME = "fashion"
+TARGET_PRECISION = 0.95
+BASELINE_KIND = "tfidf"
 
 
 @dataclass(frozen=True)
@@ -60,14 +76,62 @@ def _section(number: int, title: str, started: float) -> None:
     print(f"\n== {number}. {title} == [{int(elapsed // 60)}:{int(elapsed % 60):02d}]", flush=True)
 
 
-def _linnet(*argv: str) -> None:
-    """Runs one `linnet` command in-process; a failure stops the demo with that command's message."""
-    from linnet.cli.main import main
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where each step writes, under the demo's output folder."""
 
-    print("$ linnet " + " ".join(argv), flush=True)
-    code = main(list(argv))
-    if code:
-        raise LinnetError(f"`linnet {argv[0]}` exited with {code}; the demo stops here")
+    out_dir: Path
+
+    @property
+    def catalog(self) -> Path:
+        return self.out_dir / "catalog.csv"
+
+    @property
+    def config(self) -> Path:
+        return self.out_dir / "demo-config.yaml"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir / "run"
+
+    @property
+    def calibration(self) -> Path:
+        return self.out_dir / "calibration.json"
+
+    @property
+    def export_base(self) -> Path:
+        return self.out_dir / "exports"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.out_dir / "evaluation"
+
+    @property
+    def baseline(self) -> Path:
+        return self.out_dir / "baseline"
+
+
+def demo_commands(paths: DemoPaths, settings: DemoSettings) -> dict[str, list[str]]:
+    """The arguments after ``linnet`` of the command each step stands for (train, calibrate, export,
+    baseline, evaluate): the step's library call does what that command does."""
+    catalog, run_dir, calibration = str(paths.catalog), str(paths.run_dir), str(paths.calibration)
+    return {
+        "train": ["train", "--catalog", catalog, "--out", run_dir, "--config", str(paths.config),
+                  "--epochs", str(settings.epochs), *DEMO_SCHEMA_FLAGS],
+        "calibrate": ["calibrate", "--model", run_dir, "--catalog", catalog, "--split", "validation",
+                      "--target-precision", f"{TARGET_PRECISION:g}", "--out", calibration],
+        "export": ["export", run_dir, "--out", str(paths.export_base), "--name", EXPORT_NAME,
+                   "--calibration", calibration],
+        "baseline": ["baseline", "--catalog", catalog, "--kind", BASELINE_KIND, "--out", str(paths.baseline),
+                     *DEMO_SCHEMA_FLAGS],
+        "evaluate": ["evaluate", "--model", run_dir, "--catalog", catalog, "--split", "test",
+                     "--calibration", calibration, "--out", str(paths.evaluation), "--compare", str(paths.baseline)],
+    }
+
+
+def _show_command(argv: list[str]) -> None:
+    """Prints the `linnet` command line a user can copy to run the next step alone."""
+    print("$ linnet " + shlex.join(argv), flush=True)
 
 
 # Runs in a fresh interpreter: only TensorFlow (+ tensorflow_text for in-graph tokenisation ops).
@@ -109,7 +173,7 @@ def classify_in_fresh_process(export_dir: Path, catalog: Path, ids: list[str]) -
     """Reloads the export in a new interpreter (as a serving process would) and classifies ``ids``."""
     completed = subprocess.run(
         [sys.executable, "-c", RELOAD_SCRIPT, str(export_dir), str(catalog), ",".join(ids)],
-        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), check=False,
     )
     if completed.returncode != 0:
         raise LinnetError(f"reloading {export_dir} in a fresh process failed:\n{completed.stderr[-3000:]}")
@@ -118,9 +182,6 @@ def classify_in_fresh_process(export_dir: Path, catalog: Path, ids: list[str]) -
 
 def _held_out_ids(catalog: Path, config_path: Path, count: int) -> list[str]:
     """The first ``count`` products of the run's test split, about half with an image (as a user would pick)."""
-    from linnet.data import CatalogSchema, prepare_catalog
-    from linnet.training.config import TrainingConfig
-
     config = TrainingConfig.from_yaml(config_path)
     prepared = prepare_catalog(catalog, CatalogSchema.from_dict(dict(DEMO_SCHEMA)),
                                split=tuple(config.data.split), split_salt=config.data.split_salt)
@@ -156,8 +217,8 @@ def default_image_weights(settings: DemoSettings) -> str | None:
     return "imagenet" if (keras_home / "models" / name).is_file() else None
 
 
-def _write_config(out_dir: Path, settings: DemoSettings, image_weights: str | None) -> Path:
-    """The repository's default training config with the demo's size settings and image encoder."""
+def _write_config(path: Path, settings: DemoSettings, image_weights: str | None) -> Path:
+    """Writes the repository's default training config with the demo's size settings and image encoder."""
     default = REPO_CONFIGS / "default.yaml"
     config = (yaml.safe_load(default.read_text(encoding="utf-8")) if default.is_file() else None) or {}
     config.setdefault("model", {})["image_encoder"] = image_encoder_options(settings, image_weights)
@@ -168,9 +229,7 @@ def _write_config(out_dir: Path, settings: DemoSettings, image_weights: str | No
         config["model"]["wide"] = {**(config["model"].get("wide") or {}), "num_buckets": settings.wide_buckets}
     config.setdefault("data", {})["image_size"] = settings.image_size
     config.setdefault("training", {}).update(epochs=settings.epochs, batch_size=settings.batch_size)
-    path = out_dir / "demo-config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+    return write_yaml_atomically(path, config)
 
 
 def _table(rows: list[dict]) -> str:
@@ -193,15 +252,16 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
         >>> summary = run_demo("../shared/data/fashion_product_images", "linnet-demo", quick=True)  # doctest: +SKIP
     """
     settings = DemoSettings.for_mode(quick)
-    out_dir = Path(out_dir).resolve()
-    run_dir, export_base = out_dir / "run", out_dir / "exports"
+    paths = DemoPaths(Path(out_dir).resolve())
+    catalog, run_dir, calibration = paths.catalog, paths.run_dir, paths.calibration
     if run_dir.exists():
         raise LinnetError(f"{run_dir} already exists; pass a new --out (the demo never overwrites a run)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    paths.out_dir.mkdir(parents=True, exist_ok=True)
+    commands = demo_commands(paths, settings)
+    schema = CatalogSchema.from_dict(dict(DEMO_SCHEMA))
     started = time.perf_counter()
 
     _section(1, "Read the catalogue", started)
-    catalog = out_dir / "catalog.csv"
     report = write_demo_catalog(data_dir, catalog, limit=settings.rows)
     print(f"{report.rows:,} products ({report.with_image:,} with an image) from {data_dir} [{report.layout}]"
           + (f"; {len(report.rejoined_titles)} titles with unquoted commas rejoined" if report.rejoined_titles else ""))
@@ -213,18 +273,19 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
         f"weights {image_weights}" if image_weights else
         "random weights: no ImageNet copy is in the Keras cache and the demo stays offline, so the image path "
         "runs but adds little (--image-weights imagenet downloads them once)"))
-    config = _write_config(out_dir, settings, image_weights)
-    _linnet("train", "--catalog", str(catalog), "--out", str(run_dir), "--config", str(config),
-            "--epochs", str(settings.epochs), *DEMO_SCHEMA_FLAGS)
+    config = _write_config(paths.config, settings, image_weights)
+    _show_command(commands["train"])
+    train(catalog, run_dir, schema=schema, config=resolve_config(config, settings.epochs), progress=True)
 
-    _section(3, "Calibrate thresholds for 0.95 precision on the validation split", started)
-    calibration = out_dir / "calibration.json"
-    _linnet("calibrate", "--model", str(run_dir), "--catalog", str(catalog), "--split", "validation",
-            "--target-precision", "0.95", "--out", str(calibration))
+    _section(3, f"Calibrate thresholds for {TARGET_PRECISION:g} precision on the validation split", started)
+    _show_command(commands["calibrate"])
+    fitted, table = calibrate_model(run_dir, catalog, calibration, TARGET_PRECISION, split="validation", progress=True)
+    print(calibration_summary(fitted, table, TARGET_PRECISION, calibration))
 
     _section(4, "Export for TF Serving, reload in a fresh process, classify held-out products", started)
-    _linnet("export", str(run_dir), "--out", str(export_base), "--name", "fashion", "--calibration", str(calibration))
-    export_dir = max((export_base / "fashion").iterdir(), key=lambda path: int(path.name))
+    _show_command(commands["export"])
+    export_dir = export_run(run_dir, paths.export_base, name=EXPORT_NAME, calibration=calibration)
+    print(export_summary(run_dir, export_dir))
     examples = classify_in_fresh_process(export_dir, catalog, _held_out_ids(catalog, config, settings.held_out_examples))
     for example in examples:
         print(f"- {example['title']}" + ("" if example["has_image"] else " (no image)"))
@@ -233,12 +294,14 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
               f"confidences {example['confidences']}")
 
     _section(5, "Evaluate on the test split against a TF-IDF + linear SVM baseline", started)
-    evaluation, baseline = out_dir / "evaluation", out_dir / "baseline"
-    _linnet("baseline", "--catalog", str(catalog), "--kind", "tfidf", "--out", str(baseline), *DEMO_SCHEMA_FLAGS)
-    _linnet("evaluate", "--model", str(run_dir), "--catalog", str(catalog), "--split", "test",
-            "--calibration", str(calibration), "--out", str(evaluation), "--compare", str(baseline))
-    model_metrics = json.loads((evaluation / "metrics.json").read_text())
-    baseline_metrics = json.loads((baseline / "metrics.json").read_text())
+    evaluation, baseline = paths.evaluation, paths.baseline
+    _show_command(commands["baseline"])
+    baseline_metrics = evaluate_baseline(BASELINE_KIND, catalog, baseline, schema, progress=True, n_jobs=-1)
+    print(baseline_summary(baseline_metrics, baseline))
+    _show_command(commands["evaluate"])
+    model_metrics = evaluate_model(run_dir, catalog, evaluation, split="test", calibration=calibration,
+                                   compare_dirs=[baseline], progress=True)
+    print(evaluation_summary(model_metrics, evaluation))
     comparison = [
         {"model": name, **{metric: float(metrics[metric]) for metric in COMPARED_METRICS}}
         for name, metrics in (("LinNét (default)", model_metrics), ("TF-IDF + LinearSVC", baseline_metrics))
