@@ -6,12 +6,13 @@ import argparse
 import json
 
 from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.errors import ConfigError
 
 
 def _load_taxonomy(path):
     if path is None:
         return None
-    from linnet.taxonomy import load_taxonomy
+    from linnet.taxonomy import load_taxonomy  # lazy: the commands' libraries load when one runs
 
     return load_taxonomy(path)
 
@@ -82,7 +83,6 @@ def _add_preparation_options(parser: argparse.ArgumentParser) -> None:
 def _fetch(args: argparse.Namespace) -> int:
     from linnet.data.fetch import fetch_images
     from linnet.data.readers import CatalogReader
-    from linnet.errors import ConfigError
 
     schema = schema_from_args(args)
     if not schema.image_column:

@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from linnet.demo.run import run_demo
+    from linnet.demo.run import run_demo  # lazy: loads TensorFlow when the command runs
 
     weights = None if args.image_weights.lower() == "none" else args.image_weights
     run_demo(args.data, args.out, quick=args.quick, image_weights=weights)

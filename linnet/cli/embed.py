@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import tempfile
-from pathlib import Path
 
+from linnet.atomic_files import atomic_path
 from linnet.cli.schema_options import add_schema_options, schema_from_args
-from linnet.errors import ConfigError
+from linnet.errors import ConfigError, EmbeddingError
 
 
 def _positive_int(text: str) -> int:
@@ -96,7 +95,7 @@ def register(subparsers) -> None:
 
 # ---------------------------------------------------------------------------------------------- helpers
 def _embed_to(args, model, catalog, out_dir, shard_rows: int = 100_000, file_format: str = "npy", errors_file=None):
-    from linnet.embeddings.embed import embed_catalog, load_embedder
+    from linnet.embeddings.embed import embed_catalog, load_embedder  # lazy: loads TensorFlow when the command runs
 
     embedder = load_embedder(model)
     schema = schema_from_args(args, default=embedder.schema)
@@ -107,7 +106,6 @@ def _embed_to(args, model, catalog, out_dir, shard_rows: int = 100_000, file_for
 def _vectors(args, vectors_dir, catalog, what: str, expected_dim: int | None = None):
     """(ids, vectors) from a 'linnet embed' directory, or by embedding ``catalog`` with ``--model``."""
     from linnet.embeddings.embed import load_embedder, load_embeddings
-    from linnet.errors import EmbeddingError
 
     if vectors_dir:
         return load_embeddings(vectors_dir)
@@ -124,14 +122,10 @@ def _vectors(args, vectors_dir, catalog, what: str, expected_dim: int | None = N
 
 
 def _write_csv(path, header, rows) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as temporary, open(temporary, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(temporary, path)
 
 
 # ---------------------------------------------------------------------------------------------- commands

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from linnet.cli.schema_options import add_schema_options, schema_from_args
 
 
 def run_predict(args) -> int:
-    from pathlib import Path
-
-    from linnet.serving.predict import load_predictor, predict_catalog
+    from linnet.serving.predict import load_predictor, predict_catalog  # lazy: loads TensorFlow when the command runs
 
     predictor = load_predictor(args.model, batch_size=args.batch_size)
     schema = schema_from_args(args, default=predictor.schema)

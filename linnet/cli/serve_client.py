@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.errors import ConfigError
 
 
 def _client(args):
-    from linnet.serving.client import ServingClient
+    from linnet.serving.client import ServingClient  # lazy: grpc/requests load only when it runs
 
     return ServingClient(args.model_name, rest_url=None if args.grpc else args.rest_url, grpc_target=args.grpc,
                          signature_name=args.signature, version=args.version, timeout=args.timeout,
@@ -17,8 +18,6 @@ def _client(args):
 
 
 def run_serve_client(args) -> int:
-    from linnet.errors import ConfigError
-
     client = _client(args)
     if args.title is not None:
         inputs = {field: [args.title if field == client.text_fields[0] else ""] for field in client.text_fields}

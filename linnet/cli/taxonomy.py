@@ -10,9 +10,11 @@ import json
 import sys
 import warnings
 
+from linnet.errors import TaxonomyError
+
 
 def _load(args: argparse.Namespace):
-    from linnet.taxonomy import load_taxonomy
+    from linnet.taxonomy import load_taxonomy  # lazy: keeps `linnet --help` fast
 
     options = {}
     if getattr(args, "primary_locale", None):
@@ -47,8 +49,6 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from linnet.errors import TaxonomyError
-
     taxonomy = _load(args)
     locale = args.locale
     if args.node is not None:

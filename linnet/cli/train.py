@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.data.schema import CatalogSchema
 
 
 def _positive_int(text: str) -> int:
@@ -42,8 +43,7 @@ def register(subparsers) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from linnet.data import CatalogSchema
-    from linnet.training.trainer import resolve_config, train
+    from linnet.training.trainer import resolve_config, train  # lazy: loads TensorFlow when the command runs
 
     schema = schema_from_args(args)
     if not schema.has_category:
