@@ -17,11 +17,12 @@ that every other command reads with plain schema flags (:data:`DEMO_SCHEMA_FLAGS
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from linnet.atomic_files import atomic_path
 from linnet.errors import CatalogError
 
 LEVEL_COLUMNS = ("masterCategory", "subCategory", "articleType")
@@ -114,18 +115,12 @@ def write_demo_catalog(data_dir: str | os.PathLike, out_path: str | os.PathLike,
                 image,
             ])
     if limit is not None and limit < len(rows):
-        import hashlib
-
         rows.sort(key=lambda row: hashlib.md5(row[0].encode()).hexdigest())
         rows = rows[:limit]
         report.with_image = sum(1 for row in rows if row[-1])
     report.rows = len(rows)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out_path.parent, suffix=".tmp", delete=False,
-                                     newline="", encoding="utf-8") as handle:
+    with atomic_path(out_path) as temporary, temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(OUTPUT_COLUMNS)
         writer.writerows(rows)
-    os.replace(handle.name, out_path)
     return report
