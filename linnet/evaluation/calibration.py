@@ -22,18 +22,20 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from linnet.evaluation import metrics
 from linnet.errors import ConfigError, EvaluationError
+from linnet.evaluation import metrics
+from linnet.inference.calibration_file import (
+    read_calibration_file,
+    validate_calibration,
+    write_calibration_file,
+)
 
 #: Threshold written for a level where no threshold reaches the target: no confidence passes it.
 WITHHOLD_ALL = 1.0 + 1e-6
@@ -204,23 +206,10 @@ class Calibration:
         return payload
 
     def save(self, path) -> Path:
-        """Write the calibration JSON atomically (temporary file, then ``os.replace``).
-
-        The payload is checked with :func:`linnet.inference.calibration_file.validate_calibration` first, so the file
-        is always one the inference wrapper and the export accept.
-        """
-        from linnet.inference.calibration_file import validate_calibration
-
-        payload = self.to_dict()
-        validate_calibration(payload, source=str(path))
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2)
-            handle.write("\n")
-            temporary = handle.name
-        os.replace(temporary, path)
-        return path
+        """Write the calibration file atomically, through the inference room's writer
+        (:func:`linnet.inference.calibration_file.write_calibration_file`, which checks the payload first, so the
+        file is always one the inference wrapper and the export accept)."""
+        return write_calibration_file(path, self.to_dict())
 
     @classmethod
     def load(cls, path, taxonomy=None) -> Calibration:
@@ -230,21 +219,13 @@ class Calibration:
             ConfigError: unreadable file, missing or unknown key, a threshold that is not a number in [0, 1.01],
                 or, with ``taxonomy``, a level count or fingerprint that does not match (both fingerprints named).
         """
-        from linnet.inference.calibration_file import validate_calibration
-
-        path = Path(path)
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise ConfigError(f"{path}: cannot read calibration file: {error}") from None
+        payload = read_calibration_file(path)
         levels, nodes = validate_calibration(payload, taxonomy, source=str(path))
         return cls(levels, nodes, payload.get("taxonomy_fingerprint"), decoding=payload.get("decoding"))
 
     def check_taxonomy(self, taxonomy, source: str = "calibration", decoding: str | None = None) -> None:
         """Raise :class:`ConfigError` naming what differs when these thresholds do not fit ``taxonomy`` (or, with
         ``decoding``, were fitted on the other decoding's confidences)."""
-        from linnet.inference.calibration_file import validate_calibration
-
         validate_calibration(self.to_dict(), taxonomy, source=source, decoding=decoding)
 
     def apply(self, full_nodes, confidences) -> np.ndarray:

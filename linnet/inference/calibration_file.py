@@ -6,7 +6,8 @@ Format (``docs/architecture.md``)::
      "taxonomy_fingerprint": "<sha256 of the taxonomy>", "decoding": "path"}
 
 `linnet calibrate` writes it, `HierarchicalClassifier.load_calibration` and ``linnet export --calibration``
-read it. A file fitted for another taxonomy is refused with an error naming both fingerprints. ``decoding``
+read it. This module is the file's only reader and writer (`read_calibration_file`, `write_calibration_file`;
+`linnet.evaluation.calibration.Calibration` saves and loads through them). A file fitted for another taxonomy is refused with an error naming both fingerprints. ``decoding``
 (optional; files written before it existed have none) names the descent whose confidences the thresholds were
 fitted on: ``"path"`` confidences are whole-path posteriors, ``"greedy"`` ones per-level probabilities, so
 thresholds of one do not mean the same on the other and a model decoding the other way refuses the file.
@@ -25,11 +26,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from linnet.atomic_files import write_text_atomically
 from linnet.errors import ConfigError
 
 KEYS = ("level_thresholds", "node_thresholds", "taxonomy_fingerprint", "decoding")
@@ -109,18 +109,31 @@ def calibration_payload(level_thresholds, node_thresholds, taxonomy, decoding: s
     return {**payload, "level_thresholds": levels, "node_thresholds": nodes}
 
 
-def save_calibration(path, level_thresholds, node_thresholds, taxonomy, decoding: str | None = None) -> Path:
-    """Write the calibration file atomically (temporary file, then ``os.replace``); returns its path."""
-    payload = calibration_payload(level_thresholds, node_thresholds, taxonomy, decoding)
+def write_calibration_file(path, payload: Mapping) -> Path:
+    """Write a calibration dict (checked with `validate_calibration` first, so the file is always one the
+    inference wrapper and the export accept) as indented UTF-8 JSON, atomically; returns the path."""
+    validate_calibration(payload, source=str(path))
+    return write_text_atomically(path, json.dumps(dict(payload), indent=2, ensure_ascii=False) + "\n")
+
+
+def read_calibration_file(path) -> dict:
+    """The JSON object of a calibration file, unchecked (see `validate_calibration`).
+
+    Raises:
+        ConfigError: unreadable file or bad JSON (naming the path, and the line of a JSON error).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False,
-                                     encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-        temporary = handle.name
-    os.replace(temporary, path)
-    return path
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read calibration file: {error.strerror or error}") from None
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+
+
+def save_calibration(path, level_thresholds, node_thresholds, taxonomy, decoding: str | None = None) -> Path:
+    """Write the calibration file atomically (`write_calibration_file`); returns its path."""
+    return write_calibration_file(path, calibration_payload(level_thresholds, node_thresholds, taxonomy, decoding))
 
 
 def load_calibration(path, taxonomy, decoding: str | None = None) -> tuple[list[float], dict[str, float]]:
@@ -130,11 +143,4 @@ def load_calibration(path, taxonomy, decoding: str | None = None) -> tuple[list[
         ConfigError: unreadable file, bad JSON or values, a file fitted for another taxonomy, or (with
             ``decoding``) one fitted on the other decoding's confidences.
     """
-    path = Path(path)
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read calibration file: {error.strerror or error}") from None
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
-    return validate_calibration(payload, taxonomy, source=str(path), decoding=decoding)
+    return validate_calibration(read_calibration_file(path), taxonomy, source=str(path), decoding=decoding)

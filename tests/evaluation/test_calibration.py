@@ -160,3 +160,18 @@ def test_taxonomy_mismatch_names_both_fingerprints(tmp_path):
     assert fitted_for.fingerprint() in str(error.value) and other.fingerprint() in str(error.value)
     with pytest.raises(ConfigError, match="3 levels"):
         Calibration([0.5, 0.6], {}, None).check_taxonomy(Taxonomy.from_paths(["A > x > q"]))
+
+
+def test_save_writes_the_file_the_inference_room_writes(tmp_path):
+    from linnet.inference.calibration_file import load_calibration, save_calibration
+    from linnet.taxonomy import Taxonomy
+
+    taxonomy = Taxonomy.from_paths(["A > x", "B > y"])
+    ours = Calibration([0.5, 0.6], {"A": 0.9}, taxonomy.fingerprint(), decoding="greedy").save(tmp_path / "a.json")
+    theirs = save_calibration(tmp_path / "b.json", [0.5, 0.6], {"A": 0.9}, taxonomy, decoding="greedy")
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert load_calibration(ours, taxonomy, decoding="greedy") == ([0.5, 0.6], {"A": 0.9})
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ["a.json", "b.json"], "no temporary file left"
+    with pytest.raises(ConfigError, match=r"level_thresholds\[1\] must be in \[0, 1\]"):
+        Calibration([0.5, 2.0], {}).save(tmp_path / "c.json")
+    assert not (tmp_path / "c.json").exists()
