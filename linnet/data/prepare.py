@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_atomically
 from linnet.data.attributes import render_attributes
 from linnet.data.images import resolve_image_source
 from linnet.data.readers import DEFAULT_CHUNK_ROWS, BadRow, CatalogReader
+from linnet.data.rows import RowProblem, is_empty, row_id, row_text
 from linnet.data.schema import ATTRIBUTES_FIELD, CatalogSchema
 from linnet.data.split import (
     DEFAULT_FRACTIONS,
@@ -29,6 +31,7 @@ from linnet.data.split import (
     check_fractions,
 )
 from linnet.errors import CatalogError, ConfigError, TaxonomyError
+from linnet.taxonomy import Taxonomy
 
 UNKNOWN_LABEL_POLICIES = ("error", "skip", "ancestor")
 BAD_ROW_POLICIES = ("error", "skip")
@@ -160,37 +163,7 @@ class PreparedCatalog:
 
 
 # ---------------------------------------------------------------------------------------------- row checks
-class _RowError(Exception):
-    def __init__(self, field_name: str | None, problem: str):
-        super().__init__(problem)
-        self.field = field_name
-        self.problem = problem
-
-
-def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value.strip())
-
-
-def _product_id(value: Any, column: str) -> str:
-    if _is_empty(value):
-        raise _RowError(column, "the id is empty")
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    raise _RowError(column, f"an id must be a string or an integer, got {type(value).__name__} {value!r}")
-
-
-def _text(value: Any, column: str) -> str:
-    if _is_empty(value):
-        return ""
-    if isinstance(value, str):
-        return value
-    raise _RowError(column, f"must be text, got {type(value).__name__} {value!r}")
-
-
+# The id and text rules are linnet.data.rows', shared with batch prediction; these two are training's own.
 def _category(value: Any, schema: CatalogSchema) -> Any:
     """Hashable category key of a row: path string, tuple of names, node id string, or None."""
     column = schema.category_column
@@ -199,40 +172,40 @@ def _category(value: Any, schema: CatalogSchema) -> Any:
         ended_at = None
         for level_column in schema.level_columns:
             cell = value.get(level_column)
-            if _is_empty(cell):
+            if is_empty(cell):
                 ended_at = ended_at or level_column
                 continue
             if not isinstance(cell, str):
-                raise _RowError(level_column, f"a category name must be text, got {type(cell).__name__} {cell!r}")
+                raise RowProblem(level_column, f"a category name must be text, got {type(cell).__name__} {cell!r}")
             if ended_at is not None:
-                raise _RowError(level_column, f"a name after the empty level {ended_at!r}: {cell!r}")
+                raise RowProblem(level_column, f"a name after the empty level {ended_at!r}: {cell!r}")
             names.append(cell.strip())
         return tuple(names) or None
     cell = value.get(column)
-    if _is_empty(cell):
+    if is_empty(cell):
         return None
     if schema.category_kind == "id":
         if isinstance(cell, (int, np.integer)) and not isinstance(cell, bool):
             return str(int(cell))
         if isinstance(cell, str):
             return cell.strip()
-        raise _RowError(column, f"a category id must be a string or an integer, got {type(cell).__name__} {cell!r}")
+        raise RowProblem(column, f"a category id must be a string or an integer, got {type(cell).__name__} {cell!r}")
     if isinstance(cell, (list, tuple)) and all(isinstance(name, str) for name in cell):
         return tuple(name.strip() for name in cell if name.strip()) or None
     if not isinstance(cell, str):
-        raise _RowError(column, f"a category path must be text, got {type(cell).__name__} {cell!r}")
+        raise RowProblem(column, f"a category path must be text, got {type(cell).__name__} {cell!r}")
     return cell.strip()
 
 
 def _value(value: Any, column: str) -> float:
-    if _is_empty(value):
+    if is_empty(value):
         return math.nan
     if isinstance(value, bool):
-        raise _RowError(column, f"must be a number, got {value!r}")
+        raise RowProblem(column, f"must be a number, got {value!r}")
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise _RowError(column, f"must be a number, got {value!r}") from None
+        raise RowProblem(column, f"must be a number, got {value!r}") from None
 
 
 def _label_text(key: Any, separator: str) -> str:
@@ -242,8 +215,6 @@ def _label_text(key: Any, separator: str) -> str:
 # ---------------------------------------------------------------------------------------------- labels
 def _infer_taxonomy(keys: list, schema: CatalogSchema, source: str):
     """Tree inferred from the distinct labels; labels that cannot form a path are returned as problems."""
-    from linnet.taxonomy import Taxonomy
-
     def build(subset):
         if schema.level_columns:
             return Taxonomy.from_level_columns([list(key) for key in subset], source=source)
@@ -373,18 +344,18 @@ class _RowChecker:
         schema = self.schema
         product_id = None
         try:
-            product_id = _product_id(record.get(schema.id_column), schema.id_column)
+            product_id = row_id(record, schema.id_column)
             if self.categories_only:
                 category = _category(record, schema) if schema.has_category else None
                 rows.categories.append(category)
                 return
             if product_id in self.first_seen:
-                raise _RowError(schema.id_column, f"id {product_id!r} repeated (first at "
+                raise RowProblem(schema.id_column, f"id {product_id!r} repeated (first at "
                                 f"{self.location_kind} {self.first_seen[product_id]})")
-            row_texts = [_text(record.get(name), name) for name in schema.text_columns]
+            row_texts = [row_text(record.get(name), name) for name in schema.text_columns]
             category = _category(record, schema) if schema.has_category else None
             value = _value(record.get(schema.value_column), schema.value_column) if schema.value_column else math.nan
-        except _RowError as error:
+        except RowProblem as error:
             self.report.bad_rows.append(BadRow(self.source, location, product_id, error.field, error.problem, record,
                                                self.location_kind))
             self._fail_fast()
@@ -651,6 +622,4 @@ def _write_errors(errors_path, report: CatalogReport) -> None:
 
 
 def _progress(enabled: bool, source: str):
-    from tqdm.auto import tqdm
-
     return tqdm(desc=f"reading {Path(source).name}", unit=" rows", disable=not enabled, unit_scale=True)

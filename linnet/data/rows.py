@@ -1,7 +1,7 @@
 """One catalog row turned into a model's raw inputs: the product id, the text fields, the image bytes.
 
-Batch prediction (`linnet.serving.predict`) reads rows with these rules, so a product gets the same
-inputs there as in training's `linnet.data.prepare_catalog`.
+Training's `linnet.data.prepare_catalog` and batch prediction (`linnet.serving.predict`) both read rows
+with these rules, so a product gets the same id and inputs in both.
 
 Example:
     >>> from linnet.data.rows import row_id
@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,18 +32,42 @@ class RowProblem(Exception):
 
 
 def is_empty(value) -> bool:
-    """A missing cell: None or a NaN that a reader left for an empty field."""
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    """A missing cell: None, a NaN that a reader left for an empty field, or text that is only whitespace."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip()
+    )
 
 
 def row_id(record: Mapping, column: str) -> str:
-    """The product id of a record as text (a float id that reader gave for an integer column loses its ``.0``)."""
+    """The product id of a record as text: a string stripped, an integer (or a float that a reader gave for
+    an integer column) without ``.0``.
+
+    Raises:
+        RowProblem: for an empty id, or one that is neither text nor an integer (``True``, ``1.5``, a list).
+    """
     value = record.get(column)
-    if is_empty(value) or (isinstance(value, str) and not value.strip()):
+    if is_empty(value):
         raise RowProblem(column, "the id is empty")
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    raise RowProblem(column, f"an id must be a string or an integer, got {type(value).__name__} {value!r}")
+
+
+def row_text(value, column: str) -> str:
+    """A text cell as the model reads it: ``""`` when empty.
+
+    Raises:
+        RowProblem: when the cell holds something other than text (a number, a list).
+    """
+    if is_empty(value):
+        return ""
+    if isinstance(value, str):
+        return value
+    raise RowProblem(column, f"must be text, got {type(value).__name__} {value!r}")
 
 
 def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: bool, image_root) -> dict:
@@ -52,12 +77,7 @@ def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: 
         if field == ATTRIBUTES_FIELD:
             inputs[field] = render_attributes(record, schema.attribute_columns)
             continue
-        value = record.get(field)
-        if is_empty(value):
-            value = ""
-        elif not isinstance(value, str):
-            raise RowProblem(field, f"must be text, got {type(value).__name__} {value!r}")
-        inputs[field] = value
+        inputs[field] = row_text(record.get(field), field)
     if with_image:
         inputs["image_bytes"] = read_image(record.get(schema.image_column) if schema.image_column else None, image_root)
     return inputs
@@ -65,7 +85,7 @@ def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: 
 
 def read_image(raw, image_root) -> bytes:
     """Encoded image bytes of a catalog cell (path, fetched URL, data/base64 bytes), or ``b""`` when absent."""
-    if is_empty(raw) or raw == "":
+    if is_empty(raw):
         return b""
     source, kind = resolve_image_source(raw, image_root or ".")
     if kind == "bytes":

@@ -1,12 +1,14 @@
-"""Label mapping: trees inferred from a path column or level columns, given trees, unknown-label policies."""
+"""`linnet.data.prepare`: label mapping (trees inferred from a path column or level columns, given trees,
+unknown-label policies), row checks, splits, attributes, images and the report."""
 
 import json
 
 import numpy as np
 import pytest
 
-from linnet.data import CatalogSchema, prepare_catalog
+from linnet.data import SPLIT_NAMES, CatalogSchema, prepare_catalog
 from linnet.errors import CatalogError, ConfigError
+from linnet.taxonomy import Taxonomy
 
 from .conftest import write_csv
 
@@ -14,8 +16,6 @@ HEADER = ["id", "title", "category"]
 
 
 def _given_tree():
-    from linnet.taxonomy import Taxonomy
-
     return Taxonomy.from_paths(["Shoes > Boots", "Shoes > Sneakers", "Bags > Totes"])
 
 
@@ -119,8 +119,6 @@ def test_fashion_catalogue_both_label_layouts_agree(fashion_dir):
 
 
 def test_localized_names_and_ids_map_to_the_same_google_nodes(shared_data, tmp_path):
-    from linnet.taxonomy import Taxonomy
-
     folder = shared_data / "taxonomy" / "google"
     files = [folder / "taxonomy-with-ids.en-US.2015-02-19.txt", folder / "taxonomy-with-ids.de-DE.2015-02-19.txt"]
     if not all(path.is_file() for path in files):
@@ -153,3 +151,120 @@ def test_inline_image_bytes_from_parquet(tmp_path):
 
     features, _, _ = next(iter(make_dataset(catalog, batch_size=3, image_size=16)))
     assert features["image_present"].numpy().tolist() == [1.0, 0.0, 0.0]
+
+
+def _jsonl(path, records):
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+def test_images_column_resolves_files_and_counts_what_is_missing(small_catalog, small_schema):
+    catalog = prepare_catalog(small_catalog, small_schema)
+    folder = small_catalog.parent
+    assert catalog.report.images == {"file": 4, "bytes": 0, "missing_file": 1, "url_not_fetched": 0, "none": 1}
+    assert catalog.report.missing_image_ids == ["4"]
+    assert catalog.image_sources.tolist() == [
+        str(folder / "img" / "1.jpg"), str(folder / "img" / "2.png"), str(folder / "img" / "3.gif"), "", "",
+        str(folder / "img" / "6.webp")]
+    assert catalog.image_available().tolist() == [True, True, True, False, False, True]
+    assert "images: file 4, missing_file 1, none 1" in catalog.report.summary()
+
+
+def test_without_an_image_column_there_are_no_image_sources(small_catalog):
+    catalog = prepare_catalog(small_catalog, CatalogSchema(category_column="category"))
+    assert catalog.image_sources is None and catalog.report.images == {}
+    assert catalog.image_available().tolist() == [False] * 6
+
+
+def test_attribute_columns_render_into_the_attributes_text(small_catalog, small_schema):
+    catalog = prepare_catalog(small_catalog, small_schema)
+    assert sorted(catalog.texts) == ["attributes", "title"]
+    assert catalog.texts["attributes"].tolist() == [
+        "colour: red", "colour: blue", "colour: black", "colour: brown", "colour: green", "colour: red"]
+    assert catalog.texts["title"][0] == "Red leather boots"
+
+
+def test_splits_are_counted_and_subsets_select_them(small_catalog, small_schema):
+    catalog = prepare_catalog(small_catalog, small_schema, split=(0.5, 0.25, 0.25))
+    assert set(catalog.split) <= set(SPLIT_NAMES)
+    assert catalog.report.splits == {name: int((catalog.split == name).sum()) for name in SPLIT_NAMES}
+    assert sum(catalog.report.splits.values()) == catalog.report.rows_kept == len(catalog) == 6
+    train = catalog.subset("train")
+    assert list(train.ids) == [i for i, name in zip(catalog.ids, catalog.split) if name == "train"]
+    assert train.texts["title"].tolist() == [t for t, name in zip(catalog.texts["title"], catalog.split) if name == "train"]
+    assert len(catalog.subset(["train", "validation", "test"])) == 6
+    # The split is a function of the id (and salt) alone: preparing again gives the same one.
+    np.testing.assert_array_equal(prepare_catalog(small_catalog, small_schema, split=(0.5, 0.25, 0.25)).split,
+                                  catalog.split)
+    with pytest.raises(ConfigError, match="unknown split name"):
+        catalog.subset("dev")
+
+
+def test_ids_and_texts_follow_the_shared_row_rules(tmp_path):
+    path = _jsonl(tmp_path / "c.jsonl", [
+        {"id": 12.0, "title": "float id", "category": "A > B"},
+        {"id": " p2 ", "title": "   ", "category": "A > B"},
+        {"id": True, "title": "bool id", "category": "A > B"},
+        {"id": 1.5, "title": "fractional id", "category": "A > B"},
+        {"id": "  ", "title": "blank id", "category": "A > B"},
+    ])
+    catalog = prepare_catalog(path, CatalogSchema(category_column="category"), bad_rows="skip")
+    assert list(catalog.ids) == ["12", "p2"]
+    assert catalog.texts["title"].tolist() == ["float id", ""]  # whitespace-only text is no text
+    problems = {(row.location, row.field): row.problem for row in catalog.report.bad_rows}
+    assert problems == {
+        (3, "id"): "an id must be a string or an integer, got bool True",
+        (4, "id"): "an id must be a string or an integer, got float 1.5",
+        (5, "id"): "the id is empty",
+    }
+    assert all(row.file == str(path) for row in catalog.report.bad_rows)
+
+
+def test_bad_category_and_value_cells_name_their_field(tmp_path):
+    path = _jsonl(tmp_path / "c.jsonl", [
+        {"id": 1, "title": "ok", "category": "A > B", "price": "2.5"},
+        {"id": 2, "title": "path is a number", "category": 7, "price": 1},
+        {"id": 3, "title": "price is a bool", "category": "A > B", "price": True},
+        {"id": 4, "title": "no price", "category": "A", "price": None},
+    ])
+    schema = CatalogSchema(category_column="category", value_column="price")
+    with pytest.raises(CatalogError, match=r"c\.jsonl: line 2 \(id '2'\): field 'category': a category path must be "
+                                           r"text, got int 7"):
+        prepare_catalog(path, schema)
+    catalog = prepare_catalog(path, schema, bad_rows="skip")
+    assert list(catalog.ids) == ["1", "4"]
+    assert catalog.values[0] == 2.5 and np.isnan(catalog.values[1]) and catalog.values.dtype == np.float32
+    assert [(row.location, row.field) for row in catalog.report.bad_rows] == [(2, "category"), (3, "price")]
+    assert catalog.report.bad_rows[1].problem == "must be a number, got True"
+
+
+def test_options_are_checked_before_reading(small_catalog, small_schema):
+    with pytest.raises(ConfigError, match="unknown_labels must be one of"):
+        prepare_catalog(small_catalog, small_schema, unknown_labels="guess")
+    with pytest.raises(ConfigError, match="bad_rows must be one of"):
+        prepare_catalog(small_catalog, small_schema, bad_rows="ignore")
+
+
+def test_a_catalog_without_usable_rows_is_an_error_naming_the_first_problem(tmp_path):
+    path = write_csv(tmp_path / "c.csv", HEADER, [["", "a", "A > B"], ["", "b", "A > C"]])
+    with pytest.raises(CatalogError, match=r"no usable rows \(2 read, 2 bad\); first problem: .*line 2: field 'id': "
+                                           r"the id is empty"):
+        prepare_catalog(path, CatalogSchema(category_column="category"), bad_rows="skip")
+
+
+def test_report_to_dict_counts_bad_rows_and_keeps_examples(tmp_path):
+    catalog = prepare_catalog(_unknown_catalog(tmp_path), CatalogSchema(category_column="category"), _given_tree(),
+                              unknown_labels="skip")
+    data = catalog.report.to_dict()
+    assert data["bad_rows"] == 3 and data["rows_read"] == 5 and data["rows_kept"] == 2
+    assert data["bad_row_examples"][0].startswith(f"{tmp_path / 'unknown.csv'}: line 3 (id '2'): field 'category':")
+    assert data["unknown_label_policy"] == "skip"
+    assert json.loads(json.dumps(data)) == data  # JSON-ready
+
+
+def test_a_given_tree_labels_and_keeps_its_levels_without_a_category_column(small_catalog):
+    tree = Taxonomy.from_paths(["Shoes > Boots", "Bags"])
+    catalog = prepare_catalog(small_catalog, CatalogSchema(), tree)
+    assert catalog.taxonomy is tree and catalog.labels.tolist() == [[-1, -1]] * 6
+    no_tree = prepare_catalog(small_catalog, CatalogSchema())
+    assert no_tree.taxonomy is None and no_tree.labels.shape == (6, 0) and no_tree.num_levels == 0
