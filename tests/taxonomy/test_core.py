@@ -1,4 +1,4 @@
-"""Operations on small handwritten trees: classes, encoding, masks, truncation, pruning, JSON."""
+"""`linnet.taxonomy.core` on small handwritten trees: classes, encoding, masks, truncation, pruning, JSON."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from linnet.errors import TaxonomyError
-from linnet.taxonomy import Node, Taxonomy
+from linnet.taxonomy import Node, Taxonomy, core, formats
 
 
 def test_classes_are_grouped_by_parent_and_sorted_by_name(tiny_taxonomy):
@@ -202,3 +202,77 @@ def test_child_mask_tensor_matches_numpy(tiny_taxonomy):
     tensor = tiny_taxonomy.child_mask_tensor(3)
     assert tensor.dtype == tf.bool
     assert tensor.numpy().tolist() == tiny_taxonomy.child_mask(3).tolist()
+
+
+def _hand_built() -> Taxonomy:
+    """Built from nodes (no reader): ids that are not paths, children given after their parents' siblings.
+
+    10 Home / 11 Kitchen / 12 Knives, 13 Pans; 14 Garden (leaf at level 2); 20 Toys (leaf at level 1).
+    """
+    return Taxonomy([
+        Node("20", "Toys", None, 1),
+        Node("12", "Knives", "11", 3),
+        Node("10", "Home", None, 1),
+        Node("11", "Kitchen", "10", 2),
+        Node("14", "Garden", "10", 2),
+        Node("13", "Pans", "11", 3),
+    ])
+
+
+def test_hand_built_tree_orders_classes_depth_first_in_the_given_order():
+    tax = _hand_built()
+    assert [node.id for node in tax.nodes] == ["20", "10", "11", "12", "13", "14"]
+    assert tax.classes(1) == ["20", "10"] and tax.classes(2) == ["11", "14"] and tax.classes(3) == ["12", "13"]
+    assert tax.level_sizes() == [2, 2, 2] and len(tax) == 6 and tax.num_levels == 3
+    assert [node.id for node in tax.roots] == ["20", "10"] and tax.children("11") == ("12", "13")
+    assert tax.children(None) == ("20", "10") and tax.is_leaf("14") and not tax.is_leaf("10")
+    assert tax.leaves() == ["20", "12", "13", "14"]
+    assert "13" in tax and "99" not in tax and repr(tax) == "Taxonomy(6 nodes, 2 roots, 3 levels)"
+
+
+def test_hand_built_tree_parent_index_child_mask_encode_decode():
+    tax = _hand_built()
+    assert tax.parent_index(2).tolist() == [1, 1] and tax.parent_index(3).tolist() == [0, 0]
+    assert tax.child_mask(2).tolist() == [[False, False], [True, True]]
+    assert tax.child_mask(3).tolist() == [[True, True], [False, False]]  # Garden (14) has no children
+    codes = tax.encode(["13", 14, "20", None, ""])  # an integer is read as an id
+    assert codes.tolist() == [[1, 0, 1], [1, 1, -1], [0, -1, -1], [-1, -1, -1], [-1, -1, -1]]
+    assert tax.decode(codes) == ["13", "14", "20", None, None]
+    assert tax.ancestors("12") == ["10", "11", "12"] and tax.path_string("12") == "Home > Kitchen > Knives"
+    assert tax.find_path("Home > Kitchen > Pans").id == "13"
+    with pytest.raises(TaxonomyError, match=r"unknown node id '99' at position 1 \(1 unknown labels in all\)"):
+        tax.encode(["12", "99"])
+    with pytest.raises(TaxonomyError, match="code 2 out of range at row 0, level 3"):
+        tax.decode([[1, 0, 2]])
+
+
+def test_hand_built_tree_truncate_subtree_counts_and_prune():
+    tax = _hand_built()
+    two = tax.truncate(2)
+    assert [node.id for node in two.nodes] == ["20", "10", "11", "14"]
+    assert tax.truncation_map(1) == {"20": "20", "10": "10", "11": "10", "12": "10", "13": "10", "14": "10"}
+    assert tax.subtree_counts({"12": 2, "13": 1, "20": 4}) == {"20": 4, "10": 3, "11": 3, "12": 2, "13": 1, "14": 0}
+    pruned, mapping = tax.prune({"12": 2, "13": 1, "20": 4}, min_count=2)
+    assert [node.id for node in pruned.nodes] == ["20", "10", "11", "12"]
+    assert mapping == {"20": "20", "10": "10", "11": "11", "12": "12", "13": "11", "14": "10"}
+    with pytest.raises(ValueError, match="negative count"):
+        tax.subtree_counts({"12": -1})
+    with pytest.raises(ValueError, match="depth must be >= 1"):
+        tax.truncation_map(0)
+
+
+def test_save_replaces_an_existing_file_and_round_trips(tmp_path):
+    tax = _hand_built()
+    path = tmp_path / "tree.json"
+    path.write_text("old", encoding="utf-8")
+    assert tax.save(path) == path
+    assert path.read_text(encoding="utf-8").endswith("\n") and Taxonomy.load(path) == tax
+    assert sorted(tmp_path.iterdir()) == [path]
+
+
+def test_the_from_readers_are_the_functions_formats_registered():
+    assert core._READERS == {"paths": formats.read_paths, "level_columns": formats.read_level_columns,
+                             "google": formats.read_google, "shopify": formats.read_shopify,
+                             "table": formats.read_table}
+    with pytest.raises(TaxonomyError, match="no taxonomy reader 'nope' is registered"):
+        core._reader("nope")
