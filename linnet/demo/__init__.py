@@ -1,4 +1,5 @@
-"""`linnet demo`: the whole job on the public fashion catalogue (`run`), read by `catalog`."""
+"""`linnet demo`: the whole job on the public fashion catalogue (`run`), read by `catalog`; `summaries`
+formats what the evaluation and export steps print (shared with their `linnet` commands)."""
 
 from __future__ import annotations
 
