@@ -39,10 +39,12 @@ from collections.abc import Mapping, Sequence
 import keras
 import tensorflow as tf
 
-from linnet.errors import ConfigError
 from linnet.encoders.text_normalization import TextNormalizer
+from linnet.errors import ConfigError
 
 POOLINGS = ("sqrtn", "mean", "sum")
+#: Layer name of the encoder's featurizer; the model finds the n-gram path by it (`linnet.model.names`).
+FEATURIZER = "featurizer"
 # N-gram hashes are kept below this Mersenne prime, so products with the multipliers below fit in int64.
 _HASH_PRIME = 2**31 - 1
 _ROLLING_MULTIPLIER = 1_000_003
@@ -507,7 +509,7 @@ class HashedNgramEncoder(keras.layers.Layer):
             normalization=normalization,
             idf=idf,
             normalize_per_kind=normalize_per_kind,
-            name="featurizer",
+            name=FEATURIZER,
         )
         self.embedding_bag = EmbeddingBag(
             num_bins, embedding_dim, pooling=pooling, embeddings_initializer=embeddings_initializer,

@@ -23,10 +23,13 @@ children to agree with their parents; `linnet.inference.classifier` does that at
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import keras
 
+from linnet import encoders
+from linnet.encoders.ngram import HashedNgramFeaturizer
 from linnet.errors import ConfigError
 
 # Imported here (not lazily) so that every process that can build a model can also load a saved one with
@@ -34,16 +37,30 @@ from linnet.errors import ConfigError
 from linnet.model.arcface import ArcFaceProbabilities, CosineSimilarityHead
 from linnet.model.config import ModelConfig
 from linnet.model.layers import HashedLinear, L2Normalize, PresenceGate
+from linnet.model.names import (
+    EMBEDDING,
+    EMBEDDING_PROJECTION,
+    FEATURIZER,
+    FUSION,
+    FUSION_DROPOUT,
+    IMAGE,
+    IMAGE_FEATURES,
+    IMAGE_GATE,
+    IMAGE_PRESENT,
+    IMAGE_PRESENT_FEATURE,
+    JOINED,
+    LEVEL_OUTPUT_PREFIX,
+    cosine_output,
+    head_layer,
+    level_logits,
+    level_output,
+    wide_level,
+    wide_scale,
+)
 
-
-def leaf_cosine_layer_name(level: int) -> str:
-    """Name of the `CosineSimilarityHead` of an ArcFace leaf level (its cosines are what the loss reads)."""
-    return f"level_{level}_cosine"
-
-
-def wide_layer_name(level: int) -> str:
-    """Name of level ``level``'s wide-path `HashedLinear` (``wide_level_k``)."""
-    return f"wide_level_{level}"
+# The names these two functions gave are linnet.model.names' now; kept for callers (tests/training).
+leaf_cosine_layer_name = cosine_output
+wide_layer_name = wide_level
 
 
 def wide_logits(model: keras.Model, level: int):
@@ -51,7 +68,7 @@ def wide_logits(model: keras.Model, level: int):
 
     None when the level has no wide path (no n-gram featurizer, ``wide.enabled: false``, an ArcFace leaf).
     """
-    for name in (f"{wide_layer_name(level)}_scale", wide_layer_name(level)):
+    for name in (wide_scale(level), wide_level(level)):
         try:
             return model.get_layer(name).output
         except ValueError:
@@ -129,8 +146,6 @@ def build_model(
         >>> sorted(model({"title": keras.ops.convert_to_tensor(["b"])}))
         ['embedding', 'level_1', 'level_2']
     """
-    from linnet import encoders
-
     config = config if config is not None else ModelConfig()
     if isinstance(config, dict):
         config = ModelConfig.from_dict(config)
@@ -167,40 +182,32 @@ def build_model(
                 ngram_ids, ngram_weights = wide_featurizer(config, text_fields)(text_inputs)
     if config.image_encoder is not None and image_features_dim:
         # The image encoder's output comes precomputed (embedding cache); the layers after it are unchanged.
-        inputs["image_features"] = keras.Input(shape=(int(image_features_dim),), dtype="float32",
-                                               name="image_features")
-        inputs["image_present"] = keras.Input(shape=(), dtype="float32", name="image_present")
-        image_vector = inputs["image_features"]
+        inputs[IMAGE_FEATURES] = keras.Input(shape=(int(image_features_dim),), dtype="float32",
+                                             name=IMAGE_FEATURES)
+        inputs[IMAGE_PRESENT] = keras.Input(shape=(), dtype="float32", name=IMAGE_PRESENT)
+        image_vector = inputs[IMAGE_FEATURES]
     elif config.image_encoder is not None:
         if not image_size:
             raise ConfigError("model.image_encoder is set but no image_size was given (schema has no image column?)")
         image_options = dict(config.image_encoder)
         image_options.setdefault("image_size", int(image_size))
         image_encoder = encoders.build_image_encoder(image_options)
-        inputs["image"] = keras.Input(shape=(int(image_size), int(image_size), 3), dtype="float32", name="image")
-        inputs["image_present"] = keras.Input(shape=(), dtype="float32", name="image_present")
-        image_vector = image_encoder(inputs["image"])
+        inputs[IMAGE] = keras.Input(shape=(int(image_size), int(image_size), 3), dtype="float32", name=IMAGE)
+        inputs[IMAGE_PRESENT] = keras.Input(shape=(), dtype="float32", name=IMAGE_PRESENT)
+        image_vector = image_encoder(inputs[IMAGE])
     if config.image_encoder is not None:
-        branches.append(PresenceGate(name="image_gate")([image_vector, inputs["image_present"]]))
+        branches.append(PresenceGate(name=IMAGE_GATE)([image_vector, inputs[IMAGE_PRESENT]]))
         if config.image_presence_feature:
-            branches.append(keras.layers.Reshape((1,), name="image_present_feature")(inputs["image_present"]))
+            branches.append(keras.layers.Reshape((1,), name=IMAGE_PRESENT_FEATURE)(inputs[IMAGE_PRESENT]))
 
     # A named "joined" layer marks where the encoders end (the embedding cache stores its output).
     if len(branches) == 1:
-        joined = keras.layers.Identity(name="joined")(branches[0])
+        joined = keras.layers.Identity(name=JOINED)(branches[0])
     else:
-        joined = keras.layers.Concatenate(name="joined")(branches)
+        joined = keras.layers.Concatenate(name=JOINED)(branches)
     use_wide = config.wide.enabled and ngram_ids is not None
     outputs = build_heads(config, class_counts, joined, ngram_ids if use_wide else None, ngram_weights)
     return keras.Model(inputs=inputs, outputs=outputs, name=name)
-
-
-# Layer and input names other rooms find the n-gram path by: the featurizer (the n-gram encoder's own, or the
-# wide path's beside a pretrained encoder) and the inputs of a model that reads its ids and weights instead
-# (`linnet.training.trainer.featurized_training_model`, `linnet.training.embedding_cache.WideCachePlan`).
-WIDE_FEATURIZER_LAYER = "featurizer"
-NGRAM_IDS_INPUT = "ngram_ids"
-NGRAM_WEIGHTS_INPUT = "ngram_weights"
 
 
 def wide_featurizer(config: ModelConfig, text_fields: Sequence[str]):
@@ -213,10 +220,6 @@ def wide_featurizer(config: ModelConfig, text_fields: Sequence[str]):
     Raises:
         ConfigError: an option the featurizer does not take, or a value it refuses (the key is named).
     """
-    import inspect
-
-    from linnet.encoders.ngram import HashedNgramFeaturizer
-
     options = dict(config.wide.featurizer or {})
     parameters = inspect.signature(HashedNgramFeaturizer.__init__).parameters
     known = sorted(name for name, parameter in parameters.items()
@@ -229,7 +232,7 @@ def wide_featurizer(config: ModelConfig, text_fields: Sequence[str]):
             f"known keys of model.wide.featurizer: {', '.join(known)}"
         )
     try:
-        return HashedNgramFeaturizer(list(text_fields), name=WIDE_FEATURIZER_LAYER, **options)
+        return HashedNgramFeaturizer(list(text_fields), name=FEATURIZER, **options)
     except (ConfigError, TypeError, ValueError) as error:
         raise ConfigError(f"config key 'model.wide.featurizer': {error}") from None
 
@@ -249,13 +252,13 @@ def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_
     Returns:
         ``{"level_1": ..., ..., "embedding": ...}`` output tensors.
     """
-    fused = keras.layers.Dense(config.fusion_dim, activation=config.fusion_activation, name="fusion")(joined)
+    fused = keras.layers.Dense(config.fusion_dim, activation=config.fusion_activation, name=FUSION)(joined)
     if config.fusion_dropout:
-        fused = keras.layers.Dropout(config.fusion_dropout, name="fusion_dropout")(fused)
+        fused = keras.layers.Dropout(config.fusion_dropout, name=FUSION_DROPOUT)(fused)
     if config.embedding_dim:
         # A bottleneck the heads read from, so every dimension of the embedding is trained by the heads.
-        fused = keras.layers.Dense(config.embedding_dim, name="embedding_projection")(fused)
-    embedding = L2Normalize(name="embedding")(fused)
+        fused = keras.layers.Dense(config.embedding_dim, name=EMBEDDING_PROJECTION)(fused)
+    embedding = L2Normalize(name=EMBEDDING)(fused)
 
     wide_buckets = wide_bucket_count(config, class_counts) if ngram_ids is not None else 0
     outputs: dict = {}
@@ -263,26 +266,26 @@ def build_heads(config: ModelConfig, class_counts: Sequence[int], joined, ngram_
     leaf_level = len(class_counts)
     for level, num_classes in enumerate(class_counts, start=1):
         if level == leaf_level and config.leaf_head == "arcface":
-            outputs[f"level_{level}"] = arcface_leaf(config, level, num_classes, fused)
+            outputs[level_output(level)] = arcface_leaf(config, level, num_classes, fused)
             break
-        hidden = fused if previous is None else keras.layers.Concatenate(name=f"head_{level}_input")([fused, previous])
+        hidden = fused if previous is None else keras.layers.Concatenate(name=head_layer(level, "input"))([fused, previous])
         for index, units in enumerate(config.head_hidden_units, start=1):
-            hidden = keras.layers.Dense(units, activation="relu", name=f"head_{level}_hidden_{index}")(hidden)
+            hidden = keras.layers.Dense(units, activation="relu", name=head_layer(level, f"hidden_{index}"))(hidden)
             if config.head_dropout:
-                hidden = keras.layers.Dropout(config.head_dropout, name=f"head_{level}_dropout_{index}")(hidden)
-        logits = keras.layers.Dense(num_classes, name=f"head_{level}_logits")(hidden)
+                hidden = keras.layers.Dropout(config.head_dropout, name=head_layer(level, f"dropout_{index}"))(hidden)
+        logits = keras.layers.Dense(num_classes, name=head_layer(level, "logits"))(hidden)
         if ngram_ids is not None:
-            wide = HashedLinear(wide_buckets, num_classes, name=wide_layer_name(level))(ngram_ids, ngram_weights)
+            wide = HashedLinear(wide_buckets, num_classes, name=wide_level(level))(ngram_ids, ngram_weights)
             if config.wide.learning_rate_multiplier != 1.0:
                 # Under Adam a step moves a weight by about the learning rate whatever the gradient's size, so
                 # scaling the output by m makes the effective weights move m times faster (see WideConfig).
                 wide = keras.layers.Rescaling(config.wide.learning_rate_multiplier,
-                                              name=f"{wide_layer_name(level)}_scale")(wide)
-            logits = keras.layers.Add(name=f"level_{level}_logits")([logits, wide])
-        probabilities = keras.layers.Activation("softmax", dtype="float32", name=f"level_{level}")(logits)
-        outputs[f"level_{level}"] = probabilities
+                                              name=wide_scale(level))(wide)
+            logits = keras.layers.Add(name=level_logits(level))([logits, wide])
+        probabilities = keras.layers.Activation("softmax", dtype="float32", name=level_output(level))(logits)
+        outputs[level_output(level)] = probabilities
         previous = probabilities if config.chain_outputs == "probabilities" else logits
-    outputs["embedding"] = embedding
+    outputs[EMBEDDING] = embedding
     return outputs
 
 
@@ -299,8 +302,8 @@ def arcface_leaf(config: ModelConfig, level: int, num_classes: int, fused):
         The ``level_L`` output: ``softmax(arcface_scale * cos)`` (no margin), float32 ``[B, num_classes]``.
         Training reads the cosines instead (`classifier_outputs_model`), with `linnet.model.arcface.ArcFaceLoss`.
     """
-    cosines = CosineSimilarityHead(num_classes, name=leaf_cosine_layer_name(level))(fused)
-    return ArcFaceProbabilities(config.arcface_scale, name=f"level_{level}")(cosines)
+    cosines = CosineSimilarityHead(num_classes, name=cosine_output(level))(fused)
+    return ArcFaceProbabilities(config.arcface_scale, name=level_output(level))(cosines)
 
 
 def classifier_outputs_model(model: keras.Model) -> keras.Model:
@@ -310,14 +313,14 @@ def classifier_outputs_model(model: keras.Model) -> keras.Model:
     (what `ArcFaceLoss` reads; their argmax is the probabilities' argmax), not the probabilities.
     The returned model shares every weight with ``model``; training it trains ``model``.
     """
-    outputs = {name: tensor for name, tensor in model.output.items() if name.startswith("level_")}
+    outputs = {name: tensor for name, tensor in model.output.items() if name.startswith(LEVEL_OUTPUT_PREFIX)}
     leaf_level = len(outputs)
     try:
-        cosine_head = model.get_layer(leaf_cosine_layer_name(leaf_level))
+        cosine_head = model.get_layer(cosine_output(leaf_level))
     except ValueError:
         cosine_head = None
     if cosine_head is not None:
-        outputs[f"level_{leaf_level}"] = cosine_head.output
+        outputs[level_output(leaf_level)] = cosine_head.output
     # model.input keeps the inputs' structure (a dict by feature key), so the levels model can be re-cut by key.
     return keras.Model(inputs=model.input, outputs=outputs, name=f"{model.name}_levels")
 

@@ -128,3 +128,18 @@ def test_full_google_taxonomy_builds_with_ngrams(google_taxonomy_file):
     buckets = wide_bucket_count(ModelConfig(), sizes)
     assert model.get_layer("wide_level_7").kernel.shape == (buckets, sizes[-1])
     assert 30_000_000 < parameters < 60_000_000
+
+
+def test_layers_carry_the_names_other_rooms_find_them_by(tiny_model, tiny_taxonomy):
+    from linnet.model import names
+
+    layer_names = {layer.name for layer in tiny_model.layers}
+    expected = {names.FEATURIZER, names.JOINED, names.FUSION, names.EMBEDDING}
+    for level in (1, 2, 3):
+        expected |= {names.level_output(level), names.wide_level(level), names.wide_scale(level),
+                     names.level_logits(level), names.head_layer(level, "logits"), names.head_layer(level, "hidden_1")}
+    expected |= {names.head_layer(2, "input"), names.head_layer(3, "input")}
+    assert expected <= layer_names
+    assert sorted(tiny_model.output) == sorted([names.EMBEDDING, *(names.level_output(k) for k in (1, 2, 3))])
+    assert (names.FEATURIZER, names.wide_scale(2), names.level_logits(2), names.cosine_output(3)) == (
+        "featurizer", "wide_level_2_scale", "level_2_logits", "level_3_cosine")
