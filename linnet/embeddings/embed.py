@@ -22,17 +22,24 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from linnet.atomic_files import atomic_path, write_json_atomically
+from linnet.data import make_dataset, prepare_catalog
+from linnet.data.images import IMAGE_FIELD
 from linnet.errors import ConfigError, EmbeddingError
+from linnet.serving.artifacts import RUN, Artifact, artifact_kind, load_artifact
+from linnet.serving.export import EMBED_SIGNATURE
 
 MANIFEST_FILE = "manifest.json"
 FORMATS = ("npy", "parquet")
+#: The model's embedding output (`linnet.model.names.EMBEDDING`, not imported: linnet.model loads Keras, and
+#: this module's readers (load_embeddings) run without TensorFlow).
 EMBEDDING_OUTPUT = "embedding"
 DEFAULT_SHARD_ROWS = 100_000
 
@@ -72,8 +79,6 @@ class Embedder:
 
 
 def _image_size_of(model) -> int | None:
-    from linnet.data.images import IMAGE_FIELD
-
     for tensor in model.inputs:
         if tensor.name.split(":")[0] == IMAGE_FIELD and len(tensor.shape) == 4 and tensor.shape[1]:
             return int(tensor.shape[1])
@@ -82,7 +87,7 @@ def _image_size_of(model) -> int | None:
 
 def embedder_from_keras(model, schema=None, source: str | None = None, taxonomy=None) -> Embedder:
     """An `Embedder` over a Keras model whose outputs include ``embedding`` (the model contract)."""
-    import keras
+    import keras  # lazy: the embeddings package and load_embeddings run without TensorFlow
 
     outputs = model.output
     if isinstance(outputs, dict):
@@ -93,7 +98,7 @@ def embedder_from_keras(model, schema=None, source: str | None = None, taxonomy=
         embedding_model = model
     input_names = [tensor.name.split(":")[0] for tensor in model.inputs]
     # A traced call, not model.predict per shard: predict rebuilds its function and progress bar every time.
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: as keras above
 
     function = tf.function(lambda inputs: embedding_model(inputs, training=False), reduce_retracing=True)
     return Embedder(function=lambda inputs: function(inputs).numpy(), dim=int(embedding_model.output.shape[-1]),
@@ -106,26 +111,26 @@ def load_embedder(source, schema=None) -> Embedder:
 
     Args:
         source: ``keras.Model``; run directory (``linnet train --out``); ``model.keras``; or a SavedModel
-            directory with an ``embed`` signature (``linnet export``).
+            directory with an ``embed`` signature (``linnet export``). Run or export is
+            `linnet.serving.artifacts`'s rule, and its loader loads either.
         schema: Overrides the run's saved schema (needed for a bare ``.keras`` file).
 
     Raises:
         ConfigError: the path holds none of these.
     """
-    import keras
+    import keras  # lazy: the embeddings package and load_embeddings run without TensorFlow
 
     if isinstance(source, keras.Model):
         return embedder_from_keras(source, schema)
     path = Path(source)
-    if (path / "saved_model.pb").is_file():
-        return _embedder_from_saved_model(path, schema)
-    if path.is_dir() and (path / "model.keras").is_file():
-        from linnet.training.run_directory import load_run
-
-        run = load_run(path)
-        return embedder_from_keras(run.model, schema or run.schema, source=str(path), taxonomy=run.taxonomy)
+    if artifact_kind(path, required=False) is not None:
+        artifact = load_artifact(path)
+        if artifact.kind == RUN:
+            return embedder_from_keras(artifact.model, schema or artifact.schema, source=artifact.source,
+                                       taxonomy=artifact.taxonomy)
+        return _embedder_from_saved_model(artifact, schema)
     if path.suffix == ".keras" and path.is_file():
-        import linnet.model  # noqa: F401  registers the custom layers
+        import linnet.model  # noqa: F401  lazy (loads Keras): registers the custom layers
 
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         return embedder_from_keras(model, schema, source=str(path))
@@ -133,92 +138,59 @@ def load_embedder(source, schema=None) -> Embedder:
                       "SavedModel (with saved_model.pb)")
 
 
-def _embedder_from_saved_model(path: Path, schema=None) -> Embedder:
+def _embedder_from_saved_model(artifact: Artifact, schema=None) -> Embedder:
     """The ``embed`` signature of a `linnet export` (raw text strings + ``image_bytes`` in, ``embedding`` out)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: the embeddings package and load_embeddings run without TensorFlow
 
-    from linnet.serving.export import INPUTS_ASSET, TAXONOMY_ASSET, load_saved_model
-
-    loaded = load_saved_model(path)
-    if "embed" not in loaded.signatures:
-        raise ConfigError(f"{path}: the SavedModel has no 'embed' signature (signatures: {sorted(loaded.signatures)})")
-    signature = loaded.signatures["embed"]
+    loaded = artifact.saved_model
+    if EMBED_SIGNATURE not in loaded.signatures:
+        raise ConfigError(f"{artifact.path}: the SavedModel has no {EMBED_SIGNATURE!r} signature "
+                          f"(signatures: {sorted(loaded.signatures)})")
+    signature = loaded.signatures[EMBED_SIGNATURE]
     _, specs = signature.structured_input_signature
     dim = signature.structured_outputs[EMBEDDING_OUTPUT].shape[-1]
-    inputs_file = path / "assets" / INPUTS_ASSET
-    image_input = None
-    if inputs_file.is_file():
-        described = json.loads(inputs_file.read_text(encoding="utf-8"))
-        image_input = described.get("image_input")
-        if schema is None and described.get("schema"):
-            from linnet.data import CatalogSchema
-
-            schema = CatalogSchema.from_dict(described["schema"], where=str(inputs_file))
-    taxonomy = None
-    if (path / "assets" / TAXONOMY_ASSET).is_file():
-        from linnet.taxonomy import Taxonomy
-
-        taxonomy = Taxonomy.load(path / "assets" / TAXONOMY_ASSET)
 
     def call(inputs):
         tensors = {name: tf.convert_to_tensor(inputs[name], dtype=specs[name].dtype) for name in specs}
         return signature(**tensors)[EMBEDDING_OUTPUT].numpy()
 
-    embedder = Embedder(function=call, dim=int(dim), input_names=sorted(specs), schema=schema, source=str(path),
-                        taxonomy=taxonomy)
-    embedder.raw_image_input = image_input  # the signature decodes images itself: feed raw bytes
+    embedder = Embedder(function=call, dim=int(dim), input_names=sorted(specs), schema=schema or artifact.schema,
+                        source=artifact.source, taxonomy=artifact.taxonomy)
+    embedder.raw_image_input = artifact.inputs.get("image_input")  # the signature decodes images: feed raw bytes
     embedder.loaded = loaded  # keeps the signature's variables alive
     return embedder
 
 
 # ---------------------------------------------------------------------------------------------- files
-def _write_atomically(path: Path, write) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
-        temporary = handle.name
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def _write_json(path: Path, payload: dict) -> None:
-    def write(temporary):
-        Path(temporary).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-
-    _write_atomically(path, write)
+    write_json_atomically(path, payload)
 
 
 def _write_shard(out_dir: Path, number: int, ids: np.ndarray, vectors: np.ndarray, file_format: str) -> dict:
     stem = f"part-{number:05d}"
     if file_format == "npy":
-        def write_vectors(temporary):
-            with open(temporary, "wb") as handle:
-                np.save(handle, vectors)
-
-        def write_ids(temporary):
-            with open(temporary, "wb") as handle:
-                np.save(handle, np.asarray(ids, dtype=str))
-
-        _write_atomically(out_dir / f"{stem}.ids.npy", write_ids)
-        _write_atomically(out_dir / f"{stem}.npy", write_vectors)
+        # Through an open handle: np.save given a name would append ".npy" to the temporary one.
+        with atomic_path(out_dir / f"{stem}.ids.npy") as temporary, open(temporary, "wb") as handle:
+            np.save(handle, np.asarray(ids, dtype=str))
+        with atomic_path(out_dir / f"{stem}.npy") as temporary, open(temporary, "wb") as handle:
+            np.save(handle, vectors)
         return {"vectors": f"{stem}.npy", "ids": f"{stem}.ids.npy", "rows": len(ids)}
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import pyarrow as pa  # lazy: pyarrow only for the parquet format
+    import pyarrow.parquet as pq  # lazy: as pyarrow
 
     table = pa.table({
         "id": pa.array([str(i) for i in ids], pa.string()),
         EMBEDDING_OUTPUT: pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), vectors.shape[1]),
     })
-    _write_atomically(out_dir / f"{stem}.parquet", lambda temporary: pq.write_table(table, temporary))
+    with atomic_path(out_dir / f"{stem}.parquet") as temporary:
+        pq.write_table(table, str(temporary))
     return {"file": f"{stem}.parquet", "rows": len(ids)}
 
 
 def _read_shard(out_dir: Path, shard: dict) -> tuple[np.ndarray, np.ndarray]:
     if "vectors" in shard:
         return np.load(out_dir / shard["ids"]), np.load(out_dir / shard["vectors"])
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # lazy: pyarrow only for the parquet format
 
     table = pq.read_table(out_dir / shard["file"])
     column = table.column(EMBEDDING_OUTPUT).combine_chunks()
@@ -272,8 +244,6 @@ def _ids_digest(ids: np.ndarray) -> str:
 
 
 def _prepare(catalog, schema, errors_path, max_rows):
-    from linnet.data import prepare_catalog
-
     if not isinstance(catalog, (str, os.PathLike)):
         return catalog
     if schema is None:
@@ -336,8 +306,6 @@ def embed_catalog(model, catalog, out_dir: str | os.PathLike, schema=None, batch
                 "shards": shards, "complete": False}
     _write_json(manifest_path, manifest)
 
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=len(prepared), unit="product", desc="embed", disable=not progress)
     bar.update(sum(shard["rows"] for shard in shards if shard is not None))
     missing = [number for number in range(num_shards) if shards[number] is None]
@@ -376,8 +344,6 @@ def catalog_batches(embedder: Embedder, catalog, batch_size: int):
     """Model-ready feature batches of ``catalog`` for ``embedder`` (raw image bytes for a SavedModel)."""
     if hasattr(embedder, "raw_image_input"):
         return _raw_batches(catalog, batch_size, embedder.raw_image_input)
-    from linnet.data import make_dataset
-
     return make_dataset(catalog, batch_size=batch_size, image_size=embedder.image_size, with_labels=False,
                         deterministic=True)
 

@@ -25,12 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import yaml
+from tqdm.auto import tqdm
 
+from linnet.data import CatalogReader, prepare_catalog
+from linnet.data.split import DEFAULT_FRACTIONS
+from linnet.errors import ConfigError, EvaluationError
 from linnet.evaluation import calibration as calibration_lib
 from linnet.evaluation import metrics as metrics_lib
 from linnet.evaluation import reports
-from linnet.data.split import DEFAULT_FRACTIONS
-from linnet.errors import ConfigError, EvaluationError
+from linnet.serving.artifacts import RUN, artifact_kind
+from linnet.serving.predict import Predictor, load_predictor
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ def to_path_matrix(node_ids, lookup: Mapping | None) -> np.ndarray:
     matrix[missing] = ""
     if lookup is None:
         return matrix
-    import pandas as pd
+    import pandas as pd  # lazy: pandas costs start-up time and the NumPy paths need none
 
     mapped = pd.Series(matrix.ravel()).map(lookup)
     flat = np.where(mapped.isna().to_numpy(), matrix.ravel(), mapped.to_numpy(dtype=object))
@@ -119,7 +124,7 @@ def unknown_label_rows(true_paths: np.ndarray, model_taxonomy) -> np.ndarray:
     """bool ``[N]``: the deepest true node is not a path of the model's tree."""
     known = set(node_path_lookup(model_taxonomy).values())
     deepest = metrics_lib.deepest_nodes(true_paths)
-    import pandas as pd
+    import pandas as pd  # lazy: pandas costs start-up time and the NumPy paths need none
 
     return ~pd.Series(deepest).isin(known).to_numpy() & (deepest != "")
 
@@ -128,7 +133,7 @@ def to_known_ancestor(true_paths: np.ndarray, model_taxonomy) -> np.ndarray:
     """Cut every true path after its deepest node that the model's tree knows."""
     known = set(node_path_lookup(model_taxonomy).values())
     out = true_paths.copy()
-    import pandas as pd
+    import pandas as pd  # lazy: pandas costs start-up time and the NumPy paths need none
 
     for column in range(out.shape[1]):
         unknown = ~pd.Series(out[:, column]).isin(known).to_numpy()
@@ -224,7 +229,7 @@ def write_report(out_dir, name: str, true_paths: np.ndarray, predictions: LevelP
     Returns:
         ``{artifact name: path}``.
     """
-    import pandas as pd
+    import pandas as pd  # lazy: pandas costs start-up time and the NumPy paths need none
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -281,7 +286,7 @@ def load_compare(directories: Sequence) -> dict:
 def log_to_mlflow(tracking_dir, result: Mapping, artifacts: Mapping, run_name: str) -> bool:
     """Log the headline scores and every report file to the run's MLflow store (``tracking_dir/mlflow.db``)."""
     try:
-        from linnet.training.tracking import MlflowTracker
+        from linnet.training.tracking import MlflowTracker  # lazy: mlflow, TF
     except ImportError:  # the training room's tracker is what knows the store layout
         return False
     flat = {f"eval_{key}": result[key] for key in ("hierarchical_precision", "hierarchical_recall", "hierarchical_f1",
@@ -302,8 +307,6 @@ def run_split_settings(model_path) -> dict:
     path = Path(model_path) / "config.yaml"
     if not path.is_file():
         return {}
-    import yaml
-
     try:
         data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("data") or {}
     except yaml.YAMLError as error:
@@ -323,8 +326,6 @@ def prepare_for_evaluation(catalog_path, schema, model_taxonomy, split: str = "t
     ``unknown_labels``: ``"score"`` keeps labels outside the model's tree (their unseen nodes are misses),
     ``"skip"`` drops those products, ``"ancestor"`` cuts their paths to the deepest node the model knows.
     """
-    from linnet.data import prepare_catalog
-
     if unknown_labels not in UNKNOWN_LABEL_MODES:
         raise ConfigError(f"--unknown-labels must be one of {list(UNKNOWN_LABEL_MODES)}, got {unknown_labels!r}")
     kwargs = {} if split_fractions is None else {"split": tuple(split_fractions)}
@@ -379,7 +380,10 @@ def baseline_predictions(kind: str, catalog, train_split=("train", "validation")
     Returns:
         ``(predictions on eval_split, fitted baseline, training seconds)``.
     """
-    from linnet.evaluation.baselines import make_baseline, product_texts
+    from linnet.evaluation.baselines import (  # lazy: sklearn
+        make_baseline,
+        product_texts,
+    )
 
     train = catalog.subset(list(train_split) if not isinstance(train_split, str) else train_split)
     evaluated = catalog.subset(eval_split)
@@ -394,7 +398,7 @@ def baseline_predictions(kind: str, catalog, train_split=("train", "validation")
 
 def predict_with_baseline(baseline, catalog) -> LevelPredictions:
     """A fitted baseline's :class:`LevelPredictions` on a prepared catalog."""
-    from linnet.evaluation.baselines import product_texts
+    from linnet.evaluation.baselines import product_texts  # lazy: sklearn
 
     output = baseline.predict_levels(product_texts(catalog.texts))
     full = align_levels(output["full_node_ids"], catalog.num_levels)
@@ -411,8 +415,6 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
     With ``calibration_target``, thresholds are fitted on the validation split (the baseline then trained on
     train only) and applied to test, as ``linnet calibrate`` does for a model.
     """
-    from linnet.data import prepare_catalog
-
     catalog = prepare_catalog(catalog_path, schema, progress=progress,
                               split=tuple(split_fractions or DEFAULT_SPLIT))
     if catalog.taxonomy is None or catalog.labels.shape[1] == 0:
@@ -435,80 +437,22 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
 
 
 # ------------------------------------------------------------------------------------------ the model path
-def load_model(model_path, decoding: str | None = None):
-    """A predictor for a run directory (:class:`RunPredictor`) or an exported SavedModel (the inference room's).
+def load_model(model_path, decoding: str | None = None) -> Predictor:
+    """The serving room's `linnet.serving.predict.Predictor` for a run directory or an exported SavedModel.
 
-    ``decoding``: the descent (`linnet.inference.classifier.HierarchicalClassifier`); None is the model's own (``"path"``
-    for a run directory, the one an export was made with). An export's is fixed: asking for another is an error.
+    ``decoding``: the descent (`linnet.inference.classifier.HierarchicalClassifier`); None is the model's own
+    (``"path"`` for a run directory, the one an export was made with). An export's is fixed: asking for another is
+    an error. A run is evaluated without the ``calibration.json`` it may hold: thresholds come from
+    ``calibration=`` (see `evaluate_model`).
     """
-    path = Path(model_path)
-    if not path.exists():
+    if not Path(model_path).exists():
         raise ConfigError(f"--model {model_path}: no such run or export directory")
-    if (path / "model.keras").is_file():
-        return RunPredictor(path, decoding=decoding or "path")
-    from linnet.serving.predict import load_predictor
-
-    predictor = load_predictor(path)
-    if decoding is not None and decoding != predictor.decoding:
-        raise ConfigError(f"--decoding {decoding}: the export at {model_path} decodes {predictor.decoding!r}, set "
-                          f"when it was exported (linnet export --decoding); use a run directory for another decoding")
-    return predictor
-
-
-class RunPredictor:
-    """A run directory's Keras model behind the inference wrapper, fed by the catalog's own tf.data pipeline.
-
-    Reading the prepared catalog directly (instead of the raw rows) keeps the per-level probabilities, so
-    top-k accuracy can be reported; the descent and thresholds are the inference room's
-    ``HierarchicalClassifier.classify``.
-    """
-
-    def __init__(self, run_dir, decoding: str = "path"):
-        from linnet.inference.calibration_file import check_decoding
-        from linnet.training.run_directory import load_run
-
-        self.decoding = check_decoding(decoding)
-        self.run = load_run(run_dir)
-        self.taxonomy = self.run.taxonomy
-        self.schema = self.run.schema
-
-    def _image_size(self):
-        for tensor in self.run.model.inputs:
-            if tensor.name.split(":")[0].endswith("image") and len(tensor.shape) == 4:
-                return int(tensor.shape[1])
-        return None
-
-    def predict_catalog(self, catalog, batch_size: int = 512, progress: bool = True, decoding: str | None = None) -> dict:
-        """``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays for every product
-        (``decoding``: the descent's, see `linnet.inference.classifier.HierarchicalClassifier`; None: this predictor's)."""
-        from tqdm.auto import tqdm
-
-        from linnet.data import make_dataset
-        from linnet.inference.classifier import HierarchicalClassifier
-
-        decoding = decoding or self.decoding
-        classifier = HierarchicalClassifier(self.run.model, self.taxonomy, decoding=decoding)
-        dataset = make_dataset(catalog, batch_size=batch_size, shuffle=False, image_size=self._image_size(),
-                               with_labels=False)
-        wanted = [f"level_{level}" for level in range(1, self.taxonomy.num_levels + 1)]
-        outputs: dict[str, list] = {}
-        total = -(-len(catalog) // batch_size)
-        for features in tqdm(dataset, total=total, desc="evaluate", unit="batch", disable=not progress):
-            features = features[0] if isinstance(features, tuple) else features
-            scores = classifier.scores(features)
-            described = classifier.classify(scores)
-            for key in ("full_class_ids", "confidences", "node_ids"):
-                outputs.setdefault(key, []).append(described[key].numpy())
-            for key in wanted:
-                outputs.setdefault(key, []).append(scores[key].numpy())
-        return {key: np.concatenate(values) for key, values in outputs.items()}
+    return load_predictor(model_path, decoding=decoding, run_calibration=False)
 
 
 def raw_frame(catalog_path, catalog, format: str | None = None):
     """The raw catalog rows of a prepared catalog's products (in its order), as the predictor reads them."""
-    import pandas as pd
-
-    from linnet.data.readers import CatalogReader
+    import pandas as pd  # lazy: pandas costs start-up time and the NumPy paths need none
 
     wanted = pd.Index(np.asarray(catalog.ids).astype(str))
     id_column = catalog.schema.id_column
@@ -525,8 +469,6 @@ def raw_frame(catalog_path, catalog, format: str | None = None):
 
 def model_predictions(predictor, frame, ids, batch_size: int = 1024, progress: bool = True) -> LevelPredictions:
     """Run an export's predictor over a raw frame in batches (with a progress bar)."""
-    from tqdm.auto import tqdm
-
     outputs: dict[str, list] = {}
     for start in tqdm(range(0, len(frame), batch_size), desc="evaluate", unit="batch", disable=not progress):
         batch = predictor.predict_frame(frame.iloc[start:start + batch_size])
@@ -560,9 +502,10 @@ def predictions_from_outputs(outputs: Mapping, taxonomy, ids) -> LevelPrediction
 
 
 def predict_on_catalog(predictor, catalog_path, catalog, progress: bool = True) -> LevelPredictions:
-    """Predictions for every product of a prepared catalog, from a run or an export."""
-    if hasattr(predictor, "predict_catalog"):
-        return predictions_from_outputs(predictor.predict_catalog(catalog, progress=progress), predictor.taxonomy,
+    """Predictions for every product of a prepared catalog, from a run (its tf.data pipeline, which keeps the
+    per-level probabilities for top-k accuracy) or an export (the raw catalog rows)."""
+    if getattr(predictor, "classifier", None) is not None:
+        return predictions_from_outputs(predictor.predict_prepared(catalog, progress=progress), predictor.taxonomy,
                                         catalog.ids)
     return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, progress=progress)
 
@@ -618,7 +561,7 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
                          "unknown_labels": {"mode": unknown_labels, "count": n_unknown}}
     notes = [f"{n_unknown} product(s) carry a label outside the model's tree (--unknown-labels {unknown_labels})."]
     values = None if catalog.values is None else np.nan_to_num(catalog.values)
-    is_run = (Path(model_path) / "mlflow.db").exists() or (Path(model_path) / "model.keras").exists()
+    is_run = (Path(model_path) / "mlflow.db").exists() or artifact_kind(model_path, required=False) == RUN
     return evaluate_predictions(out_dir, Path(model_path).name, truth, predictions, predictor.taxonomy, calibration,
                                 values, subtrees, compare_dirs, notes,
                                 mlflow_dir=Path(model_path) if log_mlflow and is_run else None)

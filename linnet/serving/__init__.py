@@ -1,5 +1,5 @@
-"""Serving: the SavedModel export, loading a trained model (run directory or export), batch prediction
-and the TF Serving client.
+"""Serving: the SavedModel export, loading a trained model (run directory or export: `artifact_kind`,
+`load_artifact`), the one `Predictor` for either, batch prediction and the TF Serving client.
 
 Example:
     >>> from linnet.serving import export_run, load_predictor  # doctest: +SKIP
@@ -13,6 +13,9 @@ _PUBLIC = {
     "export_run": "linnet.serving.export",
     "export_model": "linnet.serving.export",
     "load_saved_model": "linnet.serving.export",
+    "Artifact": "linnet.serving.artifacts",
+    "artifact_kind": "linnet.serving.artifacts",
+    "load_artifact": "linnet.serving.artifacts",
     "Predictor": "linnet.serving.predict",
     "load_predictor": "linnet.serving.predict",
     "predict_catalog": "linnet.serving.predict",

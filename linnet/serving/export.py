@@ -31,10 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
+from linnet.data.images import decode_image
 from linnet.errors import ConfigError
+from linnet.inference.calibration_file import calibration_payload, load_calibration
+from linnet.serving.client import build_predict_request
 
 IMAGE_BYTES_INPUT = "image_bytes"
-SIGNATURES = ("serving_default", "embed", "scores")
+EMBED_SIGNATURE = "embed"
+SIGNATURES = ("serving_default", EMBED_SIGNATURE, "scores")
 #: Not a signature: the loaded object's function that returns the classifier outputs and the level scores.
 PREDICT_WITH_SCORES = "predict_with_scores"
 TAXONOMY_ASSET = "taxonomy.json"
@@ -82,7 +86,7 @@ class RawInputFunctions:
     """
 
     def __init__(self, classifier, text_fields: Sequence[str], image_size: int | None):
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: linnet.serving and the export's constants load without TensorFlow
 
         self.classifier = classifier
         self.text_fields = list(text_fields)
@@ -100,8 +104,6 @@ class RawInputFunctions:
         """Model features from raw inputs: ``image_bytes`` decoded by `linnet.data.images.decode_image`."""
         features = {field: raw[field] for field in self.text_fields}
         if self.image_size:
-            from linnet.data.images import decode_image
-
             features["image"], features["image_present"] = decode_image(raw[IMAGE_BYTES_INPUT], self.image_size)
         return features
 
@@ -114,7 +116,7 @@ class RawInputFunctions:
         the same function, which TensorFlow inlines when it runs them.
         """
         if self._model_outputs is None:
-            import tensorflow as tf
+            import tensorflow as tf  # lazy: as in __init__
 
             def model_outputs(raw):
                 features = self.features(raw)
@@ -153,7 +155,7 @@ class RawInputFunctions:
 # ------------------------------------------------------------------------------------------ the export
 def load_saved_model(path):
     """``tf.saved_model.load`` after registering the TF Text ops a LinNét export's text normaliser uses."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.serving and the export's constants load without TensorFlow
 
     try:
         import tensorflow_text  # noqa: F401  registers NormalizeUTF8 and the tokenisers' ops
@@ -200,7 +202,7 @@ def export_run(run_dir, base_dir, name: str | None = None, version: int | None =
         >>> export_run("runs/fashion", "exports", calibration="runs/fashion/calibration.json")  # doctest: +SKIP
         PosixPath('exports/fashion/1')
     """
-    from linnet.training.run_directory import load_run
+    from linnet.training.run_directory import load_run  # lazy: it loads Keras
 
     run = load_run(run_dir)
     name = name or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(run_dir).resolve().name)
@@ -213,8 +215,9 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
                  metrics: Mapping | None = None, top_k: int = 5, source: str | None = None,
                  warmup_rows: int = 8, decoding: str = "path") -> Path:
     """Export a trained functional model (see `export_run`, which reads these from a run directory)."""
-    from linnet.inference.calibration_file import load_calibration
-    from linnet.inference.classifier import HierarchicalClassifier
+    from linnet.inference.classifier import (
+        HierarchicalClassifier,  # lazy: it loads Keras
+    )
 
     name = _check_name(name)
     model_dir = Path(base_dir) / name
@@ -249,10 +252,8 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
 
 def write_saved_model(functions: RawInputFunctions, directory: Path, taxonomy, schema=None) -> None:
     """Save the signatures, the taxonomy/calibration/input assets and the thresholds' variables."""
-    import keras
-    import tensorflow as tf
-
-    from linnet.inference.calibration_file import calibration_payload
+    import keras  # lazy: linnet.serving and the export's constants load without TensorFlow
+    import tensorflow as tf  # lazy: as keras
 
     classifier = functions.classifier
     scratch = Path(tempfile.mkdtemp(prefix="linnet-assets-"))
@@ -294,7 +295,7 @@ def unwrap_tracked_variables(archive) -> None:
     loading it restored two copies). Listing the inner variables keeps the collections (``loaded.variables``)
     and writes each weight once.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: as in load_saved_model
 
     def inner(variable):
         value = getattr(variable, "value", None)
@@ -307,7 +308,7 @@ def unwrap_tracked_variables(archive) -> None:
 
 def example_inputs(functions: RawInputFunctions, rows: int) -> dict[str, list[bytes]]:
     """Raw inputs for ``rows`` products: short texts and, with images, a small PNG and one empty image."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: as in load_saved_model
 
     inputs = {field: [f"example {field} {row}".encode() for row in range(rows)] for field in functions.text_fields}
     if functions.image_size:
@@ -318,10 +319,8 @@ def example_inputs(functions: RawInputFunctions, rows: int) -> dict[str, list[by
 
 def write_warmup_requests(functions: RawInputFunctions, path: Path, model_name: str, largest_batch: int = 8) -> None:
     """TF Serving warm-up file: ``PredictionLog`` records for ``serving_default`` at batch 1 and ``largest_batch``."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    from linnet.serving.client import build_predict_request
+    import tensorflow as tf  # lazy: as in load_saved_model
+    from tensorflow_serving.apis import prediction_log_pb2  # lazy: as tensorflow
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:

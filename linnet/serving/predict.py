@@ -2,7 +2,9 @@
 
 Both paths run the same raw-input graph (`linnet.serving.export.RawInputFunctions`): texts as strings, images as
 encoded bytes decoded in TF ops. Reading rows (ids, texts, attributes, image files) is the only Python per
-row; the model runs on whole batches.
+row; the model runs on whole batches. Which path is which is `linnet.serving.artifacts`'s rule. A run's
+predictor also scores a prepared catalog through its tf.data pipeline (`Predictor.predict_prepared`, what
+`linnet.evaluation.evaluate` uses for a run directory).
 
 Example:
     >>> predictor = load_predictor("exports/fashion/1")  # doctest: +SKIP
@@ -14,15 +16,25 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from linnet.atomic_files import write_text_atomically
+from linnet.data import CatalogReader, make_dataset
 from linnet.data.rows import RowProblem, row_id, row_inputs
 from linnet.errors import CatalogError, ConfigError
+from linnet.inference.calibration_file import check_decoding
+from linnet.serving.artifacts import RUN, RUN_CALIBRATION_FILE, Artifact, load_artifact
+from linnet.serving.export import (
+    IMAGE_BYTES_INPUT,
+    PREDICT_WITH_SCORES,
+    TAXONOMY_ASSET,
+    RawInputFunctions,
+)
 
 #: Per-row outputs written by `predict_catalog`, before the per-level columns.
 RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "top_k", "image_present", "error")
@@ -58,13 +70,16 @@ class Predictor:
         text_fields: raw text inputs in order; ``image_size``: decoded image side (None: no image input).
         source: where it was loaded from.
         decoding: the descent (``"path"`` or ``"greedy"``, `linnet.inference.classifier.HierarchicalClassifier`).
+        classifier: a run directory's `HierarchicalClassifier` (None for an export), which `predict_prepared`
+            runs on a prepared catalog.
     """
 
     def __init__(self, function, taxonomy, schema, text_fields, image_size, source: str, batch_size: int = 256,
-                 owner=None, decoding: str = "path"):
+                 owner=None, decoding: str = "path", classifier=None):
         self._function = function
         self.decoding = decoding
         self._owner = owner  # the loaded SavedModel or classifier: its variables must outlive the function
+        self.classifier = classifier
         self.taxonomy = taxonomy
         self.schema = schema
         self.text_fields = list(text_fields)
@@ -74,11 +89,11 @@ class Predictor:
 
     @property
     def input_names(self) -> list[str]:
-        return self.text_fields + (["image_bytes"] if self.image_size else [])
+        return self.text_fields + ([IMAGE_BYTES_INPUT] if self.image_size else [])
 
     def predict_raw(self, inputs: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
         """Outputs (classifier outputs, ``level_k`` scores, ``image_present``) for raw input columns, batched."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: predict_catalog behind a TF Serving client runs without TensorFlow
 
         count = len(next(iter(inputs.values())))
         parts: dict[str, list] = {}
@@ -110,61 +125,96 @@ class Predictor:
             return {}
         return self.predict_raw(columns_of(rows, self.input_names))
 
+    def predict_prepared(self, catalog, batch_size: int = 512, progress: bool = True,
+                         decoding: str | None = None) -> dict[str, np.ndarray]:
+        """A run's predictions for a prepared catalog, fed by the catalog's own tf.data pipeline.
 
-def load_predictor(path, batch_size: int = 256) -> Predictor:
+        Reading the prepared catalog (instead of the raw rows) is how evaluation scores a run directory:
+        the descent and thresholds are this predictor's classifier's (``decoding``: another descent, with a
+        classifier of its own without thresholds; None: this predictor's).
+
+        Returns:
+            ``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays, one row per product.
+
+        Raises:
+            ConfigError: an export (its SavedModel takes raw inputs only: use `predict_frame`).
+        """
+        from linnet.model import (
+            names,  # lazy: linnet.model loads Keras (see predict_raw)
+        )
+
+        if self.classifier is None:
+            raise ConfigError(f"{self.source}: an export predicts raw rows (predict_frame), not a prepared catalog")
+        classifier = self.classifier
+        if decoding is not None and decoding != self.decoding:
+            classifier = type(classifier)(classifier.model, self.taxonomy, decoding=decoding)
+        dataset = make_dataset(catalog, batch_size=batch_size, shuffle=False, image_size=self.image_size,
+                               with_labels=False)
+        wanted = [names.level_output(level) for level in range(1, self.taxonomy.num_levels + 1)]
+        outputs: dict[str, list] = {}
+        total = -(-len(catalog) // batch_size)
+        for features in tqdm(dataset, total=total, desc="evaluate", unit="batch", disable=not progress):
+            features = features[0] if isinstance(features, tuple) else features
+            scores = classifier.scores(features)
+            described = classifier.classify(scores)
+            for key in ("full_class_ids", "confidences", "node_ids"):
+                outputs.setdefault(key, []).append(described[key].numpy())
+            for key in wanted:
+                outputs.setdefault(key, []).append(scores[key].numpy())
+        return {key: np.concatenate(values) for key, values in outputs.items()}
+
+
+def load_predictor(path, batch_size: int = 256, decoding: str | None = None,
+                   run_calibration: bool = True) -> Predictor:
     """A `Predictor` for a run directory (``model.keras``) or an export (``saved_model.pb``).
 
+    Args:
+        path: the run or export version directory (`linnet.serving.artifacts.artifact_kind` tells which).
+        batch_size: rows per model call of `Predictor.predict_raw`.
+        decoding: ``"path"`` or ``"greedy"`` descent; None: the model's own (``"path"`` for a run, the one an
+            export was made with). An export's is fixed: asking it for another is an error.
+        run_calibration: apply a run directory's ``calibration.json`` (written there by `linnet calibrate`)
+            when there is one; without it, a run's thresholds are 0 (the full descent is exposed).
+
     Raises:
-        ConfigError: the path is neither.
+        ConfigError: the path is neither, an unknown decoding, or a decoding an export was not made with.
     """
-    path = Path(path)
-    if (path / "saved_model.pb").is_file():
-        return _predictor_from_export(path, batch_size)
-    if (path / "model.keras").is_file():
-        return _predictor_from_run(path, batch_size)
-    raise ConfigError(f"{path}: expected a run directory (with model.keras) or an export version directory "
-                      "(with saved_model.pb, e.g. exports/<name>/<version>)")
+    artifact = load_artifact(path)
+    if artifact.kind == RUN:
+        return _predictor_from_run(artifact, batch_size, decoding or "path", run_calibration)
+    return _predictor_from_export(artifact, batch_size, decoding)
 
 
-def _predictor_from_run(path: Path, batch_size: int) -> Predictor:
-    import tensorflow as tf
+def _predictor_from_run(artifact: Artifact, batch_size: int, decoding: str, run_calibration: bool) -> Predictor:
+    import tensorflow as tf  # lazy: predict_catalog behind a TF Serving client runs without TensorFlow
 
-    from linnet.serving.export import RawInputFunctions, model_image_size, raw_text_fields
-    from linnet.inference.classifier import HierarchicalClassifier
-    from linnet.training.run_directory import load_run
-
-    run = load_run(path)
-    classifier = HierarchicalClassifier(run.model, run.taxonomy)
-    calibration = path / "calibration.json"
-    if calibration.is_file():  # `linnet calibrate` writes it here by convention
-        classifier.load_calibration(calibration)
-    functions = RawInputFunctions(classifier, raw_text_fields(run.model, run.schema), model_image_size(run.model))
-    function = tf.function(functions.predict_with_scores, input_signature=[functions.input_signature], autograph=False)
-    return Predictor(function, run.taxonomy, run.schema, functions.text_fields, functions.image_size, str(path),
-                     batch_size, owner=functions)
-
-
-def _predictor_from_export(path: Path, batch_size: int) -> Predictor:
-
-    from linnet.data import CatalogSchema
-    from linnet.serving.export import (
-        INPUTS_ASSET,
-        PREDICT_WITH_SCORES,
-        TAXONOMY_ASSET,
-        load_saved_model,
+    from linnet.inference.classifier import (
+        HierarchicalClassifier,  # lazy: Keras, as above
     )
-    from linnet.taxonomy import Taxonomy
 
-    loaded = load_saved_model(path)
-    taxonomy = Taxonomy.load(path / "assets" / TAXONOMY_ASSET)
-    inputs = json.loads((path / "assets" / INPUTS_ASSET).read_text(encoding="utf-8"))
-    schema = CatalogSchema.from_dict(inputs["schema"]) if inputs.get("schema") else None
+    classifier = HierarchicalClassifier(artifact.model, artifact.taxonomy, decoding=check_decoding(decoding))
+    calibration = artifact.path / RUN_CALIBRATION_FILE
+    if run_calibration and calibration.is_file():  # `linnet calibrate` writes it here by convention
+        classifier.load_calibration(calibration)
+    functions = RawInputFunctions(classifier, artifact.text_fields, artifact.image_size)
+    function = tf.function(functions.predict_with_scores, input_signature=[functions.input_signature], autograph=False)
+    return Predictor(function, artifact.taxonomy, artifact.schema, functions.text_fields, functions.image_size,
+                     artifact.source, batch_size, owner=functions, decoding=decoding, classifier=classifier)
+
+
+def _predictor_from_export(artifact: Artifact, batch_size: int, decoding: str | None) -> Predictor:
+    if decoding is not None and decoding != artifact.decoding:
+        raise ConfigError(f"--decoding {decoding}: the export at {artifact.path} decodes {artifact.decoding!r}, set "
+                          f"when it was exported (linnet export --decoding); use a run directory for another decoding")
+    if artifact.taxonomy is None:
+        raise ConfigError(f"{artifact.path}: not a LinNét export: assets/{TAXONOMY_ASSET} is missing")
+    loaded = artifact.saved_model
     function = getattr(loaded, PREDICT_WITH_SCORES, None)
     if function is None:  # an export without the helper function: the classifier outputs only
         signature = loaded.signatures["serving_default"]
         function = lambda batch: signature(**batch)
-    return Predictor(function, taxonomy, schema, inputs["text_fields"], inputs.get("image_size"), str(path),
-                     batch_size, owner=loaded, decoding=inputs.get("decoding", "path"))
+    return Predictor(function, artifact.taxonomy, artifact.schema, artifact.text_fields, artifact.image_size,
+                     artifact.source, batch_size, owner=loaded, decoding=artifact.decoding)
 
 
 # ------------------------------------------------------------------------------------- catalog job
@@ -195,7 +245,7 @@ def _completed(path: Path) -> tuple[set[str], int]:
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-        path.write_text(text, encoding="utf-8")
+        write_text_atomically(path, text)
     rows = list(csv.reader(text.splitlines()))
     return {row[0] for row in rows[1:] if row}, max(len(rows) - 1, 0)
 
@@ -229,10 +279,6 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
     Returns:
         ``{"rows": predicted, "errors": bad rows, "resumed": rows skipped, "out": path, "errors_file": path}``.
     """
-    from tqdm.auto import tqdm
-
-    from linnet.data import CatalogReader
-
     out_csv, errors_csv = Path(out_csv), Path(errors_csv)
     partial_out, partial_errors = out_csv.with_name(out_csv.name + ".partial"), errors_csv.with_name(
         errors_csv.name + ".partial")
@@ -323,6 +369,8 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
             flush()
         finally:
             bar.close()
+    # Two finished files moved in order (errors first), not a write: a reader that sees the predictions
+    # also sees their errors. `linnet.atomic_files` writes one file; these were written batch by batch.
     os.replace(partial_errors, errors_csv)
     os.replace(partial_out, out_csv)
     return {**counts, "resumed": resumed, "out": str(out_csv), "errors_file": str(errors_csv)}

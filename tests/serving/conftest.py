@@ -1,4 +1,5 @@
-"""One export shared by the export tests: a tiny two-text-field model with images, exported once."""
+"""One export shared by the export tests: a tiny two-text-field model with images, exported once (and the same
+model as a run directory)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,22 @@ def exported(image_model, tiny_taxonomy, export_schema, calibration_path, tmp_pa
     base = tmp_path_factory.mktemp("exports")
     return export_model(image_model, tiny_taxonomy, base, name="tiny", schema=export_schema,
                         calibration=calibration_path, metrics={"validation_level_1_accuracy": 0.5}, top_k=3)
+
+
+@pytest.fixture(scope="session")
+def run_dir(image_model, tiny_taxonomy, export_schema, tmp_path_factory):
+    """A finished run directory's files, written without training (the model is the export tests' tiny one)."""
+    import yaml
+
+    from linnet.training.config import TrainingConfig
+
+    directory = tmp_path_factory.mktemp("artifacts") / "run"
+    directory.mkdir()
+    image_model.save(directory / "model.keras")
+    tiny_taxonomy.save(directory / "taxonomy.json")
+    (directory / "schema.yaml").write_text(yaml.safe_dump(export_schema.to_dict()))
+    (directory / "config.yaml").write_text(yaml.safe_dump(TrainingConfig().to_dict()))
+    return directory
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,39 @@ def test_load_predictor_rejects_other_directories(tmp_path):
         load_predictor(tmp_path)
 
 
+def test_an_exports_decoding_is_fixed_and_it_predicts_raw_rows_only(exported, predictor):
+    from linnet.serving.predict import load_predictor
+
+    assert predictor.decoding == "path" and predictor.classifier is None
+    with pytest.raises(ConfigError, match="raw rows"):
+        predictor.predict_prepared(None)
+    with pytest.raises(ConfigError, match="--decoding greedy: the export at .* decodes 'path'"):
+        load_predictor(exported, decoding="greedy")
+
+
+def test_a_runs_predictor_applies_its_calibration_file_unless_told_not_to(run_dir, calibration_path, image_dir,
+                                                                          tmp_path):
+    import shutil
+
+    from linnet.serving.predict import load_predictor
+
+    run = shutil.copytree(run_dir, tmp_path / "run")
+    shutil.copy(calibration_path, run / "calibration.json")
+    calibrated = load_predictor(run, batch_size=3)
+    assert calibrated.classifier.level_thresholds == pytest.approx([0.2, 0.3, 0.3])
+    assert calibrated.classifier.node_thresholds == pytest.approx({"Shoes": 0.5})
+    plain = load_predictor(run, run_calibration=False, decoding="greedy")
+    assert plain.classifier.level_thresholds == [0.0, 0.0, 0.0] and plain.classifier.node_thresholds == {}
+    assert plain.decoding == plain.classifier.decoding == "greedy"
+    frame = pd.DataFrame({"id": ["a", "b"], "title": ["red tee", "boots"], "brand": ["acme", ""],
+                          "image": [str(image_dir / "good.png"), None]})
+    outputs = plain.predict_frame(frame)
+    np.testing.assert_array_equal(outputs["depth"], (outputs["full_class_ids"] >= 0).sum(axis=1))
+    np.testing.assert_array_equal(outputs["image_present"], [1, 0])
+    with pytest.raises(ConfigError, match="decoding must be one of path, greedy"):
+        load_predictor(run, decoding="beam")
+
+
 def write_catalog(path, image_dir):
     lines = [
         {"id": "p1", "title": "red tee", "brand": "acme", "image": str(image_dir / "good.png")},
