@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
+from linnet.atomic_files import atomic_path
 from linnet.embeddings.vectors import check_k, check_vectors, l2_normalize
 from linnet.errors import ConfigError, EmbeddingError
 
@@ -28,7 +28,7 @@ METHODS = ("hnsw", "ivf")
 def import_faiss():
     """The faiss module, or a `ConfigError` telling how to install it."""
     try:
-        import faiss
+        import faiss  # lazy: an optional dependency (the 'ann' extra)
     except ImportError:
         raise ConfigError("the approximate index needs faiss: pip install 'linnet[ann]' (or pip install faiss-cpu); "
                           "the exact index (--method exact) works without it") from None
@@ -106,10 +106,8 @@ class ApproximateIndex:
         """Writes the faiss index file atomically."""
         self._check_fitted()
         faiss = import_faiss()
-        path = Path(path)
-        temporary = path.with_name(path.name + ".tmp")
-        faiss.write_index(self.index_, str(temporary))
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            faiss.write_index(self.index_, str(temporary))
 
     @classmethod
     def load(cls, path: str | os.PathLike, **params) -> ApproximateIndex:

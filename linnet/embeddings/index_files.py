@@ -22,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from linnet.atomic_files import atomic_path, write_json_atomically
 from linnet.embeddings.ann import METHODS as APPROXIMATE_METHODS
 from linnet.embeddings.ann import ApproximateIndex
+from linnet.embeddings.neighbours import exact_top_k
 from linnet.embeddings.vectors import check_k, check_vectors, l2_normalize
 from linnet.errors import ConfigError, EmbeddingError
 
@@ -59,8 +61,6 @@ class SearchIndex:
         if self.approximate is not None:
             scores, indices = self.approximate.search(queries, k)
         else:
-            from linnet.embeddings.neighbours import exact_top_k
-
             scores, indices = exact_top_k(queries, self.vectors, k)
         ids = np.where(indices >= 0, self.ids[np.maximum(indices, 0)], "")
         return {"ids": ids, "scores": scores.astype(np.float32), "indices": indices}
@@ -86,14 +86,13 @@ def build_index(vectors, ids, out_dir: str | os.PathLike, method: str = "exact",
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     approximate = ApproximateIndex(method=method, **params).fit(vectors) if method != "exact" else None
-    np.save(out_dir / "ids.npy", ids)
-    np.save(out_dir / "vectors.npy", vectors)
+    for name, array in (("ids.npy", ids), ("vectors.npy", vectors)):
+        with atomic_path(out_dir / name, suffix=".npy") as temporary:  # ".npy": np.save would append it
+            np.save(temporary, array)
     if approximate is not None:
         approximate.save(out_dir / "faiss.index")
     info = {"method": method, "dim": int(vectors.shape[1]), "size": len(ids), "params": params, "source": source}
-    temporary = out_dir / (INDEX_FILE + ".tmp")
-    temporary.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, out_dir / INDEX_FILE)  # written last: its presence means the index is complete
+    write_json_atomically(out_dir / INDEX_FILE, info)  # written last: its presence means the index is complete
     return SearchIndex(method, ids, vectors, approximate, info)
 
 

@@ -41,7 +41,7 @@ def match(vectors_a, ids_a: Sequence[str], vectors_b=None, ids_b: Sequence[str] 
     Raises:
         EmbeddingError: dimension mismatch, empty B, non-finite vectors, bad threshold.
     """
-    import pandas as pd
+    import pandas as pd  # lazy: pandas costs start-up time (the result is a DataFrame)
 
     if not -1.0 <= threshold <= 1.0:
         raise EmbeddingError(f"threshold is a cosine similarity in [-1, 1], got {threshold}")

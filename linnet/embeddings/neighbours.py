@@ -14,22 +14,24 @@ Example:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from linnet.atomic_files import atomic_directory
 from linnet.embeddings.vectors import check_k, check_vectors, l2_normalize
 from linnet.errors import EmbeddingError
+from linnet.serving.export import EMBED_SIGNATURE, load_saved_model
 
 DEFAULT_QUERY_BATCH = 1024
 NEIGHBOURS_SIGNATURE = "neighbours"
-EMBED_SIGNATURE = "embed"
 
 
 def _search_graph(queries, candidates, k):
     """TF ops: cosine scores and indices of the ``k`` nearest candidates (both inputs already unit rows)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
     queries = tf.math.l2_normalize(tf.cast(queries, tf.float32), axis=-1)
     scores = tf.linalg.matmul(queries, candidates, transpose_b=True)
@@ -42,7 +44,7 @@ _COMPILED_SEARCH = []
 
 def _compiled_search():
     """One traced `_search_graph` per process (a new ``tf.function`` per call would retrace every time)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
     if not _COMPILED_SEARCH:
         _COMPILED_SEARCH.append(tf.function(_search_graph, reduce_retracing=True))
@@ -72,7 +74,7 @@ def exact_top_k(queries, candidates, k: int, batch_size: int = DEFAULT_QUERY_BAT
         >>> indices.tolist()
         [[1]]
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
     candidates = check_vectors(candidates, "candidates")
     queries = check_vectors(queries, "queries", dim=candidates.shape[1], allow_empty=True)
@@ -125,7 +127,7 @@ class NeighbourIndex:
     """
 
     def __init__(self, vectors, ids: Sequence[str] | None = None, as_constant: bool = False):
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
         ids = [str(i) for i in range(len(vectors))] if ids is None else [str(i) for i in ids]
         vectors = check_vectors(vectors, "candidates", ids=ids)
@@ -145,7 +147,7 @@ class NeighbourIndex:
 
     def graph_search(self, queries, k):
         """TF ops for use inside ``tf.function``/signatures: dict of ``ids``, ``scores``, ``indices``."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
         queries = tf.convert_to_tensor(queries, tf.float32)
         if queries.shape.rank is not None and queries.shape[-1] is not None and queries.shape[-1] != self.dim:
@@ -165,7 +167,7 @@ class NeighbourIndex:
         Raises:
             EmbeddingError: dimension mismatch, ``k`` larger than the index, NaN/inf queries.
         """
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
         queries = check_vectors(queries, "queries", dim=self.dim, allow_empty=True)
         k = check_k(k, self.size)
@@ -180,7 +182,7 @@ class NeighbourIndex:
 
     def vector_signature(self, k: int):
         """Concrete function ``embedding float32 [B, D] -> {ids, scores, indices}`` with ``k`` fixed."""
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
         k = check_k(k, self.size)
 
@@ -207,14 +209,10 @@ def add_neighbours_signature(saved_model_dir: str | os.PathLike, index: Neighbou
     Example:
         >>> add_neighbours_signature("export/linnet/1", index, "export/linnet/2", k=10)  # doctest: +SKIP
     """
-    import shutil
-
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: the embeddings package and the faiss index run without TensorFlow
 
     source, out_dir = Path(saved_model_dir), Path(out_dir)
     k = check_k(k, index.size)
-    from linnet.serving.export import load_saved_model
-
     loaded = load_saved_model(source)
     signatures = dict(loaded.signatures)
     signatures["neighbours_by_vector"] = index.vector_signature(k)
@@ -237,14 +235,12 @@ def add_neighbours_signature(saved_model_dir: str | os.PathLike, index: Neighbou
     else:
         signatures[NEIGHBOURS_SIGNATURE] = signatures["neighbours_by_vector"]
     loaded.neighbour_index = index.module
-    temporary = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
-    tf.saved_model.save(loaded, str(temporary), signatures=signatures)
-    for entry in source.iterdir():  # MODEL_CARD.md, assets.extra/ ... that tf.saved_model.save does not write
-        target = temporary / entry.name
-        if not target.exists():
-            (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, target)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(temporary, out_dir)
+    with atomic_directory(out_dir) as temporary:
+        tf.saved_model.save(loaded, str(temporary), signatures=signatures)
+        for entry in source.iterdir():  # MODEL_CARD.md, assets.extra/ ... that tf.saved_model.save does not write
+            target = temporary / entry.name
+            if not target.exists():
+                (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, target)
+        if out_dir.exists():  # replaced only once the new copy is complete
+            shutil.rmtree(out_dir)
     return out_dir

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linnet.atomic_files import atomic_path, write_text_atomically
 from linnet.embeddings.vectors import check_vectors
 from linnet.errors import ConfigError, EmbeddingError
 
@@ -34,12 +35,6 @@ def _cell(value) -> str:
     return " ".join(str(value if value is not None else "").split())
 
 
-def _write_text(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def project_2d(vectors: np.ndarray, method: str = "pca", seed: int = 0, tsne_iterations: int = 1000) -> np.ndarray:
     """``[N, 2]`` coordinates: PCA by SVD of the centred vectors, or scikit-learn's t-SNE.
 
@@ -50,7 +45,7 @@ def project_2d(vectors: np.ndarray, method: str = "pca", seed: int = 0, tsne_ite
     if method not in PROJECTIONS:
         raise ConfigError(f"projection must be one of {PROJECTIONS}, got {method!r}")
     if method == "tsne":
-        from sklearn.manifold import TSNE
+        from sklearn.manifold import TSNE  # lazy: scikit-learn only for t-SNE
 
         perplexity = float(min(30, max(2, (len(vectors) - 1) // 3)))
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
@@ -89,7 +84,7 @@ def write_projector(out_dir: str | os.PathLike, vectors, ids: Sequence[str], tit
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"vectors": out_dir / "vectors.tsv", "metadata": out_dir / "metadata.tsv",
                "config": out_dir / "projector_config.pbtxt"}
-    _write_text(written["vectors"], "".join("\t".join(f"{value:.6g}" for value in row) + "\n" for row in vectors))
+    write_text_atomically(written["vectors"], "".join("\t".join(f"{value:.6g}" for value in row) + "\n" for row in vectors))
     num_levels = max((len(path) for path in paths), default=0) if paths is not None else 0
     header = ["id"] + (["title"] if titles is not None else []) + [f"level_{level}" for level in range(1, num_levels + 1)]
     lines = ["\t".join(header)] if len(header) > 1 else []  # the projector reads a single column without a header
@@ -98,8 +93,8 @@ def write_projector(out_dir: str | os.PathLike, vectors, ids: Sequence[str], tit
         if paths is not None:
             cells += list(paths[row]) + [""] * (num_levels - len(paths[row]))
         lines.append("\t".join(_cell(cell) for cell in cells))
-    _write_text(written["metadata"], "\n".join(lines) + "\n")
-    _write_text(written["config"], 'embeddings {\n  tensor_name: "products"\n  tensor_path: "vectors.tsv"\n'
+    write_text_atomically(written["metadata"], "\n".join(lines) + "\n")
+    write_text_atomically(written["config"], 'embeddings {\n  tensor_name: "products"\n  tensor_path: "vectors.tsv"\n'
                                    '  metadata_path: "metadata.tsv"\n}\n')
     if png:
         level_1 = [path[0] if len(path) else "" for path in paths] if paths is not None else None
@@ -110,10 +105,10 @@ def write_projector(out_dir: str | os.PathLike, vectors, ids: Sequence[str], tit
 def write_scatter(path: str | os.PathLike, vectors: np.ndarray, labels: Sequence[str] | None = None,
                   projection: str = "pca", max_points: int = 20_000, seed: int = 0) -> Path:
     """A 2-D scatter of ``vectors`` coloured by ``labels`` (the most frequent ones get a legend)."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib only for the PNG
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: as matplotlib
 
     path = Path(path)
     rng = np.random.default_rng(seed)
@@ -138,8 +133,7 @@ def write_scatter(path: str | os.PathLike, vectors: np.ndarray, labels: Sequence
     axes.set_xticks([])
     axes.set_yticks([])
     figure.tight_layout()
-    temporary = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(temporary)
+    with atomic_path(path, suffix=".png") as temporary:  # ".png": savefig picks the format by it
+        figure.savefig(temporary)
     plt.close(figure)
-    os.replace(temporary, path)
     return path

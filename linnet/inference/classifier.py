@@ -48,17 +48,16 @@ from collections.abc import Mapping, Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from linnet.inference.calibration_file import check_decoding
 from linnet.errors import ConfigError
+from linnet.inference.calibration_file import check_decoding, load_calibration
+from linnet.model import names
+from linnet.taxonomy import Taxonomy
 
 PATH_SEPARATOR = " > "
 OUTPUT_KEYS = ("class_ids", "node_ids", "names", "confidences", "depth", "path", "full_class_ids", "full_path",
-               "top_k_node_ids", "top_k_scores", "embedding")
-
-
-def level_output_name(level: int) -> str:
-    return f"level_{level}"
+               "top_k_node_ids", "top_k_scores", names.EMBEDDING)
 
 
 def check_level_thresholds(level_thresholds, num_levels: int) -> np.ndarray:
@@ -125,8 +124,6 @@ class HierarchicalClassifier(keras.Model):
     def __init__(self, model, taxonomy, level_thresholds=None, node_thresholds=None, top_k: int = 5,
                  path_separator: str = PATH_SEPARATOR, decoding: str = "path", **kwargs):
         super().__init__(**kwargs)
-        from linnet.taxonomy import Taxonomy
-
         if isinstance(taxonomy, Mapping):
             taxonomy = Taxonomy.from_json(taxonomy)
         if not isinstance(top_k, (int, np.integer)) or top_k < 1:
@@ -137,7 +134,7 @@ class HierarchicalClassifier(keras.Model):
         self.top_k = int(top_k)
         self.path_separator = path_separator
         self.num_levels = taxonomy.num_levels
-        missing = [name for name in [level_output_name(k) for k in range(1, self.num_levels + 1)] + ["embedding"]
+        missing = [name for name in [names.level_output(k) for k in range(1, self.num_levels + 1)] + [names.EMBEDDING]
                    if name not in _output_names(model)]
         if missing:
             raise ConfigError(f"model {model.name!r} lacks output(s) {missing}; expected level_1..level_"
@@ -190,15 +187,13 @@ class HierarchicalClassifier(keras.Model):
     def load_calibration(self, path) -> None:
         """Set thresholds from a calibration file (checked against this taxonomy's fingerprint and, when the
         file names one, this wrapper's decoding)."""
-        from linnet.inference.calibration_file import load_calibration
-
         self.set_thresholds(*load_calibration(path, self.taxonomy, decoding=self.decoding))
 
     # ------------------------------------------------------------------ graph
     def scores(self, inputs):
         """The model's raw per-level probabilities and embedding: ``{"level_k": [B, n_k], "embedding": [B, D]}``."""
         outputs = self.model(inputs, training=False)
-        wanted = [level_output_name(level) for level in range(1, self.num_levels + 1)] + ["embedding"]
+        wanted = [names.level_output(level) for level in range(1, self.num_levels + 1)] + [names.EMBEDDING]
         return {name: outputs[name] for name in wanted}
 
     def call(self, inputs, training=False):
@@ -206,9 +201,7 @@ class HierarchicalClassifier(keras.Model):
 
     def classify(self, scores):
         """Descent, thresholds and names from ``scores`` (the dict `scores` returns); TF ops only."""
-        import tensorflow as tf
-
-        probabilities = [tf.convert_to_tensor(scores[level_output_name(level)], tf.float32)
+        probabilities = [tf.convert_to_tensor(scores[names.level_output(level)], tf.float32)
                          for level in range(1, self.num_levels + 1)]
         batch = tf.shape(probabilities[0])[0]
         if self.decoding == "path":
@@ -249,13 +242,11 @@ class HierarchicalClassifier(keras.Model):
             "full_path": self._join(full_names, full_class_ids >= 0),
             "top_k_node_ids": top_k_node_ids,
             "top_k_scores": top_k_scores,
-            "embedding": tf.convert_to_tensor(scores["embedding"]),
+            names.EMBEDDING: tf.convert_to_tensor(scores[names.EMBEDDING]),
         }
 
     def _greedy_path(self, probabilities):
         """Per level, ``[B]`` int32 class ids: the most probable child of the class above (-1 below a leaf)."""
-        import tensorflow as tf
-
         chosen, previous = [], None
         for level, level_probabilities in enumerate(probabilities, start=1):
             if previous is None:
@@ -278,8 +269,6 @@ class HierarchicalClassifier(keras.Model):
         `_top_k_leaves` builds its products); the best of the paths ending at a leaf (at any depth) is one
         argmax, and its classes are read from the constant table of each leaf's ancestors (-1 below its end).
         """
-        import tensorflow as tf
-
         path_scores = tf.math.log(tf.maximum(probabilities[0], 1e-12))
         ending = [tf.gather(path_scores, self._leaf_columns[0], axis=1)]
         for level in range(2, self.num_levels + 1):
@@ -297,12 +286,9 @@ class HierarchicalClassifier(keras.Model):
 
         A class's probability at its own level ignores whether the levels above and below agree with it; the
         path posterior sums the probabilities of every path through it, so a leaf whose parent is also sure
-        scores higher than one whose head and parent head point to different branches. On the quality
-        benchmark's titles it ranks right above wrong leaves better at two seeds on validation and test
-        (docs/evaluation.md).
+        scores higher than one whose head and parent head point to different branches (how it ranks on the
+        quality benchmark: docs/evaluation.md).
         """
-        import tensorflow as tf
-
         posterior = tf.nn.softmax(path_scores, axis=1)  # [B, n_leaves]
         path_classes = tf.constant(self._path_classes)
         confidences = []
@@ -327,8 +313,6 @@ class HierarchicalClassifier(keras.Model):
 
     def _lookup(self, tables: Sequence[np.ndarray], class_ids):
         """Per level, the string of each class id ("" for -1): a gather from an in-graph string table."""
-        import tensorflow as tf
-
         columns = []
         for level, table in enumerate(tables):
             padded = tf.constant(_utf8(np.append(table, "")))  # index n_k is the "" slot for -1
@@ -337,14 +321,10 @@ class HierarchicalClassifier(keras.Model):
         return tf.stack(columns, axis=1)
 
     def _join(self, names, keep):
-        import tensorflow as tf
-
         return tf.strings.reduce_join(tf.ragged.boolean_mask(names, keep), axis=1, separator=self.path_separator)
 
     def _top_k_leaves(self, probabilities):
         """Leaves scored by the product of conditional probabilities along their path (sums to 1 over leaves)."""
-        import tensorflow as tf
-
         path_scores = probabilities[0]
         leaf_scores = [tf.gather(path_scores, self._leaf_columns[0], axis=1)]
         leaf_ids = [self._level_node_ids[0][self._leaf_columns[0]]]

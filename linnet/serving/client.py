@@ -84,8 +84,12 @@ def rest_payload(inputs: Mapping[str, Sequence], format: str = "instances",
 def build_predict_request(inputs: Mapping[str, Sequence], model_name: str, signature_name: str = "serving_default",
                           version: int | None = None):
     """A ``tensorflow_serving.apis.predict_pb2.PredictRequest`` with one ``DT_STRING [B]`` tensor per input."""
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import predict_pb2
+    from tensorflow.core.framework import (  # lazy: gRPC only
+        tensor_pb2,
+        tensor_shape_pb2,
+        types_pb2,
+    )
+    from tensorflow_serving.apis import predict_pb2  # lazy: as above
 
     rows = check_inputs(inputs)
     request = predict_pb2.PredictRequest()
@@ -103,7 +107,7 @@ def build_predict_request(inputs: Mapping[str, Sequence], model_name: str, signa
 
 def response_arrays(response) -> dict[str, np.ndarray]:
     """The outputs of a gRPC ``PredictResponse`` as NumPy arrays (strings as ``bytes``)."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: gRPC only (the REST client runs without TensorFlow)
 
     return {name: tf.make_ndarray(tensor) for name, tensor in response.outputs.items()}
 
@@ -190,7 +194,7 @@ class ServingClient:
         raise AssertionError("unreachable")
 
     def _predict_rest(self, inputs):
-        import requests
+        import requests  # lazy: REST only
 
         if self._session is None:
             self._session = requests.Session()
@@ -206,8 +210,8 @@ class ServingClient:
         return rest_arrays(response.json())
 
     def _predict_grpc(self, inputs):
-        import grpc
-        from tensorflow_serving.apis import prediction_service_pb2_grpc
+        import grpc  # lazy: gRPC only
+        from tensorflow_serving.apis import prediction_service_pb2_grpc  # lazy: as grpc
 
         if self._stub is None:
             channel = grpc.insecure_channel(self.grpc_target, options=[
