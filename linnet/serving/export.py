@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linnet.atomic_files import atomic_directory
 from linnet.data.images import decode_image
 from linnet.errors import ConfigError
 from linnet.inference.calibration_file import calibration_payload, load_calibration
@@ -234,19 +234,13 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
                                         decoding=decoding)
     functions = RawInputFunctions(classifier, raw_text_fields(model, schema), model_image_size(model))
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=model_dir, prefix=f".tmp-{version}-"))
-    try:
+    with atomic_directory(target) as temporary:  # TF Serving never sees a half-written version
         write_saved_model(functions, temporary, taxonomy, schema)
         write_warmup_requests(functions, temporary / "assets.extra" / WARMUP_FILE, name, warmup_rows)
         (temporary / MODEL_CARD).write_text(model_card(name, int(version), functions, taxonomy, metrics, source),
                                             encoding="utf-8")
         if target.exists():
             raise ConfigError(f"{target} appeared while exporting; not overwriting it")
-        os.rename(temporary, target)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
     return target
 
 
