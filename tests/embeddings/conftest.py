@@ -71,3 +71,32 @@ def tiny_export(tiny_model, tmp_path_factory):
     taxonomy = Taxonomy.from_paths(CATEGORIES, separator=" > ")
     schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category")
     return export_model(tiny_model, taxonomy, tmp_path_factory.mktemp("exports"), name="tiny", schema=schema)
+
+
+def write_vectors_dir(directory, ids, vectors, shard_rows=7):
+    from linnet.embeddings.embed import (
+        EmbeddingResult,  # noqa: F401  the module owns the layout
+        _write_json,
+        _write_shard,
+    )
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shards = [_write_shard(directory, number, ids[start:start + shard_rows], vectors[start:start + shard_rows], "npy")
+              for number, start in enumerate(range(0, len(ids), shard_rows))]
+    _write_json(directory / "manifest.json", {"dim": vectors.shape[1], "rows": len(ids), "num_shards": len(shards),
+                                              "shards": shards, "complete": True})
+    return directory
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="session")
+def clustered():
+    """30 products in 3 tight clusters, plus ids."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3, 8))
+    vectors = (centres[np.arange(30) % 3] + 0.05 * rng.normal(size=(30, 8))).astype(np.float32)
+    return np.array([f"p{i:02d}" for i in range(30)]), vectors
