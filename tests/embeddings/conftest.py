@@ -100,3 +100,11 @@ def clustered():
     centres = rng.normal(size=(3, 8))
     vectors = (centres[np.arange(30) % 3] + 0.05 * rng.normal(size=(30, 8))).astype(np.float32)
     return np.array([f"p{i:02d}" for i in range(30)]), vectors
+
+
+def brute_force(queries, candidates, k):
+    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    c = candidates / np.linalg.norm(candidates, axis=1, keepdims=True)
+    scores = q @ c.T
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), order

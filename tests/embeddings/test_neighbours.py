@@ -1,21 +1,21 @@
-"""Exact top-k against NumPy brute force, the approximate index's recall, and the errors for bad input."""
+"""Exact top-k against NumPy brute force, the errors for bad input, and the ``neighbours`` signature: added to a
+SavedModel with an ``embed`` signature, used after reloading."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from linnet.embeddings.ann import ApproximateIndex, recall_at_k
-from linnet.embeddings.neighbours import NeighbourIndex, exact_top_k
+from linnet.embeddings.neighbours import (
+    NeighbourIndex,
+    add_neighbours_signature,
+    exact_top_k,
+)
 from linnet.errors import EmbeddingError
 
+from .conftest import brute_force
 
-def brute_force(queries, candidates, k):
-    q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-    c = candidates / np.linalg.norm(candidates, axis=1, keepdims=True)
-    scores = q @ c.T
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(scores, order, axis=1), order
+TITLES = ["red cotton shirt", "blue leather shoe", "classic watch", "slim leather bag", "red shirt slim"]
 
 
 @pytest.fixture(scope="module")
@@ -83,28 +83,75 @@ def test_index_inside_tf_function(random_vectors):
         signature(embedding=tf.constant(np.full((1, 12), np.nan, np.float32)))
 
 
-@pytest.mark.parametrize("method", ["hnsw", "ivf"])
-def test_approximate_recall_on_random_data(method, tmp_path):
-    pytest.importorskip("faiss")
-    rng = np.random.default_rng(1)
-    candidates = rng.normal(size=(5000, 32)).astype(np.float32)
-    queries = rng.normal(size=(200, 32)).astype(np.float32)
-    _, exact = exact_top_k(queries, candidates, k=10)
-    index = ApproximateIndex(method=method, nprobe=64).fit(candidates)
-    scores, approximate = index.search(queries, k=10)
-    recall = recall_at_k(approximate, exact)
-    assert recall >= 0.9, recall
-    # Scores are cosines, like the exact search's.
-    np.testing.assert_allclose(scores[:, 0], brute_force(queries, candidates, 1)[0][:, 0], atol=0.05)
-    index.save(tmp_path / "index.faiss")
-    reloaded = ApproximateIndex.load(tmp_path / "index.faiss", method=method, nprobe=64)
-    np.testing.assert_array_equal(reloaded.search(queries, k=10)[1], approximate)
-    with pytest.raises(EmbeddingError, match="dimension"):
-        index.search(queries[:, :8], k=3)
+@pytest.fixture(scope="module")
+def embed_saved_model(tiny_model, tmp_path_factory):
+    """A SavedModel whose ``embed`` signature takes titles, like an export's (plus a file to carry along)."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.model = tiny_model
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="title")])
+    def embed(title):
+        return {"embedding": tiny_model({"title": title}, training=False)["embedding"]}
+
+    path = tmp_path_factory.mktemp("export") / "1"
+    tf.saved_model.save(module, str(path), signatures={"embed": embed})
+    (path / "MODEL_CARD.md").write_text("card")
+    return path
+
+
+def test_neighbours_signature_after_reload(tiny_model, embed_saved_model, tmp_path):
+    import tensorflow as tf
+
+    catalog_vectors = tiny_model.predict({"title": np.array(TITLES, dtype=object)}, verbose=0)["embedding"]
+    index = NeighbourIndex(catalog_vectors, ids=[f"sku{i}" for i in range(len(TITLES))])
+    out = add_neighbours_signature(embed_saved_model, index, tmp_path / "2", k=3)
+    assert (out / "MODEL_CARD.md").read_text() == "card"
+    reloaded = tf.saved_model.load(str(out))
+    assert {"embed", "neighbours", "neighbours_by_vector"} <= set(reloaded.signatures)
+    query_titles = [*TITLES[:2], "watch classic"]
+    result = reloaded.signatures["neighbours"](title=tf.constant(query_titles))
+    expected = index.search(tiny_model.predict({"title": np.array(query_titles, dtype=object)}, verbose=0)["embedding"], k=3)
+    np.testing.assert_array_equal(result["ids"].numpy(), expected["ids"])
+    np.testing.assert_allclose(result["scores"].numpy(), expected["scores"], atol=1e-5)
+    # A catalog title finds itself first.
+    assert [i.decode() for i in result["ids"].numpy()[:2, 0]] == ["sku0", "sku1"]
+    by_vector = reloaded.signatures["neighbours_by_vector"](embedding=tf.constant(catalog_vectors[:1]))
+    assert by_vector["ids"].numpy()[0, 0] == b"sku0"
+    # The embed signature still gives the same vectors as predict.
+    np.testing.assert_allclose(reloaded.signatures["embed"](title=tf.constant(TITLES))["embedding"].numpy(),
+                               catalog_vectors, atol=1e-6)
+
+
+def test_neighbours_signature_rejects_wrong_dimension(embed_saved_model, tmp_path):
+    index = NeighbourIndex(np.random.default_rng(0).normal(size=(4, 5)))
+    with pytest.raises(EmbeddingError, match="embedding dimension 16 does not match the index's 5"):
+        add_neighbours_signature(embed_saved_model, index, tmp_path / "bad", k=2)
     with pytest.raises(EmbeddingError, match="larger than the index"):
-        index.search(queries, k=5001)
+        add_neighbours_signature(embed_saved_model, index, tmp_path / "bad", k=5)
+    assert not (tmp_path / "bad").exists()
 
 
-def test_recall_counts_overlap():
-    assert recall_at_k(np.array([[0, 1, 2]]), np.array([[2, 1, 0]])) == 1.0
-    assert recall_at_k(np.array([[0, 5, 6]]), np.array([[2, 1, 0]])) == pytest.approx(1 / 3)
+def test_neighbours_signature_on_a_linnet_export(tiny_model, tiny_export, tmp_path):
+    """The real export (keras ExportArchive, assets, warm-up file) keeps working with the added signature."""
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+    from linnet.embeddings.embed import _write_json, _write_shard
+
+    vectors = tiny_model.predict({"title": np.array(TITLES, dtype=object)}, verbose=0)["embedding"]
+    vectors_dir = tmp_path / "vectors"
+    vectors_dir.mkdir()
+    shard = _write_shard(vectors_dir, 0, np.array(TITLES), vectors, "npy")
+    _write_json(vectors_dir / "manifest.json", {"dim": 16, "rows": 5, "num_shards": 1, "shards": [shard],
+                                                "complete": True})
+    out = tmp_path / "2"
+    assert main(["neighbours", "attach", "--export", str(tiny_export), "--vectors", str(vectors_dir),
+                 "--out", str(out), "--k", "2"]) == 0
+    assert (out / "assets.extra").is_dir() and (out / "assets" / "taxonomy.json").is_file()
+    reloaded = tf.saved_model.load(str(out))
+    result = reloaded.signatures["neighbours"](title=tf.constant(TITLES[2:4]))
+    assert [row[0].decode() for row in result["ids"].numpy()] == TITLES[2:4]
+    served = reloaded.signatures["serving_default"](title=tf.constant(TITLES[:1]))
+    assert served["path"].shape == (1,)
