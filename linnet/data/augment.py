@@ -57,7 +57,7 @@ class AugmentConfig:
 
 def build_augmenter(config: AugmentConfig, seed: int | None = None):
     """A ``keras.Sequential`` applying ``config`` to a batch ``[B, S, S, 3]`` (identity if nothing is on)."""
-    import keras
+    import keras  # lazy: linnet.data promises no TensorFlow (which Keras loads) at import
 
     layers = []
     if config.horizontal_flip or config.vertical_flip:

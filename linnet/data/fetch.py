@@ -26,6 +26,9 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from PIL import Image
+from tqdm.auto import tqdm
+
 from linnet.atomic_files import write_atomically
 from linnet.data.images import fetched_image_name
 
@@ -110,8 +113,6 @@ def _download(url: str, timeout: float, max_bytes: int) -> tuple[bytes, int, str
 
 
 def _check_image(data: bytes, max_pixels: int) -> None:
-    from PIL import Image
-
     try:
         with Image.open(io.BytesIO(data)) as image:  # reads the header only
             width, height = image.size
@@ -195,8 +196,6 @@ def fetch_images(
         >>> report = fetch_images(["https://example.com/a.jpg"], "images/", workers=4)  # doctest: +SKIP
         >>> print(report.table())  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = Path(manifest) if manifest is not None else out_dir / MANIFEST_NAME

@@ -73,7 +73,7 @@ def resolve_image_source(raw: Any, image_root: str | os.PathLike) -> tuple[str |
 
 def _header_pixels(image_bytes):
     """Pixel count from the header of a JPEG, PNG or GIF (0 for other formats), without decoding."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     def unsigned(offset: int, size: int, big_endian: bool):
         raw = tf.cast(tf.io.decode_raw(tf.strings.substr(image_bytes, offset, size), tf.uint8), tf.int64)
@@ -94,7 +94,7 @@ def decode_image_or_raise(image_bytes, image_size: int, max_pixels: int = DEFAUL
 
     Only for stages that catch errors themselves (``ignore_errors()`` with a blank fallback).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     # A decompression bomb (a small file declaring a huge picture) is refused before it is decoded.
     check = tf.debugging.assert_less_equal(_header_pixels(image_bytes), tf.constant(max_pixels, tf.int64),
@@ -108,7 +108,7 @@ def decode_image_or_raise(image_bytes, image_size: int, max_pixels: int = DEFAUL
 
 def _decode_or_blank(image_bytes, image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS):
     """A one-element dataset: the decoded image, or zeros with ``present = 0`` when decoding fails."""
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     blank = tf.data.Dataset.from_tensors((tf.zeros([image_size, image_size, 3], tf.float32), tf.constant(0.0)))
     decoded = tf.data.Dataset.from_tensors(image_bytes).map(
@@ -139,7 +139,7 @@ def decode_image(image_bytes, image_size: int, parallelism: int | None = None,
         >>> tuple(image.shape), present.numpy().tolist()
         ((2, 32, 32, 3), [0.0, 0.0])
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     image_bytes = tf.convert_to_tensor(image_bytes, dtype=tf.string)
     if image_bytes.shape.rank == 0:
@@ -164,6 +164,6 @@ def read_image_bytes(path, inline):
 
     Callers pass only paths that existed when the catalog was prepared (`resolve_image_source`).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     return tf.cond(tf.strings.length(path) > 0, lambda: tf.io.read_file(path), lambda: inline)

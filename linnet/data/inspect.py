@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from linnet.data.prepare import prepare_catalog
 from linnet.data.schema import CatalogSchema
@@ -73,8 +74,6 @@ class CatalogInspection:
 
 
 def _undecodable(sources, limit: int) -> int:
-    from PIL import Image
-
     bad = 0
     for source in [source for source in sources if isinstance(source, str) and source][:limit]:
         try:

@@ -56,7 +56,7 @@ class LocalizedNameExamples:
 
     def to_frame(self, text_column: str = "title", category_column: str = "category_id"):
         """The examples as a pandas DataFrame (``id``, ``text_column``, ``category_column``, ``locale``)."""
-        import pandas as pd
+        import pandas as pd  # lazy: pandas is only needed for this export, and slow to import
 
         return pd.DataFrame(
             {"id": self.ids, text_column: self.texts, category_column: self.node_ids, "locale": self.locales}

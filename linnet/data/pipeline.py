@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from linnet.data.augment import AugmentConfig, build_augmenter
 from linnet.data.images import (
     IMAGE_FIELD,
     IMAGE_PRESENT_FIELD,
@@ -37,7 +38,7 @@ def _image_loader(image_size: int):
     Reading and decoding happen in one ``ignore_errors()`` stage (see `linnet.data.images`), so a file
     deleted since preparation, or corrupt bytes, give ``image_present = 0`` instead of an error.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     def load(element: dict):
         rest = {key: value for key, value in element.items() if key not in (_PATH_KEY, _BYTES_KEY)}
@@ -105,7 +106,7 @@ def make_dataset(
         ...                        class_weighting="sqrt")  # doctest: +SKIP
         >>> features, labels, weights = next(iter(dataset))  # doctest: +SKIP
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     schema = catalog.schema
     # object arrays stay variable-length tf.strings; astype(str) would pad every value to the longest one
@@ -153,8 +154,6 @@ def make_dataset(
 def _augmenter(augment, seed):
     if not augment:
         return None
-    from linnet.data.augment import AugmentConfig, build_augmenter
-
     return build_augmenter(AugmentConfig.from_value(augment), seed=seed)
 
 
@@ -165,7 +164,7 @@ def batch_finisher(text_fields, image_size: int | None, augmenter, weights: dict
     ``__image_bytes`` (when ``image_size`` is set), and ``__labels`` (int32 ``[B, L]``, when ``weights`` is
     given). Shared by `make_dataset` and the TFRecord reader.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     tables = None if weights is None else [tf.constant(np.asarray(weights[f"level_{level}"], dtype=np.float32))
                                            for level in range(1, len(weights) + 1)]

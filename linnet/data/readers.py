@@ -166,7 +166,7 @@ class CatalogReader:
     # ------------------------------------------------------------------ header
     def _read_columns(self) -> list[str]:
         if self.format == "parquet":
-            import pyarrow as pa
+            import pyarrow as pa  # lazy: pyarrow is slow to import and only Parquet catalogs need it
             import pyarrow.parquet as pq
 
             try:
@@ -325,7 +325,7 @@ class CatalogReader:
             yield chunk
 
     def _parquet_chunks(self) -> Iterator[RecordChunk]:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # lazy: as in _read_columns
 
         parquet = pq.ParquetFile(self.path)
         columns = [name for name in self.selected if name in self.columns] if self.selected is not None else None

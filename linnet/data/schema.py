@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from linnet.atomic_files import write_yaml_atomically
 from linnet.errors import ConfigError
 
 #: Feature key of the rendered ``key: value`` attribute text.
@@ -143,11 +146,7 @@ class CatalogSchema:
 
     def to_yaml(self, path: str | os.PathLike) -> Path:
         """Writes the schema as YAML atomically and returns the path."""
-        import yaml
-
-        from linnet.atomic_files import write_atomically
-
-        return write_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
+        return write_yaml_atomically(path, self.to_dict())
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> CatalogSchema:
@@ -156,8 +155,6 @@ class CatalogSchema:
         Raises:
             ConfigError: naming the file when it is missing, not YAML, or holds an unknown key.
         """
-        import yaml
-
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))

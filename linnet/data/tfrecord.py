@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_atomically
+from linnet.data.pipeline import _augmenter, batch_finisher
 from linnet.data.split import SPLIT_NAMES
-from linnet.errors import CatalogError
+from linnet.data.weights import CLASS_WEIGHTINGS
+from linnet.data.weights import class_weights as compute_class_weights
+from linnet.errors import CatalogError, ConfigError
 
 METADATA_FILE = "metadata.json"
 _IMAGE_BYTES = "image_bytes"
@@ -55,7 +59,7 @@ class _ShardWriter:
         self.in_shard = 0
 
     def write(self, serialized: bytes) -> None:
-        import tensorflow as tf
+        import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
         if self.writer is None:
             with tempfile.NamedTemporaryFile(dir=self.out_dir, prefix=f".{self.split}-", suffix=".tmp",
@@ -85,7 +89,7 @@ class _ShardWriter:
 
 
 def _serialize(catalog, row: int, fields) -> bytes:
-    import tensorflow as tf
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     def bytes_feature(values):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
@@ -125,8 +129,6 @@ def write_tfrecords(catalog, out_dir: str | os.PathLike, *, examples_per_shard: 
         >>> write_tfrecords(prepare_catalog("catalog.csv", schema), "records/")  # doctest: +SKIP
         >>> write_tfrecords(prepare_catalog_chunks("huge.csv", schema), "records/")  # doctest: +SKIP
     """
-    from tqdm.auto import tqdm
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     chunks = [catalog] if hasattr(catalog, "subset") else catalog
@@ -185,11 +187,7 @@ def read_tfrecords(directory: str | os.PathLike, split: str = "train", batch_siz
     Example:
         >>> dataset = read_tfrecords("records/", "train", batch_size=64, image_size=96)  # doctest: +SKIP
     """
-    import tensorflow as tf
-
-    from linnet.data.pipeline import _augmenter, batch_finisher
-    from linnet.data.weights import CLASS_WEIGHTINGS
-    from linnet.errors import ConfigError
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
     metadata = read_metadata(directory)
     if split not in metadata["shards"]:
@@ -243,10 +241,8 @@ def read_tfrecords(directory: str | os.PathLike, split: str = "train", batch_siz
 
 def _weights_from_counts(class_counts: list[list[int]], weighting: str) -> dict[str, np.ndarray]:
     """`linnet.data.class_weights` from stored per-level class counts (same formulas, no labels needed)."""
-    from linnet.data.weights import class_weights
-
     weights = {}
     for level, counts in enumerate(class_counts, start=1):
         labels = np.repeat(np.arange(len(counts)), counts)[:, None]
-        weights[f"level_{level}"] = class_weights(labels, [len(counts)], weighting)["level_1"]
+        weights[f"level_{level}"] = compute_class_weights(labels, [len(counts)], weighting)["level_1"]
     return weights

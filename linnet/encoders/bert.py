@@ -26,15 +26,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import keras
+import tensorflow as tf
+from keras import ops
 
+from linnet.atomic_files import atomic_directory
 from linnet.encoders.field_join import DEFAULT_FIELD_SEPARATOR, join_text_fields
 from linnet.encoders.ngram import check_text_fields, fields_in_order
 from linnet.errors import ConfigError
@@ -137,10 +139,9 @@ def preset_defaults(preset: str) -> dict[str, Any]:
 
 def _keras_hub_no_convert_scope():
     try:
+        # lazy: keras-hub (and its model code) loads only when a BERT encoder is used
         from keras_hub.src.utils.tensor_utils import no_convert_scope
     except ImportError:  # a keras-hub without it converts nothing in graphs, which is where we run
-        import contextlib
-
         return contextlib.nullcontext()
     return no_convert_scope()
 
@@ -232,8 +233,6 @@ class BertTextEncoder(keras.layers.Layer):
 
     def tokenize(self, inputs):
         """``{field: [B]}`` -> the backbone's inputs ``token_ids``, ``segment_ids``, ``padding_mask`` ``[B, T]``."""
-        import tensorflow as tf
-
         texts = join_text_fields(inputs, self.text_fields, self.field_separator, self.name)
         with _keras_hub_no_convert_scope():
             # Without the scope keras-hub turns eager ragged outputs into Python lists.
@@ -252,8 +251,6 @@ class BertTextEncoder(keras.layers.Layer):
         return {"token_ids": dense_ids, "segment_ids": tf.zeros_like(dense_ids), "padding_mask": padding_mask}
 
     def call(self, inputs, training=None):
-        from keras import ops
-
         features = self.tokenize(inputs)
         sequence = self.backbone(features, training=training and self.fine_tune)["sequence_output"]
         mask = ops.cast(features["padding_mask"], sequence.dtype)[:, :, None]
@@ -287,15 +284,12 @@ class BertTextEncoder(keras.layers.Layer):
         Raises:
             ConfigError: ``preset_dir`` exists and is not empty.
         """
-        import keras_hub
+        import keras_hub  # lazy: keras-hub (and its model code) loads only when a BERT encoder is used
 
         preset_dir = os.path.abspath(os.path.expanduser(os.fspath(preset_dir)))
         if os.path.isdir(preset_dir) and os.listdir(preset_dir):
             raise ConfigError(f"bert: will not overwrite the non-empty directory {preset_dir}")
-        parent = os.path.dirname(preset_dir)
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".preset-", dir=parent)
-        try:
+        with atomic_directory(preset_dir) as staging:
             self.backbone.save_to_preset(staging)
             preprocessor = keras_hub.models.BertTextEmbedderPreprocessor(
                 tokenizer=self.tokenizer, sequence_length=self.sequence_length
@@ -308,11 +302,7 @@ class BertTextEncoder(keras.layers.Layer):
                     indent=2,
                 )
             if os.path.isdir(preset_dir):
-                os.rmdir(preset_dir)
-            os.replace(staging, preset_dir)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+                os.rmdir(preset_dir)  # empty (checked above): the finished folder takes its place
         return preset_dir
 
     def get_config(self) -> dict[str, Any]:
@@ -375,7 +365,7 @@ def build_text_encoder(
     preset = os.path.expanduser(os.fspath(preset)) if kind != "name" else preset
     defaults = preset_defaults(preset) if kind != "name" else {}
     try:
-        import keras_hub
+        import keras_hub  # lazy: keras-hub (and its model code) loads only when a BERT encoder is built
 
         backbone = keras_hub.models.BertBackbone.from_preset(preset)
         tokenizer = keras_hub.models.BertTokenizer.from_preset(preset)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import tensorflow as tf
+
 from linnet.encoders.ngram import fields_in_order
 
 DEFAULT_FIELD_SEPARATOR = ". "
@@ -35,8 +37,6 @@ def join_text_fields(inputs, text_fields: Sequence[str], separator: str, layer_n
         ...                  ["title", "brand"], ". ", "encoder").numpy()
         array([b'Red shirt. Acme', b'Mug'], dtype=object)
     """
-    import tensorflow as tf
-
     fields = [tf.reshape(tf.convert_to_tensor(field, dtype=tf.string), [-1]) for field in
               fields_in_order(inputs, text_fields, layer_name)]
     if len(fields) == 1:

@@ -52,7 +52,7 @@ def resolve_handle(handle: str, cache_dir: str | None = None) -> str:
         raise ConfigError(f"hub encoder: handle must be a URL or a path, got {handle!r}")
     handle = os.fspath(handle)
     try:
-        import tensorflow_hub
+        import tensorflow_hub  # lazy: loaded only when a hub handle is resolved
     except ImportError as error:
         raise ConfigError("hub encoder: tensorflow_hub is not installed (pip install tensorflow-hub)") from error
     try:

@@ -23,12 +23,9 @@ n-grams of a catalogue's titles and attributes stay rare, small enough to train 
 only the rows in the batch with `linnet.encoders.LazyAdamW` (see ``docs/encoders.md``), so step time does
 not grow with the table. ``sqrtn`` pooling over these weights is the embedding analogue of an L2-normalised
 sublinear TF vector, the feature map of a TF-IDF + linear SVM baseline. IDF and the separate word /
-character norms are on by default: each closes part of the gap to that baseline for a linear model (a
-LinearSVC on the featurizer's output: 187 test errors on the fashion titles without either, 160 with IDF, 161
-with the separate norms, 152 with both; scikit-learn's TF-IDF: 149), and the default wide path starts from
-that LinearSVC (`linnet.training.wide_init`). Without the SVM start, the model with both scored test hF1 0.9870
-against 0.9880 without (docs/evaluation.md); set ``idf: false, normalize_per_kind: false`` with
-``wide.init: zeros`` for that older default.
+character norms are on by default because they bring the featurizer's output close to that baseline's
+features, and the default wide path starts from a LinearSVC fitted on them (`linnet.training.wide_init`);
+what each was measured to give is in docs/encoders.md.
 """
 
 from __future__ import annotations
@@ -38,6 +35,7 @@ from collections.abc import Mapping, Sequence
 
 import keras
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from linnet.encoders.text_normalization import TextNormalizer
 from linnet.errors import ConfigError
@@ -280,8 +278,6 @@ class HashedNgramFeaturizer(keras.layers.Layer):
         documents = 0
         iterator = batches
         if progress:
-            from tqdm.auto import tqdm
-
             iterator = tqdm(batches, total=total, desc="n-gram document frequencies", unit="batch")
         for batch in iterator:
             present, count = distinct_buckets({field: batch[field] for field in self.text_fields})

@@ -12,10 +12,18 @@ the options and wrapped in `TextFieldsAdapter`, which turns the field dict into 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import keras
+import numpy as np
+
+from linnet.encoders.adapters import TextFieldsAdapter
+from linnet.encoders.ngram import check_text_fields
 from linnet.errors import ConfigError
 
 # name -> ("module", "factory function", "layer class used when the module has no factory")
@@ -134,14 +142,10 @@ def build_text_encoder(name: str | Mapping = DEFAULT_TEXT_ENCODER, text_fields: 
         TensorShape([1, 8])
     """
     name, options = _split_config(name, options, "text_encoder")
-    from linnet.encoders.ngram import check_text_fields
-
     text_fields = check_text_fields(text_fields)
     factory, layer_class = _resolve(_TEXT_ENCODERS, name, "text_encoder", text_encoder_names())
     if factory is not None:
         return factory(text_fields, **options)
-    from linnet.encoders.adapters import TextFieldsAdapter
-
     try:
         layer = layer_class(**options)
     except (TypeError, ValueError) as error:
@@ -175,8 +179,6 @@ _WEIGHT_OPTIONS = ("weights", "preset", "handle", "path")
 
 
 def _hash_path(path: str, digest) -> None:
-    import os
-
     if os.path.isdir(path):
         for root, directories, files in os.walk(path):
             directories.sort()
@@ -191,8 +193,6 @@ def _hash_path(path: str, digest) -> None:
 
 
 def _hash_weight_paths(options: Mapping, digest) -> None:
-    import os
-
     for key in _WEIGHT_OPTIONS:
         value = options.get(key)
         if isinstance(value, (str, os.PathLike)) and os.path.exists(value):
@@ -221,9 +221,6 @@ def encoder_fingerprint(encoder) -> str:
         ...     {"image_size": 96, "name": "mobilenet_v2"})
         True
     """
-    import hashlib
-    import json
-
     digest = hashlib.sha256()
     if isinstance(encoder, Mapping):
         if "name" not in encoder:
@@ -236,8 +233,6 @@ def encoder_fingerprint(encoder) -> str:
     digest.update(json.dumps({"class": kind, "config": config}, sort_keys=True, default=str).encode())
     # Weights held outside Keras variables (a loaded SavedModel) are identified by their files.
     _hash_weight_paths(config, digest)
-    import numpy as np
-
     for weight in encoder.weights:
         value = np.ascontiguousarray(keras_to_numpy(weight))
         digest.update(f"\0{value.dtype}{value.shape}\0".encode())
@@ -247,6 +242,4 @@ def encoder_fingerprint(encoder) -> str:
 
 def keras_to_numpy(variable):
     """A Keras or TensorFlow variable's value as NumPy."""
-    import keras
-
     return keras.ops.convert_to_numpy(variable.value if hasattr(variable, "value") else variable)

@@ -128,7 +128,7 @@ def normalize_text(
     """
     texts = tf.convert_to_tensor(texts, dtype=tf.string)
     if unicode_form is not None:
-        import tensorflow_text as tf_text  # registers the ICU normalisation ops
+        import tensorflow_text as tf_text  # lazy: loaded only to normalise Unicode; registers the ICU ops
 
         texts = tf_text.normalize_utf8(texts, unicode_form)
     if lowercase:

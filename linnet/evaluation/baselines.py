@@ -23,7 +23,13 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion
+from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from linnet.evaluation import metrics
@@ -49,9 +55,6 @@ def product_texts(texts: dict, fields=None) -> np.ndarray:
 
 def tfidf_features(word_ngram_range=(1, 2), char_ngram_range=(2, 5), sublinear_tf=True, min_df=1, max_features=None):
     """The shared feature extractor: word and ``char_wb`` TF-IDF side by side (a sparse ``FeatureUnion``)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
-
     common = {"sublinear_tf": sublinear_tf, "min_df": min_df, "max_features": max_features, "dtype": np.float32,
               "lowercase": True}
     return FeatureUnion([
@@ -114,9 +117,6 @@ class TfidfLinearBaseline(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     def _new_pipeline(self):
-        from sklearn.multiclass import OneVsRestClassifier
-        from sklearn.svm import LinearSVC
-
         classifier = LinearSVC(C=self.C)
         if self.n_jobs not in (None, 1):
             # liblinear fits the classes one after the other on one core; the same binary problems in parallel.
@@ -160,8 +160,6 @@ class TfidfLinearBaseline(ClassifierMixin, BaseEstimator):
 
     def _build_level_maps(self) -> None:
         # One sparse 0/1 matrix per level maps leaf probabilities to the probability of each level's node.
-        from scipy import sparse
-
         self.level_classes_, self.level_maps_, self.class_level_index_ = [], [], []
         for column in range(self.class_paths_.shape[1]):
             cells = self.class_paths_[:, column].astype(str)
@@ -235,10 +233,10 @@ class HiclassBaseline(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit on texts ``X`` ``[N]`` and labels ``y`` (node-id matrix ``[N, L]`` or full path strings)."""
         try:
+            # lazy: hiclass is optional (the dev extra) and only this baseline needs it
             from hiclass import LocalClassifierPerParentNode
         except ImportError as error:  # an optional dependency: say how to get it
             raise ImportError("the hiclass baseline needs the 'hiclass' package: pip install hiclass") from error
-        from sklearn.linear_model import LogisticRegression
 
         texts = np.asarray(X, dtype=object)
         labels = _label_matrix(y)

@@ -53,7 +53,7 @@ def missing_mask(labels) -> np.ndarray:
         return np.isnan(array) | (array < 0)
     if array.dtype.kind in "US":
         return array == array.dtype.type("")
-    import pandas as pd
+    import pandas as pd  # lazy: only object arrays need it, and pandas is slow to import
 
     return np.asarray(pd.isna(array) | (array == ""), dtype=bool)
 
@@ -79,7 +79,7 @@ def check_sample_weight(sample_weight, n: int) -> np.ndarray:
 
 def index_of(vocabulary: Sequence, cells) -> np.ndarray:
     """Position of each cell in ``vocabulary`` (-1 when absent), vectorised through a pandas index."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas is slow to import; most metrics do not need it
 
     return pd.Index(list(vocabulary)).get_indexer(np.asarray(cells, dtype=object)).astype(np.int64)
 
@@ -216,7 +216,7 @@ def precision_recall_f1(y_true, y_pred, level: int, average: str = "micro", samp
     Returns:
         ``{"precision", "recall", "f1", "support"}``.
     """
-    from sklearn.metrics import precision_recall_fscore_support
+    from sklearn.metrics import precision_recall_fscore_support  # lazy: slow to import
 
     if average not in ("micro", "macro", "weighted"):
         raise ValueError(f"average must be 'micro', 'macro' or 'weighted', got {average!r}")

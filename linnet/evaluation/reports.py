@@ -14,13 +14,13 @@ Example:
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+# write_text_atomically is re-exported only until linnet.evaluation.evaluate imports it from linnet.atomic_files.
+from linnet.atomic_files import atomic_path, write_text_atomically  # noqa: F401
 from linnet.evaluation.metrics import ConfusionMatrix
 
 HEADLINE_KEYS = (
@@ -42,28 +42,22 @@ def format_number(value) -> str:
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib is slow to import and only the plots need it
 
     matplotlib.use("Agg", force=True)  # files only; never needs a display
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after the backend is chosen
 
     return plt
 
 
 def _save_figure(figure, path) -> Path:
-    """Save atomically (temporary file, then ``os.replace``) and close the figure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".png", delete=False) as handle:
-        temporary = handle.name
+    """Save as PNG atomically (`linnet.atomic_files.atomic_path`) and close the figure."""
     try:
-        figure.savefig(temporary, dpi=110, bbox_inches="tight", format="png")
-        os.replace(temporary, path)
+        with atomic_path(path, suffix=".png") as temporary:
+            figure.savefig(temporary, dpi=110, bbox_inches="tight", format="png")
     finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
         _pyplot().close(figure)
-    return path
+    return Path(path)
 
 
 def short_label(node: str, width: int = 28, separator: str = " > ") -> str:
@@ -232,14 +226,3 @@ def markdown_report(name: str, metrics: Mapping, compare: Mapping[str, Mapping] 
     if plots:
         sections += ["## Plots", ""] + [f"![{Path(plot).stem}]({Path(plot).name})" for plot in plots] + [""]
     return "\n".join(sections)
-
-
-def write_text_atomically(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        handle.write(text)
-        temporary = handle.name
-    os.replace(temporary, path)
-    return path

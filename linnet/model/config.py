@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import yaml
+
+from linnet.config_fields import config_from_dict
 from linnet.errors import ConfigError
 
 CHAIN_OUTPUTS = ("probabilities", "logits")
@@ -21,7 +25,7 @@ class WideConfig:
     It plays the part of a linear model on TF-IDF features (the strong baseline on short product titles):
     every n-gram id carries its own weight per class and features are L2-normalised (``1/sqrt(n)`` per id).
     ``l2`` is accepted but not applied yet: the rows a batch touches are shrunk by the optimizer's decoupled
-    ``weight_decay`` instead (on the fashion benchmark, raising that from 1e-4 to 0.05 changed nothing).
+    ``weight_decay`` instead.
     The table is ``num_buckets x classes(level)`` per level; when that exceeds ``max_parameters`` summed over
     levels, the bucket count is halved until it fits, so a 7-level tree with thousands of classes keeps a
     bounded size (at the cost of more n-grams sharing a bucket).
@@ -52,15 +56,11 @@ class WideConfig:
     training split's featurized n-grams, and frozen; the deep heads then learn on top (`linnet.training.wide_init`).
     ``svm_c`` is 2 because the rows the wide path reads hold the word and the character n-grams at norm 1/sqrt(2)
     each (unit norm together), where TF-IDF + LinearSVC puts each kind at unit norm: C=1 on that scale is exactly
-    C=2 on these rows (the same margins). SGD alone never reaches that converged, regularised linear solution (on
-    the quality benchmark's split a LinearSVC (C=1) on these features gets validation leaf accuracy 0.9763, the wide
-    path trained by softmax 0.970-0.972). ``auto`` runs the SVM when its size, labelled products x classes summed
-    over levels (`linnet.training.wide_init.svm_work`), is at most ``svm_max_work`` (30M: about 13 minutes of one core; the
-    fashion catalogue is 6.8M), else starts at ``zeros`` (the tables train with the heads): a 5,000-class level over
-    a million products would take a day and a half. ``svm_jobs`` cores solve the one-vs-rest problems in parallel
-    (-1: all). One-off runs over three seeds on the quality benchmark's split (docs/evaluation.md): test hF1 +0.0009
-    on titles + attributes and +0.0026 on the rows with images over the previous default (``zeros`` without IDF /
-    per-kind norms).
+    C=2 on these rows (the same margins). SGD alone does not reach that converged, regularised linear solution.
+    ``auto`` runs the SVM when its size, labelled products x classes summed over levels
+    (`linnet.training.wide_init.svm_work`), is at most ``svm_max_work``, else starts at ``zeros`` (the tables train
+    with the heads). ``svm_jobs`` cores solve the one-vs-rest problems in parallel (-1: all). What these choices
+    were measured to give is in docs/encoders.md ("The wide path's settings").
     """
 
     enabled: bool = True
@@ -173,10 +173,6 @@ class ModelConfig:
     @classmethod
     def from_yaml(cls, path) -> ModelConfig:
         """Reads a model config from YAML: either the ``model:`` section alone or a whole training config."""
-        from pathlib import Path
-
-        import yaml
-
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -193,8 +189,6 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "model") -> ModelConfig:
-        from linnet.config_fields import config_from_dict
-
         return config_from_dict(cls, data, where)
 
     def to_dict(self) -> dict[str, Any]:

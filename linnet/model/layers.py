@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -93,8 +94,6 @@ class HashedLinear(keras.layers.Layer):
         self.built = True
 
     def call(self, ids, weights):
-        import tensorflow as tf
-
         weights = tf.cast(weights, tf.float32)
         present = weights > 0
         positions = tf.where(present)

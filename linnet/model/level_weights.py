@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import keras
 import numpy as np
 
 from linnet.errors import ConfigError
@@ -95,8 +96,6 @@ def level_weights_for_epoch(config: LevelWeightsConfig, epoch: int, num_levels: 
 
 def make_level_weight_variables(initial_weights) -> list:
     """One non-trainable scalar ``keras.Variable`` per level (create inside the strategy scope)."""
-    import keras
-
     return [
         keras.Variable(float(weight), trainable=False, dtype="float32", name=f"level_weight_{level}")
         for level, weight in enumerate(initial_weights, start=1)
@@ -109,8 +108,6 @@ def level_weight_scheduler(config: LevelWeightsConfig, variables: list):
     The weights in force appear in the epoch logs as ``level_weight_1`` … ``level_weight_L`` (so the
     progress bar, History, TensorBoard and MLflow all see them).
     """
-    import keras
-
     class LevelWeightScheduler(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
