@@ -1,4 +1,4 @@
-"""Format sniffing and the readers, on small files the tests write."""
+"""`linnet.taxonomy.formats`: format sniffing and the readers, on small files the tests write."""
 
 from __future__ import annotations
 
