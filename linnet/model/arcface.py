@@ -14,11 +14,11 @@ API (stable; the model builder wires it for ``leaf_head: arcface``):
   probabilities ``softmax(scale * cos)`` (no margin), so the leaf output keeps the model contract of
   per-level probabilities.
 
-Wiring (what ``build_model`` does for the leaf level)::
+Wiring (what ``build_model`` does for the leaf level, with the names of `linnet.model.names`)::
 
-    cosines = CosineSimilarityHead(n_leaf, name="level_L_cosine")(features)
-    probabilities = ArcFaceProbabilities(scale, name="level_L")(cosines)
-    # loss: ArcFaceLoss on the "level_L_cosine" output, nothing on "level_L" (metrics only)
+    cosines = CosineSimilarityHead(n_leaf, name=names.cosine_output(L))(features)  # "level_L_cosine"
+    probabilities = ArcFaceProbabilities(scale, name=names.level_output(L))(cosines)  # "level_L"
+    # loss: ArcFaceLoss on the cosine head's output, nothing on "level_L" (metrics only)
 
 Example:
     >>> import numpy as np
