@@ -110,10 +110,10 @@ class RawInputFunctions:
     def model_outputs(self, raw):
         """The model's outputs (level scores + embedding) and ``image_present``, from raw inputs.
 
-        One ``tf.function`` shared by every endpoint below: the encoders and heads are traced once (and once
-        more inside ``tf.saved_model.save``'s save context) instead of once per signature, which made the
-        export trace the n-gram featurizer and the CNN eight times. In the SavedModel the signatures call
-        the same function, which TensorFlow inlines when it runs them.
+        One ``tf.function`` shared by every endpoint below, so the encoders and heads are traced once (and once
+        more inside ``tf.saved_model.save``'s save context), not once per signature (docs/serving.md, "Export
+        size and tracing"). In the SavedModel the signatures call the same function, which TensorFlow inlines
+        when it runs them.
         """
         if self._model_outputs is None:
             import tensorflow as tf  # lazy: as in __init__
@@ -284,10 +284,10 @@ def unwrap_tracked_variables(archive) -> None:
     """Make the archive's ``variables`` collections list the ``tf.Variable`` objects the endpoints capture.
 
     ``ExportArchive.track`` lists the ``keras.Variable`` wrappers, while the traced endpoints capture the
-    ``tf.Variable`` inside each one; TensorFlow de-duplicates checkpoint values by object, so every weight
-    was written twice (keras-team/keras#23553: a 150 MB model gave a 296 MB SavedModel, and every process
-    loading it restored two copies). Listing the inner variables keeps the collections (``loaded.variables``)
-    and writes each weight once.
+    ``tf.Variable`` inside each one; TensorFlow de-duplicates checkpoint values by object, so each weight
+    would be written (and restored) twice (keras-team/keras#23553; docs/serving.md, "Export size and
+    tracing"). Listing the inner variables keeps the collections (``loaded.variables``) and writes each weight
+    once.
     """
     import tensorflow as tf  # lazy: as in load_saved_model
 
