@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
+from linnet.atomic_files import write_text_atomically
 from linnet.data import CatalogReader, prepare_catalog
 from linnet.data.split import DEFAULT_FRACTIONS
 from linnet.errors import ConfigError, EvaluationError
@@ -246,9 +247,9 @@ def write_report(out_dir, name: str, true_paths: np.ndarray, predictions: LevelP
         frame[f"confidence_level_{column + 1}"] = np.round(predictions.confidences[:, column], 6)
     paths = {"predictions": out_dir / "predictions.csv", "metrics": out_dir / "metrics.json",
              "report": out_dir / "report.md"}
-    reports.write_text_atomically(paths["predictions"], frame.to_csv(index=False))
+    write_text_atomically(paths["predictions"], frame.to_csv(index=False))
     clean = _json_ready(result)
-    reports.write_text_atomically(paths["metrics"], json.dumps(clean, indent=2) + "\n")
+    write_text_atomically(paths["metrics"], json.dumps(clean, indent=2) + "\n")
 
     plots = [reports.plot_level_accuracy({name: clean, **dict(compare or {})}, out_dir / PLOT_FILES["level_accuracy"]),
              reports.plot_precision_coverage(plot_data["curves"], out_dir / PLOT_FILES["precision_coverage"],
@@ -264,7 +265,7 @@ def write_report(out_dir, name: str, true_paths: np.ndarray, predictions: LevelP
         tradeoff = calibration_lib.format_tradeoff_table(rows)
     text = reports.markdown_report(name, clean, compare=compare, tradeoff=tradeoff, plots=[str(p) for p in plots],
                                    notes=notes)
-    reports.write_text_atomically(paths["report"], text)
+    write_text_atomically(paths["report"], text)
     paths.update({Path(plot).stem: Path(plot) for plot in plots})
     return paths
 
