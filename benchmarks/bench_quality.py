@@ -145,7 +145,7 @@ def _linnet_rows(variant: str, catalog_path: Path, catalog, schema, work: Path, 
     truths = {split: catalog_truth(subset) for split, subset in subsets.items()}
     rows = []
     for decoding, name in (("path", "LinNét default"), ("greedy", "LinNét default, greedy descent")):
-        parts = {split: predictions_from_outputs(predictor.predict_catalog(subset, progress=False, decoding=decoding),
+        parts = {split: predictions_from_outputs(predictor.predict_prepared(subset, progress=False, decoding=decoding),
                                                  predictor.taxonomy, subset.ids)
                  for split, subset in subsets.items()}
         rows.append(_quality_row(variant, name, truths["validation"], parts["validation"], truths["test"],
