@@ -1,9 +1,11 @@
 """Training: fit the hierarchical model under a `tf.distribute` strategy and write a run directory.
 
 Modules, in the order a run uses them: `config` (the training config), `trainer` (``train``: the named
-steps of a run), `embedding_cache` (frozen encoders run once), `wide_init` (the wide path set to a linear
-SVM), `optimizers`, `regularizers`, `distribute` (strategies and multi-worker fixes), `tracking` (MLflow)
-and `run_directory` (the files a run writes and `load_run`).
+steps of a run), `featurized` (the n-gram featurizer moved into tf.data), `embedding_cache` (frozen
+encoders run once), `wide_init` (the wide path set to a linear SVM), `optimizers`, `regularizers`,
+`datasets` (the tf.data pipelines ``fit`` reads), `callbacks` (backups, checkpoints, timing), `distribute`
+(strategies and multi-worker fixes), `tracking` (MLflow) and `run_directory` (the files a run writes,
+`write_run`, and `load_run`).
 
 Example:
     >>> from linnet.training import TrainingConfig

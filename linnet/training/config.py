@@ -15,6 +15,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from linnet.atomic_files import write_yaml_atomically
+from linnet.config_fields import config_from_dict
 from linnet.data.split import DEFAULT_FRACTIONS, check_fractions
 from linnet.errors import ConfigError
 from linnet.model.config import ModelConfig
@@ -208,15 +212,11 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> TrainingConfig:
-        from linnet.config_fields import config_from_dict
-
         return config_from_dict(cls, data or {}, "")
 
     @classmethod
     def from_yaml(cls, path) -> TrainingConfig:
         """Reads a YAML training config; errors name the file and the dotted key."""
-        import yaml
-
         path = Path(path)
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -233,6 +233,4 @@ class TrainingConfig:
         return dataclasses.asdict(self)
 
     def to_yaml(self, path) -> None:
-        from linnet.training.run_directory import write_yaml_atomically
-
         write_yaml_atomically(Path(path), self.to_dict())

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 
+import tensorflow as tf
+from keras.src.backend.tensorflow import trainer as tf_trainer
+
 __all__ = ["is_multi_worker", "keras_multi_worker_fixes", "shard_by_data"]
 
 
 def is_multi_worker(strategy) -> bool:
     """True when ``strategy`` is a ``MultiWorkerMirroredStrategy`` over more than one worker."""
-    import tensorflow as tf
-
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
         strategy.extended._in_multi_worker_mode()
 
@@ -41,8 +42,6 @@ def shard_by_data(dataset):
     The default (AUTO) picks the same for in-memory catalogs but would shard by files when it finds a file
     reader in the pipeline, giving each worker other batches and, with fewer files than workers, none.
     """
-    import tensorflow as tf
-
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -54,9 +53,6 @@ def keras_multi_worker_fixes(strategy):
     if not is_multi_worker(strategy):
         yield
         return
-    import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
     original_reduce = tf_trainer.reduce_per_replica
     original_build = tf_trainer.TensorFlowTrainer._maybe_symbolic_build
 

@@ -41,22 +41,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
-from linnet.model.builder import (
-    NGRAM_IDS_INPUT,
-    NGRAM_WEIGHTS_INPUT,
-    WIDE_FEATURIZER_LAYER,
+from linnet.atomic_files import atomic_path, write_atomically
+from linnet.data import make_dataset, sample_weights
+from linnet.encoders import encoder_fingerprint
+from linnet.model import build_model, names
+from linnet.model.builder import build_heads, classifier_outputs_model
+from linnet.training.featurized import (
+    featurized_training_model,
+    has_wide_path,
+    wide_featurizer_layer,
 )
 
 SHARD_ROWS = 50_000
-JOINED_LAYER = "joined"
-# Input of a heads model trained on cached vectors (`plan`), beside the n-gram inputs of the builder.
-JOINED_VECTOR_INPUT = "joined_vector"
 
 
 def default_cache_dir() -> Path:
@@ -112,16 +115,11 @@ class EmbeddingStore:
         keys = np.asarray([f"{product_id}\0{digest}" for product_id, digest in zip(ids, digests)])
         for start in range(0, len(keys), SHARD_ROWS):
             name = f"shard-{len(manifest['shards']):05d}.npz"
-            with tempfile.NamedTemporaryFile(dir=self.directory, suffix=".npz", delete=False) as handle:
-                np.savez(handle, keys=keys[start:start + SHARD_ROWS],
+            with atomic_path(self.directory / name, suffix=".npz") as temporary:
+                np.savez(temporary, keys=keys[start:start + SHARD_ROWS],
                          vectors=np.asarray(vectors[start:start + SHARD_ROWS], dtype=np.float32))
-                temporary = handle.name
-            os.replace(temporary, self.directory / name)
             manifest["shards"].append({"file": name, "rows": int(min(SHARD_ROWS, len(keys) - start))})
-        with tempfile.NamedTemporaryFile("w", dir=self.directory, suffix=".json", delete=False) as handle:
-            json.dump(manifest, handle, indent=1)
-            temporary = handle.name
-        os.replace(temporary, self.directory / "manifest.json")
+        write_atomically(self.directory / "manifest.json", json.dumps(manifest, indent=1))
 
 
 def input_digests(catalog, text_fields) -> list[str]:
@@ -161,8 +159,6 @@ class CachePlan:
 
     def vectors(self, catalog, image_size, batch_size: int, cache_dir=None, progress: bool = False) -> np.ndarray:
         """The joined encoder vectors of every product of ``catalog``, from the cache or computed and stored."""
-        from linnet.data import make_dataset
-
         # Hashed now, not when the plan was made: weights set in between (a frozen n-gram encoder's IDF table,
         # learnt from the training texts) change the vectors.
         self.fingerprint = encoders_fingerprint(self.encoder_model)
@@ -188,13 +184,9 @@ class CachePlan:
     def datasets(self, train_catalog, validation_catalog, fit, data_config, image_size, weights_by_level,
                  progress: bool = False, cache_dir=None):
         """``(train, validation)`` tf.data of ``(vector, labels, sample_weights)`` for the heads model."""
-        import tensorflow as tf
-
-        from linnet.data import sample_weights
-
         def dataset(catalog, shuffle: bool):
             vectors = self.vectors(catalog, image_size, fit.batch_size, cache_dir, progress)
-            labels = {f"level_{k}": catalog.labels[:, k - 1] for k in range(1, catalog.labels.shape[1] + 1)}
+            labels = {names.level_output(k): catalog.labels[:, k - 1] for k in range(1, catalog.labels.shape[1] + 1)}
             weights = sample_weights(catalog.labels, weights_by_level)
             data = tf.data.Dataset.from_tensor_slices((vectors, labels, weights))
             if shuffle:
@@ -208,8 +200,6 @@ class CachePlan:
 
     def _gathered(self, columns: tuple, rows: int, batch_size: int, shuffle_buffer: int | None = None, seed=None):
         """Batches of ``columns`` (nested NumPy arrays of ``rows`` rows) gathered by (shuffled) row index."""
-        import tensorflow as tf
-
         tensors = tf.nest.map_structure(tf.constant, columns)
         featurize = self.featurize
 
@@ -247,10 +237,8 @@ def frozen_encoder_model(model):
     Also None when ``model`` has a wide path not fed by a layer named ``featurizer`` (the n-gram featurizer,
     without trainable weights, that the cache runs in tf.data): its inputs could not be computed then.
     """
-    import keras
-
     try:
-        joined = model.get_layer(JOINED_LAYER)
+        joined = model.get_layer(names.JOINED)
     except ValueError:
         return None
     encoder_model = keras.Model(model.inputs, joined.output, name="encoders")
@@ -261,26 +249,8 @@ def frozen_encoder_model(model):
     return encoder_model
 
 
-def has_wide_path(model) -> bool:
-    return any(layer.name.startswith("wide_level_") for layer in model.layers)
-
-
-def wide_featurizer_layer(model):
-    """The n-gram featurizer feeding ``model``'s wide path (layer ``featurizer``), or None.
-
-    It has no trainable weights (an IDF table, set before training, is read in tf.data as it is in the step).
-    """
-    try:
-        layer = model.get_layer(WIDE_FEATURIZER_LAYER)
-    except ValueError:
-        return None
-    return layer if not layer.trainable_weights else None
-
-
 def encoders_fingerprint(encoder_model) -> str:
     """Fingerprint of the encoder part: input names, each weighted layer's config and weights."""
-    from linnet.encoders import encoder_fingerprint
-
     digest = hashlib.sha256()
     digest.update(json.dumps(sorted(encoder_model.input.keys()) if isinstance(encoder_model.input, dict) else [],
                              ).encode())
@@ -312,24 +282,20 @@ def plan(model, config, taxonomy=None, text_fields=None, image_size: int | None 
         taxonomy, text_fields, image_size: what ``model`` was built with (the partial case rebuilds it with
             an ``image_features`` input).
     """
-    import keras
-
-    from linnet.model.builder import build_heads, classifier_outputs_model
-
     encoder_model = frozen_encoder_model(model)
     if encoder_model is None:
         return image_features_plan(model, config, taxonomy, text_fields, image_size)
     num_levels = sum(1 for name in model.output if name.startswith("level_"))
-    class_counts = [int(model.output[f"level_{level}"].shape[-1]) for level in range(1, num_levels + 1)]
+    class_counts = [int(model.output[names.level_output(level)].shape[-1]) for level in range(1, num_levels + 1)]
     joined_width = int(encoder_model.output.shape[-1])
-    vector = keras.Input(shape=(joined_width,), dtype="float32", name=JOINED_VECTOR_INPUT)
+    vector = keras.Input(shape=(joined_width,), dtype="float32", name=names.JOINED_VECTOR)
     fingerprint = encoders_fingerprint(encoder_model)
     if has_wide_path(model):
         # The frozen encoders' vector comes from the cache; the wide path's n-grams are computed in tf.data.
-        ids = keras.Input(shape=(None,), dtype="int64", name=NGRAM_IDS_INPUT)
-        weights = keras.Input(shape=(None,), dtype="float32", name=NGRAM_WEIGHTS_INPUT)
+        ids = keras.Input(shape=(None,), dtype="int64", name=names.NGRAM_IDS)
+        weights = keras.Input(shape=(None,), dtype="float32", name=names.NGRAM_WEIGHTS)
         outputs = build_heads(config.model, class_counts, vector, ids, weights)
-        inputs = {JOINED_VECTOR_INPUT: vector, NGRAM_IDS_INPUT: ids, NGRAM_WEIGHTS_INPUT: weights}
+        inputs = {names.JOINED_VECTOR: vector, names.NGRAM_IDS: ids, names.NGRAM_WEIGHTS: weights}
         heads_model = classifier_outputs_model(keras.Model(inputs, outputs, name="heads"))
         cache_plan = WideCachePlan(model, config, encoder_model, heads_model, fingerprint,
                                    wide_featurizer_layer(model))
@@ -340,15 +306,9 @@ def plan(model, config, taxonomy=None, text_fields=None, image_size: int | None 
         cache_plan = CachePlan(model, config, encoder_model, heads_model, fingerprint)
     cache_plan.cached_encoders = [kind for kind, present in (
         ("text", any(tensor.dtype == "string" for tensor in model.inputs)),
-        ("image", IMAGE_INPUT in _named_inputs(model)),
+        ("image", names.IMAGE in _named_inputs(model)),
     ) if present]
     return cache_plan
-
-
-IMAGE_INPUT = "image"
-IMAGE_PRESENT_INPUT = "image_present"
-IMAGE_FEATURES_INPUT = "image_features"
-IMAGE_GATE_LAYER = "image_gate"
 
 
 def _named_inputs(model) -> dict:
@@ -360,27 +320,22 @@ def frozen_image_branch(model):
 
     None when ``model`` has no image input or its image encoder has trainable weights.
     """
-    import keras
-
     inputs = _named_inputs(model)
-    if IMAGE_INPUT not in inputs or IMAGE_PRESENT_INPUT not in inputs:
+    if names.IMAGE not in inputs or names.IMAGE_PRESENT not in inputs:
         return None
     try:
-        gate = model.get_layer(IMAGE_GATE_LAYER)
+        gate = model.get_layer(names.IMAGE_GATE)
     except ValueError:
         return None
-    branch_inputs = {IMAGE_INPUT: inputs[IMAGE_INPUT], IMAGE_PRESENT_INPUT: inputs[IMAGE_PRESENT_INPUT]}
-    if image_encoder_part(branch_inputs[IMAGE_INPUT], gate).trainable_weights:
+    branch_inputs = {names.IMAGE: inputs[names.IMAGE], names.IMAGE_PRESENT: inputs[names.IMAGE_PRESENT]}
+    if image_encoder_part(branch_inputs[names.IMAGE], gate).trainable_weights:
         return None
-    present = keras.layers.Reshape((1,), name="image_present_column")(branch_inputs[IMAGE_PRESENT_INPUT])
+    present = keras.layers.Reshape((1,), name="image_present_column")(branch_inputs[names.IMAGE_PRESENT])
     return keras.Model(branch_inputs, {"vector": gate.output, "present": present}, name="image_branch")
 
 
 def image_features_plan(model, config, taxonomy, text_fields, image_size) -> ImageFeaturesPlan | None:
     """An `ImageFeaturesPlan` when ``model``'s image encoder is frozen and something else trains; else None."""
-    from linnet.model import build_model
-    from linnet.model.builder import classifier_outputs_model
-
     if taxonomy is None or not image_size or config.model.image_encoder is None or config.data.augment:
         return None
     branch = frozen_image_branch(model)
@@ -398,13 +353,11 @@ def image_features_plan(model, config, taxonomy, text_fields, image_size) -> Ima
     featurize = None
     if config.training.featurize_in_dataset or config.training.strategy != "default":
         # Same as training without the cache: the n-grams are computed in tf.data, in parallel with the step.
-        from linnet.training.trainer import featurized_training_model
-
         featurized = featurized_training_model(heads_model, text_inputs)
         if featurized is not None:
             heads_model, featurize = featurized
     # The encoder part (image -> vector, with the image size in its input shape) is what the vectors depend on.
-    fingerprint = encoders_fingerprint(image_encoder_part(branch.input[IMAGE_INPUT], branch.get_layer(IMAGE_GATE_LAYER)))
+    fingerprint = encoders_fingerprint(image_encoder_part(branch.input[names.IMAGE], branch.get_layer(names.IMAGE_GATE)))
     cache_plan = ImageFeaturesPlan(model, config, branch, heads_model, fingerprint, image_dim, text_inputs)
     cache_plan.featurize = featurize
     return cache_plan
@@ -412,8 +365,6 @@ def image_features_plan(model, config, taxonomy, text_fields, image_size) -> Ima
 
 def image_encoder_part(image_input, gate):
     """``image -> image encoder output`` (the input of the presence gate) as a Keras model."""
-    import keras
-
     return keras.Model(image_input, gate.input[0], name="image_encoder_part")
 
 
@@ -444,11 +395,9 @@ def encode_images(image_branch, catalog, image_size: int, batch_size: int, progr
     Images are read and decoded by `linnet.data.make_dataset` (parallel, prefetched), the frozen encoder runs
     in ``predict``. Tests count calls of this function: it is the only place the cache runs the CNN.
     """
-    from linnet.data import make_dataset
-
     features = make_dataset(catalog, batch_size=batch_size, image_size=image_size, with_labels=False)
-    features = features.map(lambda batch: {IMAGE_INPUT: batch[IMAGE_INPUT],
-                                           IMAGE_PRESENT_INPUT: batch[IMAGE_PRESENT_INPUT]})
+    features = features.map(lambda batch: {names.IMAGE: batch[names.IMAGE],
+                                           names.IMAGE_PRESENT: batch[names.IMAGE_PRESENT]})
     outputs = image_branch.predict(features, verbose=1 if progress else 0)
     return np.concatenate([np.asarray(outputs["vector"], dtype=np.float32),
                            np.asarray(outputs["present"], dtype=np.float32).reshape(-1, 1)], axis=1)
@@ -468,11 +417,9 @@ class GatheredCachePlan(CachePlan):
     def datasets(self, train_catalog, validation_catalog, fit, data_config, image_size, weights_by_level,
                  progress: bool = False, cache_dir=None):
         """``(train, validation)`` tf.data of ``(features, labels, sample_weights)`` for the heads model."""
-        from linnet.data import sample_weights
-
         def dataset(catalog, shuffle: bool):
             features = self._columns(catalog, image_size, fit.batch_size, cache_dir, progress)
-            labels = {f"level_{k}": catalog.labels[:, k - 1].astype(np.int32)
+            labels = {names.level_output(k): catalog.labels[:, k - 1].astype(np.int32)
                       for k in range(1, catalog.labels.shape[1] + 1)}
             columns = (features, labels, sample_weights(catalog.labels, weights_by_level))
             buffer = (data_config.shuffle_buffer or min(len(catalog), 100_000)) if shuffle else None
@@ -503,7 +450,7 @@ class ImageFeaturesPlan(GatheredCachePlan):
         self.text_fields = text_fields
         self.without_image = 0
         # self.featurize is set when the n-gram featurizer runs in tf.data
-        # (`linnet.training.trainer.featurized_training_model`).
+        # (`linnet.training.featurized.featurized_training_model`).
 
     def image_features(self, catalog, image_size, batch_size: int, cache_dir=None,
                        progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -544,8 +491,8 @@ class ImageFeaturesPlan(GatheredCachePlan):
         vectors, present = self.image_features(catalog, image_size, batch_size, cache_dir, progress)
         # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
         features = {field: np.asarray(catalog.texts[field], dtype=object) for field in self.text_fields}
-        features[IMAGE_FEATURES_INPUT] = vectors
-        features[IMAGE_PRESENT_INPUT] = present
+        features[names.IMAGE_FEATURES] = vectors
+        features[names.IMAGE_PRESENT] = present
         return features
 
     def summary(self) -> dict:
@@ -560,7 +507,7 @@ class WideCachePlan(GatheredCachePlan):
     `CachePlan.copy_heads_into` applies) takes ``joined_vector``, ``ngram_ids`` and ``ngram_weights``. The
     n-grams are computed in the tf.data pipeline by the full model's ``featurizer`` layer (no trainable
     weights) from the products' text, batch by batch, in a parallel map (as
-    `linnet.training.trainer.featurized_training_model` does without the cache).
+    `linnet.training.featurized.featurized_training_model` does without the cache).
     """
 
     def __init__(self, model, config, encoder_model, heads_model, fingerprint: str, featurizer):
@@ -569,8 +516,8 @@ class WideCachePlan(GatheredCachePlan):
 
         def featurize(features, *rest):
             ids, weights = featurizer({field: features[field] for field in self.text_fields})
-            mapped = {JOINED_VECTOR_INPUT: features[JOINED_VECTOR_INPUT], NGRAM_IDS_INPUT: ids,
-                      NGRAM_WEIGHTS_INPUT: weights}
+            mapped = {names.JOINED_VECTOR: features[names.JOINED_VECTOR], names.NGRAM_IDS: ids,
+                      names.NGRAM_WEIGHTS: weights}
             return (mapped, *rest)
 
         self.featurize = featurize
@@ -580,7 +527,7 @@ class WideCachePlan(GatheredCachePlan):
         vectors = self.vectors(catalog, image_size, batch_size, cache_dir, progress)
         # object arrays stay variable-length tf.strings (astype(str) would pad each to the longest)
         features = {field: np.asarray(catalog.texts[field], dtype=object) for field in self.text_fields}
-        features[JOINED_VECTOR_INPUT] = vectors
+        features[names.JOINED_VECTOR] = vectors
         return features
 
     def summary(self) -> dict:

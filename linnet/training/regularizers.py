@@ -16,11 +16,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+from linnet.atomic_files import atomic_path
+from linnet.model import names
+from linnet.model.builder import wide_logits
 
 
 class WeightAveraging(keras.callbacks.Callback):
@@ -96,13 +100,11 @@ class WeightAveraging(keras.callbacks.Callback):
         if not self._folded_this_epoch:  # no validation pass this epoch
             self._fold_and_swap()
         if self.state_path is not None:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.state_path.with_suffix(".tmp.npz")
             arrays = {"count": np.asarray(self.count)}
             arrays.update({f"mean_{index}": value for index, value in enumerate(self.mean)})
             arrays.update({f"raw_{index}": value for index, value in enumerate(self._raw)})
-            np.savez(temporary, **arrays)
-            os.replace(temporary, self.state_path)
+            with atomic_path(self.state_path, suffix=".npz") as temporary:
+                np.savez(temporary, **arrays)
 
     def on_train_end(self, logs=None):
         # The model holds the last mean (EarlyStopping may then restore a better one); the raw weights go.
@@ -122,8 +124,6 @@ def ngram_dropout(rate: float, seed: int, weights_key: str):
     Returns:
         ``dataset -> dataset``, for ``dataset.apply``.
     """
-    import tensorflow as tf
-
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"ngram dropout rate must be in [0, 1), got {rate}")
 
@@ -160,8 +160,6 @@ def with_wide_outputs(trained: keras.Model, num_levels: int) -> keras.Model | No
     loss, and so the wide path's gradient, is near zero). The returned model shares every layer with
     ``trained``; the saved model is unchanged (it has no ``wide_k`` outputs).
     """
-    from linnet.model.builder import wide_logits
-
     wide = {wide_output_name(level): wide_logits(trained, level) for level in range(1, num_levels + 1)}
     wide = {name: tensor for name, tensor in wide.items() if tensor is not None}  # an ArcFace leaf has none
     if not wide:
@@ -181,10 +179,10 @@ def copy_level_targets(levels):
 
     def copy(features, labels, *rest):
         labels = dict(labels)
-        labels.update({wide_output_name(level): labels[f"level_{level}"] for level in levels})
+        labels.update({wide_output_name(level): labels[names.level_output(level)] for level in levels})
         if rest:
             weights = dict(rest[0])
-            weights.update({wide_output_name(level): weights[f"level_{level}"] for level in levels})
+            weights.update({wide_output_name(level): weights[names.level_output(level)] for level in levels})
             return features, labels, weights
         return features, labels
 

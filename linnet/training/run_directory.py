@@ -2,19 +2,34 @@
 
 A run directory holds ``config.yaml``, ``schema.yaml``, ``taxonomy.json``, ``model.keras``,
 ``metrics.json``, ``mlflow.db`` and ``README.md`` (see ``docs/architecture.md``). Every file is written
-atomically (temporary file, then ``os.replace``) so a killed run never leaves a half-written file.
+atomically (`linnet.atomic_files`) so a killed run never leaves a half-written file. `write_run` writes them
+(and the run's README), `load_run` reads them back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
-import os
-import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import keras
+import yaml
+
+import linnet.encoders  # registers the encoders' Keras layers before a model is loaded
+import linnet.model  # noqa: F401  registers the model's Keras layers
+from linnet.atomic_files import (
+    atomic_path,
+    write_json_atomically,
+    write_text_atomically,
+    write_yaml_atomically,
+)
+from linnet.data import CatalogSchema
 from linnet.errors import ConfigError
+from linnet.taxonomy import Taxonomy
+from linnet.training.config import TrainingConfig
 
 CONFIG_FILE = "config.yaml"
 SCHEMA_FILE = "schema.yaml"
@@ -25,26 +40,6 @@ MLFLOW_FILE = "mlflow.db"
 README_FILE = "README.md"
 # Working state of an unfinished run (BackupAndRestore, checkpoints); its presence marks a resumable run.
 STATE_DIR = "state"
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        handle.write(text)
-        temporary = handle.name
-    os.replace(temporary, path)
-
-
-def write_json_atomically(path: Path, payload: Any) -> None:
-    write_text_atomically(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def write_yaml_atomically(path: Path, payload: Any) -> None:
-    import yaml
-
-    write_text_atomically(path, yaml.safe_dump(payload, sort_keys=False, allow_unicode=True))
 
 
 def check_run_directory(run_dir: Path, *, resume: bool = False) -> Path:
@@ -105,7 +100,7 @@ def load_run(run_dir) -> LoadedRun:
     Returns:
         ``LoadedRun`` with ``model`` (Keras model, loaded with ``safe_mode=True``), ``taxonomy``
         (``linnet.taxonomy.Taxonomy``), ``schema`` (``linnet.data.CatalogSchema``), ``config``
-        (``linnet.training.trainer.TrainingConfig``) and ``metrics`` (dict). It also unpacks as
+        (``linnet.training.config.TrainingConfig``) and ``metrics`` (dict). It also unpacks as
         ``model, taxonomy, schema, config = load_run(run_dir)``.
 
     Raises:
@@ -115,19 +110,11 @@ def load_run(run_dir) -> LoadedRun:
         >>> run = load_run("runs/fashion")  # doctest: +SKIP
         >>> probabilities = run.model.predict({"title": ["red shirt"], "attributes": [""]})  # doctest: +SKIP
     """
-    import yaml
-
     run_dir = Path(run_dir)
     for name in (CONFIG_FILE, SCHEMA_FILE, TAXONOMY_FILE, MODEL_FILE):
         if not (run_dir / name).is_file():
             raise ConfigError(f"{run_dir} is not a finished run directory: {name} is missing")
-    import keras
-
     import_custom_layer_modules(run_dir / MODEL_FILE)
-    from linnet.data import CatalogSchema
-    from linnet.taxonomy import Taxonomy
-    from linnet.training.config import TrainingConfig
-
     taxonomy = Taxonomy.load(run_dir / TAXONOMY_FILE)
     schema = _load_schema(run_dir / SCHEMA_FILE, CatalogSchema)
     config = TrainingConfig.from_dict(yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")))
@@ -137,45 +124,120 @@ def load_run(run_dir) -> LoadedRun:
     return LoadedRun(model=model, taxonomy=taxonomy, schema=schema, config=config, metrics=metrics, run_dir=run_dir)
 
 
+# Modules that runs saved before the package layout moved (issue 20) name in their ``model.keras`` config,
+# and their new homes. The new names are imported by string (importlib), never by an import statement:
+# ``linnet.evaluation`` and ``linnet.inference`` sit above training, which must not import them directly.
+MOVED_MODULES = {
+    "linnet.text": "linnet.encoders.text_normalization",
+    "linnet.optimizers": "linnet.training.optimizers",
+    "linnet.keras_metrics": "linnet.evaluation.keras_metrics",
+    "linnet.inference": "linnet.inference.classifier",
+    "linnet.metrics": "linnet.evaluation.metrics",
+    "linnet.training_regularizers": "linnet.training.regularizers",
+}
+
+
 def import_custom_layer_modules(model_path: Path) -> None:
     """Imports every ``linnet.*`` module a saved ``.keras`` file names, so its layers are registered.
 
     Plug-in encoders (BERT, USE, hub) are imported lazily by the registry; a saved model that uses one
-    must import it before deserialising.
+    must import it before deserialising. A module that has moved since the run was saved (`MOVED_MODULES`)
+    is imported under its new name; modules outside ``linnet`` are left to Keras.
     """
-    import importlib
-    import zipfile
-
-    import linnet.encoders
-    import linnet.model  # noqa: F401
-
     try:
         with zipfile.ZipFile(model_path) as archive:
             config = json.loads(archive.read("config.json"))
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as error:
         raise ConfigError(f"{model_path} is not a readable .keras model: {error}") from None
-    modules: set[str] = set()
-
-    def collect(node) -> None:
-        if isinstance(node, dict):
-            module = node.get("module")
-            if isinstance(module, str) and module.startswith("linnet."):
-                modules.add(module)
-            for value in node.values():
-                collect(value)
-        elif isinstance(node, list):
-            for value in node:
-                collect(value)
-
-    collect(config)
-    for module in sorted(modules):
+    for module in sorted({MOVED_MODULES.get(module, module) for module in _linnet_modules(config)}):
         importlib.import_module(module)
+
+
+def _linnet_modules(node) -> set[str]:
+    """The ``linnet.*`` values of every ``module`` key in a saved model's config (nested dicts and lists)."""
+    modules: set[str] = set()
+    if isinstance(node, dict):
+        module = node.get("module")
+        if isinstance(module, str) and module.startswith("linnet."):
+            modules.add(module)
+        for value in node.values():
+            modules |= _linnet_modules(value)
+    elif isinstance(node, list):
+        for value in node:
+            modules |= _linnet_modules(value)
+    return modules
+
+
+@dataclasses.dataclass
+class RunFiles:
+    """What `write_run` writes: the trained model and everything needed to read it, plus its metrics."""
+
+    config: Any
+    schema: Any
+    taxonomy: Any
+    model: Any
+    metrics: dict
+    catalog_path: Any
+
+
+def write_run(run_dir: Path, run_files: RunFiles) -> None:
+    """Writes a finished run's files into ``run_dir``, each atomically; the model last but the README."""
+    write_yaml_atomically(run_dir / CONFIG_FILE, run_files.config.to_dict())
+    write_yaml_atomically(run_dir / SCHEMA_FILE, run_files.schema.to_dict())
+    write_text_atomically(run_dir / TAXONOMY_FILE, _taxonomy_json(run_files.taxonomy))
+    write_json_atomically(run_dir / METRICS_FILE, run_files.metrics)
+    with atomic_path(run_dir / MODEL_FILE, suffix=".keras") as temporary:
+        run_files.model.save(temporary)
+    write_text_atomically(run_dir / README_FILE, run_readme(run_dir, run_files))
+
+
+def _taxonomy_json(taxonomy) -> str:
+    return json.dumps(taxonomy.to_json(), ensure_ascii=False, indent=1) + "\n"
+
+
+def run_readme(run_dir: Path, run_files: RunFiles) -> str:
+    """The run directory's README.md: what was trained on what, and how well."""
+    config, schema, taxonomy, metrics = run_files.config, run_files.schema, run_files.taxonomy, run_files.metrics
+    validation = metrics.get("validation", {})
+    levels = "\n".join(f"| {key.split('_')[1]} | {value:.4f} |" for key, value in validation.items())
+    text_encoder = (config.model.text_encoder or {}).get("name", "none")
+    image_encoder = (config.model.image_encoder or {}).get("name", "none")
+    return f"""# LinNét run `{run_dir.name}`
+
+- Catalog: `{run_files.catalog_path}` ({metrics['catalog_examples']:,} products; {metrics['train_examples']:,} train,
+  {metrics['validation_examples']:,} validation)
+- Taxonomy: {taxonomy.num_levels} levels, {len(taxonomy):,} nodes, fingerprint `{taxonomy.fingerprint()[:16]}`
+- Text fields: {', '.join(schema.feature_text_fields)}; image: {'yes' if schema.has_image else 'no'}
+- Encoders: text `{text_encoder}`, image `{image_encoder}`; wide path: {config.model.wide.enabled}
+- Parameters: {metrics['parameters']:,}
+- Epochs: {metrics['epochs_run']} in {metrics['fit_seconds']:.1f} s ({metrics['examples_per_second']:,.0f} examples/s,
+  {metrics['steady_examples_per_second']:,.0f} after the first epoch); replicas: {metrics['replicas']}
+
+## Validation accuracy per level
+
+| level | accuracy |
+|---|---|
+{levels or '| - | (no validation split) |'}
+
+Files: `config.yaml` (training config), `schema.yaml`, `taxonomy.json`, `model.keras`, `metrics.json`,
+`mlflow.db` (open with `mlflow ui --backend-store-uri sqlite:///{run_dir.name}/mlflow.db`), `tensorboard/`.
+"""
+
+
+def closing_summary(metrics: dict, run_dir: Path) -> str:
+    """The few lines printed when training ends."""
+    validation = metrics.get("validation", {})
+    accuracies = ", ".join(f"level {key.split('_')[1]} {value:.3f}" for key, value in validation.items())
+    return (
+        f"Trained {metrics['epochs_run']} epoch(s) in {metrics['fit_seconds']:.1f} s "
+        f"({metrics['examples_per_second']:,.0f} examples/s) on {metrics['train_examples']:,} products.\n"
+        f"Validation accuracy: {accuracies or 'no validation split'}.\n"
+        f"Run written to {run_dir}"
+    )
 
 
 def _load_schema(path: Path, schema_class):
     for loader in ("load", "from_yaml_file", "from_file"):
         if hasattr(schema_class, loader):
             return getattr(schema_class, loader)(path)
-    import yaml
-
     return schema_class(**yaml.safe_load(path.read_text(encoding="utf-8")))

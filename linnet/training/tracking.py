@@ -6,11 +6,17 @@ on purpose: recent MLflow refuses it unless ``MLFLOW_ALLOW_FILE_STORE`` is set.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any, Self
 
+import keras
+
+from linnet.atomic_files import atomic_path
 from linnet.training.run_directory import MLFLOW_FILE
 
 EXPERIMENT_NAME = "linnet"
@@ -25,7 +31,7 @@ def tracking_uri_for(run_dir: Path) -> str:
 
 
 def _template_path() -> Path:
-    import mlflow
+    import mlflow  # lazy: MLflow takes seconds to import; only a run being tracked needs it
 
     root = os.environ.get("LINNET_CACHE_DIR")
     base = Path(root) if root else Path.home() / ".cache" / "linnet"
@@ -39,28 +45,20 @@ def seed_sqlite_store(database: Path) -> None:
     of the installed MLflow version is built once under ``$LINNET_CACHE_DIR/mlflow`` (or
     ``~/.cache/linnet/mlflow``) and copied; any failure falls back to letting MLflow create the store.
     """
-    import shutil
-    import tempfile
-
     database = Path(database)
     if database.exists():
         return
     try:
         template = _template_path()
         if not template.is_file():
-            import mlflow
+            import mlflow  # lazy: see _template_path
 
-            template.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=template.parent) as scratch:
-                scratch_db = Path(scratch) / "store.db"
+            with atomic_path(template, suffix=".db") as scratch_db:  # SQLite takes the empty file as a new store
                 client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{scratch_db.as_posix()}")
                 client.search_experiments()  # creates the tables
                 _dispose_engine(client)
-                os.replace(scratch_db, template)
-        with tempfile.NamedTemporaryFile(dir=database.parent, suffix=".db", delete=False) as handle:
-            temporary = Path(handle.name)
-        shutil.copyfile(template, temporary)
-        os.replace(temporary, database)
+        with atomic_path(database, suffix=".db") as temporary:
+            shutil.copyfile(template, temporary)
     except Exception:  # noqa: BLE001  a cache problem must never stop a run: MLflow creates the store itself
         return
 
@@ -91,9 +89,7 @@ class MlflowTracker:
         self._client = None
 
     def __enter__(self) -> Self:
-        import logging
-
-        import mlflow
+        import mlflow  # lazy: see _template_path
 
         # Alembic prints its migrations at INFO when a fresh SQLite store is created.
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -117,7 +113,7 @@ class MlflowTracker:
             self._client.set_terminated(self.run_id, status="FAILED" if exc_type else "FINISHED")
 
     def log_params(self, params: dict[str, Any]) -> None:
-        from mlflow.entities import Param
+        from mlflow.entities import Param  # lazy: see _template_path
 
         flat = _flatten(params)
         # MLflow caps a batch at 100 params and a value at 6,000 characters.
@@ -130,9 +126,7 @@ class MlflowTracker:
             self._client.set_tag(self.run_id, key, str(value))
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        import time
-
-        from mlflow.entities import Metric
+        from mlflow.entities import Metric  # lazy: see _template_path
 
         timestamp = int(time.time() * 1000)
         items = [
@@ -151,8 +145,6 @@ class MlflowTracker:
             self._client.log_artifact(self.run_id, str(path), artifact_path)
 
     def keras_callback(self):
-        import keras
-
         tracker = self
 
         class MlflowEpochLogger(keras.callbacks.Callback):

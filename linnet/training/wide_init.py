@@ -1,26 +1,28 @@
 """Set the wide path to a converged linear SVM before the deep heads train (``model.wide.init: linear_svm``).
 
 The wide path (`linnet.model.layers.HashedLinear`, one table per level) is a linear model over the
-featurizer's hashed n-grams. Trained jointly with the deep heads by SGD it stops far from the linear
-solution a LinearSVC reaches on the very same features: in one-off runs on the quality benchmark's split (IDF +
-per-kind normalisation, 2^17 buckets) a LinearSVC (C=1) gets validation leaf accuracy 0.9763, the wide path
-trained alone by softmax 0.970-0.972, by a squared hinge 0.973, a softmax logistic regression 0.9709
-(docs/evaluation.md). With ``init: linear_svm`` each level's table is set, before training, to the
-one-vs-rest LinearSVC (scikit-learn, squared hinge, L2, C = ``wide.svm_c``, no intercept: the table has
-none) fitted on the training split's featurized, L2-normalised n-grams, its margins scaled by
-``wide.svm_temperature`` into logits, and the table is frozen: the deep heads learn on top of it.
+featurizer's hashed n-grams. Trained jointly with the deep heads by SGD it stops short of the linear
+solution a LinearSVC reaches on the very same features (measurements: docs/training.md, "The wide path's
+SVM start"). With ``init: linear_svm`` each level's table is set, before training, to the one-vs-rest
+LinearSVC (scikit-learn, squared hinge, L2, C = ``wide.svm_c``, no intercept: the table has none) fitted on
+the training split's featurized, L2-normalised n-grams, its margins scaled by ``wide.svm_temperature`` into
+logits, and the table is frozen: the deep heads learn on top of it.
 
 Cost: one one-vs-rest LinearSVC per level, its binary problems spread over ``wide.svm_jobs`` cores, before
-the first epoch (the fashion leaf level, 164 classes x 31,193 products: about 130 s on one core). The time
-grows with labelled products x classes (`svm_work`), so the default ``init: auto`` runs it only within
-``wide.svm_max_work`` (`resolve_init`); above that the tables start at zero and train with the heads.
+the first epoch. The time grows with labelled products x classes (`svm_work`), so the default
+``init: auto`` runs it only within ``wide.svm_max_work`` (`resolve_init`); above that the tables start at
+zero and train with the heads.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import tensorflow as tf
+from scipy import sparse
+from tqdm.auto import tqdm
 
 from linnet.errors import ConfigError
+from linnet.model import names
 
 FEATURIZE_BATCH = 2048
 # Margin (before the temperature) of every class the training split never shows: a one-vs-rest SVM pushes the
@@ -35,9 +37,6 @@ def featurized_matrix(featurizer, texts: dict, num_buckets: int, progress: bool 
     Ids fold modulo ``num_buckets`` and each row's weights are divided by their L2 norm, as in
     `HashedLinear.call`; a bucket listed twice in a row (two ids folded together) is summed.
     """
-    import scipy.sparse as sparse
-    import tensorflow as tf
-    from tqdm.auto import tqdm
 
     fields = list(featurizer.text_fields)
     missing = [field for field in fields if field not in texts]
@@ -72,11 +71,11 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
     split +/- half over them (the same softmax as two one-vs-rest margins). A class never seen gets
     ``UNSEEN_CLASS_MARGIN * temperature`` in every row: the rows the wide path reads are non-negative with unit
     L2 norm, so its logit is at most that (the L1 norm is at least 1), below the wrong classes' margins
-    (left at 0 such a column took the argmax from every product whose right class had a negative margin:
-    validation leaf accuracy 0.9649 instead of the SVM's 0.9763 on the quality benchmark's split).
+    (left at 0, such a column would take the argmax from every product whose right class has a negative
+    margin).
     ``n_jobs`` (None or 1: one core; -1: all) solves the one-vs-rest problems in parallel.
     """
-    from sklearn.svm import LinearSVC
+    from sklearn.svm import LinearSVC  # lazy: slow to import, used by this solve only
 
     table = np.zeros((features.shape[1], num_classes), np.float32)
     labelled = targets >= 0
@@ -86,7 +85,7 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
     table[:] = UNSEEN_CLASS_MARGIN * temperature
     svm = LinearSVC(C=C, fit_intercept=False, random_state=seed)
     if len(seen) > 2 and n_jobs not in (None, 1):
-        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.multiclass import OneVsRestClassifier  # lazy: as LinearSVC above
 
         # liblinear solves the one-vs-rest problems one after the other on one core; the same problems in
         # parallel, each from the same seed (the margins match the sequential fit's).
@@ -131,11 +130,9 @@ def resolve_init(init: str, labels: np.ndarray, max_work: int) -> tuple[str, str
 
 def _wide_layers(trained, num_levels: int):
     """``(level, layer)`` for each level of ``trained`` that has a ``wide_level_k`` table (1-based)."""
-    from linnet.model.builder import wide_layer_name
-
     for level in range(1, num_levels + 1):
         try:
-            yield level, trained.get_layer(wide_layer_name(level))
+            yield level, trained.get_layer(names.wide_level(level))
         except ValueError:
             continue
 

@@ -81,11 +81,11 @@ def test_default_c_is_the_tfidf_baselines_c_on_its_scale():
 def _wide_and_svm_tables(model, catalog_file, schema, taxonomy, levels, temperature, n_jobs=None):
     """Per level: ``(model's wide table x its logit scale, the SVM table that the default C and training seed
     give on the training split's featurized rows)``."""
-    from linnet.training import wide_init
     from linnet.data import prepare_catalog
-    from linnet.training.embedding_cache import wide_featurizer_layer
     from linnet.model.builder import wide_layer_name
     from linnet.model.config import WideConfig
+    from linnet.training import wide_init
+    from linnet.training.featurized import wide_featurizer_layer
 
     wide = WideConfig()
     train_split = prepare_catalog(catalog_file, schema, taxonomy=taxonomy).subset("train")

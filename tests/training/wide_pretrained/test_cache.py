@@ -50,7 +50,7 @@ def test_frozen_encoder_beside_the_wide_path_is_cached_and_the_wide_path_trains(
 
 def test_assembled_full_model_predicts_like_the_cached_heads_model(cached_run, wide_catalog):
     from linnet.data import make_dataset
-    from linnet.training.trainer import select_model_inputs
+    from linnet.training.datasets import select_model_inputs
 
     run, plan, cache_dir = cached_run
     assert "title" in run.model.input and "joined_vector" not in run.model.input

@@ -52,10 +52,10 @@ def test_featurizer_options_are_checked_when_the_model_is_built(bert_dir, tiny_t
 def test_model_has_a_wide_path_over_its_own_ngrams_that_moves_into_tf_data(bert_dir, tiny_taxonomy, tmp_path):
     import tensorflow as tf
 
-    from linnet.training import embedding_cache
     from linnet.encoders.ngram import HashedNgramFeaturizer
     from linnet.model.builder import classifier_outputs_model
-    from linnet.training.trainer import featurized_training_model
+    from linnet.training import embedding_cache
+    from linnet.training.featurized import featurized_training_model
 
     config, model = build(wide_config(bert_dir, tmp_path, fine_tune=True), tiny_taxonomy)
     assert [layer.name for layer in model.layers if layer.name.startswith("wide_level_") and

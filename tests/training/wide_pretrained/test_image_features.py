@@ -5,18 +5,19 @@ n-grams from tf.data and the raw strings for BERT, and predicts like the full mo
 from __future__ import annotations
 
 import numpy as np
-from training.conftest import write_tiny_catalog
 
+from training.conftest import write_tiny_catalog
 from training.wide_pretrained.conftest import wide_config
 
 IMAGE_SIZE = 32
 
 
 def test_frozen_image_encoder_beside_a_fine_tuned_bert_and_the_wide_path(bert_dir, tiny_taxonomy, tmp_path):
-    from linnet.training import embedding_cache
     from linnet.data import CatalogSchema, make_dataset, prepare_catalog
     from linnet.model import build_model
-    from linnet.training.trainer import resolve_config, select_model_inputs
+    from linnet.training import embedding_cache
+    from linnet.training.datasets import select_model_inputs
+    from linnet.training.trainer import resolve_config
 
     config = wide_config(bert_dir, tmp_path / "cache", fine_tune=True)
     config["model"]["image_encoder"] = {"name": "mobilenet_v2", "alpha": 0.35, "weights": None, "trainable": False}

