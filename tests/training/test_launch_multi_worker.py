@@ -1,6 +1,6 @@
 """``training/launch_multi_worker.py``: the TF_CONFIG and command line it gives each worker (nothing started).
 
-These tests check what the launcher writes without starting anything; test_training_multi_worker.py
+These tests check what the launcher writes without starting anything; test_distribute.py
 starts a real two-worker run through it.
 """
 
