@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 
 
@@ -30,6 +31,6 @@ def lazy_exports(package: str, modules: Mapping[str, str]) -> tuple[Callable, Ca
         return getattr(importlib.import_module(modules[name]), name)
 
     def __dir__() -> list[str]:
-        return sorted(modules)
+        return sorted(set(vars(sys.modules[package])) | set(modules))
 
     return __getattr__, __dir__

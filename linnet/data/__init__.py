@@ -12,13 +12,12 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-
 from linnet.data.attributes import parse_pairs, render_attributes
 from linnet.data.readers import BadRow, CatalogReader, read_records
 from linnet.data.schema import ATTRIBUTES_FIELD, CatalogSchema
 from linnet.data.split import SPLIT_NAMES, assign_splits
 from linnet.data.weights import class_weights, sample_weights
+from linnet.lazy_exports import lazy_exports
 
 _LAZY = {
     "prepare_catalog": "linnet.data.prepare",
@@ -63,8 +62,4 @@ __all__ = [
     "write_tfrecords",
 ]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'linnet.data' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-# write_text_atomically is re-exported only until linnet.evaluation.evaluate imports it from linnet.atomic_files.
-from linnet.atomic_files import atomic_path, write_text_atomically  # noqa: F401
+from linnet.atomic_files import atomic_path
 from linnet.evaluation.metrics import ConfusionMatrix
 
 HEADLINE_KEYS = (
