@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks import FASHION
+from linnet.data import CatalogSchema, prepare_catalog
 
 ATTRIBUTES = ["gender", "baseColour", "season", "year", "usage"]
 IMAGE_SIZE = 96
@@ -43,8 +44,6 @@ def _say(message: str) -> None:
 
 
 def _schema(with_image: bool):
-    from linnet.data import CatalogSchema
-
     return CatalogSchema(id_column="id", text_columns=["productDisplayName"], attribute_columns=ATTRIBUTES,
                          category_column="category_path",
                          image_column="image_file" if with_image else None,
@@ -56,7 +55,7 @@ def _load() -> float:
 
 
 def _train(catalog, work: Path, name: str, config: dict):
-    from linnet.training.trainer import train
+    from linnet.training.trainer import train  # lazy: imports TensorFlow
 
     load_before = _load()
     cpu_before = time.process_time()
@@ -66,9 +65,8 @@ def _train(catalog, work: Path, name: str, config: dict):
 
 
 def _throughput_rows(work: Path) -> list[dict]:
-    from linnet.data import prepare_catalog
-    from linnet.model.builder import wide_bucket_count
-    from linnet.training.config import TrainingConfig
+    from linnet.model.builder import wide_bucket_count  # lazy: imports TensorFlow
+    from linnet.training.config import TrainingConfig  # lazy: imports TensorFlow
 
     catalog = prepare_catalog(FASHION / "styles.csv", _schema(False), progress=False)
     defaults = TrainingConfig()
@@ -107,7 +105,7 @@ def _throughput_rows(work: Path) -> list[dict]:
 
 
 def _image_catalog(work: Path) -> Path:
-    import pandas as pd
+    import pandas as pd  # lazy: for the image rows only
 
     frame = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
     frame = frame[frame["image_file"] != ""]
@@ -117,8 +115,6 @@ def _image_catalog(work: Path) -> Path:
 
 
 def _cache_rows(work: Path) -> list[dict]:
-    from linnet.data import prepare_catalog
-
     catalog = prepare_catalog(_image_catalog(work), _schema(True), progress=False)
     model = {"text_encoder": None,
              "image_encoder": {"name": "mobilenet_v2", "weights": None, "image_size": IMAGE_SIZE, "trainable": False}}

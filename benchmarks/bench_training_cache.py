@@ -22,6 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
+from linnet.data import CatalogSchema
+from linnet.demo.catalog import DEMO_SCHEMA, write_demo_catalog
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LINNET_SHARED_DATA", REPO.parent / "shared" / "data")) / "fashion_product_images"
 ROWS = int(os.environ.get("LINNET_BENCH_CACHE_ROWS", "5000"))
@@ -30,8 +35,6 @@ BATCH_SIZE = 64
 
 
 def _config(cache_dir: Path, embedding_cache: bool, with_image: bool = True) -> dict:
-    import yaml
-
     config = yaml.safe_load((REPO / "training" / "configs" / "default.yaml").read_text(encoding="utf-8"))
     if with_image:
         config["model"]["image_encoder"] = {"name": "mobilenet_v2", "alpha": 0.35, "image_size": IMAGE_SIZE,
@@ -48,9 +51,7 @@ def _load() -> str:
 
 
 def run() -> list[dict]:
-    from linnet.data import CatalogSchema
-    from linnet.demo.catalog import DEMO_SCHEMA, write_demo_catalog
-    from linnet.training.trainer import train
+    from linnet.training.trainer import train  # lazy: imports TensorFlow
 
     if not (DATA / "styles.csv").is_file():
         raise FileNotFoundError(f"fashion catalogue not found at {DATA}")
