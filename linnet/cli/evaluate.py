@@ -25,7 +25,7 @@ def _add_decoding_option(parser) -> None:
 
 
 def run_evaluate(args) -> int:
-    from linnet.demo.summaries import evaluation_summary
+    from linnet.evaluation.summaries import evaluation_summary
     from linnet.evaluation.evaluate import evaluate_model  # lazy: loads TensorFlow when the command runs
 
     metrics = evaluate_model(args.model, args.catalog, args.out, schema=schema_or_none(args), split=args.split,
@@ -37,7 +37,7 @@ def run_evaluate(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from linnet.demo.summaries import calibration_summary
+    from linnet.evaluation.summaries import calibration_summary
     from linnet.evaluation.evaluate import calibrate_model
 
     calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
@@ -48,7 +48,7 @@ def run_calibrate(args) -> int:
 
 
 def run_baseline(args) -> int:
-    from linnet.demo.summaries import baseline_summary
+    from linnet.evaluation.summaries import baseline_summary
     from linnet.evaluation.evaluate import evaluate_baseline
 
     metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 
 def run_export(args) -> int:
-    from linnet.demo.summaries import export_summary
-    from linnet.serving.export import export_run  # lazy: loads TensorFlow when the command runs
+    from linnet.serving.export import export_run, export_summary  # lazy: loads TensorFlow when the command runs
 
     export_dir = export_run(args.run_dir, args.out, name=args.name, version=args.version,
                             calibration=args.calibration, top_k=args.top_k,

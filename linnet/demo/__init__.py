@@ -1,5 +1,4 @@
-"""`linnet demo`: the whole job on the public fashion catalogue (`run`), read by `catalog`; `summaries`
-formats what the evaluation and export steps print (shared with their `linnet` commands)."""
+"""`linnet demo`: the whole job on the public fashion catalogue (`run`), read by `catalog`."""
 
 from __future__ import annotations
 

@@ -30,15 +30,10 @@ import yaml
 from linnet.atomic_files import write_yaml_atomically
 from linnet.data import CatalogSchema, prepare_catalog
 from linnet.demo.catalog import DEMO_SCHEMA, DEMO_SCHEMA_FLAGS, write_demo_catalog
-from linnet.demo.summaries import (
-    baseline_summary,
-    calibration_summary,
-    evaluation_summary,
-    export_summary,
-)
 from linnet.errors import LinnetError
 from linnet.evaluation import calibrate_model, evaluate_baseline, evaluate_model
-from linnet.serving import export_run
+from linnet.evaluation.summaries import baseline_summary, calibration_summary, evaluation_summary
+from linnet.serving.export import export_run, export_summary
 from linnet.training import TrainingConfig, resolve_config, train
 
 # the repository checkout's training/configs/ (absent from an installed wheel: then the built-in defaults)

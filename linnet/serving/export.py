@@ -371,3 +371,8 @@ def model_card(name: str, version: int, functions: RawInputFunctions, taxonomy, 
               "import tensorflow_text  # registers the text-normalisation ops, when the model uses them", "",
               "serve = tf.saved_model.load(EXPORT_DIR).signatures['serving_default']", "```", ""]
     return "\n".join(lines)
+
+
+def export_summary(run_dir: str | os.PathLike, export_dir: Path) -> str:
+    """`linnet export`: where the SavedModel and its model card went."""
+    return f"exported {run_dir} to {export_dir}\nmodel card: {Path(export_dir) / 'MODEL_CARD.md'}"

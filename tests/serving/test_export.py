@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from serving.conftest import IMAGE_SIZE, png_bytes
 from linnet.errors import ConfigError
+from linnet.serving.export import export_summary
 
 TITLES = np.array(["red cotton tee", "leather boots", "blue jeans", "canvas bag"], dtype=object)
 BRANDS = np.array(["acme", "", "zeta", "acme"], dtype=object)
@@ -177,3 +179,8 @@ def test_tfsm_layer_in_another_keras_graph(exported, loaded):
     np.testing.assert_allclose(layer(raw)["embedding"], loaded.signatures["embed"](**raw)["embedding"], rtol=1e-6)
     classified = keras.layers.TFSMLayer(str(exported), call_endpoint="serving_default")(raw)
     assert classified["path"].dtype == tf.string
+
+
+def test_export_summary_names_the_model_card():
+    assert export_summary("run", Path("exports/m/3")) == (
+        f"exported run to {Path('exports/m/3')}\nmodel card: {Path('exports/m/3/MODEL_CARD.md')}")

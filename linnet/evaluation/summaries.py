@@ -1,8 +1,7 @@
-"""What `linnet calibrate`, `evaluate`, `baseline` and `export` print after their library call, as text.
+"""What `linnet evaluate`, `baseline` and `calibrate` print after their library call, as text.
 
-The command line and the demo print the same summaries through these functions. They are formatting of
-the evaluation and serving rooms' results (`linnet.evaluation.reports`, `linnet.serving.export`) and belong
-there; they live here until those files take them. This module does not import TensorFlow.
+The command line and `linnet demo` print the same summaries through these functions. This module does not
+import TensorFlow.
 
 Example:
     >>> metrics = {"hierarchical_precision": 0.9, "hierarchical_recall": 0.8, "hierarchical_f1": 0.85}
@@ -13,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from linnet.evaluation.calibration import format_tradeoff_table
 from linnet.evaluation.reports import format_number
@@ -52,8 +50,3 @@ def calibration_summary(calibration, table: list[dict], target_precision: float,
                          "it will always be withheld")
     lines.append(f"calibration written to {out}")
     return "\n".join(lines)
-
-
-def export_summary(run_dir: str | os.PathLike, export_dir: Path) -> str:
-    """`linnet export`: where the SavedModel and its model card went."""
-    return f"exported {run_dir} to {export_dir}\nmodel card: {Path(export_dir) / 'MODEL_CARD.md'}"

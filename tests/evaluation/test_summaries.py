@@ -1,15 +1,13 @@
-"""What `linnet calibrate`, `evaluate`, `baseline` and `export` print (shared with the demo)."""
+"""What `linnet calibrate`, `evaluate` and `baseline` print (shared with the demo)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
-from linnet.demo.summaries import (
+from linnet.evaluation.summaries import (
     baseline_summary,
     calibration_summary,
     evaluation_summary,
-    export_summary,
     metrics_headline,
 )
 
@@ -39,8 +37,3 @@ def test_calibration_summary_warns_about_each_unreachable_target():
         "warning: node n1 cannot reach precision 0.99 on this split; it will always be withheld",
         "calibration written to cal.json",
     ]
-
-
-def test_export_summary_names_the_model_card():
-    assert export_summary("run", Path("exports/m/3")) == (
-        f"exported run to {Path('exports/m/3')}\nmodel card: {Path('exports/m/3/MODEL_CARD.md')}")
