@@ -280,97 +280,126 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
         ``{"rows": predicted, "errors": bad rows, "resumed": rows skipped, "out": path, "errors_file": path}``.
     """
     out_csv, errors_csv = Path(out_csv), Path(errors_csv)
-    partial_out, partial_errors = out_csv.with_name(out_csv.name + ".partial"), errors_csv.with_name(
-        errors_csv.name + ".partial")
-    num_levels = model.taxonomy.num_levels
+    partial_out, partial_errors = (path.with_name(path.name + ".partial") for path in (out_csv, errors_csv))
     text_fields = list(getattr(model, "text_fields", schema.feature_text_fields))
     with_image = "image_bytes" in model.input_names
     reader = CatalogReader(catalog_path, format=format)
     reader.require([schema.id_column])
     image_root = schema.image_root or reader.path.parent
-
-    done: set[str] = set()
-    reported: set[str] = set()
-    resumed = 0
-    if resume and partial_out.is_file() and partial_errors.is_file():
-        done, resumed = _completed(partial_out)
-        _completed(partial_errors)  # drops a torn last line
-        reported = _reported_locations(partial_errors)
-    else:
-        for path in (partial_out, partial_errors):
-            path.unlink(missing_ok=True)
-    new_out, new_errors = not partial_out.exists(), not partial_errors.exists()
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    errors_csv.parent.mkdir(parents=True, exist_ok=True)
-    counts = {"rows": 0, "errors": 0}
-    with open(partial_out, "a", newline="", encoding="utf-8") as out_handle, \
-            open(partial_errors, "a", newline="", encoding="utf-8") as error_handle:
-        results = csv.writer(out_handle, lineterminator="\n")
-        errors = csv.writer(error_handle, lineterminator="\n")
-        if new_out:
-            results.writerow(result_header(num_levels))
-        if new_errors:
-            errors.writerow(["id", *[name for name in ERROR_COLUMNS if name != "id"]])
-        seen: set[str] = set(done)
-        # Lines wait here until the next flush so both files always hold the same rows, in catalog order.
-        pending: list[tuple[str, dict | None, str]] = []  # (id, raw inputs or None, error)
-        pending_errors: list[list] = []
-
-        def report(location, product_id, field, problem):
-            pending_errors.append([product_id or "", str(reader.path), f"{reader.location_kind} {location}",
-                                   field or "", problem])
-            if product_id is not None:
-                pending.append((product_id, None, problem))
-            counts["errors"] += 1
-
-        def flush():
-            good = [inputs for _, inputs, _ in pending if inputs is not None]
-            outputs = as_python_strings(model.predict_raw(columns_of(good, model.input_names))) if good else {}
-            predicted = iter(result_rows([product_id for product_id, inputs, _ in pending if inputs is not None],
-                                         outputs, num_levels) if good else [])
-            for product_id, inputs, problem in pending:
-                results.writerow(next(predicted) if inputs is not None else
-                                 [product_id, "", "", "", "", "", "", "", problem] + [""] * (3 * num_levels))
-            errors.writerows(pending_errors)
-            out_handle.flush()
-            error_handle.flush()
-            counts["rows"] += len(good)
-            pending.clear()
-            pending_errors.clear()
-
-        bar = tqdm(desc="predict", unit="row", disable=not progress)
-        try:
-            for chunk in reader:
-                for bad in chunk.bad_rows:
-                    if f"{reader.location_kind} {bad.location}" not in reported:
-                        report(bad.location, bad.product_id, bad.field, bad.problem)
-                for location, record in zip(chunk.locations, chunk.records):
-                    product_id = None
-                    try:
-                        product_id = row_id(record, schema.id_column)
-                        if product_id in seen:
-                            if product_id in done:
-                                continue
-                            raise RowProblem(schema.id_column, f"id {product_id!r} repeated")
-                        seen.add(product_id)
-                        inputs = row_inputs(record, schema, text_fields, with_image, image_root)
-                    except RowProblem as problem:
-                        if f"{reader.location_kind} {location}" in reported:
+    done, reported, resumed = _resume_state(partial_out, partial_errors, resume)
+    seen: set[str] = set(done)
+    with _ResultWriter(model, partial_out, partial_errors, reader) as writer, \
+            tqdm(desc="predict", unit="row", disable=not progress) as bar:
+        for chunk in reader:
+            for bad in chunk.bad_rows:
+                if writer.where(bad.location) not in reported:
+                    writer.report(bad.location, bad.product_id, bad.field, bad.problem)
+            for location, record in zip(chunk.locations, chunk.records):
+                product_id = None
+                try:
+                    product_id = row_id(record, schema.id_column)
+                    if product_id in seen:
+                        if product_id in done:
                             continue
-                        if problem.field == schema.id_column and product_id is not None:
-                            report(location, None, problem.field, problem.problem)  # keep the first row's output
-                        else:
-                            report(location, product_id, problem.field, problem.problem)
+                        raise RowProblem(schema.id_column, f"id {product_id!r} repeated")
+                    seen.add(product_id)
+                    inputs = row_inputs(record, schema, text_fields, with_image, image_root)
+                except RowProblem as problem:
+                    if writer.where(location) in reported:
                         continue
-                    pending.append((product_id, inputs, ""))
-                    if len(pending) >= batch_size:
-                        flush()
-                bar.update(len(chunk.records) + len(chunk.bad_rows))
-            flush()
-        finally:
-            bar.close()
+                    # A repeated id keeps the first row's output: the repeat is reported without an id.
+                    repeated = problem.field == schema.id_column and product_id is not None
+                    writer.report(location, None if repeated else product_id, problem.field, problem.problem)
+                    continue
+                writer.add(product_id, inputs)
+                if writer.waiting >= batch_size:
+                    writer.flush()
+            bar.update(len(chunk.records) + len(chunk.bad_rows))
+        writer.flush()
     # Two finished files moved in order (errors first), not a write: a reader that sees the predictions
     # also sees their errors. `linnet.atomic_files` writes one file; these were written batch by batch.
     os.replace(partial_errors, errors_csv)
     os.replace(partial_out, out_csv)
-    return {**counts, "resumed": resumed, "out": str(out_csv), "errors_file": str(errors_csv)}
+    return {**writer.counts, "resumed": resumed, "out": str(out_csv), "errors_file": str(errors_csv)}
+
+
+def _resume_state(partial_out: Path, partial_errors: Path, resume: bool) -> tuple[set[str], set[str], int]:
+    """What an interrupted run already wrote: the ids predicted, the bad rows' locations reported and the
+    number of rows skipped; or nothing, after removing the partial files, when not resuming."""
+    if resume and partial_out.is_file() and partial_errors.is_file():
+        done, resumed = _completed(partial_out)
+        _completed(partial_errors)  # drops a torn last line
+        return done, _reported_locations(partial_errors), resumed
+    for path in (partial_out, partial_errors):
+        path.unlink(missing_ok=True)
+    return set(), set(), 0
+
+
+class _ResultWriter:
+    """The two partial files of `predict_catalog`, appended batch by batch.
+
+    Rows wait in ``pending`` until the next `flush`, which predicts the good ones in one model call and
+    writes every waiting line, so both files always hold the same rows, in catalog order.
+    """
+
+    def __init__(self, model, partial_out: Path, partial_errors: Path, reader):
+        self.model = model
+        self.num_levels = model.taxonomy.num_levels
+        self.reader = reader
+        self.paths = (partial_out, partial_errors)
+        self.counts = {"rows": 0, "errors": 0}
+        self.pending: list[tuple[str, dict | None, str]] = []  # (id, raw inputs or None, error)
+        self.pending_errors: list[list] = []
+
+    def __enter__(self) -> _ResultWriter:
+        partial_out, partial_errors = self.paths
+        new_out, new_errors = not partial_out.exists(), not partial_errors.exists()
+        for path in self.paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.out_handle = open(partial_out, "a", newline="", encoding="utf-8")
+        self.error_handle = open(partial_errors, "a", newline="", encoding="utf-8")
+        self.results = csv.writer(self.out_handle, lineterminator="\n")
+        self.errors = csv.writer(self.error_handle, lineterminator="\n")
+        if new_out:
+            self.results.writerow(result_header(self.num_levels))
+        if new_errors:
+            self.errors.writerow(["id", *[name for name in ERROR_COLUMNS if name != "id"]])
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.out_handle.close()
+        self.error_handle.close()
+
+    @property
+    def waiting(self) -> int:
+        return len(self.pending)
+
+    def where(self, location) -> str:
+        """A row's location as the errors file writes it (``line 12``, ``row 3``)."""
+        return f"{self.reader.location_kind} {location}"
+
+    def add(self, product_id: str, inputs: dict) -> None:
+        self.pending.append((product_id, inputs, ""))
+
+    def report(self, location, product_id: str | None, field: str | None, problem: str) -> None:
+        """A bad row: a line in the errors file and, when it has an id, an empty prediction with the problem."""
+        self.pending_errors.append([product_id or "", str(self.reader.path), self.where(location), field or "",
+                                    problem])
+        if product_id is not None:
+            self.pending.append((product_id, None, problem))
+        self.counts["errors"] += 1
+
+    def flush(self) -> None:
+        good = [inputs for _, inputs, _ in self.pending if inputs is not None]
+        outputs = as_python_strings(self.model.predict_raw(columns_of(good, self.model.input_names))) if good else {}
+        predicted = iter(result_rows([product_id for product_id, inputs, _ in self.pending if inputs is not None],
+                                     outputs, self.num_levels) if good else [])
+        for product_id, inputs, problem in self.pending:
+            self.results.writerow(next(predicted) if inputs is not None else
+                                  [product_id, "", "", "", "", "", "", "", problem] + [""] * (3 * self.num_levels))
+        self.errors.writerows(self.pending_errors)
+        self.out_handle.flush()
+        self.error_handle.flush()
+        self.counts["rows"] += len(good)
+        self.pending.clear()
+        self.pending_errors.clear()
