@@ -362,7 +362,8 @@ def resolve_precision(fit: FitConfig) -> str:
 
 def _build_models(run: RunData) -> TrainingModels:
     """Builds the full model, learns its featurizers' IDF and plans the embedding cache, then derives the
-    model ``fit`` trains (the cache plan's heads, the wide outputs, the featurizer moved into tf.data)."""
+    model ``fit`` trains (the cache plan's heads, the wide outputs, the featurizer moved into tf.data) and
+    the level-weight variables its losses read."""
     fit = run.fit
     model = build_model(run.config.model, run.taxonomy, text_fields=run.text_fields, image_size=run.image_size)
     # IDF of the n-gram featurizers from the training texts, before the cache fingerprints the encoders.
@@ -380,7 +381,9 @@ def _build_models(run: RunData) -> TrainingModels:
         featurized = featurized_training_model(trained, run.text_fields)
         if featurized is not None:
             trained, featurize = featurized
-    return TrainingModels(model, trained, cache_plan, featurize, wide_outputs is not None, level_weight_variables=[])
+    level_weight_variables = make_level_weight_variables(
+        level_weights_for_epoch(fit.level_weights, 0, run.num_levels))
+    return TrainingModels(model, trained, cache_plan, featurize, wide_outputs is not None, level_weight_variables)
 
 
 def _init_wide_path(run: RunData, models: TrainingModels) -> None:
@@ -417,10 +420,8 @@ def _init_wide_path(run: RunData, models: TrainingModels) -> None:
 
 def _compile(run: RunData, models: TrainingModels, replicas: int) -> None:
     """Compiles the trained model: the optimizer, one masked loss per level (and per wide output) weighted by
-    the level-weight variables it creates in ``models``, and a masked accuracy per level."""
+    the level-weight variables, and a masked accuracy per level."""
     fit = run.fit
-    models.level_weight_variables = make_level_weight_variables(
-        level_weights_for_epoch(fit.level_weights, 0, run.num_levels))
     steps_per_epoch = math.ceil(len(run.train_catalog) / fit.batch_size)
     optimizer = make_optimizer(fit.optimizer, steps_per_epoch * fit.epochs, replicas,
                                text_variables=_text_encoder_variables(models.trained))
