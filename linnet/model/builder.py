@@ -214,7 +214,7 @@ def wide_featurizer(config: ModelConfig, text_fields: Sequence[str]):
     """The `HashedNgramFeaturizer` of a wide path beside a pretrained text encoder (``wide.with_pretrained``).
 
     Built from ``wide.featurizer`` (None: the featurizer's defaults) and named ``featurizer``, like the
-    n-gram encoder's own: `linnet.training.trainer.featurized_training_model` then computes its ids in tf.data and
+    n-gram encoder's own: `linnet.training.featurized.featurized_training_model` then computes its ids in tf.data and
     `linnet.training.embedding_cache.plan` finds it by that name.
 
     Raises:
