@@ -8,8 +8,13 @@ to a default) and names the full dotted path of the offending key.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from linnet.errors import ConfigError
 
@@ -108,3 +113,31 @@ def _coerce(hint, value, key: str):
             raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
         return value
     return value
+
+
+def config_from_yaml(path: str | os.PathLike, build: Callable[[Any], Any], section: str | None = None):
+    """Reads a YAML config file and builds it with ``build`` (a ``from_dict``); every error names the file.
+
+    Args:
+        path: the YAML file.
+        build: makes the config from the parsed mapping (``{}`` for an empty file).
+        section: when the file's mapping has this key holding a mapping, only that part is built (a model
+            config read out of a whole training config).
+
+    Raises:
+        ConfigError: the file cannot be read, is not YAML, or ``build`` refuses it (message prefixed with
+            the path).
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config {path} is not valid YAML: {error}") from None
+    if section is not None and isinstance(data, dict) and isinstance(data.get(section), dict):
+        data = data[section]
+    try:
+        return build(data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None

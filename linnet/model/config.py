@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
-import yaml
 
-from linnet.config_fields import config_from_dict
+from linnet.config_fields import config_from_dict, config_from_yaml
 from linnet.errors import ConfigError
 
 CHAIN_OUTPUTS = ("probabilities", "logits")
@@ -173,19 +171,7 @@ class ModelConfig:
     @classmethod
     def from_yaml(cls, path) -> ModelConfig:
         """Reads a model config from YAML: either the ``model:`` section alone or a whole training config."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as error:
-            raise ConfigError(f"cannot read config {path}: {error}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"config {path} is not valid YAML: {error}") from None
-        if isinstance(data, dict) and "model" in data and isinstance(data["model"], dict):
-            data = data["model"]
-        try:
-            return cls.from_dict(data)
-        except ConfigError as error:
-            raise ConfigError(f"{path}: {error}") from None
+        return config_from_yaml(path, cls.from_dict, section="model")
 
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "model") -> ModelConfig:

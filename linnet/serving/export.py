@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile

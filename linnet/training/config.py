@@ -15,10 +15,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from linnet.atomic_files import write_yaml_atomically
-from linnet.config_fields import config_from_dict
+from linnet.config_fields import config_from_dict, config_from_yaml
 from linnet.data.split import DEFAULT_FRACTIONS, check_fractions
 from linnet.errors import ConfigError
 from linnet.model.config import ModelConfig
@@ -217,17 +216,7 @@ class TrainingConfig:
     @classmethod
     def from_yaml(cls, path) -> TrainingConfig:
         """Reads a YAML training config; errors name the file and the dotted key."""
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as error:
-            raise ConfigError(f"cannot read config {path}: {error}") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"config {path} is not valid YAML: {error}") from None
-        try:
-            return cls.from_dict(data)
-        except ConfigError as error:
-            raise ConfigError(f"{path}: {error}") from None
+        return config_from_yaml(path, cls.from_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
