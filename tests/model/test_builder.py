@@ -125,8 +125,11 @@ def test_full_google_taxonomy_builds_with_ngrams(google_taxonomy_file):
     sizes = [len(taxonomy.classes(level)) for level in range(1, 8)]
     for level, size in enumerate(sizes, start=1):
         assert model.output[f"level_{level}"].shape[-1] == size
+    assert sum(sizes) == 5595
     buckets = wide_bucket_count(ModelConfig(), sizes)
     assert model.get_layer("wide_level_7").kernel.shape == (buckets, sizes[-1])
+    assert buckets * sum(sizes) <= ModelConfig().wide.max_parameters
+    assert buckets * sum(sizes) < parameters
     assert 30_000_000 < parameters < 60_000_000
 
 

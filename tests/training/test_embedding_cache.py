@@ -1,4 +1,5 @@
-"""The embedding cache is reused by a second run with the same frozen encoder; the full Google tree builds."""
+"""The embedding cache is reused by a second run with the same frozen encoder; an image-only model trains
+without it."""
 
 from __future__ import annotations
 
@@ -32,27 +33,6 @@ def test_second_run_with_the_same_frozen_image_encoder_reuses_the_cache(tmp_path
     assert "image" in {tensor.name for tensor in second.model.inputs}
     for one, other in zip(first.model.get_weights(), second.model.get_weights()):
         np.testing.assert_allclose(one, other, rtol=1e-5, atol=1e-6)
-
-
-def test_model_builds_for_the_full_google_taxonomy(google_taxonomy_file, capsys):
-    from linnet.model import ModelConfig, build_model, wide_bucket_count
-    from linnet.taxonomy import load_taxonomy
-
-    taxonomy = load_taxonomy(google_taxonomy_file)
-    assert taxonomy.num_levels == 7 and len(taxonomy) == 5595
-    config = ModelConfig()  # the default: hashed n-grams, chained heads, wide path
-    model = build_model(config, taxonomy, text_fields=["title", "description"])
-    class_counts = [len(taxonomy.classes(level)) for level in range(1, 8)]
-    assert sum(class_counts) == 5595
-    for level, count in enumerate(class_counts, start=1):
-        assert model.output[f"level_{level}"].shape[-1] == count
-    buckets = wide_bucket_count(config, class_counts)
-    assert buckets * sum(class_counts) <= config.wide.max_parameters
-    parameters = model.count_params()
-    with capsys.disabled():
-        print(f"\nGoogle taxonomy (7 levels, {len(taxonomy):,} nodes), default n-gram model: {parameters:,} parameters "
-              f"(wide path {buckets:,} buckets per level)")
-    assert parameters > buckets * sum(class_counts)
 
 
 def test_image_only_model_trains_without_the_cache_on_a_catalog_with_text(tmp_path):
