@@ -1,8 +1,9 @@
 """Atomic writes: a temporary file beside the target, then ``os.replace``, so a reader (or a run killed
 half way) sees the old file or the whole new one, never a part.
 
-Every room writes its files through these functions; nothing else in the package calls ``os.replace``
-on a file it is writing.
+Every room writes its files through these functions. The few writers that rename files of their own
+(batch prediction's two partial files, TFRecord shards named once their count is known, the taxonomy
+download's checked ``.part`` file) say why where they do it.
 
 Example:
     >>> import tempfile, pathlib

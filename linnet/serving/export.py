@@ -216,9 +216,7 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
                  metrics: Mapping | None = None, top_k: int = 5, source: str | None = None,
                  warmup_rows: int = 8, decoding: str = "path") -> Path:
     """Export a trained functional model (see `export_run`, which reads these from a run directory)."""
-    from linnet.inference.classifier import (
-        HierarchicalClassifier,  # lazy: it loads Keras
-    )
+    from linnet.inference.classifier import HierarchicalClassifier  # lazy: it loads Keras
 
     name = _check_name(name)
     model_dir = Path(base_dir) / name

@@ -139,9 +139,7 @@ class Predictor:
         Raises:
             ConfigError: an export (its SavedModel takes raw inputs only: use `predict_frame`).
         """
-        from linnet.model import (
-            names,  # lazy: linnet.model loads Keras (see predict_raw)
-        )
+        from linnet.model import names  # lazy: linnet.model loads Keras (see predict_raw)
 
         if self.classifier is None:
             raise ConfigError(f"{self.source}: an export predicts raw rows (predict_frame), not a prepared catalog")
@@ -188,9 +186,7 @@ def load_predictor(path, batch_size: int = 256, decoding: str | None = None,
 def _predictor_from_run(artifact: Artifact, batch_size: int, decoding: str, run_calibration: bool) -> Predictor:
     import tensorflow as tf  # lazy: predict_catalog behind a TF Serving client runs without TensorFlow
 
-    from linnet.inference.classifier import (
-        HierarchicalClassifier,  # lazy: Keras, as above
-    )
+    from linnet.inference.classifier import HierarchicalClassifier  # lazy: Keras, as above
 
     classifier = HierarchicalClassifier(artifact.model, artifact.taxonomy, decoding=check_decoding(decoding))
     calibration = artifact.path / RUN_CALIBRATION_FILE
