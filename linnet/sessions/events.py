@@ -130,6 +130,8 @@ class CleaningReport:
     kept: int = 0
     dropped: dict[str, int] = dataclasses.field(default_factory=dict)
     bad_rows: list[BadRow] = dataclasses.field(default_factory=list)
+    #: Owners (users or sessions) seen in the file none of whose rows was kept, with the reason of the first.
+    dropped_owners: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
         reasons = ", ".join(f"{count} {reason}" for reason, count in self.dropped.items() if count)
@@ -266,9 +268,14 @@ def read_events(path: str | os.PathLike, schema: EventSchema, rules: CleaningRul
     if rules.exclude_items:
         reasons["excluded item"] = item.str.fullmatch(rules.exclude_items).to_numpy(dtype=bool)
     keep = np.ones(len(frame), dtype=bool)
+    why = np.full(len(frame), "", dtype=object)
     for reason, mask in reasons.items():
         report.dropped[reason] = int((mask & keep).sum())
+        why[mask & keep] = reason
         keep &= ~mask
+    lost = (~keep) & (owner != "").to_numpy() & ~owner.isin(set(owner[keep])).to_numpy()
+    lost_owners = pd.DataFrame({"owner": owner[lost].to_numpy(), "why": why[lost]}).drop_duplicates("owner")
+    report.dropped_owners = dict(zip(lost_owners["owner"], lost_owners["why"]))
     report.dropped["bad row"] += len(bad) - int(bad_mask.sum())  # malformed lines pandas skipped
     kept = pd.DataFrame({
         "user": owner[keep].to_numpy(),

@@ -20,24 +20,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from linnet.sessions.config import Item2VecConfig
 from linnet.sessions.sequences import Sequences
 
 NOISE_TABLE_SIZE = 1_000_000
-
-
-@dataclasses.dataclass
-class Item2VecConfig:
-    """Skip-gram settings (defaults as in word2vec / the Best Buy design where they say)."""
-
-    dim: int = 50
-    window: int = 5
-    negatives: int = 5
-    subsample: float = 1e-3
-    epochs: int = 5
-    batch_size: int = 1024
-    learning_rate: float = 0.005
-    seed: int = 0
-    strategy: str = "default"
 
 
 def skipgram_pairs(sequences: Sequences, counts: np.ndarray, window: int, subsample: float,
@@ -143,7 +129,7 @@ def train_item2vec(sequences: Sequences, counts: np.ndarray, config: Item2VecCon
         if not len(targets):
             break
         fitted = model.fit(_dataset(targets, contexts, table, config, epoch), initial_epoch=epoch,
-                           epochs=epoch + 1, verbose=1 if progress else 0, callbacks=list(callbacks))
+                           epochs=epoch + 1, shuffle=False, verbose=1 if progress else 0, callbacks=list(callbacks))
         history["loss"] += fitted.history.get("loss", [])
     if not model.built:
         model({"target": tf.zeros([1], tf.int32), "context": tf.zeros([1, 1], tf.int32)})

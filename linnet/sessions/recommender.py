@@ -17,28 +17,13 @@ Ages count back from the latest event of the history, so a history scores the sa
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow as tf
 
+from linnet.sessions.config import RecommenderParams
 from linnet.sessions.cooccurrence import NeighbourTable
 
 SECONDS_PER_DAY = 86_400.0
-
-
-@dataclasses.dataclass
-class RecommenderParams:
-    """Weights of the default recommender (module docstring): recency and decay in days, γ, δ.
-
-    γ and δ were chosen on a validation split inside the shared file's training period (train before
-    2010-06-01, test the first basket after), never on its test period: see docs/sessions.md."""
-
-    recency_days: float = 365.0
-    decay_days: float = 30.0
-    vector_weight: float = 0.2
-    popularity_weight: float = 0.5
-    max_history: int = 500
 
 
 class SessionRecommender(tf.Module):

@@ -147,3 +147,18 @@ def time_split(frame: pd.DataFrame, cutoff_seconds: int) -> TimeSplit:
     groups = np.split(items, starts[1:])
     return TimeSplit(train, users.astype(object), [np.unique(group) for group in groups],
                      target["time"].to_numpy(np.int64)[starts])
+
+
+def split_last_basket(sequences: Sequences) -> tuple[Sequences, np.ndarray, np.ndarray]:
+    """For users with two baskets or more: ``(history without the last basket, user index of each target,
+    target item)`` (the targets are the known items of each user's last basket)."""
+    last = np.zeros(len(sequences), dtype=np.int64)
+    np.maximum.at(last, sequences.owner(), sequences.baskets)
+    chosen = sequences.select(last >= 1)
+    owner = chosen.owner()
+    in_last = chosen.baskets == last[last >= 1][owner]
+    lengths = np.bincount(owner[~in_last], minlength=len(chosen))
+    history = Sequences(chosen.users, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                        chosen.items[~in_last], chosen.times[~in_last], chosen.baskets[~in_last])
+    target = in_last & (chosen.items >= 0)
+    return history, owner[target], chosen.items[target]
