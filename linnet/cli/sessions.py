@@ -123,7 +123,11 @@ def run_train(args) -> int:
     from linnet.sessions.runs import train_run
 
     schema, rules = _schema_and_rules(args)
-    config = SessionsConfig.from_dict(yaml.safe_load(open(args.config, encoding="utf-8")) if args.config else None)
+    settings = None
+    if args.config:
+        with open(args.config, encoding="utf-8") as handle:
+            settings = yaml.safe_load(handle)
+    config = SessionsConfig.from_dict(settings)
     if args.epochs:
         config.item2vec.epochs = args.epochs
     model = train_run(args.events, args.out, schema, rules, config, progress=not args.no_progress)
@@ -163,7 +167,11 @@ def run_evaluate(args) -> int:
 def run_recommend(args) -> int:
     from linnet.serving.artifacts import EXPORT, artifact_kind
     from linnet.sessions.events import read_events
-    from linnet.sessions.export import histories_from_log, load_recommend_function, recommend_histories
+    from linnet.sessions.export import (
+        histories_from_log,
+        load_recommend_function,
+        recommend_histories,
+    )
     from linnet.sessions.runs import load_model
 
     is_export = artifact_kind(args.model, required=False) == EXPORT

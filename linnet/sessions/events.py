@@ -186,19 +186,25 @@ def _read_frame(path: Path, schema: EventSchema, format: str | None) -> tuple[pd
     _require(path, columns, header)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, usecols=columns,
-                            on_bad_lines="warn", skip_blank_lines=False, encoding_errors="replace")
-    skipped = []
-    for warning in caught:
-        for line, problem in _PANDAS_BAD_LINE.findall(str(warning.message)):
-            skipped.append(int(line))
-            bad.append(BadRow(str(path), int(line), None, None, f"malformed line: {problem.strip()}"))
-    frame = frame.fillna("")
-    # A row's line: the header, the rows before it, the newlines inside their quoted fields, skipped lines.
-    newlines = sum(frame[column].str.count("\n").to_numpy() for column in columns)
-    lines = 2 + np.arange(len(frame)) + np.concatenate([[0], np.cumsum(newlines)[:-1]]).astype(np.int64)
-    for line in sorted(skipped):
-        lines = lines + (lines >= line)
+        # Every column is read: with ``usecols`` pandas no longer notices a line with too many fields.
+        full = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, on_bad_lines="warn",
+                           skip_blank_lines=False, encoding_errors="replace").fillna("")
+    # pandas numbers a skipped line by its record (the header is 1); a file line counts the newlines inside
+    # quoted fields too. Each row's file line: the header, the rows before it, their quoted newlines, and
+    # the skipped records before it.
+    newlines = sum(full[column].str.count("\n").to_numpy() for column in full.columns)
+    frame = full[columns]
+    newlines_before = np.concatenate([[0], np.cumsum(newlines)]).astype(np.int64)
+    records = sorted(int(line) for warning in caught for line, _ in _PANDAS_BAD_LINE.findall(str(warning.message)))
+    problems = {int(line): problem for warning in caught
+                for line, problem in _PANDAS_BAD_LINE.findall(str(warning.message))}
+    skipped_before = np.zeros(len(frame), dtype=np.int64)
+    for count, record in enumerate(records):  # loops over malformed lines only
+        good_before = record - 2 - count
+        skipped_before[good_before:] += 1
+        line = 2 + good_before + int(newlines_before[min(good_before, len(frame))]) + count
+        bad.append(BadRow(str(path), line, None, None, f"malformed line: {problems[record].strip()}"))
+    lines = 2 + np.arange(len(frame)) + newlines_before[:-1] + skipped_before
     blank = (frame[columns] == "").all(axis=1).to_numpy()
     return frame[~blank].reset_index(drop=True), lines[~blank], bad, "line"
 

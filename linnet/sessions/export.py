@@ -83,8 +83,8 @@ def recommend_histories(recommend, histories: Histories, k: int, batch_size: int
         out = recommend(item_ids=tf.constant(histories.item_ids[start:start + batch_size]),
                         timestamps=tf.constant(histories.timestamps[start:start + batch_size], tf.int64),
                         k=tf.constant(k, tf.int32))
-        for key in parts:
-            parts[key].append(out[key].numpy())
+        for key, values in parts.items():
+            values.append(out[key].numpy())
     if not parts["item_ids"]:
         return {"item_ids": np.zeros((0, k), object), "scores": np.zeros((0, k), np.float32),
                 "unknown_items": np.zeros(0, np.int32)}

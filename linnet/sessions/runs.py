@@ -17,7 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from linnet.atomic_files import atomic_path, write_json_atomically, write_text_atomically
+from linnet.atomic_files import (
+    atomic_path,
+    write_json_atomically,
+    write_text_atomically,
+)
 from linnet.errors import ConfigError
 from linnet.sessions import baselines
 from linnet.sessions.config import SessionsConfig
@@ -127,30 +131,29 @@ def train_run(events_path, out_dir, schema: EventSchema, rules: CleaningRules | 
               config: SessionsConfig | None = None, progress: bool = True) -> SessionModel:
     """``linnet sessions train``: reads and cleans the events, fits the model, writes the run directory and
     an MLflow run (params, item2vec loss per epoch, metrics, files) to ``RUN/mlflow.db``."""
-    from linnet.atomic_files import atomic_directory
     from linnet.sessions.events import read_events
-    from linnet.training.run_directory import check_run_directory
+    from linnet.training.run_directory import STATE_DIR, prepare_run_directory
     from linnet.training.tracking import MlflowTracker  # lazy: Keras and MLflow
 
     rules = rules or CleaningRules()
     config = config or SessionsConfig()
-    out_dir = check_run_directory(Path(out_dir))
-    if out_dir.exists():
-        out_dir.rmdir()  # empty (checked): the finished run is renamed into its place
-    log = read_events(events_path, schema, rules)
+    out_dir = Path(out_dir)
+    log = read_events(events_path, schema, rules)  # a bad file fails before the run directory is made
     if progress:
         print(log.report.summary())
-    with atomic_directory(out_dir) as temporary:
-        with MlflowTracker(temporary, run_name=out_dir.name) as tracker:
-            tracker.set_tags({"linnet.kind": "sessions"})
-            tracker.log_params({"schema": schema.to_dict(), "cleaning": rules.to_dict(), **config.to_dict(),
-                                "events": str(events_path)})
-            model = fit_model(log, schema, rules, config, progress=progress, callbacks=[tracker.keras_callback()])
-            write_model(model, temporary)
-            tracker.log_metrics({key: value for key, value in model.metrics.items() if not isinstance(value, (list, dict))})
-            write_text_atomically(temporary / README_FILE, run_readme(model, events_path))
-            for name in (CONFIG_FILE, ITEMS_FILE, METRICS_FILE, README_FILE):
-                tracker.log_artifact(temporary / name)
+    out_dir = prepare_run_directory(out_dir)  # refuses a directory that is not empty
+    with MlflowTracker(out_dir, run_name=out_dir.name) as tracker:
+        tracker.set_tags({"linnet.kind": "sessions"})
+        tracker.log_params({"schema": schema.to_dict(), "cleaning": rules.to_dict(), **config.to_dict(),
+                            "events": str(events_path)})
+        model = fit_model(log, schema, rules, config, progress=progress, callbacks=[tracker.keras_callback()])
+        write_model(model, out_dir)
+        tracker.log_metrics({key: value for key, value in model.metrics.items()
+                             if not isinstance(value, (list, dict))})
+        write_text_atomically(out_dir / README_FILE, run_readme(model, events_path))
+        for name in (CONFIG_FILE, ITEMS_FILE, METRICS_FILE, README_FILE):
+            tracker.log_artifact(out_dir / name)
+    (out_dir / STATE_DIR).rmdir()
     return model
 
 
