@@ -11,7 +11,12 @@ import pytest
 
 from linnet.errors import CatalogError, ConfigError
 from linnet.sessions.events import CleaningRules, EventSchema, read_events
-from linnet.sessions.sequences import ItemVocabulary, build_sequences, min_items_filter, time_split
+from linnet.sessions.sequences import (
+    ItemVocabulary,
+    build_sequences,
+    min_items_filter,
+    time_split,
+)
 
 SCHEMA = EventSchema(user_column="customer", item_column="sku", time_column="when", basket_column="order",
                      quantity_column="qty", title_column="name")
@@ -65,9 +70,10 @@ def test_event_filter_and_sessions(tmp_path):
 
 
 def test_sequences_order_by_time_then_basket_and_min_items(tmp_path):
-    path = write(tmp_path, "".join([
-        "9,X,x,1,2020-01-02 00:00:00,u1\n", "8,Y,y,1,2020-01-02 00:00:00,u1\n",  # same time: basket 8 first
-        "7,Z,z,1,2020-01-01 00:00:00,u1\n", "1,X,x,1,2020-01-01 00:00:00,u2\n"]))
+    path = write(tmp_path, "9,X,x,1,2020-01-02 00:00:00,u1\n"
+                           "8,Y,y,1,2020-01-02 00:00:00,u1\n"  # the same time as basket 9: basket 8 first
+                           "7,Z,z,1,2020-01-01 00:00:00,u1\n"
+                           "1,X,x,1,2020-01-01 00:00:00,u2\n")
     log = read_events(path, SCHEMA)
     vocabulary = ItemVocabulary.from_items(log.frame["item"])
     sequences = build_sequences(log.frame, vocabulary)
@@ -93,4 +99,4 @@ def test_reading_events_does_not_import_tensorflow():
 
     code = ("import sys, linnet.sessions.events, linnet.sessions.sequences, linnet.sessions.baselines, "
             "linnet.sessions.metrics, linnet.sessions.config; print('tensorflow' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
