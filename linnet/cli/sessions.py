@@ -11,14 +11,8 @@ import csv
 import numpy as np
 
 from linnet.atomic_files import atomic_path
+from linnet.cli.embed import _positive_int  # one parser of positive counts for the commands
 from linnet.errors import ConfigError
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _add_schema(parser: argparse.ArgumentParser, required: bool) -> None:
