@@ -42,7 +42,7 @@ def _load() -> str:
 
 
 def _gensim_vectors(sequences, vocabulary, config):
-    from gensim.models import Word2Vec  # the benchmark's peer; never imported by the package
+    from gensim.models import Word2Vec  # lazy: the peer only
 
     sentences = [[str(item) for item in sequences.items_of(user) if item >= 0] for user in range(len(sequences))]
     started = time.perf_counter()

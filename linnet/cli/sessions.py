@@ -11,7 +11,7 @@ import csv
 import numpy as np
 
 from linnet.atomic_files import atomic_path
-from linnet.cli.embed import _positive_int  # one parser of positive counts for the commands
+from linnet.cli.embed import _positive_int
 from linnet.errors import ConfigError
 
 
