@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from pathlib import Path
 
 import numpy as np
 
@@ -99,6 +100,19 @@ def register(subparsers) -> None:
     neighbours.add_argument("--k", type=_positive_int, default=5)
     neighbours.add_argument("--out", metavar="CSV", help="item_id, rank, neighbour_id, score, title")
     neighbours.set_defaults(func=run_neighbours)
+
+    cold = actions.add_parser("cold-start", help="add new items (never in a sequence) by their titles",
+                              description="Map the titles of new items through a LinNét product embedding into "
+                                          "the item2vec space (a map learned on the items that have both) and "
+                                          "write a new run that can recommend them and find their neighbours.")
+    cold.add_argument("--model", required=True, metavar="RUN")
+    cold.add_argument("--title-model", required=True, metavar="LINNET_MODEL",
+                      help="a LinNét classifier run or export (its embedding reads the titles)")
+    cold.add_argument("--items", required=True, metavar="CSV", help="new items: an id and a title column")
+    cold.add_argument("--id-column", required=True)
+    cold.add_argument("--item-title-column", required=True, help="the title column of --items")
+    cold.add_argument("--out", required=True, metavar="NEW_RUN")
+    cold.set_defaults(func=run_cold_start)
 
     projector = actions.add_parser("projector", help="TensorBoard projector files and a 2-D map PNG of items")
     projector.add_argument("--model", required=True, metavar="RUN")
@@ -221,6 +235,29 @@ def run_neighbours(args) -> int:
             writer = csv.writer(handle)
             writer.writerow(["item_id", "rank", "neighbour_id", "score", "title"])
             writer.writerows(rows)
+    return 0
+
+
+def run_cold_start(args) -> int:
+    import pandas as pd
+
+    from linnet.sessions.runs import load_model, write_model
+    from linnet.sessions.vectors import add_cold_start_items, item_neighbours
+    from linnet.training.run_directory import check_run_directory
+
+    check_run_directory(args.out)
+    model = load_model(args.model)
+    items = pd.read_csv(args.items, dtype=str, keep_default_na=False)
+    missing = [name for name in (args.id_column, args.item_title_column) if name not in items.columns]
+    if missing:
+        raise ConfigError(f"{args.items}: column(s) {missing} not found (columns: {list(items.columns)})")
+    extended = add_cold_start_items(model, args.title_model, items[args.id_column], items[args.item_title_column])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_model(extended, out)
+    for item, rank, neighbour, score, title in item_neighbours(extended, list(items[args.id_column])[:5], k=3):
+        print(f"{item} -> {rank}. {neighbour} {score:.3f} {title}")
+    print(f"{len(items)} new item(s) added to {len(model.vocabulary)}; run written to {args.out}")
     return 0
 
 

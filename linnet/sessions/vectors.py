@@ -99,3 +99,42 @@ def write_item_projector(model, out_dir: str | os.PathLike, projection: str = "t
         paths = [[str(path).split(" > ")[0]] for path in predicted["path"]]
     return write_projector(out_dir, model.vectors, list(model.vocabulary.ids), titles=list(model.titles), paths=paths,
                            projection=projection, max_png_points=max_points)
+
+
+def add_cold_start_items(model, linnet_model, new_ids, new_titles, ridge: float = 1.0):
+    """A copy of the sessions ``model`` whose vocabulary also holds ``new_ids`` (items never seen in a
+    sequence), with item vectors mapped from their titles' LinNét embeddings (see the module docstring).
+
+    The new items have no co-occurrence neighbours and no popularity; they reach users through the
+    time-decayed user vector and are found by `nearest`.
+
+    Raises:
+        ConfigError: fewer than two known items have a title, or a new id is already known.
+    """
+    import dataclasses
+
+    from linnet.sessions.cooccurrence import NeighbourTable
+    from linnet.sessions.sequences import ItemVocabulary
+
+    new_ids = np.asarray([str(item) for item in new_ids], dtype=object)
+    known_already = [item for item, index in zip(new_ids, model.vocabulary.index(new_ids)) if index >= 0]
+    if known_already:
+        raise ConfigError(f"item(s) {known_already[:5]} are already in the run; cold start is for new items")
+    titled = np.flatnonzero(np.array([bool(str(title).strip()) for title in model.titles]))
+    vectors = embed_titles(linnet_model, list(model.titles[titled]) + [str(title) for title in new_titles])
+    weights = fit_title_map(vectors[:len(titled)], model.vectors[titled], ridge)
+    mapped = apply_title_map(weights, vectors[len(titled):])
+    extra = len(new_ids)
+    neighbours = NeighbourTable(np.vstack([model.neighbours.ids, np.full((extra, model.neighbours.ids.shape[1]), -1,
+                                                                          dtype=model.neighbours.ids.dtype)]),
+                                np.vstack([model.neighbours.weights, np.zeros((extra, model.neighbours.ids.shape[1]),
+                                                                               dtype=model.neighbours.weights.dtype)]))
+    return dataclasses.replace(
+        model,
+        vocabulary=ItemVocabulary(np.concatenate([model.vocabulary.ids, new_ids]),
+                                  np.concatenate([model.vocabulary.counts, np.zeros(extra, np.int64)])),
+        titles=np.concatenate([model.titles, np.asarray(list(new_titles), dtype=object)]),
+        vectors=np.vstack([model.vectors, mapped]).astype(np.float32),
+        neighbours=neighbours,
+        popularity=np.concatenate([model.popularity, np.zeros(extra, np.float32)]),
+        metrics={**model.metrics, "cold_start_items": extra, "cold_start_source": str(linnet_model)})

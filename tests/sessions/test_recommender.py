@@ -149,3 +149,43 @@ def test_commands_train_then_recommend_for_every_user(planted_csv, tmp_path):
     assert {row["user_id"] for row in rows} == users
     assert [row["rank"] for row in rows if row["user_id"] == "newcomer"] == ["1", "2", "3"]
     assert next(row["error"] for row in rows if row["user_id"] == "returner").startswith("no usable event")
+
+
+def test_projector_files_and_map_of_the_item_vectors(trained, tmp_path):
+    from linnet.sessions.vectors import write_item_projector
+
+    _, model, _ = trained
+    written = write_item_projector(model, tmp_path / "projector", projection="pca")
+    assert written["png"].stat().st_size > 1000
+    lines = written["metadata"].read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "id\ttitle" and len(lines) == len(model.vocabulary) + 1
+    assert lines[1].split("\t") == [model.vocabulary.ids[0], model.titles[0]]
+
+
+def test_cold_start_command_adds_new_items_that_can_be_recommended(trained, tmp_path):
+    import keras
+
+    from linnet.encoders import build_text_encoder
+    from linnet.sessions.runs import load_model
+
+    _, _, run_dir = trained
+    keras.utils.set_random_seed(0)
+    title = keras.Input(shape=(), dtype="string", name="title")
+    encoded = build_text_encoder("hashed_ngrams", ["title"], num_bins=4096, embedding_dim=32)({"title": title})
+    embedding = keras.layers.UnitNormalization(name="embedding")(encoded)
+    linnet_model = tmp_path / "titles.keras"
+    keras.Model({"title": title}, {"embedding": embedding}).save(linnet_model)
+    new_items = tmp_path / "new.csv"
+    new_items.write_text("code,label\n" + "".join(f"new{g},group {g} thing 9\n" for g in range(4)), encoding="utf-8")
+    out = tmp_path / "with_new"
+    assert main(["sessions", "cold-start", "--model", str(run_dir), "--title-model", str(linnet_model),
+                 "--items", str(new_items), "--id-column", "code", "--item-title-column", "label",
+                 "--out", str(out)]) == 0
+    extended = load_model(out)
+    new = extended.vocabulary.index([f"new{g}" for g in range(4)])
+    assert (new >= 0).all() and len(extended.vocabulary) == 24 + 4
+    order, _ = nearest(extended.vectors[new], extended.vectors[:24], k=1)
+    assert (group_of(extended.vocabulary.ids[order[:, 0]]) == [f"g{g}" for g in range(4)]).sum() >= 3
+    recommender = extended.recommender()
+    out_ids = recommender.recommend(tf.constant([["new2"]]), tf.constant([[0]], tf.int64), tf.constant(3))
+    assert int(out_ids["unknown_items"][0]) == 0 and out_ids["item_ids"][0, 0].numpy() == b"new2"
