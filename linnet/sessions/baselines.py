@@ -62,8 +62,8 @@ def item_knn_scores(histories: Sequences, neighbours: NeighbourTable, num_items:
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """``[U, k]`` item indices of the k highest scores, best first (ties: lower index first); ``-1`` where the
-    score is not positive."""
+    """``[U, k]`` item indices of the k highest scores, best first (equal scores among the chosen: lower index
+    first); ``-1`` where the score is not positive."""
     scores = np.asarray(scores)
     k_eff = min(k, scores.shape[1])
     part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
