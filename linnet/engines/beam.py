@@ -1,0 +1,319 @@
+"""Apache Beam jobs: ``predict`` and ``embed`` a catalog with an export, on any Beam runner.
+
+Pipeline (`predict_pipeline`, `embed_pipeline`)::
+
+    catalog files (path or glob, any Beam filesystem) ─► read each file with linnet's CatalogReader
+        (CSV/TSV/JSONL/Parquet; bad rows ─► errors)                                   │
+    ─► one row per id (GroupByKey; a repeated id ─► errors) ─► RunInference(ExportModelHandler)
+    ─► predictions (linnet predict's columns) / vectors ─► sharded Parquet or JSONL   + errors output
+
+`ExportModelHandler` is the `apache_beam.ml.inference.base.ModelHandler` Beam's stock TensorFlow handler cannot
+be for a LinNét export: its ``load_model`` is ``tf.saved_model.load`` (with TF Text's ops registered,
+`linnet.engines.signature_batches.load_export`, once per worker process) and ``run_inference`` calls one
+signature on a batch of raw rows. Files are the unit of reading (shard a big catalog into files); rows are
+reshuffled by id before inference, so inference spreads over the workers whatever the file sizes.
+
+Every input row comes out once: a prediction (or an empty prediction with ``error`` set, for a row with an id
+that could not be predicted) in ``predictions-*``, and every problem in ``errors-*`` (``id``, ``file``,
+``location``, ``field``, ``problem``) — `linnet predict`'s two files, as shards.
+
+Example:
+    >>> import apache_beam as beam  # doctest: +SKIP
+    >>> with beam.Pipeline(options=pipeline_options([])) as pipeline:  # doctest: +SKIP
+    ...     predict_pipeline(pipeline, "exports/linnet/1", "catalog/*.jsonl", "out/")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from linnet.data.readers import CatalogReader, detect_format
+from linnet.engines.signature_batches import (
+    EMBED_SIGNATURE,
+    ERROR_FIELDS,
+    PREDICT_SIGNATURE,
+    RowError,
+    catalog_rows,
+    describe,
+    embedding_records,
+    error_record,
+    load_export,
+    prediction_columns,
+    prediction_records,
+)
+from linnet.errors import CatalogError, ConfigError
+
+#: The in-process runner the jobs use when no ``--runner`` is given (Beam's DirectRunner may pick Prism,
+#: which downloads a binary).
+IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+OUTPUT_FORMATS = ("parquet", "jsonl")
+EMBEDDING_FORMATS = ("parquet", "jsonl", "tfrecord")
+PREDICTIONS, ERRORS, EMBEDDINGS = "predictions", "errors", "embeddings"
+_ERRORS_TAG, _UNREAD_TAG = "errors", "unread"
+
+
+def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
+    """Beam's `PipelineOptions` from command-line flags (``--runner DataflowRunner --project ...``), with the
+    in-process runner when none is named."""
+    flags = list(args)
+    if not any(flag == "--runner" or flag.startswith("--runner=") for flag in flags) and "runner" not in options:
+        options["runner"] = IN_PROCESS_RUNNER
+    return PipelineOptions(flags, **options)
+
+
+# ------------------------------------------------------------------------------------------ handler
+class ExportModelHandler(ModelHandler):
+    """RunInference's handler for a LinNét export: ``tf.saved_model.load`` once per worker, one signature called
+    on each batch of `RawRow`; each result is ``PredictionResult(example=id, inference=(records, errors))``.
+
+    Args:
+        export_dir: the export version directory (any path the workers can read).
+        signature: ``serving_default`` (prediction records with `linnet predict`'s columns) or ``embed``.
+        min_batch_size, max_batch_size, max_batch_duration_secs: Beam's batching knobs (`beam.BatchElements`).
+    """
+
+    def __init__(self, export_dir, signature: str = PREDICT_SIGNATURE, *, min_batch_size: int | None = None,
+                 max_batch_size: int | None = 256, max_batch_duration_secs: int | None = None):
+        super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
+                         max_batch_duration_secs=max_batch_duration_secs)
+        if signature not in (PREDICT_SIGNATURE, EMBED_SIGNATURE):
+            raise ConfigError(f"signature {signature!r}: the Beam jobs run {PREDICT_SIGNATURE!r} or {EMBED_SIGNATURE!r}")
+        self.export_dir = os.fspath(export_dir)
+        self.signature = signature
+        self.num_levels = describe(export_dir).taxonomy.num_levels
+
+    def load_model(self):
+        return load_export(self.export_dir)
+
+    def run_inference(self, batch, model, inference_args=None):
+        outcomes = model.run(self.signature, batch)
+        if self.signature == EMBED_SIGNATURE:
+            records, errors = embedding_records(batch, outcomes)
+            by_id = {record["id"]: record for record in records}
+            failed = {error.id: error for error in errors}
+            return [PredictionResult(row.id, ([by_id[row.id]] if row.id in by_id else [],
+                                              [failed[row.id]] if row.id in failed else [])) for row in batch]
+        records, errors = prediction_records(batch, outcomes, self.num_levels)
+        problems: dict[str, list[RowError]] = {}
+        for error in errors:
+            problems.setdefault(error.id, []).append(error)
+        return [PredictionResult(row.id, ([record], problems.get(row.id, []))) for row, record in zip(batch, records)]
+
+    def get_num_bytes(self, batch) -> int:
+        return sum(len(value) for row in batch for value in row.inputs.values())
+
+    def get_metrics_namespace(self) -> str:
+        return "linnet"
+
+
+# ------------------------------------------------------------------------------------------- reading
+class ReadCatalogFile(beam.DoFn):
+    """A catalog file (a path on any Beam filesystem) ─► `RawRow` per usable row, `RowError` (tagged
+    ``errors``) per bad one: `linnet predict`'s reader and row rules."""
+
+    def __init__(self, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None):
+        self.schema, self.text_fields, self.with_image, self.format = schema, list(text_fields), with_image, format
+
+    def process(self, path: str):
+        with _local_copy(path) as local:
+            try:
+                reader = CatalogReader(local, format=self.format or detect_format(path))
+                reader.require([self.schema.id_column])
+            except CatalogError as error:
+                yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
+                return
+            image_root = self.schema.image_root or (str(Path(path).parent) if FileSystems.get_scheme(path) is None
+                                                    else None)
+            for chunk in reader:
+                for bad in chunk.bad_rows:
+                    yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(
+                        bad.product_id, path, f"{reader.location_kind} {bad.location}", bad.field, bad.problem,
+                        bad.location))
+                for item in catalog_rows(zip(chunk.locations, chunk.records), self.schema, self.text_fields,
+                                         self.with_image, file=path, location_kind=reader.location_kind,
+                                         image_root=image_root):
+                    yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item) if isinstance(item, RowError) else item
+
+
+class _local_copy:
+    """A local path for a file on any Beam filesystem (the file itself when local; else a temporary copy)."""
+
+    def __init__(self, path: str):
+        self.path, self.temporary = path, None
+
+    def __enter__(self) -> str:
+        if FileSystems.get_scheme(self.path) is None:
+            return self.path
+        handle, self.temporary = tempfile.mkstemp(suffix="".join(Path(self.path).suffixes[-2:]))
+        with os.fdopen(handle, "wb") as local, FileSystems.open(self.path) as remote:
+            shutil.copyfileobj(remote, local)
+        return self.temporary
+
+    def __exit__(self, *exc_info) -> None:
+        if self.temporary:
+            os.unlink(self.temporary)
+
+
+def _first_of_each_id(item, id_column: str):
+    """The first row of an id (by file and line): a `RawRow` to predict, or the `RowError` of a bad row with that
+    id (tagged ``unread``); the repeats become errors without an id, as `linnet predict` reports them."""
+    product_id, rows = item
+    rows = sorted(rows, key=lambda row: (row.file, row.line))
+    yield beam.pvalue.TaggedOutput(_UNREAD_TAG, rows[0]) if isinstance(rows[0], RowError) else rows[0]
+    for row in rows[1:]:
+        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, row.file, row.location, id_column,
+                                                             f"id {product_id!r} repeated", row.line))
+
+
+class ReadCatalog(beam.PTransform):
+    """Catalog files matching a pattern ─► one `RawRow` per id (``rows``), the bad rows that hold an id (first of
+    their id; ``unread``) and every other `RowError` (``errors``)."""
+
+    def __init__(self, pattern: str, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None):
+        super().__init__()
+        self.pattern, self.schema, self.text_fields, self.with_image, self.format = (
+            pattern, schema, text_fields, with_image, format)
+
+    def expand(self, begin):
+        paths = (begin
+                 | "Match" >> fileio.MatchFiles(self.pattern)
+                 | "Paths" >> beam.Map(lambda metadata: metadata.path)
+                 | "SpreadFiles" >> beam.Reshuffle())
+        read = paths | "Read" >> beam.ParDo(ReadCatalogFile(self.schema, self.text_fields, self.with_image,
+                                                            self.format)).with_outputs(_ERRORS_TAG, main="rows")
+        with_id = read[_ERRORS_TAG] | "WithId" >> beam.Filter(lambda error: error.id is not None)
+        without_id = read[_ERRORS_TAG] | "WithoutId" >> beam.Filter(lambda error: error.id is None)
+        unique = ((read.rows, with_id)
+                  | "Ids" >> beam.Flatten()
+                  | "ById" >> beam.Map(lambda row: (row.id, row))
+                  | "Group" >> beam.GroupByKey()
+                  | "OnePerId" >> beam.FlatMap(_first_of_each_id, self.schema.id_column).with_outputs(
+                      _ERRORS_TAG, _UNREAD_TAG, main="rows"))
+        errors = (without_id, unique[_ERRORS_TAG]) | "ReadErrors" >> beam.Flatten()
+        return {"rows": unique.rows, _UNREAD_TAG: unique[_UNREAD_TAG], _ERRORS_TAG: errors}
+
+
+# ------------------------------------------------------------------------------------------- writing
+def _pyarrow_schema(columns: Sequence[str]):
+    import pyarrow as pa  # lazy: only the Parquet writers need it
+
+    def kind(column: str):
+        if column in ("depth", "image_present"):
+            return pa.int64()
+        return pa.float64() if column.endswith("confidence") else pa.string()
+
+    return pa.schema([(column, kind(column)) for column in columns])
+
+
+def _embedding_schema():
+    import pyarrow as pa  # lazy: as above
+
+    return pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32()))])
+
+
+def _write(records, out_dir: str, name: str, output_format: str, schema_fn):
+    prefix = FileSystems.join(out_dir, name)
+    if output_format == "parquet":
+        return records | f"Write{name}" >> beam.io.WriteToParquet(prefix, schema_fn(), file_name_suffix=".parquet")
+    if output_format == "tfrecord":
+        return (records | f"Serialize{name}" >> beam.Map(_embedding_example)
+                | f"Write{name}" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord"))
+    return (records | f"Json{name}" >> beam.Map(lambda record: json.dumps(record, ensure_ascii=False))
+            | f"Write{name}" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
+
+
+def _embedding_example(record: dict) -> bytes:
+    import tensorflow as tf  # lazy: only the TFRecord output needs it
+
+    return tf.train.Example(features=tf.train.Features(feature={
+        "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[record["id"].encode("utf-8")])),
+        "embedding": tf.train.Feature(float_list=tf.train.FloatList(value=record["embedding"])),
+    })).SerializeToString()
+
+
+def _check_format(output_format: str, allowed: Sequence[str]) -> str:
+    if output_format not in allowed:
+        raise ConfigError(f"output format {output_format!r}: choose from {', '.join(allowed)}")
+    return output_format
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+def _job(pipeline, export_dir, catalog: str, out_dir: str, signature: str, schema=None, format: str | None = None,
+         min_batch_size: int | None = None, max_batch_size: int = 256):
+    artifact = describe(export_dir)
+    schema = schema or artifact.schema
+    if schema is None:
+        raise ConfigError(f"{export_dir}: the export saved no schema; pass the schema flags")
+    read = pipeline | "Begin" >> beam.Create([None]) | "ReadCatalog" >> ReadCatalog(
+        catalog, schema, artifact.text_fields, bool(artifact.image_size), format)
+    handler = ExportModelHandler(export_dir, signature, min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+    results = read["rows"] | "RunInference" >> RunInference(handler)
+    records = results | "Records" >> beam.FlatMap(lambda result: result.inference[0])
+    model_errors = results | "ModelErrors" >> beam.FlatMap(lambda result: result.inference[1])
+    errors = (read[_ERRORS_TAG], read[_UNREAD_TAG], model_errors) | "AllErrors" >> beam.Flatten()
+    return artifact, records, read[_UNREAD_TAG], errors
+
+
+def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
+                     output_format: str = "parquet", min_batch_size: int | None = None, max_batch_size: int = 256):
+    """Add `linnet predict` as a Beam job to ``pipeline``: ``OUT/predictions-*`` and ``OUT/errors-*`` shards.
+
+    Args:
+        export_dir: an export version directory (`linnet export`).
+        catalog: a catalog file, or a glob of files, on any Beam filesystem.
+        out_dir: output directory (any Beam filesystem).
+        schema: the catalog's `linnet.data.CatalogSchema` (default: the export's).
+        format: the catalog format (default: from each file's name).
+        output_format: ``parquet`` (typed columns) or ``jsonl``.
+        min_batch_size, max_batch_size: RunInference's batching knobs (rows per model call).
+
+    Returns:
+        ``{"predictions": PCollection of records, "errors": PCollection of error records}``.
+    """
+    _check_format(output_format, OUTPUT_FORMATS)
+    artifact, records, unread, errors = _job(pipeline, export_dir, catalog, out_dir, PREDICT_SIGNATURE, schema, format,
+                                     min_batch_size, max_batch_size)
+    num_levels = artifact.taxonomy.num_levels
+    # A row with an id that could not be read still gets its line in the predictions (an empty prediction
+    # with the problem), as in `linnet predict`; the model's own failures already have one.
+    empty = unread | "EmptyPredictions" >> beam.Map(lambda error: error_record(error.id, error.problem, num_levels))
+    predictions = (records, empty) | "AllPredictions" >> beam.Flatten()
+    error_records = errors | "ErrorRecords" >> beam.Map(RowError.as_record)
+    columns = prediction_columns(num_levels)
+    _write(predictions, out_dir, PREDICTIONS, output_format, lambda: _pyarrow_schema(columns))
+    _write(error_records, out_dir, ERRORS, output_format, lambda: _pyarrow_schema(ERROR_FIELDS))
+    return {PREDICTIONS: predictions, ERRORS: error_records}
+
+
+def embed_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
+                   output_format: str = "parquet", min_batch_size: int | None = None, max_batch_size: int = 256):
+    """The ``embed`` signature as a Beam job: ``OUT/embeddings-*`` (``id``, ``embedding``; Parquet, JSONL or
+    TFRecord ``tf.train.Example``) and ``OUT/errors-*`` (Parquet or JSONL). Arguments as `predict_pipeline`."""
+    _check_format(output_format, EMBEDDING_FORMATS)
+    _, records, _, errors = _job(pipeline, export_dir, catalog, out_dir, EMBED_SIGNATURE, schema, format,
+                              min_batch_size, max_batch_size)
+    error_records = errors | "ErrorRecords" >> beam.Map(RowError.as_record)
+    _write(records, out_dir, EMBEDDINGS, output_format, _embedding_schema)
+    error_format = "jsonl" if output_format == "jsonl" else "parquet"
+    _write(error_records, out_dir, ERRORS, error_format, lambda: _pyarrow_schema(ERROR_FIELDS))
+    return {EMBEDDINGS: records, ERRORS: error_records}
+
+
+def run_job(job, export_dir, catalog: str, out_dir: str, pipeline_args: Sequence[str] = (), **options) -> str:
+    """Build ``job`` (`predict_pipeline` or `embed_pipeline`) in a pipeline from ``pipeline_args`` and run it to
+    the end; returns the final state (``DONE``)."""
+    pipeline = beam.Pipeline(options=pipeline_options(pipeline_args))
+    job(pipeline, export_dir, catalog, out_dir, **options)
+    result = pipeline.run()
+    return str(result.wait_until_finish())
