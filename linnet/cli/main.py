@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "predict",
     "serve_client",
     "demo",
+    "beam",
 ]
 
 

@@ -7,7 +7,14 @@ import csv
 import json
 
 import pytest
-from serving.conftest import calibration_path, export_schema, exported, image_model, png_bytes  # noqa: F401
+from serving.conftest import (  # noqa: F401  the serving tests' export, built once per session
+    calibration_path,
+    export_schema,
+    exported,
+    image_model,
+    loaded,
+    png_bytes,
+)
 
 TITLES = ["red cotton shirt", "leather boots", "blue jeans", "canvas tote bag", "summer sandals", "linen shirt",
           "wool trousers", "hiking boots", "silk blouse", "denim jacket", "beach bag", "running shoes"]

@@ -22,17 +22,19 @@ def read_shards(directory, name: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def beam_predictions(exported, catalog_dir, tmp_path_factory):
-    from linnet.engines.beam import predict_pipeline, run_job
+    """`linnet beam predict` with small batches and a Beam pipeline option passed through to the runner."""
+    from linnet.cli.main import main
 
     out = tmp_path_factory.mktemp("beam-predict")
-    state = run_job(predict_pipeline, exported, str(catalog_dir / "*.jsonl"), str(out), max_batch_size=4)
-    return state, read_shards(out, "predictions"), read_shards(out, "errors")
+    code = main(["beam", "predict", "--model", str(exported), "--catalog", str(catalog_dir / "*.jsonl"),
+                 "--out", str(out), "--batch-size", "4", "--direct_num_workers=1"])
+    return code, read_shards(out, "predictions"), read_shards(out, "errors")
 
 
 def test_beam_predict_matches_linnet_predict(beam_predictions, linnet_predict):
-    state, predictions, _ = beam_predictions
+    code, predictions, _ = beam_predictions
     expected, _ = linnet_predict
-    assert state == "DONE"
+    assert code == 0
     assert sorted(predictions["id"]) == sorted(expected)  # every id exactly once
     for record in predictions.to_dict("records"):
         row = expected[record["id"]]
@@ -63,3 +65,24 @@ def test_beam_predict_reports_every_bad_row_and_image(beam_predictions, linnet_p
     corrupt = {f"p{number}" for number in range(1, 14, 3)}
     assert corrupt <= set(image_errors["id"])
     assert predictions.set_index("id").loc[sorted(corrupt), "path"].str.len().gt(0).all()
+
+
+def test_beam_embed_writes_the_embed_signature_per_id(exported, catalog_dir, loaded, tmp_path, capsys):
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+
+    assert main(["beam", "embed", "--model", str(exported), "--catalog", str(catalog_dir / "part-2.jsonl"),
+                 "--out", str(tmp_path), "--format", "jsonl", "--min-batch-size", "2", "--batch-size", "3"]) == 0
+    assert "DONE" in capsys.readouterr().out
+    vectors = read_shards(tmp_path, "embeddings").set_index("id")["embedding"]
+    errors = read_shards(tmp_path, "errors")
+    records = [json.loads(line) for line in (catalog_dir / "part-2.jsonl").read_text().splitlines()[:9]]
+    assert sorted(vectors.index) == sorted([record["id"] for record in records] + ["missing-image-100"])
+    assert {"bad-title-100"} <= set(errors["id"]) and "id 'p100' repeated" in set(errors["problem"])
+    images = [(catalog_dir / record["image"]).read_bytes() if record["image"] else b"" for record in records]
+    expected = loaded.signatures["embed"](title=tf.constant([record["title"] for record in records]),
+                                          brand=tf.constant([record["brand"] for record in records]),
+                                          image_bytes=tf.constant(images))["embedding"].numpy()
+    got = np.stack([np.asarray(vectors[record["id"]], np.float32) for record in records])
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -1,0 +1,79 @@
+"""``linnet beam predict|embed``: the batch jobs on Apache Beam (`linnet.engines.beam`), on any runner.
+
+Flags this module does not know are Beam's pipeline options and go to the runner unchanged
+(``--runner DataflowRunner --project P --region R --temp_location gs://...``); without ``--runner`` the job
+runs in this process (Beam's FnApiRunner). Beam is imported when a command runs, not when the parser is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from linnet.cli.schema_options import add_schema_options, schema_or_none
+
+
+class _PipelineArgsParser(argparse.ArgumentParser):
+    """A sub-command parser that keeps the flags it does not know as ``pipeline_args`` (Beam's options)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False  # a Beam flag must never be taken for a prefix of ours
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.pipeline_args = list(getattr(namespace, "pipeline_args", None) or []) + list(extras)
+        return namespace, []
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _run(args, job, noun: str) -> int:
+    from linnet.engines import beam  # lazy: Apache Beam loads only when a job runs
+
+    state = beam.run_job(getattr(beam, job), args.model, args.catalog, args.out, args.pipeline_args,
+                         schema=schema_or_none(args), format=args.catalog_format, output_format=args.format,
+                         min_batch_size=args.min_batch_size, max_batch_size=args.batch_size)
+    print(f"beam {noun}: {state}; {noun} and errors shards under {args.out}")
+    return 0
+
+
+def run_predict(args) -> int:
+    return _run(args, "predict_pipeline", "predictions")
+
+
+def run_embed(args) -> int:
+    return _run(args, "embed_pipeline", "embeddings")
+
+
+def _add_job(actions, name: str, help: str, formats: list[str], run) -> argparse.ArgumentParser:
+    parser = actions.add_parser(name, help=help, description=f"{help}. Unknown flags are Beam pipeline options "
+                                "(--runner DataflowRunner|FlinkRunner|SparkRunner ...); docs/scale.md has full commands.")
+    parser.add_argument("--model", required=True, metavar="EXPORT", help="export version directory (linnet export)")
+    parser.add_argument("--catalog", required=True, metavar="PATH_OR_GLOB",
+                        help="catalog file(s): CSV/TSV/JSONL/Parquet, local or any Beam filesystem (gs://, s3://, ...)")
+    parser.add_argument("--catalog-format", choices=["csv", "tsv", "jsonl", "parquet"],
+                        help="catalog format (default: from each file's name)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory of the shards")
+    parser.add_argument("--format", choices=formats, default="parquet", help="shard format (default parquet)")
+    parser.add_argument("--batch-size", type=_positive_int, default=256, help="most rows per model call (default 256)")
+    parser.add_argument("--min-batch-size", type=_positive_int, help="fewest rows per model call (Beam's default)")
+    add_schema_options(parser)  # default: the export's schema
+    parser.set_defaults(func=run)
+    return parser
+
+
+def register(subparsers) -> None:
+    group = subparsers.add_parser("beam", help="batch jobs on Apache Beam (predict, embed)",
+                                  description="Run LinNét's batch jobs as Apache Beam pipelines (pip install "
+                                              "'linnet[beam]').")
+    actions = group.add_subparsers(dest="job", metavar="JOB", parser_class=_PipelineArgsParser)
+    actions.required = True
+    _add_job(actions, "predict", "categories for every product of a catalog, as sharded files", ["parquet", "jsonl"],
+             run_predict)
+    _add_job(actions, "embed", "one embedding per product of a catalog, as sharded files",
+             ["parquet", "jsonl", "tfrecord"], run_embed)
