@@ -7,14 +7,16 @@ import csv
 import json
 
 import pytest
-from serving.conftest import (  # noqa: F401  the serving tests' export, built once per session
-    calibration_path,
-    export_schema,
-    exported,
-    image_model,
-    loaded,
-    png_bytes,
-)
+
+from serving import conftest as serving_fixtures
+
+# The serving tests' export (and what it is built from), built once per session and shared here.
+image_model = serving_fixtures.image_model
+export_schema = serving_fixtures.export_schema
+calibration_path = serving_fixtures.calibration_path
+exported = serving_fixtures.exported
+loaded = serving_fixtures.loaded
+png_bytes = serving_fixtures.png_bytes
 
 TITLES = ["red cotton shirt", "leather boots", "blue jeans", "canvas tote bag", "summer sandals", "linen shirt",
           "wool trousers", "hiking boots", "silk blouse", "denim jacket", "beach bag", "running shoes"]
