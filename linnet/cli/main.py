@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "serve_client",
     "demo",
     "beam",
+    "spark",
 ]
 
 
