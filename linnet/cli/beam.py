@@ -1,4 +1,4 @@
-"""``linnet beam predict|embed``: the batch jobs on Apache Beam (`linnet.engines.beam`), on any runner.
+"""``linnet beam predict|embed|build-tfrecords``: the batch jobs on Apache Beam (`linnet.engines.beam`), on any runner.
 
 Flags this module does not know are Beam's pipeline options and go to the runner unchanged
 (``--runner DataflowRunner --project P --region R --temp_location gs://...``); without ``--runner`` the job
@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from linnet.cli.schema_options import add_schema_options, schema_or_none
+from linnet.cli.schema_options import (
+    add_schema_options,
+    schema_from_args,
+    schema_or_none,
+)
 
 
 class _PipelineArgsParser(argparse.ArgumentParser):
@@ -50,6 +54,23 @@ def run_embed(args) -> int:
     return _run(args, "embed_pipeline", "embeddings")
 
 
+def run_build_tfrecords(args) -> int:
+    import apache_beam  # lazy: as in _run
+
+    from linnet.engines import beam, beam_tfrecords  # lazy: as in _run
+
+    pipeline = apache_beam.Pipeline(options=beam.pipeline_options(args.pipeline_args))
+    limits = {"workers": args.workers, "timeout": args.timeout, "retries": args.retries, "max_bytes": args.max_bytes,
+              "max_pixels": args.max_pixels}
+    beam_tfrecords.build_tfrecords_pipeline(pipeline, args.catalog, args.out, schema_from_args(args), args.taxonomy,
+                                            image_dir=args.image_dir, fetch_limits=limits,
+                                            unknown_labels=args.unknown_labels, shards_per_split=args.shards)
+    state = pipeline.run().wait_until_finish()
+    print(f"beam build-tfrecords: {state}; TFRecords and metadata.json under {args.out} "
+          f"(read them with linnet.data.read_tfrecords), failures in {args.out}/failures-*.jsonl")
+    return 0
+
+
 def _add_job(actions, name: str, help: str, formats: list[str], run) -> argparse.ArgumentParser:
     parser = actions.add_parser(name, help=help, description=f"{help}. Unknown flags are Beam pipeline options "
                                 "(--runner DataflowRunner|FlinkRunner|SparkRunner ...); docs/scale.md has full commands.")
@@ -68,7 +89,7 @@ def _add_job(actions, name: str, help: str, formats: list[str], run) -> argparse
 
 
 def register(subparsers) -> None:
-    group = subparsers.add_parser("beam", help="batch jobs on Apache Beam (predict, embed)",
+    group = subparsers.add_parser("beam", help="batch jobs on Apache Beam (predict, embed, build-tfrecords)",
                                   description="Run LinNét's batch jobs as Apache Beam pipelines (pip install "
                                               "'linnet[beam]').")
     actions = group.add_subparsers(dest="job", metavar="JOB", parser_class=_PipelineArgsParser)
@@ -77,3 +98,23 @@ def register(subparsers) -> None:
              run_predict)
     _add_job(actions, "embed", "one embedding per product of a catalog, as sharded files",
              ["parquet", "jsonl", "tfrecord"], run_embed)
+    records = actions.add_parser("build-tfrecords", help="catalog + images (paths or URLs) to sharded TFRecords",
+                                 description="Fetch the image URLs of each catalog file (linnet images fetch's limits), "
+                                             "label and split the rows, write <split>-*.tfrecord, metadata.json and "
+                                             "failures-*.jsonl. Unknown flags are Beam pipeline options.")
+    records.add_argument("--catalog", required=True, metavar="PATH_OR_GLOB", help="labelled catalog file(s)")
+    records.add_argument("--taxonomy", required=True, metavar="FILE", help="the tree the labels map to")
+    records.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    records.add_argument("--image-dir", metavar="DIR", help="where fetched images go (default: OUT/images)")
+    records.add_argument("--unknown-labels", choices=["skip", "ancestor", "error"], default="skip",
+                         help="a label not in the tree: leave the row out (default), its deepest known node, or "
+                              "fail the file")
+    records.add_argument("--shards", type=_positive_int, default=4, help="TFRecord files per split (default: 4)")
+    records.add_argument("--workers", type=int, default=8, help="parallel downloads per file (default: 8)")
+    records.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    records.add_argument("--retries", type=int, default=2, help="retries after timeouts, 429 and 5xx (default: 2)")
+    records.add_argument("--max-bytes", type=int, default=20 * 1024 * 1024, help="largest download (default: 20 MiB)")
+    records.add_argument("--max-pixels", type=int, default=50_000_000,
+                         help="largest image in pixels, a decompression-bomb guard (default: 50M)")
+    add_schema_options(records)
+    records.set_defaults(func=run_build_tfrecords)

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -228,9 +229,43 @@ def _write(records, out_dir: str, name: str, output_format: str, schema_fn):
         return records | f"Write{name}" >> beam.io.WriteToParquet(prefix, schema_fn(), file_name_suffix=".parquet")
     if output_format == "tfrecord":
         return (records | f"Serialize{name}" >> beam.Map(_embedding_example)
-                | f"Write{name}" >> beam.io.WriteToTFRecord(prefix, file_name_suffix=".tfrecord"))
+                | f"Write{name}" >> WriteTFRecordShards(out_dir, name))
     return (records | f"Json{name}" >> beam.Map(lambda record: json.dumps(record, ensure_ascii=False))
             | f"Write{name}" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
+
+
+class WriteTFRecordShards(beam.PTransform):
+    """Serialized records ─► ``DIR/<name>-SSSSS-of-NNNNN.tfrecord`` written by ``tf.io.TFRecordWriter`` (each shard
+    to a temporary name, then renamed: a shard is whole or absent); the output is the paths written.
+
+    Beam's own ``WriteToTFRecord`` needs a CRC-32C package LinNét does not install; TensorFlow writes the same
+    framing. A record's shard is a hash of its bytes, so a shard that gets no record is not written.
+    """
+
+    def __init__(self, out_dir: str, name: str, num_shards: int = 4):
+        super().__init__()
+        self.out_dir, self.name, self.num_shards = out_dir, name, int(num_shards)
+
+    def expand(self, records):
+        count = self.num_shards
+        return (records
+                | "Shard" >> beam.Map(lambda record: (zlib.crc32(record) % count, record))
+                | "ByShard" >> beam.GroupByKey()
+                | "WriteShard" >> beam.Map(_write_tfrecord_shard, self.out_dir, self.name, count))
+
+
+def _write_tfrecord_shard(item, out_dir: str, name: str, count: int) -> str:
+    import tensorflow as tf  # lazy: only the TFRecord outputs need it
+
+    shard, records = item
+    path = FileSystems.join(out_dir, f"{name}-{shard:05d}-of-{count:05d}.tfrecord")
+    temporary = f"{path}.tmp-{os.getpid()}"
+    tf.io.gfile.makedirs(out_dir)
+    with tf.io.TFRecordWriter(temporary) as writer:
+        for record in records:
+            writer.write(record)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+    return path
 
 
 def _embedding_example(record: dict) -> bytes:

@@ -86,3 +86,42 @@ def test_beam_embed_writes_the_embed_signature_per_id(exported, catalog_dir, loa
                                           image_bytes=tf.constant(images))["embedding"].numpy()
     got = np.stack([np.asarray(vectors[record["id"]], np.float32) for record in records])
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_beam_build_tfrecords_writes_what_read_tfrecords_reads(catalog_dir, tiny_taxonomy, tmp_path, capsys):
+    import csv
+
+    from linnet.cli.main import main
+    from linnet.data.tfrecord import read_metadata, read_tfrecords
+
+    taxonomy = tiny_taxonomy.save(tmp_path / "taxonomy.json") or tmp_path / "taxonomy.json"
+    catalog = tmp_path / "labelled" / "catalog.csv"
+    catalog.parent.mkdir()
+    (catalog.parent / "good.png").write_bytes((catalog_dir / "good.png").read_bytes())
+    paths = ["Clothing > Tops > Shirts", "Shoes > Boots", "Bags", "Clothing > Trousers > Jeans"]
+    rows = [{"id": f"r{number}", "title": f"product {number}", "brand": "acme", "path": paths[number % 4],
+             "image": [str(catalog.parent / "good.png"), "", "http://127.0.0.1:9/unreachable.jpg"][number % 3]}
+            for number in range(30)]  # (a file with URLs finds its images in the fetched folder: local ones absolute)
+    rows.append({"id": "unknown-label", "title": "a lamp", "brand": "", "path": "Lighting > Lamps", "image": ""})
+    with open(catalog, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "records"
+    assert main(["beam", "build-tfrecords", "--catalog", str(catalog), "--taxonomy", str(taxonomy), "--out", str(out),
+                 "--text-columns", "title,brand", "--category-column", "path", "--image-column", "image",
+                 "--timeout", "1", "--retries", "0"]) == 0
+    assert "DONE" in capsys.readouterr().out
+    metadata = read_metadata(out)
+    assert sum(split["examples"] for split in metadata["splits"].values()) == 30
+    ids, present = [], []
+    for split in ("train", "validation", "test"):
+        for features, labels, _ in read_tfrecords(out, split, batch_size=8, image_size=16, with_ids=True):
+            ids += [value.decode() for value in features["id"].numpy()]
+            present += features["image_present"].numpy().tolist()
+            assert labels["level_1"].shape[0] == features["id"].shape[0]
+    assert sorted(ids) == sorted(f"r{number}" for number in range(30))
+    assert sum(present) == 10  # the local images; the URLs could not be fetched
+    failures = [json.loads(line) for path in out.glob("failures-*.jsonl") for line in path.read_text().splitlines()]
+    assert {failure.get("url") for failure in failures if failure.get("status")} == {"http://127.0.0.1:9/unreachable.jpg"}
+    assert any(failure.get("id") == "unknown-label" for failure in failures)
