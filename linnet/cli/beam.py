@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from linnet.cli.data import add_fetch_limit_options
+from linnet.cli.embed import _positive_int
 from linnet.cli.schema_options import (
     add_schema_options,
     schema_from_args,
@@ -27,13 +29,6 @@ class _PipelineArgsParser(argparse.ArgumentParser):
         namespace, extras = super().parse_known_args(args, namespace)
         namespace.pipeline_args = list(getattr(namespace, "pipeline_args", None) or []) + list(extras)
         return namespace, []
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _run(args, job, noun: str) -> int:
@@ -60,8 +55,8 @@ def run_build_tfrecords(args) -> int:
     from linnet.engines import beam, beam_tfrecords  # lazy: as in _run
 
     pipeline = apache_beam.Pipeline(options=beam.pipeline_options(args.pipeline_args))
-    limits = {"workers": args.workers, "timeout": args.timeout, "retries": args.retries, "max_bytes": args.max_bytes,
-              "max_pixels": args.max_pixels}
+    limits = {"workers": args.workers, "timeout": args.timeout, "retries": args.retries, "backoff": args.backoff,
+              "max_bytes": args.max_bytes, "max_pixels": args.max_pixels}
     beam_tfrecords.build_tfrecords_pipeline(pipeline, args.catalog, args.out, schema_from_args(args), args.taxonomy,
                                             image_dir=args.image_dir, fetch_limits=limits,
                                             unknown_labels=args.unknown_labels, shards_per_split=args.shards)
@@ -110,11 +105,6 @@ def register(subparsers) -> None:
                          help="a label not in the tree: leave the row out (default), its deepest known node, or "
                               "fail the file")
     records.add_argument("--shards", type=_positive_int, default=4, help="TFRecord files per split (default: 4)")
-    records.add_argument("--workers", type=int, default=8, help="parallel downloads per file (default: 8)")
-    records.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
-    records.add_argument("--retries", type=int, default=2, help="retries after timeouts, 429 and 5xx (default: 2)")
-    records.add_argument("--max-bytes", type=int, default=20 * 1024 * 1024, help="largest download (default: 20 MiB)")
-    records.add_argument("--max-pixels", type=int, default=50_000_000,
-                         help="largest image in pixels, a decompression-bomb guard (default: 50M)")
+    add_fetch_limit_options(records)  # per catalog file
     add_schema_options(records)
     records.set_defaults(func=run_build_tfrecords)

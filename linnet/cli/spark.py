@@ -8,14 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from linnet.cli.embed import _positive_int
 from linnet.cli.schema_options import add_schema_options, schema_or_none
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def run_predict(args) -> int:
