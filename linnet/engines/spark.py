@@ -201,9 +201,9 @@ def predict_catalog_spark(spark, export_dir, catalog: str, out_dir: str, schema=
     schema = schema or describe(export_dir).schema
     format = _catalog_format(catalog, format)
     df = _reader(spark.read, format)
-    if format != "parquet":
+    if format == "jsonl":  # by name; a CSV reader given a schema would apply it by position
         df = df.schema(_string_schema(schema))
-    catalog_df = df.load(catalog)
+    catalog_df = df.load(catalog)  # CSV: every column a string, named by the header
     image_root = os.path.dirname(os.path.abspath(catalog)) if "://" not in catalog else None  # as linnet predict
     predicted = _predictions_only(predict_dataframe(catalog_df, export_dir, schema, batch_size,
                                                     image_root=image_root), PREDICTION_COLUMN)
@@ -222,6 +222,8 @@ def classify_stream(spark, export_dir, source_dir: str, out_dir: str, checkpoint
     Parquet sink in ``out_dir``, progress in ``checkpoint_dir``).
 
     Args:
+        format: ``jsonl`` (read by column name), ``csv``/``tsv`` (with a header) or ``parquet``; for the last
+            three the folder must already hold a file when the query starts (its columns are the stream's).
         available_now: process every file not yet seen, then stop (``trigger(availableNow=True)``: a scheduled
             job, and the tests); False with ``processing_time`` (e.g. ``"1 minute"``) keeps the query running.
 
@@ -229,7 +231,13 @@ def classify_stream(spark, export_dir, source_dir: str, out_dir: str, checkpoint
         The `StreamingQuery` (finished when ``available_now``).
     """
     schema = schema or describe(export_dir).schema
-    stream = _reader(spark.readStream, format).schema(_string_schema(schema)).load(source_dir)
+    if format in ("csv", "tsv"):  # the header's columns, as strings, from the files already there
+        columns = _reader(spark.read, format).load(source_dir).schema
+    elif format == "parquet":
+        columns = spark.read.parquet(source_dir).schema
+    else:
+        columns = _string_schema(schema)
+    stream = _reader(spark.readStream, format).schema(columns).load(source_dir)
     predicted = _predictions_only(predict_dataframe(stream, export_dir, schema, batch_size, image_root=source_dir),
                                   PREDICTION_COLUMN)
     writer = (predicted.writeStream.format("parquet").option("path", out_dir)

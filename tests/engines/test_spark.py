@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import shutil
 
@@ -64,13 +66,23 @@ def test_spark_predict_command_writes_predictions_and_errors(spark, exported, ca
     from linnet.cli.main import main
 
     expected, _ = linnet_predict
-    assert main(["spark", "predict", "--model", str(exported), "--catalog", str(catalog_dir / "part-2.jsonl"),
-                 "--out", str(tmp_path), "--master", "local[2]", "--batch-size", "3"]) == 0
+    # part-2 as CSV, its columns in another order than the schema's and one column more (read by header name)
+    records = [json.loads(line) for line in (catalog_dir / "part-2.jsonl").read_text().splitlines() if line != "{not json"]
+    catalog = tmp_path / "catalog" / "part-2.csv"
+    catalog.parent.mkdir()
+    with open(catalog, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["extra", "image", "brand", "title", "id"])
+        writer.writeheader()
+        writer.writerows({**record, "image": record["image"] and str(catalog_dir / record["image"]),
+                          "extra": "x, \"quoted\""} for record in records)
+    out = tmp_path / "out"
+    assert main(["spark", "predict", "--model", str(exported), "--catalog", str(catalog), "--out", str(out),
+                 "--master", "local[2]", "--batch-size", "3"]) == 0
     assert "products predicted" in capsys.readouterr().out
-    predictions = [row.asDict() for row in spark.read.parquet(str(tmp_path / "predictions")).collect()]
-    assert len(predictions) == 14  # 9 good rows and 5 bad ones, each once
+    predictions = [row.asDict() for row in spark.read.parquet(str(out / "predictions")).collect()]
+    assert len(predictions) == 13  # 9 good rows and 4 bad ones, each once
     assert_same_as_linnet_predict(predictions, expected)
-    errors = [row.asDict() for row in spark.read.parquet(str(tmp_path / "errors")).collect()]
+    errors = [row.asDict() for row in spark.read.parquet(str(out / "errors")).collect()]
     assert {(row["field"], row["problem"]) for row in errors if row["id"] is None} == {(None, "the id is empty")}
     assert "missing-image-100" in {row["id"] for row in errors if row["field"] == "image_bytes"}
 
