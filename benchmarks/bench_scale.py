@@ -109,7 +109,7 @@ def _throughput(export_dir: Path, titles: list[str], work: Path) -> list[dict]:
                                                            work / "p.errors.csv", batch_size=BATCH, progress=False))
 
     _log("Beam (in-process FnApiRunner)")
-    beam_options = {"min_batch_size": BATCH, "max_batch_size": BATCH}
+    beam_options = {"batch_size": BATCH}
     beam_cold = _timed(lambda: beam.run_job(beam.predict_pipeline, export_dir, str(warm), str(work / "beam-warm"),
                                             **beam_options))
     beam_rate = rows / _timed(lambda: beam.run_job(beam.predict_pipeline, export_dir, str(catalog),

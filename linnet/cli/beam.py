@@ -36,7 +36,7 @@ def _run(args, job, noun: str) -> int:
 
     state = beam.run_job(getattr(beam, job), args.model, args.catalog, args.out, args.pipeline_args,
                          schema=schema_or_none(args), format=args.catalog_format, output_format=args.format,
-                         min_batch_size=args.min_batch_size, max_batch_size=args.batch_size)
+                         batch_size=args.batch_size)
     print(f"beam {noun}: {state}; {noun} and errors shards under {args.out}")
     return 0
 
@@ -76,8 +76,7 @@ def _add_job(actions, name: str, help: str, formats: list[str], run) -> argparse
                         help="catalog format (default: from each file's name)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory of the shards")
     parser.add_argument("--format", choices=formats, default="parquet", help="shard format (default parquet)")
-    parser.add_argument("--batch-size", type=_positive_int, default=256, help="most rows per model call (default 256)")
-    parser.add_argument("--min-batch-size", type=_positive_int, help="fewest rows per model call (Beam's default)")
+    parser.add_argument("--batch-size", type=_positive_int, default=256, help="rows per model call (default 256)")
     add_schema_options(parser)  # default: the export's schema
     parser.set_defaults(func=run)
     return parser

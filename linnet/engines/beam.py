@@ -4,14 +4,15 @@ Pipeline (`predict_pipeline`, `embed_pipeline`)::
 
     catalog files (path or glob, any Beam filesystem) ─► read each file with linnet's CatalogReader
         (CSV/TSV/JSONL/Parquet; bad rows ─► errors)                                   │
-    ─► one row per id (GroupByKey; a repeated id ─► errors) ─► RunInference(ExportModelHandler)
+    ─► one row per id (GroupByKey of (id, file, line); a repeated id ─► errors) ─► RunInference(ExportModelHandler)
     ─► predictions (linnet predict's columns) / vectors ─► sharded Parquet or JSONL   + errors output
 
 `ExportModelHandler` is the `apache_beam.ml.inference.base.ModelHandler` Beam's stock TensorFlow handler cannot
 be for a LinNét export: its ``load_model`` is ``tf.saved_model.load`` (with TF Text's ops registered,
 `linnet.engines.signature_batches.load_export`, once per worker process) and ``run_inference`` calls one
-signature on a batch of raw rows. Files are the unit of reading (shard a big catalog into files); rows are
-reshuffled by id before inference, so inference spreads over the workers whatever the file sizes.
+signature on a batch of raw rows. Files are the unit of reading (shard a big catalog into files); rows travel in
+lists of ``batch_size`` (one model call each, so Beam's per-element cost is paid per batch) and are reshuffled
+before inference, so inference spreads over the workers whatever the file sizes.
 
 Every input row comes out once: a prediction (or an empty prediction with ``error`` set, for a row with an id
 that could not be predicted) in ``predictions-*``, and every problem in ``errors-*`` (``id``, ``file``,
@@ -61,7 +62,7 @@ IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 OUTPUT_FORMATS = ("parquet", "jsonl")
 EMBEDDING_FORMATS = ("parquet", "jsonl", "tfrecord")
 PREDICTIONS, ERRORS, EMBEDDINGS = "predictions", "errors", "embeddings"
-_ERRORS_TAG, _UNREAD_TAG = "errors", "unread"
+_ERRORS_TAG, _UNREAD_TAG, _IDS_TAG = "errors", "unread", "ids"
 
 
 def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
@@ -76,16 +77,20 @@ def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
 # ------------------------------------------------------------------------------------------ handler
 class ExportModelHandler(ModelHandler):
     """RunInference's handler for a LinNét export: ``tf.saved_model.load`` once per worker, one signature called
-    on each batch of `RawRow`; each result is ``PredictionResult(example=id, inference=(records, errors))``.
+    on each batch of rows. An element is a list of `RawRow` (the rows of one model call, as `ReadCatalog` groups
+    them: Beam's per-element cost is paid per batch, not per row); each result is
+    ``PredictionResult(example=row count, inference=(records, errors))``.
 
     Args:
         export_dir: the export version directory (any path the workers can read).
         signature: ``serving_default`` (prediction records with `linnet predict`'s columns) or ``embed``.
-        min_batch_size, max_batch_size, max_batch_duration_secs: Beam's batching knobs (`beam.BatchElements`).
+        min_batch_size, max_batch_size, max_batch_duration_secs: Beam's batching knobs (`beam.BatchElements`), in
+            elements (lists of rows); the default, one element per model call, keeps each call at the rows per
+            element `ReadCatalog` was given.
     """
 
     def __init__(self, export_dir, signature: str = PREDICT_SIGNATURE, *, min_batch_size: int | None = None,
-                 max_batch_size: int | None = 256, max_batch_duration_secs: int | None = None):
+                 max_batch_size: int | None = 1, max_batch_duration_secs: int | None = None):
         super().__init__(min_batch_size=min_batch_size, max_batch_size=max_batch_size,
                          max_batch_duration_secs=max_batch_duration_secs)
         if signature not in (PREDICT_SIGNATURE, EMBED_SIGNATURE):
@@ -98,21 +103,18 @@ class ExportModelHandler(ModelHandler):
         return load_export(self.export_dir)
 
     def run_inference(self, batch, model, inference_args=None):
-        outcomes = model.run(self.signature, batch)
+        rows = [row for element in batch for row in element]
+        outcomes = model.run(self.signature, rows)
         if self.signature == EMBED_SIGNATURE:
-            records, errors = embedding_records(batch, outcomes)
-            by_id = {record["id"]: record for record in records}
-            failed = {error.id: error for error in errors}
-            return [PredictionResult(row.id, ([by_id[row.id]] if row.id in by_id else [],
-                                              [failed[row.id]] if row.id in failed else [])) for row in batch]
-        records, errors = prediction_records(batch, outcomes, self.num_levels)
-        problems: dict[str, list[RowError]] = {}
-        for error in errors:
-            problems.setdefault(error.id, []).append(error)
-        return [PredictionResult(row.id, ([record], problems.get(row.id, []))) for row, record in zip(batch, records)]
+            records, errors = embedding_records(rows, outcomes)
+        else:
+            records, errors = prediction_records(rows, outcomes, self.num_levels)
+        # one model call for the whole batch; its records and errors ride on the first element's result
+        return [PredictionResult(len(element), (records, errors) if index == 0 else ([], []))
+                for index, element in enumerate(batch)]
 
     def get_num_bytes(self, batch) -> int:
-        return sum(len(value) for row in batch for value in row.inputs.values())
+        return sum(len(value) for element in batch for row in element for value in row.inputs.values())
 
     def get_metrics_namespace(self) -> str:
         return "linnet"
@@ -120,11 +122,14 @@ class ExportModelHandler(ModelHandler):
 
 # ------------------------------------------------------------------------------------------- reading
 class ReadCatalogFile(beam.DoFn):
-    """A catalog file (a path on any Beam filesystem) ─► `RawRow` per usable row, `RowError` (tagged
-    ``errors``) per bad one: `linnet predict`'s reader and row rules."""
+    """A catalog file (a path on any Beam filesystem) ─► lists of up to ``rows_per_element`` items (`RawRow`, or
+    the `RowError` of a bad row that has an id), ``(id, (file, line, location))`` per such item (tagged ``ids``)
+    and the `RowError` of each row without a readable id (tagged ``errors``): `linnet predict`'s reader and rules."""
 
-    def __init__(self, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None):
+    def __init__(self, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
+                 rows_per_element: int = 256):
         self.schema, self.text_fields, self.with_image, self.format = schema, list(text_fields), with_image, format
+        self.rows_per_element = int(rows_per_element)
 
     def process(self, path: str):
         with _local_copy(path) as local:
@@ -136,15 +141,24 @@ class ReadCatalogFile(beam.DoFn):
                 return
             image_root = self.schema.image_root or (str(Path(path).parent) if FileSystems.get_scheme(path) is None
                                                     else None)
+            items: list = []
             for chunk in reader:
-                for bad in chunk.bad_rows:
-                    yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(
-                        bad.product_id, path, f"{reader.location_kind} {bad.location}", bad.field, bad.problem,
-                        bad.location))
-                for item in catalog_rows(zip(chunk.locations, chunk.records), self.schema, self.text_fields,
-                                         self.with_image, file=path, location_kind=reader.location_kind,
-                                         image_root=image_root):
-                    yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item) if isinstance(item, RowError) else item
+                bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
+                                row.problem, row.location) for row in chunk.bad_rows]
+                read = catalog_rows(zip(chunk.locations, chunk.records), self.schema, self.text_fields,
+                                    self.with_image, file=path, location_kind=reader.location_kind,
+                                    image_root=image_root)
+                for item in [*bad, *read]:
+                    if item.id is None:
+                        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item)
+                        continue
+                    yield beam.pvalue.TaggedOutput(_IDS_TAG, (item.id, (item.file, item.line, item.location)))
+                    items.append(item)
+                    if len(items) >= self.rows_per_element:
+                        yield items
+                        items = []
+            if items:
+                yield items
 
 
 class _local_copy:
@@ -166,43 +180,60 @@ class _local_copy:
             os.unlink(self.temporary)
 
 
-def _first_of_each_id(item, id_column: str):
-    """The first row of an id (by file and line): a `RawRow` to predict, or the `RowError` of a bad row with that
-    id (tagged ``unread``); the repeats become errors without an id, as `linnet predict` reports them."""
-    product_id, rows = item
-    rows = sorted(rows, key=lambda row: (row.file, row.line))
-    yield beam.pvalue.TaggedOutput(_UNREAD_TAG, rows[0]) if isinstance(rows[0], RowError) else rows[0]
-    for row in rows[1:]:
-        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, row.file, row.location, id_column,
-                                                             f"id {product_id!r} repeated", row.line))
+def _repeats(item, id_column: str):
+    """The rows of an id after its first (by file and line), as ``((file, line), error)``: `linnet predict` keeps
+    the first row of an id and reports the repeats without an id."""
+    product_id, places = item
+    places = sorted(places)
+    for file, line, location in places[1:]:
+        yield (file, line), RowError(None, file, location, id_column, f"id {product_id!r} repeated", line)
+
+
+def _first_rows(items: list, repeats: dict):
+    """The items of an element that are the first of their id: `RawRow` lists (main) and the bad rows (``unread``)."""
+    rows = []
+    for item in items:
+        if (item.file, item.line) in repeats:
+            continue
+        if isinstance(item, RowError):
+            yield beam.pvalue.TaggedOutput(_UNREAD_TAG, item)
+        else:
+            rows.append(item)
+    if rows:
+        yield rows
 
 
 class ReadCatalog(beam.PTransform):
-    """Catalog files matching a pattern ─► one `RawRow` per id (``rows``), the bad rows that hold an id (first of
-    their id; ``unread``) and every other `RowError` (``errors``)."""
+    """Catalog files matching a pattern ─► lists of `RawRow` (``rows``, the first row of each id), the bad rows
+    that hold an id (``unread``, first of their id) and every other `RowError` (``errors``)."""
 
-    def __init__(self, pattern: str, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None):
+    def __init__(self, pattern: str, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
+                 rows_per_element: int = 256):
         super().__init__()
         self.pattern, self.schema, self.text_fields, self.with_image, self.format = (
             pattern, schema, text_fields, with_image, format)
+        self.rows_per_element = rows_per_element
 
     def expand(self, begin):
         paths = (begin
                  | "Match" >> fileio.MatchFiles(self.pattern)
                  | "Paths" >> beam.Map(lambda metadata: metadata.path)
                  | "SpreadFiles" >> beam.Reshuffle())
-        read = paths | "Read" >> beam.ParDo(ReadCatalogFile(self.schema, self.text_fields, self.with_image,
-                                                            self.format)).with_outputs(_ERRORS_TAG, main="rows")
-        with_id = read[_ERRORS_TAG] | "WithId" >> beam.Filter(lambda error: error.id is not None)
-        without_id = read[_ERRORS_TAG] | "WithoutId" >> beam.Filter(lambda error: error.id is None)
-        unique = ((read.rows, with_id)
-                  | "Ids" >> beam.Flatten()
-                  | "ById" >> beam.Map(lambda row: (row.id, row))
-                  | "Group" >> beam.GroupByKey()
-                  | "OnePerId" >> beam.FlatMap(_first_of_each_id, self.schema.id_column).with_outputs(
-                      _ERRORS_TAG, _UNREAD_TAG, main="rows"))
-        errors = (without_id, unique[_ERRORS_TAG]) | "ReadErrors" >> beam.Flatten()
-        return {"rows": unique.rows, _UNREAD_TAG: unique[_UNREAD_TAG], _ERRORS_TAG: errors}
+        read = paths | "Read" >> beam.ParDo(ReadCatalogFile(
+            self.schema, self.text_fields, self.with_image, self.format, self.rows_per_element)).with_outputs(
+            _ERRORS_TAG, _IDS_TAG, main="items")
+        # every id once: only (id, file, line) tuples are grouped, not the rows
+        repeats = (read[_IDS_TAG]
+                   | "GroupIds" >> beam.GroupByKey()
+                   | "Repeats" >> beam.FlatMap(_repeats, self.schema.id_column))
+        first = (read.items
+                 | "SpreadRows" >> beam.Reshuffle()
+                 | "FirstOfEachId" >> beam.FlatMap(_first_rows, beam.pvalue.AsDict(
+                     repeats | "RepeatPlaces" >> beam.Map(lambda item: (item[0], True))))
+                 .with_outputs(_UNREAD_TAG, main="rows"))
+        repeat_errors = repeats | "RepeatErrors" >> beam.Map(lambda item: item[1])
+        errors = (read[_ERRORS_TAG], repeat_errors) | "ReadErrors" >> beam.Flatten()
+        return {"rows": first.rows, _UNREAD_TAG: first[_UNREAD_TAG], _ERRORS_TAG: errors}
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -223,15 +254,27 @@ def _embedding_schema():
     return pa.schema([("id", pa.string()), ("embedding", pa.list_(pa.float32()))])
 
 
-def _write(records, out_dir: str, name: str, output_format: str, schema_fn):
+def _write(batches, out_dir: str, name: str, output_format: str, schema_fn):
+    """Write a PCollection of record lists (one list per model call) as ``OUT/<name>-*`` shards."""
     prefix = FileSystems.join(out_dir, name)
     if output_format == "parquet":
-        return records | f"Write{name}" >> beam.io.WriteToParquet(prefix, schema_fn(), file_name_suffix=".parquet")
+        schema = schema_fn()
+        return (batches
+                | f"Nonempty{name}" >> beam.Filter(bool)
+                | f"Table{name}" >> beam.Map(_table, schema)
+                | f"Write{name}" >> beam.io.WriteToParquetBatched(prefix, schema, file_name_suffix=".parquet"))
+    records = batches | f"Records{name}" >> beam.FlatMap(lambda records: records)
     if output_format == "tfrecord":
         return (records | f"Serialize{name}" >> beam.Map(_embedding_example)
                 | f"Write{name}" >> WriteTFRecordShards(out_dir, name))
     return (records | f"Json{name}" >> beam.Map(lambda record: json.dumps(record, ensure_ascii=False))
             | f"Write{name}" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
+
+
+def _table(records: list, schema):
+    import pyarrow as pa  # lazy: as in _pyarrow_schema
+
+    return pa.Table.from_pylist(records, schema=schema)
 
 
 class WriteTFRecordShards(beam.PTransform):
@@ -285,23 +328,23 @@ def _check_format(output_format: str, allowed: Sequence[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------- jobs
 def _job(pipeline, export_dir, catalog: str, out_dir: str, signature: str, schema=None, format: str | None = None,
-         min_batch_size: int | None = None, max_batch_size: int = 256):
+         batch_size: int = 256, max_batch_duration_secs: int | None = None):
     artifact = describe(export_dir)
     schema = schema or artifact.schema
     if schema is None:
         raise ConfigError(f"{export_dir}: the export saved no schema; pass the schema flags")
     read = pipeline | "Begin" >> beam.Create([None]) | "ReadCatalog" >> ReadCatalog(
-        catalog, schema, artifact.text_fields, bool(artifact.image_size), format)
-    handler = ExportModelHandler(export_dir, signature, min_batch_size=min_batch_size, max_batch_size=max_batch_size)
+        catalog, schema, artifact.text_fields, bool(artifact.image_size), format, rows_per_element=batch_size)
+    handler = ExportModelHandler(export_dir, signature, max_batch_duration_secs=max_batch_duration_secs)
     results = read["rows"] | "RunInference" >> RunInference(handler)
-    records = results | "Records" >> beam.FlatMap(lambda result: result.inference[0])
+    record_batches = results | "Records" >> beam.Map(lambda result: result.inference[0])
     model_errors = results | "ModelErrors" >> beam.FlatMap(lambda result: result.inference[1])
     errors = (read[_ERRORS_TAG], read[_UNREAD_TAG], model_errors) | "AllErrors" >> beam.Flatten()
-    return artifact, records, read[_UNREAD_TAG], errors
+    return artifact, record_batches, read[_UNREAD_TAG], errors
 
 
 def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
-                     output_format: str = "parquet", min_batch_size: int | None = None, max_batch_size: int = 256):
+                     output_format: str = "parquet", batch_size: int = 256, max_batch_duration_secs: int | None = None):
     """Add `linnet predict` as a Beam job to ``pipeline``: ``OUT/predictions-*`` and ``OUT/errors-*`` shards.
 
     Args:
@@ -311,20 +354,21 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
         schema: the catalog's `linnet.data.CatalogSchema` (default: the export's).
         format: the catalog format (default: from each file's name).
         output_format: ``parquet`` (typed columns) or ``jsonl``.
-        min_batch_size, max_batch_size: RunInference's batching knobs (rows per model call).
+        batch_size: rows per model call (rows travel through the pipeline in lists of this size).
+        max_batch_duration_secs: RunInference's longest wait for a batch (streaming pipelines).
 
     Returns:
-        ``{"predictions": PCollection of records, "errors": PCollection of error records}``.
+        ``{"predictions": PCollection of record lists, "errors": PCollection of error records}``.
     """
     _check_format(output_format, OUTPUT_FORMATS)
-    artifact, records, unread, errors = _job(pipeline, export_dir, catalog, out_dir, PREDICT_SIGNATURE, schema, format,
-                                     min_batch_size, max_batch_size)
+    artifact, record_batches, unread, errors = _job(pipeline, export_dir, catalog, out_dir, PREDICT_SIGNATURE, schema,
+                                                    format, batch_size, max_batch_duration_secs)
     num_levels = artifact.taxonomy.num_levels
     # A row with an id that could not be read still gets its line in the predictions (an empty prediction
     # with the problem), as in `linnet predict`; the model's own failures already have one.
-    empty = unread | "EmptyPredictions" >> beam.Map(lambda error: error_record(error.id, error.problem, num_levels))
-    predictions = (records, empty) | "AllPredictions" >> beam.Flatten()
-    error_records = errors | "ErrorRecords" >> beam.Map(RowError.as_record)
+    empty = unread | "EmptyPredictions" >> beam.Map(lambda error: [error_record(error.id, error.problem, num_levels)])
+    predictions = (record_batches, empty) | "AllPredictions" >> beam.Flatten()
+    error_records = errors | "ErrorRecords" >> beam.Map(lambda error: [error.as_record()])
     columns = prediction_columns(num_levels)
     _write(predictions, out_dir, PREDICTIONS, output_format, lambda: _pyarrow_schema(columns))
     _write(error_records, out_dir, ERRORS, output_format, lambda: _pyarrow_schema(ERROR_FIELDS))
@@ -332,17 +376,17 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
 
 
 def embed_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
-                   output_format: str = "parquet", min_batch_size: int | None = None, max_batch_size: int = 256):
+                   output_format: str = "parquet", batch_size: int = 256, max_batch_duration_secs: int | None = None):
     """The ``embed`` signature as a Beam job: ``OUT/embeddings-*`` (``id``, ``embedding``; Parquet, JSONL or
     TFRecord ``tf.train.Example``) and ``OUT/errors-*`` (Parquet or JSONL). Arguments as `predict_pipeline`."""
     _check_format(output_format, EMBEDDING_FORMATS)
-    _, records, _, errors = _job(pipeline, export_dir, catalog, out_dir, EMBED_SIGNATURE, schema, format,
-                              min_batch_size, max_batch_size)
-    error_records = errors | "ErrorRecords" >> beam.Map(RowError.as_record)
-    _write(records, out_dir, EMBEDDINGS, output_format, _embedding_schema)
+    _, record_batches, _, errors = _job(pipeline, export_dir, catalog, out_dir, EMBED_SIGNATURE, schema, format,
+                                        batch_size, max_batch_duration_secs)
+    error_records = errors | "ErrorRecords" >> beam.Map(lambda error: [error.as_record()])
+    _write(record_batches, out_dir, EMBEDDINGS, output_format, _embedding_schema)
     error_format = "jsonl" if output_format == "jsonl" else "parquet"
     _write(error_records, out_dir, ERRORS, error_format, lambda: _pyarrow_schema(ERROR_FIELDS))
-    return {EMBEDDINGS: records, ERRORS: error_records}
+    return {EMBEDDINGS: record_batches, ERRORS: error_records}
 
 
 def run_job(job, export_dir, catalog: str, out_dir: str, pipeline_args: Sequence[str] = (), **options) -> str:

@@ -73,7 +73,7 @@ def test_beam_embed_writes_the_embed_signature_per_id(exported, catalog_dir, loa
     from linnet.cli.main import main
 
     assert main(["beam", "embed", "--model", str(exported), "--catalog", str(catalog_dir / "part-2.jsonl"),
-                 "--out", str(tmp_path), "--format", "jsonl", "--min-batch-size", "2", "--batch-size", "3"]) == 0
+                 "--out", str(tmp_path), "--format", "jsonl", "--batch-size", "3"]) == 0
     assert "DONE" in capsys.readouterr().out
     vectors = read_shards(tmp_path, "embeddings").set_index("id")["embedding"]
     errors = read_shards(tmp_path, "errors")
