@@ -45,6 +45,7 @@ from linnet.engines.signature_batches import (
     EMBED_SIGNATURE,
     ERROR_FIELDS,
     PREDICT_SIGNATURE,
+    RawRow,
     RowError,
     catalog_rows,
     describe,
@@ -77,7 +78,7 @@ def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
 # ------------------------------------------------------------------------------------------ handler
 class ExportModelHandler(ModelHandler):
     """RunInference's handler for a LinNét export: ``tf.saved_model.load`` once per worker, one signature called
-    on each batch of rows. An element is a list of `RawRow` (the rows of one model call, as `ReadCatalog` groups
+    on each batch of rows. An element is a list of packed `RawRow` (`_pack`; the rows of one model call, as `ReadCatalog` groups
     them: Beam's per-element cost is paid per batch, not per row); each result is
     ``PredictionResult(example=row count, inference=(records, errors))``.
 
@@ -103,7 +104,7 @@ class ExportModelHandler(ModelHandler):
         return load_export(self.export_dir)
 
     def run_inference(self, batch, model, inference_args=None):
-        rows = [row for element in batch for row in element]
+        rows = [_unpack(row) for element in batch for row in element]
         outcomes = model.run(self.signature, rows)
         if self.signature == EMBED_SIGNATURE:
             records, errors = embedding_records(rows, outcomes)
@@ -114,7 +115,7 @@ class ExportModelHandler(ModelHandler):
                 for index, element in enumerate(batch)]
 
     def get_num_bytes(self, batch) -> int:
-        return sum(len(value) for element in batch for row in element for value in row.inputs.values())
+        return sum(len(value) for element in batch for row in element for value in row[5].values())
 
     def get_metrics_namespace(self) -> str:
         return "linnet"
@@ -122,7 +123,7 @@ class ExportModelHandler(ModelHandler):
 
 # ------------------------------------------------------------------------------------------- reading
 class ReadCatalogFile(beam.DoFn):
-    """A catalog file (a path on any Beam filesystem) ─► lists of up to ``rows_per_element`` items (`RawRow`, or
+    """A catalog file (a path on any Beam filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
     the `RowError` of a bad row that has an id), ``(id, (file, line, location))`` per such item (tagged ``ids``)
     and the `RowError` of each row without a readable id (tagged ``errors``): `linnet predict`'s reader and rules."""
 
@@ -153,7 +154,7 @@ class ReadCatalogFile(beam.DoFn):
                         yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item)
                         continue
                     yield beam.pvalue.TaggedOutput(_IDS_TAG, (item.id, (item.file, item.line, item.location)))
-                    items.append(item)
+                    items.append(_pack(item))
                     if len(items) >= self.rows_per_element:
                         yield items
                         items = []
@@ -189,16 +190,32 @@ def _repeats(item, id_column: str):
         yield (file, line), RowError(None, file, location, id_column, f"id {product_id!r} repeated", line)
 
 
+def _pack(item: RawRow | RowError) -> tuple:
+    """A row as a tuple of plain values: Beam encodes those itself, where a dataclass would be pickled at every
+    stage boundary (the largest per-row cost of the job, measured)."""
+    if isinstance(item, RowError):
+        return (False, item.id, item.file, item.line, item.location, item.field, item.problem)
+    return (True, item.id, item.file, item.line, item.location, item.inputs, item.image_problem)
+
+
+def _unpack(packed: tuple) -> RawRow | RowError:
+    is_row, product_id, file, line, location, detail, problem = packed
+    if is_row:
+        return RawRow(product_id, detail, file, line, location, problem)
+    return RowError(product_id, file, location, detail, problem, line)
+
+
 def _first_rows(items: list, repeats: dict):
-    """The items of an element that are the first of their id: `RawRow` lists (main) and the bad rows (``unread``)."""
+    """The items of an element that are the first of their id: lists of packed `RawRow` (main) and the bad rows
+    (``unread``, as `RowError`)."""
     rows = []
     for item in items:
-        if (item.file, item.line) in repeats:
+        if (item[2], item[3]) in repeats:
             continue
-        if isinstance(item, RowError):
-            yield beam.pvalue.TaggedOutput(_UNREAD_TAG, item)
-        else:
+        if item[0]:
             rows.append(item)
+        else:
+            yield beam.pvalue.TaggedOutput(_UNREAD_TAG, _unpack(item))
     if rows:
         yield rows
 
