@@ -105,6 +105,17 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_fetch_limit_options(parser: argparse.ArgumentParser) -> None:
+    """The download limits of `linnet.data.fetch_images` (``linnet images fetch``, ``linnet beam build-tfrecords``)."""
+    parser.add_argument("--workers", type=int, default=8, help="parallel downloads (default: 8)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    parser.add_argument("--retries", type=int, default=2, help="retries after timeouts, 429 and 5xx (default: 2)")
+    parser.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds, doubling (default: 0.5)")
+    parser.add_argument("--max-bytes", type=int, default=20 * 1024 * 1024, help="largest download (default: 20 MiB)")
+    parser.add_argument("--max-pixels", type=int, default=50_000_000,
+                        help="largest image in pixels, a decompression-bomb guard (default: 50M)")
+
+
 def register(subparsers) -> None:
     data = subparsers.add_parser("data", help="look at a catalog before training")
     data_commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -136,13 +147,7 @@ def register(subparsers) -> None:
     fetch = image_commands.add_parser("fetch", help="download the image URLs of a catalog (resumable)")
     fetch.add_argument("catalog", help="catalog file whose --image-column holds URLs")
     fetch.add_argument("--out", required=True, help="directory for the images and manifest.jsonl")
-    fetch.add_argument("--workers", type=int, default=8, help="parallel downloads (default: 8)")
-    fetch.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
-    fetch.add_argument("--retries", type=int, default=2, help="retries after timeouts, 429 and 5xx (default: 2)")
-    fetch.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds, doubling (default: 0.5)")
-    fetch.add_argument("--max-bytes", type=int, default=20 * 1024 * 1024, help="largest download (default: 20 MiB)")
-    fetch.add_argument("--max-pixels", type=int, default=50_000_000,
-                       help="largest image in pixels, a decompression-bomb guard (default: 50M)")
+    add_fetch_limit_options(fetch)
     fetch.add_argument("--manifest", help="manifest path (default: OUT/manifest.jsonl)")
     add_schema_options(fetch)
     fetch.set_defaults(func=_fetch)

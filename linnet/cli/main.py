@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "serve_client",
     "demo",
     "sessions",
+    "beam",
+    "spark",
 ]
 
 

@@ -140,9 +140,15 @@ def load_artifact(path) -> Artifact:
 
 
 def _load_export(path: Path) -> Artifact:
-    loaded = load_saved_model(path)
+    return describe_export(path, saved_model=load_saved_model(path))
+
+
+def describe_export(path, saved_model=None) -> Artifact:
+    """An export's `Artifact` from its assets (taxonomy, schema, inputs) without loading the SavedModel (no
+    TensorFlow): what a job launcher needs to build a pipeline its workers will load the model for."""
+    path = Path(path)
     inputs_file, taxonomy_file = path / "assets" / INPUTS_ASSET, path / "assets" / TAXONOMY_ASSET
     inputs = json.loads(inputs_file.read_text(encoding="utf-8")) if inputs_file.is_file() else {}
     schema = CatalogSchema.from_dict(inputs["schema"], where=str(inputs_file)) if inputs.get("schema") else None
     taxonomy = Taxonomy.load(taxonomy_file) if taxonomy_file.is_file() else None
-    return Artifact(EXPORT, path, taxonomy=taxonomy, schema=schema, saved_model=loaded, inputs=inputs)
+    return Artifact(EXPORT, path, taxonomy=taxonomy, schema=schema, saved_model=saved_model, inputs=inputs)

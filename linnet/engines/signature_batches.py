@@ -1,0 +1,269 @@
+"""The one core every engine adapter calls: an export loaded once per worker, a signature called on batches of
+raw catalog rows, one result or one error per input id.
+
+- `load_export(path)` loads an export version directory once per process (``tf.saved_model.load`` with the
+  TF Text ops registered, through `linnet.serving.artifacts.load_artifact`) and keeps it for every later
+  batch of that worker (a Beam ``ModelHandler.load_model``, a Spark ``predict_batch_udf`` factory).
+- `catalog_rows(records, ...)` turns catalog records into `RawRow` (id + raw model inputs, the rules of
+  `linnet.data.rows`, exactly as `linnet predict` reads them) or `RowError` (file, location, id, field,
+  problem).
+- `LoadedExport.run(signature, rows)` calls a signature on a batch and returns one outputs dict or one
+  `RowError` per row: a batch whose model call fails is split in halves until the failing rows stand alone,
+  so one bad row never takes a batch down.
+- `prediction_records` / `embedding_records` turn those outputs into the rows the jobs write: the columns of
+  `linnet predict` (`linnet.serving.predict.result_header`, values built by its ``result_rows``, then typed)
+  and ``{"id", "embedding"}``.
+
+Importing this module imports neither TensorFlow nor an engine.
+
+Example:
+    >>> export = load_export("exports/linnet/1")  # doctest: +SKIP
+    >>> rows, errors = split_rows(catalog_rows(enumerate(records, 1), export.schema, export.text_fields,  # doctest: +SKIP
+    ...                                        bool(export.image_size), file="a.jsonl"))
+    >>> records = prediction_records(rows, export.run("serving_default", rows), export.taxonomy.num_levels)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from linnet.data.images import resolve_image_source
+from linnet.data.rows import RowProblem, is_empty, row_id, row_inputs
+from linnet.errors import ConfigError
+from linnet.serving.artifacts import (
+    EXPORT,
+    Artifact,
+    artifact_kind,
+    describe_export,
+    load_artifact,
+)
+from linnet.serving.export import EMBED_SIGNATURE, IMAGE_BYTES_INPUT, TAXONOMY_ASSET
+from linnet.serving.predict import (
+    ERROR_COLUMNS,
+    as_python_strings,
+    result_header,
+    result_rows,
+)
+
+PREDICT_SIGNATURE = "serving_default"
+#: Columns of the errors output (`linnet predict`'s errors file: ``id`` first).
+ERROR_FIELDS = ("id", *[name for name in ERROR_COLUMNS if name != "id"])
+#: `linnet predict` writes these result columns as numbers (its CSV cells are text; the jobs keep the type).
+_INTEGER_COLUMNS = ("depth", "image_present")
+
+
+@dataclasses.dataclass
+class RawRow:
+    """One catalog row ready for the model: its id, raw inputs (text strings, image bytes) and where it came from
+    (``line`` is the line of a CSV/JSONL file or the row of a Parquet file, as ``location`` says)."""
+
+    id: str
+    inputs: dict
+    file: str = ""
+    line: int = 0
+    location: str = ""
+    image_problem: str | None = None  # the image cell names an image that could not be read
+
+
+@dataclasses.dataclass
+class RowError:
+    """A row (or an input id) without a result: file, location (``line 12``, ``row 3``), id, field and problem."""
+
+    id: str | None
+    file: str
+    location: str
+    field: str | None
+    problem: str
+    line: int = 0  # the number in ``location``, to order rows
+
+    def as_record(self) -> dict:
+        return {"id": self.id or "", "file": self.file, "location": self.location, "field": self.field or "",
+                "problem": self.problem}
+
+
+class LoadedExport:
+    """An export version directory loaded once: its signatures, taxonomy, schema and raw inputs.
+
+    Attributes:
+        path: the export directory.
+        taxonomy, schema: the export's `linnet.taxonomy.Taxonomy` and `linnet.data.CatalogSchema` (or None).
+        text_fields: raw text inputs in order; ``image_size``: None when the model reads no image.
+    """
+
+    def __init__(self, path):
+        artifact = load_artifact(describe(path).path)
+        self.path = Path(path)
+        self.saved_model = artifact.saved_model
+        self.taxonomy = artifact.taxonomy
+        self.schema = artifact.schema
+        self.text_fields = artifact.text_fields
+        self.image_size = artifact.image_size
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.text_fields + ([IMAGE_BYTES_INPUT] if self.image_size else [])
+
+    def call(self, signature: str, inputs: Sequence[Mapping]) -> dict[str, np.ndarray]:
+        """The signature's outputs for a batch of raw input dicts, as NumPy (strings decoded)."""
+        import tensorflow as tf  # lazy: importing the engines must not load TensorFlow
+
+        function = self.saved_model.signatures[signature]
+        batch = {name: tf.constant([_as_bytes(row[name]) for row in inputs], tf.string) for name in self.input_names}
+        return as_python_strings({name: value.numpy() for name, value in function(**batch).items()})
+
+    def run(self, signature: str, rows: Sequence[RawRow]) -> list[dict | RowError]:
+        """One outputs dict (that row's slice of every output) or one `RowError` per row, in order.
+
+        A model call that raises is retried on each half of the batch, down to single rows, so only the rows
+        that fail get an error.
+        """
+        if not rows:
+            return []
+        try:
+            outputs = self.call(signature, [row.inputs for row in rows])
+        except Exception as error:  # noqa: BLE001  any failure of the graph is one row's problem, found by halving
+            if len(rows) == 1:
+                row = rows[0]
+                return [RowError(row.id, row.file, row.location, None,
+                                 f"the model failed on this row: {type(error).__name__}: {_first_line(error)}")]
+            middle = len(rows) // 2
+            return self.run(signature, rows[:middle]) + self.run(signature, rows[middle:])
+        return [{name: value[index] for name, value in outputs.items()} for index in range(len(rows))]
+
+
+@functools.lru_cache(maxsize=4)
+def load_export(path) -> LoadedExport:
+    """The export at ``path``, loaded once per process (every later call returns the same object)."""
+    return LoadedExport(os.fspath(path))
+
+
+def describe(path) -> Artifact:
+    """What a job needs to build its pipeline (taxonomy, schema, text fields, image size), without loading the
+    SavedModel or TensorFlow.
+
+    Raises:
+        ConfigError: ``path`` is not an export version directory (a run directory: export it first).
+    """
+    if artifact_kind(path) != EXPORT:
+        raise ConfigError(f"{path}: the engines run an export version directory (linnet export), not a run directory")
+    artifact = describe_export(path)
+    if artifact.taxonomy is None:
+        raise ConfigError(f"{path}: not a LinNét export: assets/{TAXONOMY_ASSET} is missing")
+    return artifact
+
+
+def _as_bytes(value) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+# --------------------------------------------------------------------------------------------- rows
+def catalog_rows(located_records: Iterable[tuple[int, Mapping]], schema, text_fields: Sequence[str],
+                 with_image: bool, file: str = "", location_kind: str = "line",
+                 image_root=None) -> Iterator[RawRow | RowError]:
+    """`RawRow` or `RowError` per ``(location, record)``, read with `linnet predict`'s rules (`linnet.data.rows`).
+
+    An image cell that names a file that is missing or a URL never fetched gives the row without an image (as
+    `linnet predict` does) and an ``image_problem`` the jobs report in their errors output.
+    """
+    root = schema.image_root or image_root or (str(Path(file).parent) if file else ".")
+    for location, record in located_records:
+        where = f"{location_kind} {location}"
+        product_id = None
+        try:
+            product_id = row_id(record, schema.id_column)
+            inputs = row_inputs(record, schema, text_fields, with_image, root)
+        except RowProblem as problem:
+            yield RowError(product_id, file, where, problem.field, problem.problem, int(location))
+            continue
+        image_problem = None
+        if with_image and not inputs[IMAGE_BYTES_INPUT] and schema.image_column:
+            cell = record.get(schema.image_column)
+            if not is_empty(cell):
+                kind = resolve_image_source(cell, root)[1]
+                image_problem = {"url_not_fetched": "image URL not fetched (linnet images fetch)"}.get(
+                    kind, "image file not found or unreadable")
+        yield RawRow(product_id, inputs, file, int(location), where, image_problem)
+
+
+def split_rows(items: Iterable[RawRow | RowError]) -> tuple[list[RawRow], list[RowError]]:
+    rows, errors = [], []
+    for item in items:
+        (errors if isinstance(item, RowError) else rows).append(item)
+    return rows, errors
+
+
+# ------------------------------------------------------------------------------------------ results
+def prediction_columns(num_levels: int) -> list[str]:
+    """The columns of a prediction record: `linnet predict`'s, in its order."""
+    return result_header(num_levels)
+
+
+def _typed(column: str, cell):
+    if cell == "" or cell is None:
+        return None if column in _INTEGER_COLUMNS or column.endswith("confidence") else cell
+    if column in _INTEGER_COLUMNS:
+        return int(cell)
+    if column.endswith("confidence"):
+        return float(cell)
+    return cell
+
+
+def prediction_records(rows: Sequence[RawRow], outcomes: Sequence[dict | RowError],
+                       num_levels: int) -> tuple[list[dict], list[RowError]]:
+    """Prediction records (one per row, `linnet predict`'s columns and values, numbers typed) and the errors.
+
+    A row the model failed on gets an empty prediction carrying the problem in ``error`` (as `linnet predict`
+    writes a bad row with an id) and a `RowError`; a row whose image was named but unreadable, or whose bytes
+    did not decode (``image_present`` 0), keeps its prediction and gets a `RowError` for the image field.
+    """
+    columns = prediction_columns(num_levels)
+    good = [(row, outcome) for row, outcome in zip(rows, outcomes) if not isinstance(outcome, RowError)]
+    outputs = {name: np.stack([outcome[name] for _, outcome in good]) for name in good[0][1]} if good else {}
+    cells = iter(result_rows([row.id for row, _ in good], outputs, num_levels) if good else [])
+    records, errors = [], []
+    for row, outcome in zip(rows, outcomes):
+        if isinstance(outcome, RowError):
+            records.append(error_record(row.id, outcome.problem, num_levels))
+            errors.append(outcome)
+            continue
+        records.append({column: _typed(column, cell) for column, cell in zip(columns, next(cells))})
+        problem = row.image_problem
+        if problem is None and row.inputs.get(IMAGE_BYTES_INPUT) and not outcome.get("image_present", 1):
+            problem = "image bytes could not be decoded (predicted without the image)"
+        if problem is not None:
+            errors.append(RowError(row.id, row.file, row.location, IMAGE_BYTES_INPUT, problem))
+    return records, errors
+
+
+def error_record(product_id: str, problem: str, num_levels: int) -> dict:
+    """The empty prediction of a row with an id but no result: ``error`` holds the problem."""
+    record = {column: _typed(column, "") for column in prediction_columns(num_levels)}
+    record.update(id=product_id, error=problem)
+    return record
+
+
+def embedding_records(rows: Sequence[RawRow], outcomes: Sequence[dict | RowError]) -> tuple[list[dict], list[RowError]]:
+    """``{"id", "embedding"}`` per row the ``embed`` signature answered, and the errors of the others."""
+    records, errors = [], []
+    for row, outcome in zip(rows, outcomes):
+        if isinstance(outcome, RowError):
+            errors.append(outcome)
+        else:
+            records.append({"id": row.id, "embedding": np.asarray(outcome["embedding"], np.float32).tolist()})
+    return records, errors
+
+
+__all__ = ["EMBED_SIGNATURE", "ERROR_FIELDS", "PREDICT_SIGNATURE", "LoadedExport", "RawRow", "RowError",
+           "catalog_rows", "describe", "embedding_records", "error_record", "load_export", "prediction_columns",
+           "prediction_records", "split_rows"]

@@ -1,0 +1,250 @@
+"""Apache Spark: a ``predict_batch_udf`` that classifies a DataFrame's catalog columns with an export, the
+``linnet spark predict`` job for catalog files, and a Structured Streaming job for files as they land.
+
+- `linnet_udf(export_dir, schema)`: ``df.withColumn("category", udf(*input_columns(schema)))``. One struct out
+  per row in: `linnet predict`'s columns (``id``, ``path``, ``depth``, ``node_id``, ``confidence``,
+  ``full_path``, ``top_k``, ``image_present``, ``error``, ``level_k_node_id|name|confidence``) and
+  ``image_problem`` (an image that was named but could not be read or decoded; the row is predicted without it).
+  Each Python worker loads the export once (`linnet.engines.signature_batches.load_export`) and calls
+  ``serving_default`` on Arrow batches of ``batch_size`` rows; a bad row gets ``error`` set, never a failed task.
+- `predict_catalog_spark`: catalog files ─► UDF ─► ``OUT/predictions`` (Parquet) and ``OUT/errors``.
+- `classify_stream`: a folder of catalog files ─► UDF ─► Parquet sink, checkpointed: each run (or each trigger
+  of a long-running query) classifies only the files that arrived since the last one.
+
+Importing this module does not import Spark or TensorFlow; the functions do.
+
+Example:
+    >>> spark = local_session("local[2]")  # doctest: +SKIP
+    >>> df = spark.read.json("catalog.jsonl")  # doctest: +SKIP
+    >>> udf = linnet_udf("exports/linnet/1")  # doctest: +SKIP
+    >>> df.withColumn("category", udf(*input_columns(schema))).select("id", "category.path").show()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from linnet.data.readers import detect_format
+from linnet.data.schema import ATTRIBUTES_FIELD
+from linnet.engines.signature_batches import (
+    RowError,
+    catalog_rows,
+    describe,
+    error_record,
+    load_export,
+    prediction_columns,
+    prediction_records,
+)
+from linnet.errors import ConfigError
+
+PREDICTION_COLUMN = "prediction"
+IMAGE_PROBLEM = "image_problem"
+PREDICTIONS, ERRORS = "predictions", "errors"
+_SPARK_FORMATS = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parquet"}
+
+
+def local_session(master: str = "local[2]", app_name: str = "linnet", **config):
+    """A SparkSession on this machine (``local[N]``: N worker threads, each with its own Python worker)."""
+    from pyspark.sql import SparkSession  # lazy: Spark starts on demand
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
+                       "spark.sql.execution.arrow.pyspark.enabled": "true", **config}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def local_session_or_cluster(app_name: str = "linnet"):
+    """The session ``spark-submit`` configured (its ``--master``), else ``local[*]``."""
+    from pyspark.sql import SparkSession  # lazy: as in local_session
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    from pyspark import SparkConf  # lazy: as above
+
+    if not SparkConf().contains("spark.master"):
+        builder = builder.master("local[*]")
+    return builder.getOrCreate()
+
+
+def input_columns(schema) -> list[str]:
+    """The catalog columns the UDF reads, in the order it takes them: id, text, attribute and image columns."""
+    columns = [schema.id_column, *schema.text_columns, *schema.attribute_columns]
+    if schema.image_column:
+        columns.append(schema.image_column)
+    return list(dict.fromkeys(columns))
+
+
+def prediction_struct(num_levels: int):
+    """The UDF's ``StructType``: `linnet predict`'s columns, typed, and ``image_problem``."""
+    from pyspark.sql import types  # lazy: as in local_session
+
+    def kind(column: str):
+        if column in ("depth", "image_present"):
+            return types.LongType()
+        return types.DoubleType() if column.endswith("confidence") else types.StringType()
+
+    fields = [types.StructField(column, kind(column), True) for column in prediction_columns(num_levels)]
+    return types.StructType([*fields, types.StructField(IMAGE_PROBLEM, types.StringType(), True)])
+
+
+def _predict_function(export_dir: str, schema, columns: Sequence[str], image_root: str | None):
+    """``predict_batch_udf``'s factory: load the export once in this Python worker, then classify batches."""
+    export = load_export(export_dir)
+    num_levels = export.taxonomy.num_levels
+    with_image = bool(export.image_size)
+    names = [*prediction_columns(num_levels), IMAGE_PROBLEM]
+
+    def predict(*arrays):
+        records = [dict(zip(columns, values)) for values in zip(*arrays)]
+        items = list(catalog_rows(enumerate(records, start=1), schema, export.text_fields, with_image,
+                                  location_kind="row", image_root=image_root))
+        rows = [item for item in items if not isinstance(item, RowError)]
+        predicted, problems = prediction_records(rows, export.run("serving_default", rows), num_levels)
+        image_problems = {problem.id: problem.problem for problem in problems if problem.field == "image_bytes"}
+        by_row = iter(predicted)
+        results = []
+        for item in items:
+            if isinstance(item, RowError):
+                results.append({**error_record(item.id, item.problem, num_levels), IMAGE_PROBLEM: None})
+            else:
+                results.append({**next(by_row), IMAGE_PROBLEM: image_problems.get(item.id)})
+        # columns, not rows: predict_batch_udf's row form refuses None (a null) in a struct field
+        return {name: np.array([result[name] for result in results], dtype=object) for name in names}
+
+    # predict_batch_udf passes one array per column when the function names as many parameters
+    predict.__signature__ = inspect.Signature([inspect.Parameter(f"column_{index}", inspect.Parameter.POSITIONAL_ONLY)
+                                               for index in range(len(columns))])
+    return predict
+
+
+def linnet_udf(export_dir, schema=None, batch_size: int = 256, image_root=None):
+    """A ``predict_batch_udf`` classifying rows of catalog columns (`input_columns` of ``schema``, default the
+    export's) into `prediction_struct`: ``df.withColumn("category", linnet_udf(export)(*input_columns(schema)))``.
+
+    Relative image paths and fetched URLs are found in the schema's ``image_root``, else ``image_root`` (else the
+    working directory of each worker).
+    """
+    import functools
+
+    from pyspark.ml.functions import predict_batch_udf  # lazy: as in local_session
+
+    artifact = describe(export_dir)
+    schema = schema or artifact.schema
+    if schema is None:
+        raise ConfigError(f"{export_dir}: the export saved no schema; pass schema=")
+    if ATTRIBUTES_FIELD in artifact.text_fields and not schema.attribute_columns:
+        raise ConfigError(f"{export_dir}: the model reads attributes; the schema names no attribute columns")
+    factory = functools.partial(_predict_function, os.path.abspath(os.fspath(export_dir)), schema,
+                                input_columns(schema), os.fspath(image_root) if image_root else None)
+    return predict_batch_udf(factory, return_type=prediction_struct(artifact.taxonomy.num_levels),
+                             batch_size=int(batch_size))
+
+
+def predict_dataframe(df, export_dir, schema=None, batch_size: int = 256, column: str = PREDICTION_COLUMN,
+                      image_root=None):
+    """``df`` with a ``column`` struct of predictions (one per row; `linnet_udf` over `input_columns`)."""
+    schema = schema or describe(export_dir).schema
+    missing = [name for name in input_columns(schema) if name not in df.columns]
+    if missing:
+        raise ConfigError(f"the DataFrame has no column(s) {missing}; it has {df.columns}")
+    udf = linnet_udf(export_dir, schema, batch_size, image_root)
+    return df.withColumn(column, udf(*input_columns(schema)))
+
+
+def _reader(spark_reader, format: str):
+    if format in ("csv", "tsv"):
+        spark_reader = (spark_reader.option("header", True).option("multiLine", True).option("escape", '"')
+                        .option("sep", "\t" if format == "tsv" else ","))
+    return spark_reader.format(_SPARK_FORMATS[format])
+
+
+def _catalog_format(path: str, format: str | None) -> str:
+    return format or detect_format(path.replace("*", "x"))
+
+
+def _string_schema(schema):
+    from pyspark.sql import types  # lazy: as in local_session
+
+    return types.StructType([types.StructField(name, types.StringType(), True) for name in input_columns(schema)])
+
+
+def _predictions_only(df, column: str):
+    return df.select(f"{column}.*")
+
+
+def _error_rows(predictions):
+    from pyspark.sql import functions  # lazy: as in local_session
+
+    failed = predictions.where(functions.col("error").isNotNull() & (functions.col("error") != ""))
+    images = predictions.where(functions.col(IMAGE_PROBLEM).isNotNull())
+    return (failed.select("id", functions.lit(None).cast("string").alias("field"), functions.col("error")
+                          .alias("problem"))
+            .unionByName(images.select("id", functions.lit("image_bytes").alias("field"),
+                                       functions.col(IMAGE_PROBLEM).alias("problem"))))
+
+
+def predict_catalog_spark(spark, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
+                          batch_size: int = 256) -> dict:
+    """`linnet predict` as a Spark job: ``OUT/predictions`` (Parquet, one row per catalog row) and ``OUT/errors``
+    (``id``, ``field``, ``problem``: rows without a prediction and images that could not be used).
+
+    Returns:
+        ``{"rows": rows written, "errors": error rows, "out": OUT}``.
+    """
+    schema = schema or describe(export_dir).schema
+    format = _catalog_format(catalog, format)
+    df = _reader(spark.read, format)
+    if format == "jsonl":  # by name; a CSV reader given a schema would apply it by position
+        df = df.schema(_string_schema(schema))
+    catalog_df = df.load(catalog)  # CSV: every column a string, named by the header
+    image_root = os.path.dirname(os.path.abspath(catalog)) if "://" not in catalog else None  # as linnet predict
+    predicted = _predictions_only(predict_dataframe(catalog_df, export_dir, schema, batch_size,
+                                                    image_root=image_root), PREDICTION_COLUMN)
+    predictions_dir, errors_dir = os.path.join(out_dir, PREDICTIONS), os.path.join(out_dir, ERRORS)
+    predicted.write.mode("overwrite").parquet(predictions_dir)
+    written = spark.read.parquet(predictions_dir)  # the errors come from the written rows: the model runs once
+    errors = _error_rows(written)
+    errors.write.mode("overwrite").parquet(errors_dir)
+    return {"rows": written.count(), "errors": spark.read.parquet(errors_dir).count(), "out": out_dir}
+
+
+def classify_stream(spark, export_dir, source_dir: str, out_dir: str, checkpoint_dir: str, schema=None,
+                    format: str = "jsonl", batch_size: int = 256, available_now: bool = True,
+                    processing_time: str | None = None):
+    """Classify catalog files as they land in ``source_dir`` (Structured Streaming: file source ─► UDF ─►
+    Parquet sink in ``out_dir``, progress in ``checkpoint_dir``).
+
+    Args:
+        format: ``jsonl`` (read by column name), ``csv``/``tsv`` (with a header) or ``parquet``; for the last
+            three the folder must already hold a file when the query starts (its columns are the stream's).
+        available_now: process every file not yet seen, then stop (``trigger(availableNow=True)``: a scheduled
+            job, and the tests); False with ``processing_time`` (e.g. ``"1 minute"``) keeps the query running.
+
+    Returns:
+        The `StreamingQuery` (finished when ``available_now``).
+    """
+    schema = schema or describe(export_dir).schema
+    if format in ("csv", "tsv"):  # the header's columns, as strings, from the files already there
+        columns = _reader(spark.read, format).load(source_dir).schema
+    elif format == "parquet":
+        columns = spark.read.parquet(source_dir).schema
+    else:
+        columns = _string_schema(schema)
+    stream = _reader(spark.readStream, format).schema(columns).load(source_dir)
+    predicted = _predictions_only(predict_dataframe(stream, export_dir, schema, batch_size, image_root=source_dir),
+                                  PREDICTION_COLUMN)
+    writer = (predicted.writeStream.format("parquet").option("path", out_dir)
+              .option("checkpointLocation", checkpoint_dir).outputMode("append"))
+    writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
+        processingTime=processing_time or "1 minute")
+    query = writer.start()
+    if available_now:
+        query.awaitTermination()
+    return query

@@ -1,0 +1,127 @@
+"""The Beam jobs on the in-process runner against `linnet predict` on the same rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("apache_beam", reason="apache-beam is not installed (pip install -e '.[beam]')")
+
+
+def read_shards(directory, name: str) -> pd.DataFrame:
+    parquet = sorted(directory.glob(f"{name}-*.parquet"))
+    if parquet:
+        return pd.concat([pd.read_parquet(path) for path in parquet], ignore_index=True)
+    lines = [json.loads(line) for path in sorted(directory.glob(f"{name}-*.jsonl"))
+             for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return pd.DataFrame(lines)
+
+
+@pytest.fixture(scope="module")
+def beam_predictions(exported, catalog_dir, tmp_path_factory):
+    """`linnet beam predict` with small batches and a Beam pipeline option passed through to the runner."""
+    from linnet.cli.main import main
+
+    out = tmp_path_factory.mktemp("beam-predict")
+    code = main(["beam", "predict", "--model", str(exported), "--catalog", str(catalog_dir / "*.jsonl"),
+                 "--out", str(out), "--batch-size", "4", "--direct_num_workers=1"])
+    return code, read_shards(out, "predictions"), read_shards(out, "errors")
+
+
+def test_beam_predict_matches_linnet_predict(beam_predictions, linnet_predict):
+    code, predictions, _ = beam_predictions
+    expected, _ = linnet_predict
+    assert code == 0
+    assert sorted(predictions["id"]) == sorted(expected)  # every id exactly once
+    for record in predictions.to_dict("records"):
+        row = expected[record["id"]]
+        for column in ("path", "full_path", "node_id", "top_k", "error"):
+            assert (record[column] or "") == row[column], (record["id"], column)
+        confidence = float(row["confidence"]) if row["confidence"] else np.nan
+        np.testing.assert_allclose(record["confidence"], confidence, atol=1e-6)
+        for level in (1, 2, 3):
+            assert (record[f"level_{level}_node_id"] or "") == row[f"level_{level}_node_id"]
+            want = float(row[f"level_{level}_confidence"]) if row[f"level_{level}_confidence"] else np.nan
+            np.testing.assert_allclose(record[f"level_{level}_confidence"], want, atol=1e-6)
+        assert (str(int(record["depth"])) if record["depth"] == record["depth"] else "") == row["depth"]
+
+
+def test_beam_predict_reports_every_bad_row_and_image(beam_predictions, linnet_predict):
+    _, predictions, errors = beam_predictions
+    _, expected_errors = linnet_predict
+    # linnet predict's errors, as (file name, location, id): each one is in the Beam errors output
+    wanted = {(error["file"].rsplit("/", 1)[-1], error["location"], error["id"]) for error in expected_errors}
+    got = {(error["file"].rsplit("/", 1)[-1], error["location"], error["id"]) for error in errors.to_dict("records")}
+    assert wanted <= got
+    assert {"id 'p0' repeated", "id 'p100' repeated"} <= set(errors["problem"])
+    bad_title = predictions.set_index("id").loc["bad-title-0"]
+    assert "must be text" in bad_title["error"] and not bad_title["path"]
+    # images: a named file that is missing and bytes that do not decode are reported, the products still predicted
+    image_errors = errors[errors["field"] == "image_bytes"]
+    assert "missing-image-0" in set(image_errors["id"])
+    corrupt = {f"p{number}" for number in range(1, 14, 3)}
+    assert corrupt <= set(image_errors["id"])
+    assert predictions.set_index("id").loc[sorted(corrupt), "path"].str.len().gt(0).all()
+
+
+def test_beam_embed_writes_the_embed_signature_per_id(exported, catalog_dir, loaded, tmp_path, capsys):
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+
+    assert main(["beam", "embed", "--model", str(exported), "--catalog", str(catalog_dir / "part-2.jsonl"),
+                 "--out", str(tmp_path), "--format", "jsonl", "--batch-size", "3"]) == 0
+    assert "DONE" in capsys.readouterr().out
+    vectors = read_shards(tmp_path, "embeddings").set_index("id")["embedding"]
+    errors = read_shards(tmp_path, "errors")
+    records = [json.loads(line) for line in (catalog_dir / "part-2.jsonl").read_text().splitlines()[:9]]
+    assert sorted(vectors.index) == sorted([record["id"] for record in records] + ["missing-image-100"])
+    assert {"bad-title-100"} <= set(errors["id"]) and "id 'p100' repeated" in set(errors["problem"])
+    images = [(catalog_dir / record["image"]).read_bytes() if record["image"] else b"" for record in records]
+    expected = loaded.signatures["embed"](title=tf.constant([record["title"] for record in records]),
+                                          brand=tf.constant([record["brand"] for record in records]),
+                                          image_bytes=tf.constant(images))["embedding"].numpy()
+    got = np.stack([np.asarray(vectors[record["id"]], np.float32) for record in records])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_beam_build_tfrecords_writes_what_read_tfrecords_reads(catalog_dir, tiny_taxonomy, tmp_path, capsys):
+    import csv
+
+    from linnet.cli.main import main
+    from linnet.data.tfrecord import read_metadata, read_tfrecords
+
+    taxonomy = tiny_taxonomy.save(tmp_path / "taxonomy.json") or tmp_path / "taxonomy.json"
+    catalog = tmp_path / "labelled" / "catalog.csv"
+    catalog.parent.mkdir()
+    (catalog.parent / "good.png").write_bytes((catalog_dir / "good.png").read_bytes())
+    paths = ["Clothing > Tops > Shirts", "Shoes > Boots", "Bags", "Clothing > Trousers > Jeans"]
+    rows = [{"id": f"r{number}", "title": f"product {number}", "brand": "acme", "path": paths[number % 4],
+             "image": [str(catalog.parent / "good.png"), "", "http://127.0.0.1:9/unreachable.jpg"][number % 3]}
+            for number in range(30)]  # (a file with URLs finds its images in the fetched folder: local ones absolute)
+    rows.append({"id": "unknown-label", "title": "a lamp", "brand": "", "path": "Lighting > Lamps", "image": ""})
+    with open(catalog, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "records"
+    assert main(["beam", "build-tfrecords", "--catalog", str(catalog), "--taxonomy", str(taxonomy), "--out", str(out),
+                 "--text-columns", "title,brand", "--category-column", "path", "--image-column", "image",
+                 "--timeout", "1", "--retries", "0"]) == 0
+    assert "DONE" in capsys.readouterr().out
+    metadata = read_metadata(out)
+    assert sum(split["examples"] for split in metadata["splits"].values()) == 30
+    ids, present = [], []
+    for split in ("train", "validation", "test"):
+        for features, labels, _ in read_tfrecords(out, split, batch_size=8, image_size=16, with_ids=True):
+            ids += [value.decode() for value in features["id"].numpy()]
+            present += features["image_present"].numpy().tolist()
+            assert labels["level_1"].shape[0] == features["id"].shape[0]
+    assert sorted(ids) == sorted(f"r{number}" for number in range(30))
+    assert sum(present) == 10  # the local images; the URLs could not be fetched
+    failures = [json.loads(line) for path in out.glob("failures-*.jsonl") for line in path.read_text().splitlines()]
+    assert {failure.get("url") for failure in failures if failure.get("status")} == {"http://127.0.0.1:9/unreachable.jpg"}
+    assert any(failure.get("id") == "unknown-label" for failure in failures)
