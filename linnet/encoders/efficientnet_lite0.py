@@ -34,6 +34,7 @@ from linnet.encoders.image import (
     load_weights_file,
     split_trainable,
 )
+from linnet.encoders.torch_checkpoint import read_legacy_state_dict
 from linnet.errors import ConfigError
 
 NAME = "efficientnet_lite0"
@@ -214,8 +215,6 @@ def converted_weights(pth_path: str | os.PathLike | None = None, cache_dir: str 
     Raises:
         ConfigError: package missing, unsafe or unreadable checkpoint, tensors that do not fit.
     """
-    from linnet.encoders.torch_checkpoint import read_legacy_state_dict  # lazy: only on a conversion
-
     pth_path = os.fspath(pth_path) if pth_path is not None else package_weights_path()
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache_dir / f"{NAME}-imagenet-{_sha256(pth_path)[:20]}.weights.h5"

@@ -78,7 +78,7 @@ def _check_options(architecture: str, image_size, weights, alpha, fine_tune_laye
 
 def keras_models_dir() -> str:
     """Where ``keras.utils.get_file`` caches the ``keras.applications`` weights (``$KERAS_HOME/models``)."""
-    return os.path.join(os.path.expanduser(keras.config.keras_home()), "models")
+    return os.path.join(os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras"))), "models")
 
 
 def keras_weights_cached(architecture: str, image_size: int, alpha: float) -> bool:

@@ -181,11 +181,9 @@ def read_legacy_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ConfigError: not a legacy checkpoint, truncated, or not a flat dict of tensors.
     """
     path = os.fspath(path)
-    try:
-        stream = open(path, "rb")
-    except OSError as error:
-        raise ConfigError(f"cannot read checkpoint {path}: {error}") from None
-    with stream:
+    if not os.path.isfile(path):
+        raise ConfigError(f"checkpoint {path} does not exist")
+    with open(path, "rb") as stream:
         _check_header(stream, path)
         try:
             state = _RestrictedUnpickler(stream, path).load()

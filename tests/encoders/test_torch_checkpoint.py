@@ -7,7 +7,10 @@ import struct
 import numpy as np
 import pytest
 
-from linnet.encoders.torch_checkpoint import UnsafeCheckpointError, read_legacy_state_dict
+from linnet.encoders.torch_checkpoint import (
+    UnsafeCheckpointError,
+    read_legacy_state_dict,
+)
 from linnet.errors import ConfigError
 
 REBUILD = b"ctorch._utils\n_rebuild_tensor_v2\n"
