@@ -195,3 +195,27 @@ def test_image_only_classifier_builds_and_predicts(tiny_taxonomy, small_images):
         probabilities = np.asarray(outputs[f"level_{level}"])
         assert probabilities.shape == (2, len(tiny_taxonomy.classes(level)))
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_image_only_run_trains_and_predicts_a_catalog_that_also_has_text(tmp_path):
+    """``text_encoder: null`` + ``wide.enabled: false``: train, then score a prepared catalog whose schema has
+    text fields (the pipeline yields them; the image-only model must get only its own inputs)."""
+    from linnet.data import CatalogSchema, prepare_catalog
+    from linnet.evaluation.evaluate import load_model
+    from linnet.training.trainer import train
+    from tests.training.conftest import tiny_config, write_tiny_catalog
+
+    catalog = write_tiny_catalog(tmp_path / "catalog.csv", rows=40, with_images=True)
+    schema = CatalogSchema(id_column="id", text_columns=["title"], category_column="category", image_column="image",
+                           image_root=str(tmp_path))
+    config = tiny_config(
+        model={"text_encoder": None, "wide": {"enabled": False},
+               "image_encoder": {"name": "efficientnet_lite0", "weights": None, "image_size": 32}},
+        training={"epochs": 1, "cache_dir": str(tmp_path / "cache")},
+    )
+    run = train(catalog, tmp_path / "run", schema=schema, config=config, progress=False)
+    assert sorted(tensor.name for tensor in run.model.inputs) == ["image", "image_present"]
+    prepared = prepare_catalog(catalog, schema, progress=False)
+    outputs = load_model(run.path).predict_prepared(prepared, progress=False)
+    assert len(outputs["node_ids"]) == len(prepared) == 40
+    assert np.isfinite(outputs["confidences"]).all()
