@@ -64,7 +64,8 @@ def _scored_row(variant: str, seed: int, config: dict, catalog, catalog_path: Pa
     seconds = time.perf_counter() - started
     predictor = load_model(run.path)
     subsets = {split: catalog.subset(split) for split in ("validation", "test")}
-    parts = {split: predictions_from_outputs(predictor.predict_prepared(subset, progress=False),
+    # small batches: a batch of 512 photos through the CNN holds gigabytes of activations
+    parts = {split: predictions_from_outputs(predictor.predict_prepared(subset, batch_size=64, progress=False),
                                              predictor.taxonomy, subset.ids)
              for split, subset in subsets.items()}
     row = _quality_row(variant, f"LinNét seed {seed}", catalog_truth(subsets["validation"]), parts["validation"],
@@ -114,7 +115,10 @@ def rows(seeds=None, image_size: int | None = None, max_rows: int | None = None)
             for variant, (config, with_image) in configurations(seed, image_size).items():
                 per_seed.append(_scored_row(variant, seed, config, catalogs[with_image], path, _schema(with_image),
                                             work))
-                print(f"  {variant} seed {seed}: hF1 {per_seed[-1]['hF1']:.4f}", flush=True)
+                done = per_seed[-1]
+                print(f"  {variant} seed {seed}: hF1 {done['hF1']:.4f}, leaf acc {done['leaf acc']:.4f}, leaf "
+                      f"coverage @0.99 {done['leaf coverage @0.99']:.4f}, train {done['train s']:.0f} s, "
+                      f"load {done['load avg 1 min']}", flush=True)
         size = len(catalogs[True])
         test = int(np.sum(catalogs[True].split == "test"))
     title = f"{size:,} products with a photo, test {test:,}, EfficientNet-Lite0 ImageNet at {image_size} px"
