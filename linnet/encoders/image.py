@@ -67,7 +67,11 @@ def _check_options(architecture: str, image_size, weights, alpha, fine_tune_laye
         raise ConfigError(f"image_encoder {architecture!r}: alpha (width multiplier) applies to mobilenet_v2 only")
     check_weights_file(architecture, weights)
     check_fine_tune_layers(architecture, fine_tune_layers)
-    if weights == "imagenet" and not keras_weights_cached(architecture, image_size, alpha) and not weights_host_reachable():
+
+
+def check_imagenet_reachable(architecture: str, image_size: int, alpha: float) -> None:
+    """Offline and not in the Keras cache, ``weights="imagenet"`` fails now, naming the offline choice."""
+    if not keras_weights_cached(architecture, image_size, alpha) and not weights_host_reachable():
         raise ConfigError(
             f"image_encoder {architecture!r}: weights='imagenet' are downloaded by Keras from {KERAS_WEIGHTS_HOST[0]}, "
             f"which this machine cannot reach, and they are not in {keras_models_dir()}; offline, use "
@@ -220,6 +224,8 @@ class ImageEncoder(BackboneEncoder):
         super().__init__(**kwargs)
         weights = os.fspath(weights) if isinstance(weights, os.PathLike) else weights
         _check_options(architecture, image_size, weights, alpha, fine_tune_layers)
+        if weights == "imagenet" and load_weights:  # a .keras archive holds its weights: no download needed
+            check_imagenet_reachable(architecture, image_size, alpha)
         self.architecture = architecture
         self.image_size = image_size
         self.weights_source = weights

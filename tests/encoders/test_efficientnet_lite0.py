@@ -175,6 +175,10 @@ def test_keras_applications_imagenet_fails_fast_offline_naming_efficientnet_lite
     assert not image.keras_weights_cached("mobilenet_v2", 96, 1.0)
     with pytest.raises(ConfigError, match="efficientnet_lite0"):
         build_image_encoder("mobilenet_v2", weights="imagenet", image_size=96)
+    # A saved model's config says imagenet, but its archive holds the weights: loading it offline works.
+    restored = image.ImageEncoder.from_config({"architecture": "mobilenet_v2", "image_size": 96, "alpha": 0.35,
+                                               "weights": "imagenet", "name": "restored"})
+    assert restored.weights_source == "imagenet" and restored.output_dim == 1280
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5").write_bytes(b"")
     assert image.keras_weights_cached("mobilenet_v2", 96, 1.0)
