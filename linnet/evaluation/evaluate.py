@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_text_atomically
 from linnet.data import CatalogReader, prepare_catalog
+from linnet.data.schema import check_input_columns
 from linnet.data.split import DEFAULT_FRACTIONS
 from linnet.errors import ConfigError, EvaluationError
 from linnet.evaluation import calibration as calibration_lib
@@ -517,6 +518,7 @@ def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown
     if calibration is not None:  # refuse a file fitted for another tree or decoding before any prediction is made
         calibration.check_taxonomy(predictor.taxonomy, source="calibration", decoding=predictor.decoding)
     schema = schema or predictor.schema
+    check_input_columns(schema, CatalogReader(catalog_path).columns, catalog_path)
     settings = run_split_settings(model_path)
     catalog, truth, n_unknown = prepare_for_evaluation(
         catalog_path, schema, predictor.taxonomy, split, unknown_labels,
