@@ -54,9 +54,13 @@ def _version() -> str:
 
 
 def _leaf_parsers(parser: argparse.ArgumentParser):
-    """Every parser that runs a command (those without sub-commands of their own), depth first."""
+    """Every parser that runs a command (those without sub-commands of their own), depth first. A command
+    registered with a ``help`` line and no ``description`` gets the help line as its ``--help`` description."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                child.description = child.description or helps.get(name)
             for child in dict.fromkeys(action.choices.values()):  # aliases share one parser
                 children = list(_leaf_parsers(child))
                 yield from children or [child]

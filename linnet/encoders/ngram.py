@@ -35,10 +35,10 @@ from collections.abc import Mapping, Sequence
 
 import keras
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from linnet.encoders.text_normalization import TextNormalizer
 from linnet.errors import ConfigError
+from linnet.progress import progress_bar
 
 POOLINGS = ("sqrtn", "mean", "sum")
 #: Layer name of the encoder's featurizer; the model finds the n-gram path by it (`linnet.model.names`).
@@ -278,7 +278,7 @@ class HashedNgramFeaturizer(keras.layers.Layer):
         documents = 0
         iterator = batches
         if progress:
-            iterator = tqdm(batches, total=total, desc="n-gram document frequencies", unit="batch")
+            iterator = progress_bar(batches, total=total, desc="n-gram document frequencies", unit="batch")
         for batch in iterator:
             present, count = distinct_buckets({field: batch[field] for field in self.text_fields})
             document_frequency += tf.math.bincount(present, minlength=self.num_bins, maxlength=self.num_bins,

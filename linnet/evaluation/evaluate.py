@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_text_atomically
 from linnet.data import CatalogReader, prepare_catalog
@@ -36,6 +35,7 @@ from linnet.errors import ConfigError, EvaluationError
 from linnet.evaluation import calibration as calibration_lib
 from linnet.evaluation import metrics as metrics_lib
 from linnet.evaluation import reports
+from linnet.progress import progress_bar
 from linnet.serving.artifacts import RUN, artifact_kind
 from linnet.serving.predict import Predictor, load_predictor
 
@@ -472,7 +472,7 @@ def raw_frame(catalog_path, catalog, format: str | None = None):
 def model_predictions(predictor, frame, ids, batch_size: int = 1024, progress: bool = True) -> LevelPredictions:
     """Run an export's predictor over a raw frame in batches (with a progress bar)."""
     outputs: dict[str, list] = {}
-    for start in tqdm(range(0, len(frame), batch_size), desc="evaluate", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(frame), batch_size), desc="evaluate", unit="batch", enabled=progress):
         batch = predictor.predict_frame(frame.iloc[start:start + batch_size])
         for key, value in batch.items():
             outputs.setdefault(key, []).append(value)

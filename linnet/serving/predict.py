@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_text_atomically
 from linnet.data import CatalogReader, make_dataset
@@ -29,6 +28,7 @@ from linnet.data.rows import RowProblem, row_id, row_inputs
 from linnet.data.schema import check_input_columns
 from linnet.errors import CatalogError, ConfigError
 from linnet.inference.calibration_file import check_decoding
+from linnet.progress import progress_bar
 from linnet.serving.artifacts import RUN, RUN_CALIBRATION_FILE, Artifact, load_artifact
 from linnet.serving.export import (
     IMAGE_BYTES_INPUT,
@@ -152,7 +152,7 @@ class Predictor:
         wanted = [names.level_output(level) for level in range(1, self.taxonomy.num_levels + 1)]
         outputs: dict[str, list] = {}
         total = -(-len(catalog) // batch_size)
-        for features in tqdm(dataset, total=total, desc="evaluate", unit="batch", disable=not progress):
+        for features in progress_bar(dataset, total=total, desc="evaluate", unit="batch", enabled=progress):
             features = features[0] if isinstance(features, tuple) else features
             scores = classifier.scores(features)
             described = classifier.classify(scores)
@@ -291,7 +291,7 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
     done, reported, resumed = _resume_state(partial_out, partial_errors, resume)
     seen: set[str] = set(done)
     with _ResultWriter(model, partial_out, partial_errors, reader) as writer, \
-            tqdm(desc="predict", unit="row", disable=not progress) as bar:
+            progress_bar(desc="predict", unit="row", enabled=progress) as bar:
         for chunk in reader:
             for bad in chunk.bad_rows:
                 if writer.where(bad.location) not in reported:
