@@ -23,7 +23,8 @@ from pathlib import Path
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Order matters only for reading: cheap areas first.
-AREAS = ["pipeline", "encoders", "training", "training_cache", "inference", "quality", "embeddings", "memory", "crosslingual"]
+AREAS = ["pipeline", "encoders", "training", "training_cache", "inference", "quality", "embeddings", "memory", "crosslingual",
+         "tour"]
 
 
 def machine_description() -> dict:
