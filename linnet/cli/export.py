@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from linnet.errors import ConfigError
 
@@ -26,9 +25,6 @@ def run_export(args) -> int:
     from linnet.serving.export import export_run, export_summary  # lazy: loads TensorFlow when the command runs
 
     run_dir = _model_dir(args)
-    if not Path(run_dir, "model.keras").is_file():  # before TensorFlow loads: a wrong path fails at once
-        raise ConfigError(f"--model {run_dir}: not a finished run directory (no model.keras); give the --out "
-                          "directory of 'linnet train'")
     export_dir = export_run(run_dir, args.out, name=args.name, version=args.version,
                             calibration=args.calibration, top_k=args.top_k,
                             decoding=args.decoding, progress=not args.quiet)

@@ -93,7 +93,7 @@ def test_the_old_export_positional_says_it_is_deprecated(tmp_path):
     result, seconds, _ = _linnet("export", tmp_path / "no-run", "--out", tmp_path / "exports", cwd=tmp_path)
     assert result.returncode == 2
     assert f"deprecated; use --model {tmp_path / 'no-run'}" in result.stderr, result.stderr
-    assert "not a finished run directory" in result.stderr and seconds < FAST
+    assert "not a finished run directory" in result.stderr
 
 
 def test_the_readme_tour_writes_only_under_the_ignored_runs_directory():
