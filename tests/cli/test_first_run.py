@@ -90,7 +90,7 @@ def test_export_takes_model_like_every_other_command_and_keeps_the_old_positiona
 
 
 def test_the_old_export_positional_says_it_is_deprecated(tmp_path):
-    result, seconds, _ = _linnet("export", tmp_path / "no-run", "--out", tmp_path / "exports", cwd=tmp_path)
+    result, _, _ = _linnet("export", tmp_path / "no-run", "--out", tmp_path / "exports", cwd=tmp_path)
     assert result.returncode == 2
     assert f"deprecated; use --model {tmp_path / 'no-run'}" in result.stderr, result.stderr
     assert "not a finished run directory" in result.stderr
