@@ -24,7 +24,7 @@ from pathlib import Path
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Order matters only for reading: cheap areas first.
 AREAS = ["pipeline", "encoders", "training", "training_cache", "inference", "quality", "images", "embeddings", "memory",
-         "crosslingual", "sessions", "scale"]
+         "crosslingual", "sessions", "scale", "tour"]
 
 
 def machine_description() -> dict:

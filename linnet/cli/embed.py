@@ -26,7 +26,8 @@ def _add_model_catalog(parser: argparse.ArgumentParser, required: bool) -> None:
                         help="run directory, model.keras or exported SavedModel (with an 'embed' signature)")
     parser.add_argument("--catalog", required=required, metavar="C", help="catalog file (CSV/TSV/JSONL/Parquet)")
     parser.add_argument("--batch-size", type=_positive_int, default=256, help="products per model call (default 256)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                        help="no progress bar (--no-progress: the old spelling)")
     add_schema_options(parser)
 
 
@@ -82,7 +83,11 @@ def register(subparsers) -> None:
     match.add_argument("--out", required=True, metavar="FILE", help="CSV: id_a, id_b, score")
     match.set_defaults(func=run_match)
 
-    projector = subparsers.add_parser("projector", help="TensorBoard projector files and a 2-D PNG of embeddings")
+    projector = subparsers.add_parser(
+        "projector", help="TensorBoard projector files and a 2-D PNG of embeddings",
+        description="Write the vectors of 'linnet embed' as TensorBoard projector files (tensors, metadata with "
+                    "titles and category paths from --catalog) and a 2-D PNG map (PCA or t-SNE) coloured by level-1 "
+                    "category. View with: tensorboard --logdir OUT")
     projector.add_argument("--vectors", required=True, metavar="DIR", help="output directory of 'linnet embed'")
     projector.add_argument("--catalog", metavar="FILE", help="catalog for titles and category paths (metadata)")
     projector.add_argument("--out", required=True, metavar="DIR", help="directory for the projector files")
@@ -100,7 +105,7 @@ def _embed_to(args, model, catalog, out_dir, shard_rows: int = 100_000, file_for
     embedder = load_embedder(model)
     schema = schema_from_args(args, default=embedder.schema)
     return embed_catalog(embedder, catalog, out_dir, schema=schema, batch_size=args.batch_size, shard_rows=shard_rows,
-                         file_format=file_format, progress=not args.no_progress, errors_path=errors_file)
+                         file_format=file_format, progress=not args.quiet, errors_path=errors_file)
 
 
 def _vectors(args, vectors_dir, catalog, what: str, expected_dim: int | None = None):

@@ -66,7 +66,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--model", required=True, metavar="RUN_OR_EXPORT", help="run directory or exported model")
     evaluate.add_argument("--catalog", required=True, help="labelled catalog file")
     evaluate.add_argument("--out", required=True, metavar="DIR", help="report directory")
-    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test", "all"])
+    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
+                          help="which split of the catalog to score, by the run's split settings (default: test)")
     evaluate.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate'")
     evaluate.add_argument("--unknown-labels", default="score", choices=["score", "skip", "ancestor"],
                           help="labels outside the model's tree: score as misses (default), skip, or cut to the "
@@ -82,14 +83,15 @@ def register(subparsers) -> None:
     calibrate = subparsers.add_parser(
         "calibrate", help="fit per-level confidence thresholds that reach a target precision",
         description="Fit thresholds on a validation split; write the calibration file the inference and export read.")
-    calibrate.add_argument("--model", required=True, metavar="RUN_OR_EXPORT")
-    calibrate.add_argument("--catalog", required=True)
+    calibrate.add_argument("--model", required=True, metavar="RUN_OR_EXPORT", help="run directory or exported model")
+    calibrate.add_argument("--catalog", required=True, help="labelled catalog file (the one the run was trained on)")
     calibrate.add_argument("--out", required=True, metavar="FILE", help="calibration JSON to write")
     calibrate.add_argument("--target-precision", type=float, default=0.95, help="precision every level must reach")
     calibrate.add_argument("--node-target", type=_node_target, action="append", metavar="NODE=P",
                            help="a stricter precision for a node and its subtree (repeatable)")
-    calibrate.add_argument("--split", default="validation", choices=["train", "validation", "test", "all"])
-    calibrate.add_argument("--quiet", action="store_true")
+    calibrate.add_argument("--split", default="validation", choices=["train", "validation", "test", "all"],
+                           help="which split to fit the thresholds on (default: validation)")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_decoding_option(calibrate)
     add_schema_options(calibrate)
     calibrate.set_defaults(func=run_calibrate)
@@ -97,14 +99,16 @@ def register(subparsers) -> None:
     baseline = subparsers.add_parser(
         "baseline", help="train and score a TF-IDF or hiclass baseline on the same split and metrics",
         description="Train on the train (+validation) split, score the test split, write the same report as evaluate.")
-    baseline.add_argument("--catalog", required=True)
-    baseline.add_argument("--out", required=True, metavar="DIR")
-    baseline.add_argument("--kind", default="tfidf", choices=["tfidf", "hiclass"])
+    baseline.add_argument("--catalog", required=True, help="labelled catalog file")
+    baseline.add_argument("--out", required=True, metavar="DIR", help="report directory (the same files as evaluate)")
+    baseline.add_argument("--kind", default="tfidf", choices=["tfidf", "hiclass"],
+                          help="TF-IDF + LinearSVC per level, or hiclass's local classifier per parent node "
+                               "(default: tfidf)")
     baseline.add_argument("--target-precision", type=float, default=None,
                           help="fit thresholds on the validation split for this precision and apply them")
-    baseline.add_argument("--compare", nargs="+", metavar="DIR")
-    baseline.add_argument("--subtree", action="append", metavar="NODE")
-    baseline.add_argument("--quiet", action="store_true")
+    baseline.add_argument("--compare", nargs="+", metavar="DIR", help="other report directories to put side by side")
+    baseline.add_argument("--subtree", action="append", metavar="NODE", help="break scores down under this node")
+    baseline.add_argument("--quiet", action="store_true", help="no progress bar")
     baseline.add_argument("--n-jobs", type=int, default=-1, metavar="N",
                           help="cores that fit the linear classifiers in parallel (-1: all)")
     add_schema_options(baseline)

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import sys
+
+from linnet.errors import ConfigError
+
+
+def _model_dir(args) -> str:
+    """``--model``, or the old positional RUN_DIR (still accepted, with a note to move to ``--model``)."""
+    if args.model and args.run_dir:
+        raise ConfigError(f"give the run directory once: --model {args.model} (the positional {args.run_dir} is "
+                          "the old spelling)")
+    if args.run_dir:
+        print(f"linnet export: note: the positional RUN_DIR is deprecated; use --model {args.run_dir}",
+              file=sys.stderr)
+        return args.run_dir
+    if not args.model:
+        raise ConfigError("give the run directory to export with --model RUN_DIR")
+    return args.model
+
 
 def run_export(args) -> int:
     from linnet.serving.export import export_run, export_summary  # lazy: loads TensorFlow when the command runs
 
-    export_dir = export_run(args.run_dir, args.out, name=args.name, version=args.version,
+    run_dir = _model_dir(args)
+    export_dir = export_run(run_dir, args.out, name=args.name, version=args.version,
                             calibration=args.calibration, top_k=args.top_k,
-                            decoding=args.decoding)
-    print(export_summary(args.run_dir, export_dir))
+                            decoding=args.decoding, progress=not args.quiet)
+    print(export_summary(run_dir, export_dir))
     return 0
 
 
@@ -18,8 +37,10 @@ def register(subparsers) -> None:
         "export", help="export a trained run as a SavedModel for TF Serving and other TF graphs",
         description="Write RUN_DIR as OUT/<name>/<version>/ (SavedModel with signatures serving_default, embed, "
                     "scores; taxonomy and calibration assets; warm-up requests; MODEL_CARD.md). Never overwrites.")
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by 'linnet train --out'")
+    parser.add_argument("--model", metavar="RUN_DIR", help="run directory written by 'linnet train --out'")
+    parser.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="deprecated spelling of --model RUN_DIR")
     parser.add_argument("--out", required=True, metavar="EXPORT_BASE", help="model base directory (TF Serving's)")
+    parser.add_argument("--quiet", action="store_true", help="no step-by-step progress lines")
     parser.add_argument("--name", help="model name (default: the run directory's name)")
     parser.add_argument("--version", type=int, help="integer version (default: the next free one)")
     parser.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate' (default: none)")

@@ -2,6 +2,8 @@
 
 Each module in ``COMMAND_MODULES`` (``linnet/cli/<name>.py``) exposes ``register(subparsers)``, which adds
 its sub-commands and sets ``func`` on each. Commands return an exit code (or None for 0).
+Every command also takes ``--verbose`` (TensorFlow's logs and warnings shown); without it, `linnet.cli.quiet`
+keeps TensorFlow quiet. ``linnet --version`` prints the version.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from linnet.cli.quiet import quiet_tensorflow
 from linnet.errors import LinnetError
 
 COMMAND_MODULES = [
@@ -33,16 +36,44 @@ def build_parser() -> argparse.ArgumentParser:
         prog="linnet",
         description="Sort e-commerce products into a category tree.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the version and exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's C++ logs and warnings (hidden by default)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:
         importlib.import_module(f"linnet.cli.{name}").register(subparsers)
+    for command in _leaf_parsers(parser):
+        command.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="show TensorFlow's C++ logs and warnings (hidden by default)")
     return parser
+
+
+def _version() -> str:
+    from linnet import __version__
+
+    return __version__
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    """Every parser that runs a command (those without sub-commands of their own), depth first. A command
+    registered with a ``help`` line and no ``description`` gets the help line as its ``--help`` description."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, child in action.choices.items():
+                child.description = child.description or helps.get(name)
+            for child in dict.fromkeys(action.choices.values()):  # aliases share one parser
+                children = list(_leaf_parsers(child))
+                yield from children or [child]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        quiet_tensorflow()
     try:
         code = args.func(args)
     except LinnetError as error:

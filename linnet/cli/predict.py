@@ -14,10 +14,11 @@ def run_predict(args) -> int:
     schema = schema_from_args(args, default=predictor.schema)
     errors = args.errors_file or str(Path(args.out).with_suffix("")) + ".errors.csv"
     summary = predict_catalog(predictor, args.catalog, schema, args.out, errors, batch_size=args.batch_size,
-                              resume=not args.restart, progress=not args.quiet)
+                              resume=not args.restart, progress=not args.quiet,
+                              allow_missing_text=args.allow_missing_text)
     resumed = f" ({summary['resumed']} done before, resumed)" if summary["resumed"] else ""
     print(f"{summary['rows']} products predicted{resumed}, {summary['errors']} bad rows")
-    print(f"predictions: {summary['out']}\nbad rows: {summary['errors_file']}")
+    print(f"predictions: {summary['out']}" + (f"\nbad rows: {summary['errors_file']}" if summary["errors_file"] else ""))
     return 0
 
 
@@ -33,6 +34,9 @@ def register(subparsers) -> None:
                                                               ".errors.csv)")
     parser.add_argument("--batch-size", type=int, default=256, help="products per model call (default: 256)")
     parser.add_argument("--restart", action="store_true", help="ignore OUT.partial and start over")
+    parser.add_argument("--allow-missing-text", action="store_true",
+                        help="predict even when the catalog lacks some of the model's text columns (read as empty); "
+                             "by default such a catalog is refused, naming the columns expected and found")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_schema_options(parser)  # default: the model's own schema.yaml
     parser.set_defaults(func=run_predict)

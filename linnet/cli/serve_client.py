@@ -49,7 +49,8 @@ def register(subparsers) -> None:
     parser.add_argument("--model-name", required=True, help="name in serving/models.config")
     parser.add_argument("--rest-url", default="http://localhost:8501", help="REST base URL (default: %(default)s)")
     parser.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at this target (e.g. localhost:8500)")
-    parser.add_argument("--rest-format", choices=["instances", "inputs"], default="instances")
+    parser.add_argument("--rest-format", choices=["instances", "inputs"], default="instances",
+                        help="REST body: TF Serving's row format (instances) or columnar (inputs) (default: %(default)s)")
     parser.add_argument("--signature", default="serving_default", help="signature name (default: %(default)s)")
     parser.add_argument("--version", type=int, help="a fixed model version (default: the newest)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: %(default)s)")

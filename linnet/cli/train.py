@@ -1,6 +1,7 @@
 """``linnet train``: fit a model on a catalog and write a run directory.
 
-Nothing here imports TensorFlow until the command runs.
+Nothing here imports TensorFlow until the command runs, and then only after the catalog's columns, the
+taxonomy file and the config file have been checked (`_check_inputs`): a wrong flag fails in a second.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ import argparse
 from pathlib import Path
 
 from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.config_fields import config_from_yaml
+from linnet.data.readers import CatalogReader
 from linnet.data.schema import CatalogSchema
+from linnet.errors import ConfigError
 
 
 def _positive_int(text: str) -> int:
@@ -42,19 +46,39 @@ def register(subparsers) -> None:
     parser.set_defaults(func=_train)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from linnet.training.trainer import resolve_config, train  # lazy: loads TensorFlow when the command runs
+def _config_mapping(data):
+    if not isinstance(data, dict):
+        raise ConfigError(f"must hold a mapping of config sections, got {type(data).__name__}")
+    return data
 
+
+def _check_inputs(args: argparse.Namespace, schema: CatalogSchema):
+    """What can be checked without TensorFlow: the catalog (readable, not empty, every column the schema
+    names), the config file (readable YAML mapping) and the taxonomy file (read here and passed on)."""
+    CatalogReader(args.catalog).require(schema.columns())
+    if args.config:
+        config_from_yaml(args.config, _config_mapping)
+    if args.taxonomy:
+        from linnet.taxonomy import load_taxonomy  # lazy: only train with --taxonomy reads one
+
+        return load_taxonomy(args.taxonomy)
+    return None
+
+
+def _train(args: argparse.Namespace) -> int:
     schema = schema_from_args(args)
     if not schema.has_category:
         # Without category flags, read the tree from a column named "category".
         schema = schema_from_args(args, default=CatalogSchema(category_column="category"))
+    taxonomy = _check_inputs(args, schema)
+    from linnet.training.trainer import resolve_config, train  # lazy: loads TensorFlow once the inputs are checked
+
     config = resolve_config(args.config, args.epochs)
     if args.strategy:
         config = resolve_config({**config.to_dict(), "training": {**config.to_dict()["training"],
                                                                    "strategy": args.strategy}})
     train(
-        Path(args.catalog), Path(args.out), schema=schema, config=config, taxonomy=args.taxonomy,
+        Path(args.catalog), Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
         resume=args.resume, max_rows=args.max_rows, progress=not args.quiet,
     )
     return 0

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from PIL import Image
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_atomically
 from linnet.data.images import fetched_image_name
+from linnet.progress import progress_bar
 
 OUTCOMES = ("ok", "http_error", "timeout", "not_image", "too_large", "error")
 MANIFEST_NAME = "manifest.jsonl"
@@ -212,7 +212,7 @@ def fetch_images(
     lock = threading.Lock()
     options = {"timeout": timeout, "retries": retries, "backoff": backoff, "max_bytes": max_bytes, "max_pixels": max_pixels}
     with open(manifest_path, "a", encoding="utf-8") as log, \
-            tqdm(total=len(pending), desc="fetching images", unit=" urls", disable=not progress) as bar, \
+            progress_bar(total=len(pending), desc="fetching images", unit=" urls", enabled=progress) as bar, \
             ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         in_flight = set()
         queue = iter(pending)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_atomically
 from linnet.data.attributes import render_attributes
@@ -31,6 +30,7 @@ from linnet.data.split import (
     check_fractions,
 )
 from linnet.errors import CatalogError, ConfigError, TaxonomyError
+from linnet.progress import progress_bar
 from linnet.taxonomy import Taxonomy
 
 UNKNOWN_LABEL_POLICIES = ("error", "skip", "ancestor")
@@ -622,4 +622,4 @@ def _write_errors(errors_path, report: CatalogReport) -> None:
 
 
 def _progress(enabled: bool, source: str):
-    return tqdm(desc=f"reading {Path(source).name}", unit=" rows", disable=not enabled, unit_scale=True)
+    return progress_bar(desc=f"reading {Path(source).name}", unit=" rows", enabled=enabled, unit_scale=True)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from linnet.atomic_files import write_yaml_atomically
-from linnet.errors import ConfigError
+from linnet.errors import CatalogError, ConfigError
 
 #: Feature key of the rendered ``key: value`` attribute text.
 ATTRIBUTES_FIELD = "attributes"
@@ -167,3 +167,41 @@ class CatalogSchema:
     # run directories look for `load`
     load = from_yaml
     save = to_yaml
+
+
+def check_input_columns(schema: CatalogSchema, header, source, allow_missing_text: bool = False) -> None:
+    """Refuses a catalog whose header lacks columns the model reads, before any row is read.
+
+    The id column must be there. The text and attribute columns of ``schema`` (what the model was trained
+    on) must all be there, unless ``allow_missing_text`` lets missing ones read as empty text; even then
+    at least one text, attribute or image column must be found, or every prediction would be the same.
+
+    Args:
+        schema: the model's `CatalogSchema` (a run's ``schema.yaml``, or the flags overriding it).
+        header: the catalog's column names (`linnet.data.CatalogReader.columns`).
+        source: the catalog file, named in the error.
+        allow_missing_text: let some text/attribute columns be absent (they read as empty).
+
+    Raises:
+        CatalogError: naming the file, the missing columns, the columns the model expects and those found.
+
+    Example:
+        >>> schema = CatalogSchema(text_columns=["title", "description"])
+        >>> check_input_columns(schema, ["id", "title", "description", "price"], "products.csv")
+        >>> check_input_columns(schema, ["id", "title"], "products.csv", allow_missing_text=True)
+        >>> check_input_columns(schema, ["id", "name"], "products.csv")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        linnet.errors.CatalogError: products.csv: the model reads column(s) ['title', 'description'] but the file ...
+    """
+    found = list(header)
+    if schema.id_column not in found:
+        raise CatalogError(f"{source}: no id column {schema.id_column!r}; found {found} (name it with --id-column)")
+    expected = [*schema.text_columns, *schema.attribute_columns]
+    missing = [name for name in expected if name not in found]
+    inputs_found = len(missing) < len(expected) or (schema.image_column is not None and schema.image_column in found)
+    if not missing or (allow_missing_text and inputs_found):
+        return
+    escape = ", or pass --allow-missing-text to read the missing ones as empty text" if inputs_found else ""
+    raise CatalogError(f"{source}: the model reads column(s) {expected} but the file lacks {missing}; found "
+                       f"{found}. Name them with --text-columns/--attribute-columns (or --schema){escape}")

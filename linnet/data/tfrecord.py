@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_atomically
 from linnet.data.pipeline import _augmenter, batch_finisher
@@ -28,6 +27,7 @@ from linnet.data.split import SPLIT_NAMES
 from linnet.data.weights import CLASS_WEIGHTINGS
 from linnet.data.weights import class_weights as compute_class_weights
 from linnet.errors import CatalogError, ConfigError
+from linnet.progress import progress_bar
 
 METADATA_FILE = "metadata.json"
 _IMAGE_BYTES = "image_bytes"
@@ -136,8 +136,8 @@ def write_tfrecords(catalog, out_dir: str | os.PathLike, *, examples_per_shard: 
     class_counts: dict[str, list[np.ndarray]] = {}
     examples = dict.fromkeys(SPLIT_NAMES, 0)
     first = None
-    with tqdm(total=len(catalog) if chunks is not catalog else None, desc="writing TFRecords", unit=" examples",
-              disable=not progress) as bar:
+    with progress_bar(total=len(catalog) if chunks is not catalog else None, desc="writing TFRecords", unit=" examples",
+                      enabled=progress) as bar:
         for chunk in chunks:
             first = first or chunk
             fields = chunk.schema.feature_text_fields

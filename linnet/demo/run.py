@@ -128,7 +128,7 @@ def demo_commands(paths: DemoPaths, settings: DemoSettings) -> dict[str, list[st
                   "--epochs", str(settings.epochs), *DEMO_SCHEMA_FLAGS],
         "calibrate": ["calibrate", "--model", run_dir, "--catalog", catalog, "--split", "validation",
                       "--target-precision", f"{TARGET_PRECISION:g}", "--out", calibration],
-        "export": ["export", run_dir, "--out", str(paths.export_base), "--name", EXPORT_NAME,
+        "export": ["export", "--model", run_dir, "--out", str(paths.export_base), "--name", EXPORT_NAME,
                    "--calibration", calibration],
         "baseline": ["baseline", "--catalog", catalog, "--kind", BASELINE_KIND, "--out", str(paths.baseline),
                      *DEMO_SCHEMA_FLAGS],
@@ -323,7 +323,7 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
 
     _section(4, "Export for TF Serving, reload in a fresh process, classify held-out products", started)
     _show_command(commands["export"])
-    export_dir = export_run(run_dir, paths.export_base, name=EXPORT_NAME, calibration=calibration)
+    export_dir = export_run(run_dir, paths.export_base, name=EXPORT_NAME, calibration=calibration, progress=True)
     print(export_summary(run_dir, export_dir))
     examples = classify_in_fresh_process(export_dir, catalog, _held_out_ids(catalog, config, settings.held_out_examples))
     for example in examples:
@@ -361,7 +361,7 @@ def run_demo(data_dir: str | os.PathLike, out_dir: str | os.PathLike, quick: boo
   MLflow store    {run_dir / 'mlflow.db'}
 
 Next:
-  serve it        linnet export {run_dir} --out exports --name linnet --calibration {calibration}
+  serve it        linnet export --model {run_dir} --out exports --name linnet --calibration {calibration}
                   docker compose -f serving/docker-compose.yml up     (REST :8501, gRPC :8500)
   call it         linnet serve-client --model-name linnet --image --text-fields title,attributes --title "Men Blue Jeans"
   predict a CSV   linnet predict --model {export_dir} --catalog {catalog} --out predictions.csv

@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import atomic_path, write_json_atomically
-from linnet.data import make_dataset, prepare_catalog
+from linnet.data import CatalogReader, make_dataset, prepare_catalog
 from linnet.data.images import IMAGE_FIELD
+from linnet.data.schema import check_input_columns
 from linnet.errors import ConfigError, EmbeddingError
+from linnet.progress import progress_bar
 from linnet.serving.artifacts import RUN, Artifact, artifact_kind, load_artifact
 from linnet.serving.export import EMBED_SIGNATURE
 
@@ -250,6 +251,7 @@ def _prepare(catalog, schema, errors_path, max_rows):
         raise ConfigError("embedding a catalog file needs its schema (schema=, or the run's schema.yaml)")
     # Embedding needs no labels: leave the category out so unknown labels cannot stop the job.
     unlabelled = dataclasses.replace(schema, category_column=None, level_columns=None)
+    check_input_columns(unlabelled, CatalogReader(catalog).columns, catalog)
     return prepare_catalog(catalog, unlabelled, bad_rows="skip", errors_path=errors_path, max_rows=max_rows)
 
 
@@ -306,7 +308,7 @@ def embed_catalog(model, catalog, out_dir: str | os.PathLike, schema=None, batch
                 "shards": shards, "complete": False}
     _write_json(manifest_path, manifest)
 
-    bar = tqdm(total=len(prepared), unit="product", desc="embed", disable=not progress)
+    bar = progress_bar(total=len(prepared), unit="product", desc="embed", enabled=progress)
     bar.update(sum(shard["rows"] for shard in shards if shard is not None))
     missing = [number for number in range(num_shards) if shards[number] is None]
     # One pipeline over every missing row (not one per shard: building and tracing a pipeline costs seconds);

@@ -35,14 +35,17 @@ from collections.abc import Mapping, Sequence
 
 import keras
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from linnet.encoders.text_normalization import TextNormalizer
 from linnet.errors import ConfigError
+from linnet.progress import progress_bar
 
 POOLINGS = ("sqrtn", "mean", "sum")
 #: Layer name of the encoder's featurizer; the model finds the n-gram path by it (`linnet.model.names`).
 FEATURIZER = "featurizer"
+#: `HashedNgramFeaturizer.adapt` runs this many batches or fewer eagerly: tracing the featurizer costs more
+#: than running a few batches op by op (50 products: about 6 s of CPU traced, 0.5 s eager).
+EAGER_ADAPT_BATCHES = 4
 # N-gram hashes are kept below this Mersenne prime, so products with the multipliers below fit in int64.
 _HASH_PRIME = 2**31 - 1
 _ROLLING_MULTIPLIER = 1_000_003
@@ -274,11 +277,14 @@ class HashedNgramFeaturizer(keras.layers.Layer):
             ids, weights = self._featurize(batch, idf=None)
             return tf.boolean_mask(ids, weights > 0), tf.shape(ids, out_type=tf.int64)[0]
 
+        if total is not None and total <= EAGER_ADAPT_BATCHES:
+            # Tracing the featurizer (thousands of ops) costs seconds; a few batches run faster op by op.
+            distinct_buckets = distinct_buckets.python_function
         document_frequency = tf.zeros([self.num_bins], tf.int64)
         documents = 0
         iterator = batches
         if progress:
-            iterator = tqdm(batches, total=total, desc="n-gram document frequencies", unit="batch")
+            iterator = progress_bar(batches, total=total, desc="n-gram document frequencies", unit="batch")
         for batch in iterator:
             present, count = distinct_buckets({field: batch[field] for field in self.text_fields})
             document_frequency += tf.math.bincount(present, minlength=self.num_bins, maxlength=self.num_bins,

@@ -378,17 +378,38 @@ def tradeoff_table(y_true, full_nodes, confidences, targets: Sequence[float] = D
 
 
 def format_tradeoff_table(rows: list[dict]) -> str:
-    """The trade-off table as Markdown, one row per target."""
+    """The trade-off as two Markdown tables that fit in 100 columns for up to 7 levels, one row per target:
+    the thresholds per level with hierarchical precision and F1, then coverage/precision per level. A cell
+    with nothing to measure (no product kept at that level) shows ``-``.
+
+    Example:
+        >>> row = {"target_precision": 0.9, "level_thresholds": [0.51234, 0.0], "level_coverage": [0.8, 0.0],
+        ...        "level_precision": [0.95, float("nan")], "hierarchical_precision": 0.9, "hierarchical_f1": 0.7}
+        >>> print(format_tradeoff_table([row]))
+        | target | t1 | t2 | hP | hF1 |
+        |---|---|---|---|---|
+        | 0.9 | 0.512 | 0.000 | 0.900 | 0.700 |
+        <BLANKLINE>
+        | target | L1 cov/P | L2 cov/P |
+        |---|---|---|
+        | 0.9 | 0.80/0.95 | 0.00/- |
+    """
     if not rows:
         return "(no rows)"
-    num_levels = len(rows[0]["level_thresholds"])
-    header = ["target"] + [f"t{k}" for k in range(1, num_levels + 1)] + \
-        [f"coverage L{k}" for k in range(1, num_levels + 1)] + [f"precision L{k}" for k in range(1, num_levels + 1)] + \
-        ["hP", "hF1"]
+    levels = range(1, len(rows[0]["level_thresholds"]) + 1)
+    thresholds = [[f"{row['target_precision']:g}", *(_rounded(value, 3) for value in row["level_thresholds"]),
+                   _rounded(row["hierarchical_precision"], 3), _rounded(row["hierarchical_f1"], 3)] for row in rows]
+    quality = [[f"{row['target_precision']:g}",
+                *(f"{_rounded(coverage, 2)}/{_rounded(precision, 2)}"
+                  for coverage, precision in zip(row["level_coverage"], row["level_precision"]))] for row in rows]
+    return "\n\n".join([_markdown_table(["target", *(f"t{k}" for k in levels), "hP", "hF1"], thresholds),
+                        _markdown_table(["target", *(f"L{k} cov/P" for k in levels)], quality)])
+
+
+def _rounded(value, digits: int) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        cells = [f"{row['target_precision']:.3g}"] + [f"{value:.4f}" for value in row["level_thresholds"]] + \
-            [f"{value:.3f}" for value in row["level_coverage"]] + [f"{value:.3f}" for value in row["level_precision"]] + \
-            [f"{row['hierarchical_precision']:.4f}", f"{row['hierarchical_f1']:.4f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])

@@ -26,15 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_text_atomically
 from linnet.data import CatalogReader, prepare_catalog
+from linnet.data.schema import check_input_columns
 from linnet.data.split import DEFAULT_FRACTIONS
 from linnet.errors import ConfigError, EvaluationError
 from linnet.evaluation import calibration as calibration_lib
 from linnet.evaluation import metrics as metrics_lib
 from linnet.evaluation import reports
+from linnet.progress import progress_bar
 from linnet.serving.artifacts import RUN, artifact_kind
 from linnet.serving.predict import Predictor, load_predictor
 
@@ -471,7 +472,7 @@ def raw_frame(catalog_path, catalog, format: str | None = None):
 def model_predictions(predictor, frame, ids, batch_size: int = 1024, progress: bool = True) -> LevelPredictions:
     """Run an export's predictor over a raw frame in batches (with a progress bar)."""
     outputs: dict[str, list] = {}
-    for start in tqdm(range(0, len(frame), batch_size), desc="evaluate", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(frame), batch_size), desc="evaluate", unit="batch", enabled=progress):
         batch = predictor.predict_frame(frame.iloc[start:start + batch_size])
         for key, value in batch.items():
             outputs.setdefault(key, []).append(value)
@@ -517,6 +518,7 @@ def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown
     if calibration is not None:  # refuse a file fitted for another tree or decoding before any prediction is made
         calibration.check_taxonomy(predictor.taxonomy, source="calibration", decoding=predictor.decoding)
     schema = schema or predictor.schema
+    check_input_columns(schema, CatalogReader(catalog_path).columns, catalog_path)
     settings = run_split_settings(model_path)
     catalog, truth, n_unknown = prepare_for_evaluation(
         catalog_path, schema, predictor.taxonomy, split, unknown_labels,

@@ -40,9 +40,11 @@ def baseline_summary(metrics: dict, out: str | os.PathLike) -> str:
 def calibration_summary(calibration, table: list[dict], target_precision: float, out: str | os.PathLike) -> str:
     """`linnet calibrate`: the precision/coverage trade-off table, the fitted thresholds, a warning for
     each level or node that cannot reach its target (it will always be withheld), and the file written."""
+    levels = ", ".join(f"{threshold:.3f}" for threshold in calibration.level_thresholds)
+    nodes = ", ".join(f"{node} {threshold:.3f}" for node, threshold in calibration.node_thresholds.items())
     lines = [format_tradeoff_table(table),
-             f"\nthresholds for target {target_precision:g}: level {calibration.level_thresholds}"
-             + (f", nodes {calibration.node_thresholds}" if calibration.node_thresholds else "")]
+             f"\nthresholds for target {target_precision:g}: levels 1-{len(calibration.level_thresholds)} {levels}"
+             + (f"; nodes {nodes}" if nodes else "")]
     for report in calibration.report["levels"] + calibration.report["nodes"]:
         if not report.get("reachable", True):
             where = f"level {report['level']}" if "node" not in report else f"node {report['node']}"

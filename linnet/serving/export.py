@@ -25,7 +25,9 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -179,7 +181,7 @@ def _check_name(name: str) -> str:
 
 
 def export_run(run_dir, base_dir, name: str | None = None, version: int | None = None, calibration=None,
-               top_k: int = 5, warmup_rows: int = 8, decoding: str = "path") -> Path:
+               top_k: int = 5, warmup_rows: int = 8, decoding: str = "path", progress: bool = False) -> Path:
     """Export a run directory (``linnet train --out``) as ``base_dir/<name>/<version>/``.
 
     Args:
@@ -192,6 +194,7 @@ def export_run(run_dir, base_dir, name: str | None = None, version: int | None =
         top_k: leaf candidates in the outputs.
         decoding: ``"path"`` or ``"greedy"`` descent (`linnet.inference.classifier.HierarchicalClassifier`).
         warmup_rows: size of the largest warm-up request.
+        progress: print each step and its seconds on stderr (``export: ...`` lines).
 
     Returns:
         The version directory.
@@ -205,16 +208,36 @@ def export_run(run_dir, base_dir, name: str | None = None, version: int | None =
     """
     from linnet.training.run_directory import load_run  # lazy: it loads Keras
 
+    steps = _Steps(progress)
+    steps.start(f"loading the run {run_dir}")
     run = load_run(run_dir)
     name = name or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(run_dir).resolve().name)
     return export_model(run.model, run.taxonomy, base_dir, name=name, version=version, schema=run.schema,
                         calibration=calibration, metrics=run.metrics, top_k=top_k, source=str(run_dir),
-                        warmup_rows=warmup_rows, decoding=decoding)
+                        warmup_rows=warmup_rows, decoding=decoding, steps=steps)
+
+
+class _Steps:
+    """``export: <step>`` lines on stderr, each closed with its seconds, when ``enabled``."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.started = None
+
+    def start(self, what: str | None) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.started is not None:
+            print(f" {now - self.started:.1f} s", file=sys.stderr, flush=True)
+        self.started = now if what else None
+        if what:
+            print(f"export: {what}...", end="", file=sys.stderr, flush=True)
 
 
 def export_model(model, taxonomy, base_dir, name: str, version: int | None = None, schema=None, calibration=None,
                  metrics: Mapping | None = None, top_k: int = 5, source: str | None = None,
-                 warmup_rows: int = 8, decoding: str = "path") -> Path:
+                 warmup_rows: int = 8, decoding: str = "path", steps: _Steps | None = None) -> Path:
     """Export a trained functional model (see `export_run`, which reads these from a run directory)."""
     from linnet.inference.classifier import HierarchicalClassifier  # lazy: it loads Keras
 
@@ -233,13 +256,17 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
                                         decoding=decoding)
     functions = RawInputFunctions(classifier, raw_text_fields(model, schema), model_image_size(model))
 
+    steps = steps or _Steps(False)
     with atomic_directory(target) as temporary:  # TF Serving never sees a half-written version
+        steps.start("tracing the signatures and writing the SavedModel")
         write_saved_model(functions, temporary, taxonomy, schema)
+        steps.start("warm-up requests and model card")
         write_warmup_requests(functions, temporary / "assets.extra" / WARMUP_FILE, name, warmup_rows)
         (temporary / MODEL_CARD).write_text(model_card(name, int(version), functions, taxonomy, metrics, source),
                                             encoding="utf-8")
         if target.exists():
             raise ConfigError(f"{target} appeared while exporting; not overwriting it")
+    steps.start(None)
     return target
 
 

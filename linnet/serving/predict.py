@@ -21,13 +21,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_text_atomically
 from linnet.data import CatalogReader, make_dataset
 from linnet.data.rows import RowProblem, row_id, row_inputs
+from linnet.data.schema import check_input_columns
 from linnet.errors import CatalogError, ConfigError
 from linnet.inference.calibration_file import check_decoding
+from linnet.progress import progress_bar
 from linnet.serving.artifacts import RUN, RUN_CALIBRATION_FILE, Artifact, load_artifact
 from linnet.serving.export import (
     IMAGE_BYTES_INPUT,
@@ -153,7 +154,7 @@ class Predictor:
         outputs: dict[str, list] = {}
         total = -(-len(catalog) // batch_size)
         model_inputs = model_input_names(classifier.model)
-        for features in tqdm(dataset, total=total, desc="evaluate", unit="batch", disable=not progress):
+        for features in progress_bar(dataset, total=total, desc="evaluate", unit="batch", enabled=progress):
             features = features[0] if isinstance(features, tuple) else features
             # the catalog's pipeline yields every schema field; an image-only model takes none of the text ones
             scores = classifier.scores({name: features[name] for name in model_inputs})
@@ -222,13 +223,16 @@ def result_header(num_levels: int) -> list[str]:
                                    for part in ("node_id", "name", "confidence")]
 
 
-def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int) -> list[list]:
+def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int, taxonomy=None) -> list[list]:
+    """One CSV row per product; ``top_k`` holds ``node:score:name`` per leaf candidate (the name when
+    ``taxonomy`` is given), joined by ``|``."""
+    name = taxonomy.name if taxonomy is not None else None
     rows = []
     for row, product_id in enumerate(ids):
         depth = int(outputs["depth"][row])
         node_ids, names, confidences = outputs["node_ids"][row], outputs["names"][row], outputs["confidences"][row]
-        top_k = "|".join(f"{node}:{score:.4f}" for node, score in zip(outputs["top_k_node_ids"][row],
-                                                                      outputs["top_k_scores"][row]))
+        top_k = "|".join(f"{node}:{score:.4f}" + (f":{name(node)}" if name and node else "")
+                         for node, score in zip(outputs["top_k_node_ids"][row], outputs["top_k_scores"][row]))
         present = outputs["image_present"][row] if "image_present" in outputs else ""
         cells = [product_id, outputs["path"][row], depth, node_ids[depth - 1] if depth else "",
                  f"{confidences[depth - 1]:.6f}" if depth else "", outputs["full_path"][row], top_k,
@@ -255,7 +259,7 @@ def _reported_locations(path: Path) -> set[str]:
 
 
 def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size: int = 256, resume: bool = True,
-                    progress: bool = True, format: str | None = None) -> dict:
+                    progress: bool = True, format: str | None = None, allow_missing_text: bool = False) -> dict:
     """Predict every row of a catalog file into a CSV, keeping going past bad rows.
 
     Every input row with a readable id gets one output line: the prediction, or an empty prediction with
@@ -274,21 +278,23 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
         resume: continue from ``<out>.partial`` when it exists (else start over).
         progress: show a tqdm bar.
         format: override the catalog format sniffed from the file name.
+        allow_missing_text: read text columns the file lacks as empty (by default such a file is refused).
 
     Returns:
-        ``{"rows": predicted, "errors": bad rows, "resumed": rows skipped, "out": path, "errors_file": path}``.
+        ``{"rows": predicted, "errors": bad rows, "resumed": rows skipped, "out": path, "errors_file": path}``;
+        ``errors_file`` is None when no row was bad (no errors file is written, an older one is removed).
     """
     out_csv, errors_csv = Path(out_csv), Path(errors_csv)
     partial_out, partial_errors = (path.with_name(path.name + ".partial") for path in (out_csv, errors_csv))
     text_fields = list(getattr(model, "text_fields", schema.feature_text_fields))
     with_image = "image_bytes" in model.input_names
     reader = CatalogReader(catalog_path, format=format)
-    reader.require([schema.id_column])
+    check_input_columns(schema, reader.columns, reader.path, allow_missing_text=allow_missing_text)
     image_root = schema.image_root or reader.path.parent
     done, reported, resumed = _resume_state(partial_out, partial_errors, resume)
     seen: set[str] = set(done)
     with _ResultWriter(model, partial_out, partial_errors, reader) as writer, \
-            tqdm(desc="predict", unit="row", disable=not progress) as bar:
+            progress_bar(desc="predict", unit="row", enabled=progress) as bar:
         for chunk in reader:
             for bad in chunk.bad_rows:
                 if writer.where(bad.location) not in reported:
@@ -317,9 +323,16 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
         writer.flush()
     # Two finished files moved in order (errors first), not a write: a reader that sees the predictions
     # also sees their errors. `linnet.atomic_files` writes one file; these were written batch by batch.
-    os.replace(partial_errors, errors_csv)
+    # No bad row (in this run or the one resumed): no errors file, not a header alone.
+    any_errors = bool(writer.counts["errors"] or reported)
+    if any_errors:
+        os.replace(partial_errors, errors_csv)
+    else:
+        partial_errors.unlink()
+        errors_csv.unlink(missing_ok=True)  # an older run's errors do not describe these predictions
     os.replace(partial_out, out_csv)
-    return {**writer.counts, "resumed": resumed, "out": str(out_csv), "errors_file": str(errors_csv)}
+    return {**writer.counts, "resumed": resumed, "out": str(out_csv),
+            "errors_file": str(errors_csv) if any_errors else None}
 
 
 def _resume_state(partial_out: Path, partial_errors: Path, resume: bool) -> tuple[set[str], set[str], int]:
@@ -392,7 +405,7 @@ class _ResultWriter:
         good = [inputs for _, inputs, _ in self.pending if inputs is not None]
         outputs = as_python_strings(self.model.predict_raw(columns_of(good, self.model.input_names))) if good else {}
         predicted = iter(result_rows([product_id for product_id, inputs, _ in self.pending if inputs is not None],
-                                     outputs, self.num_levels) if good else [])
+                                     outputs, self.num_levels, self.model.taxonomy) if good else [])
         for product_id, inputs, problem in self.pending:
             self.results.writerow(next(predicted) if inputs is not None else
                                   [product_id, "", "", "", "", "", "", "", problem] + [""] * (3 * self.num_levels))

@@ -18,10 +18,9 @@ import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from linnet.atomic_files import write_text_atomically
 from linnet.errors import ConfigError, TaxonomyError
+from linnet.progress import progress_bar
 from linnet.taxonomy.formats import sniff_format
 from linnet.taxonomy.sources import SOURCES
 
@@ -123,7 +122,7 @@ def download_taxonomies(
             jobs.append((name, relative, url))
     checksums = _read_checksums(cache_dir)
     records = []
-    for name, relative, url in tqdm(jobs, desc="taxonomy files", unit="file", disable=not progress):
+    for name, relative, url in progress_bar(jobs, desc="taxonomy files", unit="file", enabled=progress):
         target = cache_dir / relative
         record = {"source": name, "path": str(target), "url": url, "sha256": "", "size": 0, "version": None}
         known = checksums.get(relative)

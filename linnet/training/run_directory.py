@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,9 @@ def run_readme(run_dir: Path, run_files: RunFiles) -> str:
     """The run directory's README.md: what was trained on what, and how well."""
     config, schema, taxonomy, metrics = run_files.config, run_files.schema, run_files.taxonomy, run_files.metrics
     validation = metrics.get("validation", {})
-    levels = "\n".join(f"| {key.split('_')[1]} | {value:.4f} |" for key, value in validation.items())
+    levels = "\n".join(f"| {key.split('_')[1]} | {value:.4f} |" if math.isfinite(value) else
+                       f"| {key.split('_')[1]} | - (no validation product labelled this deep) |"
+                       for key, value in validation.items())
     text_encoder = (config.model.text_encoder or {}).get("name", "none")
     image_encoder = (config.model.image_encoder or {}).get("name", "none")
     return f"""# LinNét run `{run_dir.name}`
@@ -220,14 +223,19 @@ def run_readme(run_dir: Path, run_files: RunFiles) -> str:
 {levels or '| - | (no validation split) |'}
 
 Files: `config.yaml` (training config), `schema.yaml`, `taxonomy.json`, `model.keras`, `metrics.json`,
-`mlflow.db` (open with `mlflow ui --backend-store-uri sqlite:///{run_dir.name}/mlflow.db`), `tensorboard/`.
+`mlflow.db` (open with `mlflow ui --backend-store-uri sqlite:///{Path(run_dir).resolve() / 'mlflow.db'}`),
+`tensorboard/`.
 """
 
 
 def closing_summary(metrics: dict, run_dir: Path) -> str:
     """The few lines printed when training ends."""
     validation = metrics.get("validation", {})
-    accuracies = ", ".join(f"level {key.split('_')[1]} {value:.3f}" for key, value in validation.items())
+    accuracies = ", ".join(f"level {key.split('_')[1]} {value:.3f}" for key, value in validation.items()
+                           if math.isfinite(value))
+    unlabelled = [key.split("_")[1] for key, value in validation.items() if not math.isfinite(value)]
+    if unlabelled:
+        accuracies += f" (no validation product labelled at level {', '.join(unlabelled)})"
     return (
         f"Trained {metrics['epochs_run']} epoch(s) in {metrics['fit_seconds']:.1f} s "
         f"({metrics['examples_per_second']:,.0f} examples/s) on {metrics['train_examples']:,} products.\n"

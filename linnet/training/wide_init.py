@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from scipy import sparse
-from tqdm.auto import tqdm
 
 from linnet.errors import ConfigError
 from linnet.model import names
+from linnet.progress import progress_bar
 
 FEATURIZE_BATCH = 2048
 # Margin (before the temperature) of every class the training split never shows: a one-vs-rest SVM pushes the
@@ -44,7 +44,7 @@ def featurized_matrix(featurizer, texts: dict, num_buckets: int, progress: bool 
         raise ConfigError(f"wide.init linear_svm: the training texts have no field(s) {missing} the featurizer reads")
     count = len(texts[fields[0]])
     rows, columns, values = [], [], []
-    for start in tqdm(range(0, count, FEATURIZE_BATCH), desc="wide path: featurize", unit="batch", disable=not progress):
+    for start in progress_bar(range(0, count, FEATURIZE_BATCH), desc="wide path: featurize", unit="batch", enabled=progress):
         batch = {field: tf.constant(np.asarray(texts[field][start:start + FEATURIZE_BATCH]).astype(str))
                  for field in fields}
         ids, weights = featurizer(batch)

@@ -32,8 +32,23 @@ def test_calibration_summary_warns_about_each_unreachable_target():
     lines = calibration_summary(calibration, [], 0.95, "cal.json").splitlines()
     assert lines == [
         "(no rows)", "",
-        "thresholds for target 0.95: level [0.5, 0.75], nodes {'n1': 0.9}",
+        "thresholds for target 0.95: levels 1-2 0.500, 0.750; nodes n1 0.900",
         "warning: level 2 cannot reach precision 0.95 on this split; it will always be withheld",
         "warning: node n1 cannot reach precision 0.99 on this split; it will always be withheld",
         "calibration written to cal.json",
     ]
+
+
+def test_the_calibration_table_of_a_seven_level_tree_fits_100_columns_without_nan():
+    """The Google tree's 7 levels, five targets, two levels where nothing is kept (precision undefined)."""
+    nan = float("nan")
+    rows = [{"target_precision": target, "level_thresholds": [0.974427223, 0.123456789, 0, 0, 0, 0, 0],
+             "level_coverage": [0.8, 0.8, 0.6, 0.4, 0.1, 0.0, 0.0],
+             "level_precision": [0.875, 0.875, 1.0, 1.0, 1.0, nan, nan],
+             "hierarchical_precision": 0.9259, "hierarchical_f1": 0.7692} for target in (0.8, 0.9, 0.95, 0.98, 0.99)]
+    calibration = SimpleNamespace(level_thresholds=rows[1]["level_thresholds"], node_thresholds={},
+                                  report={"levels": [], "nodes": []})
+    printed = calibration_summary(calibration, rows, 0.9, "cal.json")
+    assert max(len(line) for line in printed.splitlines()) <= 100, printed
+    assert "nan" not in printed.lower() and "0.974427" not in printed and "0.974" in printed
+    assert "| 0.9 | 0.80/0.88 | 0.80/0.88 | 0.60/1.00 | 0.40/1.00 | 0.10/1.00 | 0.00/- | 0.00/- |" in printed
