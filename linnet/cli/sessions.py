@@ -65,12 +65,13 @@ def register(subparsers) -> None:
     train.add_argument("--out", required=True, metavar="RUN", help="new run directory")
     train.add_argument("--config", metavar="YAML", help="settings (see linnet/sessions/config.py)")
     train.add_argument("--epochs", type=_positive_int, help="item2vec epochs (overrides the config)")
-    train.add_argument("--no-progress", action="store_true")
+    train.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                       help="no progress bar (--no-progress: the same)")
     _add_schema(train, required=True)
     train.set_defaults(func=run_train)
 
     evaluate = actions.add_parser("evaluate", help="metrics of the recommender and the baselines on a time split")
-    evaluate.add_argument("--model", required=True, metavar="RUN")
+    evaluate.add_argument("--model", required=True, metavar="RUN", help="a sessions run directory")
     evaluate.add_argument("--events", required=True, metavar="FILE",
                           help="events: history before --test-from, targets from it on (each user's first basket)")
     evaluate.add_argument("--test-from", required=True, metavar="DATE", help="e.g. 2010-09-01")
@@ -79,25 +80,28 @@ def register(subparsers) -> None:
     evaluate.set_defaults(func=run_evaluate)
 
     recommend = actions.add_parser("recommend", help="top-k items for every user of a history file")
-    recommend.add_argument("--model", required=True, metavar="RUN_OR_EXPORT")
-    recommend.add_argument("--events", required=True, metavar="HISTORY_FILE")
-    recommend.add_argument("--k", type=_positive_int, default=10)
+    recommend.add_argument("--model", required=True, metavar="RUN_OR_EXPORT",
+                           help="a sessions run directory or its export")
+    recommend.add_argument("--events", required=True, metavar="HISTORY_FILE",
+                           help="event log: the only history each user's recommendations use")
+    recommend.add_argument("--k", type=_positive_int, default=10, help="recommendations per user (default 10)")
     recommend.add_argument("--out", required=True, metavar="CSV", help="user_id, rank, item_id, score, error")
     recommend.add_argument("--run", metavar="RUN", help="with an export as --model: the run whose schema to use")
     _add_schema(recommend, required=False)
     recommend.set_defaults(func=run_recommend)
 
     export = actions.add_parser("export", help="SavedModel (TF Serving layout) with recommend and item_vectors")
-    export.add_argument("run", metavar="RUN")
-    export.add_argument("--out", required=True, metavar="BASE")
-    export.add_argument("--name", default="sessions")
-    export.add_argument("--version", type=_positive_int)
+    export.add_argument("--model", dest="run", metavar="RUN", help="the sessions run directory to export")
+    export.add_argument("run_positional", nargs="?", metavar="RUN", help="the same as --model")
+    export.add_argument("--out", required=True, metavar="BASE", help="base directory (TF Serving layout)")
+    export.add_argument("--name", default="sessions", help="model name under BASE (default sessions)")
+    export.add_argument("--version", type=_positive_int, help="version number (default: the next free one)")
     export.set_defaults(func=run_export)
 
     neighbours = actions.add_parser("neighbours", help="cosine neighbours of items, with their titles")
-    neighbours.add_argument("--model", required=True, metavar="RUN")
+    neighbours.add_argument("--model", required=True, metavar="RUN", help="a sessions run directory")
     neighbours.add_argument("--items", metavar="IDS", help="comma-separated item ids (default: 5 frequent ones)")
-    neighbours.add_argument("--k", type=_positive_int, default=5)
+    neighbours.add_argument("--k", type=_positive_int, default=5, help="neighbours per item (default 5)")
     neighbours.add_argument("--out", metavar="CSV", help="item_id, rank, neighbour_id, score, title")
     neighbours.set_defaults(func=run_neighbours)
 
@@ -105,19 +109,20 @@ def register(subparsers) -> None:
                               description="Map the titles of new items through a LinNét product embedding into "
                                           "the item2vec space (a map learned on the items that have both) and "
                                           "write a new run that can recommend them and find their neighbours.")
-    cold.add_argument("--model", required=True, metavar="RUN")
+    cold.add_argument("--model", required=True, metavar="RUN", help="the sessions run to extend")
     cold.add_argument("--title-model", required=True, metavar="LINNET_MODEL",
                       help="a LinNét classifier run or export (its embedding reads the titles)")
     cold.add_argument("--items", required=True, metavar="CSV", help="new items: an id and a title column")
-    cold.add_argument("--id-column", required=True)
+    cold.add_argument("--id-column", required=True, help="the item id column of --items")
     cold.add_argument("--item-title-column", required=True, help="the title column of --items")
-    cold.add_argument("--out", required=True, metavar="NEW_RUN")
+    cold.add_argument("--out", required=True, metavar="NEW_RUN", help="the new run directory")
     cold.set_defaults(func=run_cold_start)
 
     projector = actions.add_parser("projector", help="TensorBoard projector files and a 2-D map PNG of items")
-    projector.add_argument("--model", required=True, metavar="RUN")
-    projector.add_argument("--out", required=True, metavar="DIR")
-    projector.add_argument("--projection", choices=["pca", "tsne"], default="tsne")
+    projector.add_argument("--model", required=True, metavar="RUN", help="a sessions run directory")
+    projector.add_argument("--out", required=True, metavar="DIR", help="directory for the projector files and PNG")
+    projector.add_argument("--projection", choices=["pca", "tsne"], default="tsne",
+                           help="2-D projection of the map (default tsne)")
     projector.add_argument("--colour-model", metavar="LINNET_MODEL",
                            help="a LinNét classifier (run or export): colour items by its level-1 category of "
                                 "their titles")
@@ -138,7 +143,7 @@ def run_train(args) -> int:
     config = SessionsConfig.from_dict(settings)
     if args.epochs:
         config.item2vec.epochs = args.epochs
-    model = train_run(args.events, args.out, schema, rules, config, progress=not args.no_progress)
+    model = train_run(args.events, args.out, schema, rules, config, progress=not args.quiet)
     print(f"sessions run written to {args.out}: {model.metrics['users']} users, {model.metrics['items']} items, "
           f"item2vec in {model.metrics['item2vec_seconds']:.1f} s")
     return 0
@@ -214,7 +219,12 @@ def run_recommend(args) -> int:
 def run_export(args) -> int:
     from linnet.sessions.export import SIGNATURES, export_recommender
 
-    target = export_recommender(args.run, args.out, name=args.name, version=args.version)
+    if args.run and args.run_positional and args.run != args.run_positional:
+        raise ConfigError(f"two runs given: --model {args.run} and {args.run_positional}")
+    run = args.run or args.run_positional
+    if not run:
+        raise ConfigError("give the run to export: --model RUN")
+    target = export_recommender(run, args.out, name=args.name, version=args.version)
     print(f"exported to {target} (signatures: {', '.join(SIGNATURES)})")
     return 0
 

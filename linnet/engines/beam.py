@@ -41,6 +41,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from linnet.data.readers import CatalogReader, detect_format
+from linnet.data.schema import check_input_columns
 from linnet.engines.signature_batches import (
     EMBED_SIGNATURE,
     ERROR_FIELDS,
@@ -98,7 +99,6 @@ class ExportModelHandler(ModelHandler):
             raise ConfigError(f"signature {signature!r}: the Beam jobs run {PREDICT_SIGNATURE!r} or {EMBED_SIGNATURE!r}")
         self.export_dir = os.fspath(export_dir)
         self.signature = signature
-        self.num_levels = describe(export_dir).taxonomy.num_levels
 
     def load_model(self):
         return load_export(self.export_dir)
@@ -109,7 +109,7 @@ class ExportModelHandler(ModelHandler):
         if self.signature == EMBED_SIGNATURE:
             records, errors = embedding_records(rows, outcomes)
         else:
-            records, errors = prediction_records(rows, outcomes, self.num_levels)
+            records, errors = prediction_records(rows, outcomes, model.taxonomy)
         # one model call for the whole batch; its records and errors ride on the first element's result
         return [PredictionResult(len(element), (records, errors) if index == 0 else ([], []))
                 for index, element in enumerate(batch)]
@@ -136,7 +136,7 @@ class ReadCatalogFile(beam.DoFn):
         with _local_copy(path) as local:
             try:
                 reader = CatalogReader(local, format=self.format or detect_format(path))
-                reader.require([self.schema.id_column])
+                check_input_columns(self.schema, reader.columns, path)  # the id and the text columns, as predict
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
                 return

@@ -20,7 +20,7 @@ Example:
     >>> export = load_export("exports/linnet/1")  # doctest: +SKIP
     >>> rows, errors = split_rows(catalog_rows(enumerate(records, 1), export.schema, export.text_fields,  # doctest: +SKIP
     ...                                        bool(export.image_size), file="a.jsonl"))
-    >>> records = prediction_records(rows, export.run("serving_default", rows), export.taxonomy.num_levels)  # doctest: +SKIP
+    >>> records = prediction_records(rows, export.run("serving_default", rows), export.taxonomy)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -220,17 +220,18 @@ def _typed(column: str, cell):
 
 
 def prediction_records(rows: Sequence[RawRow], outcomes: Sequence[dict | RowError],
-                       num_levels: int) -> tuple[list[dict], list[RowError]]:
+                       taxonomy) -> tuple[list[dict], list[RowError]]:
     """Prediction records (one per row, `linnet predict`'s columns and values, numbers typed) and the errors.
 
     A row the model failed on gets an empty prediction carrying the problem in ``error`` (as `linnet predict`
     writes a bad row with an id) and a `RowError`; a row whose image was named but unreadable, or whose bytes
     did not decode (``image_present`` 0), keeps its prediction and gets a `RowError` for the image field.
     """
+    num_levels = taxonomy.num_levels
     columns = prediction_columns(num_levels)
     good = [(row, outcome) for row, outcome in zip(rows, outcomes) if not isinstance(outcome, RowError)]
     outputs = {name: np.stack([outcome[name] for _, outcome in good]) for name in good[0][1]} if good else {}
-    cells = iter(result_rows([row.id for row, _ in good], outputs, num_levels) if good else [])
+    cells = iter(result_rows([row.id for row, _ in good], outputs, num_levels, taxonomy) if good else [])
     records, errors = [], []
     for row, outcome in zip(rows, outcomes):
         if isinstance(outcome, RowError):

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from linnet.data.readers import detect_format
-from linnet.data.schema import ATTRIBUTES_FIELD
+from linnet.data.schema import ATTRIBUTES_FIELD, check_input_columns
 from linnet.engines.signature_batches import (
     RowError,
     catalog_rows,
@@ -106,7 +106,7 @@ def _predict_function(export_dir: str, schema, columns: Sequence[str], image_roo
         items = list(catalog_rows(enumerate(records, start=1), schema, export.text_fields, with_image,
                                   location_kind="row", image_root=image_root))
         rows = [item for item in items if not isinstance(item, RowError)]
-        predicted, problems = prediction_records(rows, export.run("serving_default", rows), num_levels)
+        predicted, problems = prediction_records(rows, export.run("serving_default", rows), export.taxonomy)
         image_problems = {problem.id: problem.problem for problem in problems if problem.field == "image_bytes"}
         by_row = iter(predicted)
         results = []
@@ -204,6 +204,8 @@ def predict_catalog_spark(spark, export_dir, catalog: str, out_dir: str, schema=
     if format == "jsonl":  # by name; a CSV reader given a schema would apply it by position
         df = df.schema(_string_schema(schema))
     catalog_df = df.load(catalog)  # CSV: every column a string, named by the header
+    if format != "jsonl":  # a JSONL read above is given every column; CSV/Parquet headers are checked
+        check_input_columns(schema, catalog_df.columns, catalog)
     image_root = os.path.dirname(os.path.abspath(catalog)) if "://" not in catalog else None  # as linnet predict
     predicted = _predictions_only(predict_dataframe(catalog_df, export_dir, schema, batch_size,
                                                     image_root=image_root), PREDICTION_COLUMN)
