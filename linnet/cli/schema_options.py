@@ -24,6 +24,7 @@ _FLAG_KEYS = {
     "image_column": "image_column",
     "image_root": "image_root",
     "value_column": "value_column",
+    "allow_images_outside_root": "allow_images_outside_root",
 }
 
 
@@ -59,6 +60,9 @@ def add_schema_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     group.add_argument("--image-column", metavar="NAME", help="image path (relative to --image-root), URL or bytes")
     group.add_argument("--image-root", metavar="DIR", help="directory of relative image paths and fetched URLs")
     group.add_argument("--value-column", metavar="NAME", help="per-product business value (used by evaluation)")
+    group.add_argument("--allow-images-outside-root", action="store_true", default=None,
+                       help="read image paths that resolve outside --image-root (refused by default; "
+                            "docs/security.md)")
     return group
 
 

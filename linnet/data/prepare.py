@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from linnet.atomic_files import write_atomically
 from linnet.data.attributes import render_attributes
-from linnet.data.images import resolve_image_source
+from linnet.data.images import IMAGE_KINDS, UNUSABLE_IMAGE_KINDS, resolve_image_source
 from linnet.data.readers import DEFAULT_CHUNK_ROWS, BadRow, CatalogReader
 from linnet.data.rows import RowProblem, is_empty, row_id, row_text
 from linnet.data.schema import ATTRIBUTES_FIELD, CatalogSchema
@@ -51,8 +51,10 @@ class CatalogReport:
         mapped_to_ancestor: Rows whose unknown label was mapped to its deepest known ancestor.
         dropped_unknown: Rows left out because of an unknown label (policy ``skip``, or no known ancestor).
         unlabelled: Rows without any category value (kept, labels ``-1``).
-        images: Image availability counts: ``file``, ``bytes``, ``missing_file``, ``url_not_fetched``, ``none``.
-        missing_image_ids: The first few ids of rows whose image file is missing.
+        images: Image availability counts: ``file``, ``bytes``, ``none`` and the unusable kinds
+            (`linnet.data.images.UNUSABLE_IMAGE_KINDS`).
+        missing_image_ids: The first few ids of rows whose image is unusable (missing, outside the image
+            root, not an image, too large, a URL not fetched).
         splits: Rows per split.
         errors_path: Where the bad rows were written, if anywhere.
     """
@@ -72,8 +74,14 @@ class CatalogReport:
     splits: dict[str, int] = field(default_factory=dict)
     errors_path: str | None = None
 
+    @property
+    def unusable_images(self) -> int:
+        """Rows whose image cell gives no usable image (missing, outside the root, not an image, too large)."""
+        return sum(self.images.get(kind, 0) for kind in UNUSABLE_IMAGE_KINDS)
+
     def to_dict(self) -> dict[str, Any]:
         data = {key: value for key, value in self.__dict__.items() if key != "bad_rows"}
+        data["unusable_images"] = self.unusable_images
         data["bad_rows"] = len(self.bad_rows)
         data["bad_row_examples"] = [row.message() for row in self.bad_rows[:10]]
         return data
@@ -93,6 +101,10 @@ class CatalogReport:
             lines.append(f"  {self.unlabelled} rows have no category")
         if self.images:
             lines.append("  images: " + ", ".join(f"{kind} {count}" for kind, count in self.images.items() if count))
+            if self.unusable_images:
+                given = sum(self.images.values()) - self.images.get("none", 0)
+                lines.append(f"  {self.unusable_images} of {given} images unusable "
+                             f"({self.unusable_images / max(given, 1):.0%}), e.g. ids {self.missing_image_ids}")
         if self.splits:
             lines.append("  splits: " + ", ".join(f"{name} {count}" for name, count in self.splits.items()))
         return "\n".join(lines)
@@ -527,11 +539,11 @@ def _assemble(rows: _Rows, checker: _RowChecker, taxonomy, unknown_labels, fract
         counts: Counter = Counter(report.images)
         resolved = np.empty(len(rows.images), dtype=object)
         for position, raw in enumerate(rows.images):
-            resolved[position], kind = resolve_image_source(raw, image_root)
+            resolved[position], kind = resolve_image_source(raw, image_root, confine=not schema.allow_images_outside_root)
             counts[kind] += 1
-            if kind == "missing_file" and len(report.missing_image_ids) < _EXAMPLE_IDS:
+            if kind in UNUSABLE_IMAGE_KINDS and len(report.missing_image_ids) < _EXAMPLE_IDS:
                 report.missing_image_ids.append(ids[position])
-        report.images = {kind: counts.get(kind, 0) for kind in ("file", "bytes", "missing_file", "url_not_fetched", "none")}
+        report.images = {kind: counts.get(kind, 0) for kind in IMAGE_KINDS}
         image_sources = resolved
     strata = None
     if stratify and labels.shape[1]:

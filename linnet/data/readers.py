@@ -125,6 +125,13 @@ def _undecodable_field(values: Sequence[Any], names: Sequence[str] | None) -> st
     return None
 
 
+def _lenient_row(line: str, delimiter: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line], delimiter=delimiter), None)
+    except csv.Error:
+        return None
+
+
 def suggest_column(name: str, columns: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(columns), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
@@ -246,7 +253,9 @@ class CatalogReader:
                     consumed.append(item)
                     yield item[1]
 
-            reader = csv.reader(lines(), delimiter=delimiter)
+            # strict: a quote must be followed by a delimiter or the line's end. A lenient parser reads a stray
+            # quote pair (`1,"Red shirt` ... `4,Pink" shirt`) as one field swallowing the lines between them.
+            reader = csv.reader(lines(), delimiter=delimiter, strict=True)
             header_done = False
             while True:
                 consumed.clear()
@@ -257,6 +266,10 @@ class CatalogReader:
                     break
                 except csv.Error as error:
                     row, problem = None, f"unreadable record: {error}"
+                    if len(consumed) == 1:  # a quirk within one line (`"abc"def`): read it as the lenient parser does
+                        row = _lenient_row(consumed[0][1], delimiter)
+                        if row is not None and len(row) == width:
+                            problem = None
                 if not header_done:
                     header_done = True
                     continue
@@ -283,7 +296,7 @@ class CatalogReader:
                         problem += f" (an unbalanced quote swallowed lines {line}-{consumed[-1][0]}; "\
                                    "the following lines were read again)"
                         pending.extendleft(reversed(consumed[1:]))
-                        reader = csv.reader(lines(), delimiter=delimiter)
+                        reader = csv.reader(lines(), delimiter=delimiter, strict=True)
                     raw = consumed[0][1].rstrip("\r\n")
                     chunk.bad_rows.append(BadRow(str(self.path), line, None, None, problem, raw))
                 if len(chunk.records) >= self.chunk_rows:

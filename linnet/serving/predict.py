@@ -284,6 +284,8 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
     image_root = schema.image_root or reader.path.parent
     done, reported, resumed = _resume_state(partial_out, partial_errors, resume)
     seen: set[str] = set(done)
+    resumed_ids: set[str] = set()  # done ids met again in this run: a second meeting is a repeat
+    records = 0
     with _ResultWriter(model, partial_out, partial_errors, reader) as writer, \
             tqdm(desc="predict", unit="row", disable=not progress) as bar:
         for chunk in reader:
@@ -295,7 +297,8 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
                 try:
                     product_id = row_id(record, schema.id_column)
                     if product_id in seen:
-                        if product_id in done:
+                        if product_id in done and product_id not in resumed_ids:
+                            resumed_ids.add(product_id)
                             continue
                         raise RowProblem(schema.id_column, f"id {product_id!r} repeated")
                     seen.add(product_id)
@@ -310,13 +313,33 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
                 writer.add(product_id, inputs)
                 if writer.waiting >= batch_size:
                     writer.flush()
+            records += len(chunk.records) + len(chunk.bad_rows)
             bar.update(len(chunk.records) + len(chunk.bad_rows))
         writer.flush()
+    check_every_row_out(partial_out, partial_errors, records, catalog_path)
     # Two finished files moved in order (errors first), not a write: a reader that sees the predictions
     # also sees their errors. `linnet.atomic_files` writes one file; these were written batch by batch.
     os.replace(partial_errors, errors_csv)
     os.replace(partial_out, out_csv)
     return {**writer.counts, "resumed": resumed, "out": str(out_csv), "errors_file": str(errors_csv)}
+
+
+def check_every_row_out(partial_out: Path, partial_errors: Path, records: int, catalog_path) -> None:
+    """Refuses to finish unless every record read came out once: a prediction line (good or bad row with an
+    id, each id once) or an errors line without an id (a row whose id is missing or repeated).
+
+    Raises:
+        CatalogError: naming the counts, before the partial files are moved into place.
+    """
+    with open(partial_out, newline="", encoding="utf-8") as handle:
+        ids = [row[0] for row in list(csv.reader(handle))[1:] if row]
+    with open(partial_errors, newline="", encoding="utf-8") as handle:
+        without_id = sum(1 for row in list(csv.reader(handle))[1:] if row and not row[0])
+    repeated = len(ids) - len(set(ids))
+    if len(ids) + without_id != records or repeated:
+        raise CatalogError(f"{catalog_path}: {records} records read but {len(ids)} prediction lines and {without_id} "
+                           f"id-less error lines written ({repeated} ids twice); the outputs stay in {partial_out} "
+                           "and were not moved into place")
 
 
 def _resume_state(partial_out: Path, partial_errors: Path, resume: bool) -> tuple[set[str], set[str], int]:
