@@ -66,6 +66,36 @@ def add_schema_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     return group
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--batch-size 0`` is refused with a message, not a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_bad_row_options(parser: argparse.ArgumentParser) -> None:
+    """``--errors-file`` and ``--max-bad-rows``: skip bad catalog rows, record them, fail past a threshold
+    (`linnet.data.prepare_catalog`'s ``errors_path`` and ``max_bad_rows``)."""
+    parser.add_argument("--errors-file", metavar="FILE",
+                        help="keep going past bad rows and write them here (JSON Lines: file, line, id, field, problem)")
+    parser.add_argument("--max-bad-rows", type=_non_negative_int, metavar="N",
+                        help="skip bad rows, but stop once more than N are bad (default: no limit with --errors-file)")
+
+
 def schema_from_args(args: argparse.Namespace, default: CatalogSchema | None = None) -> CatalogSchema:
     """The schema named by ``--schema`` (else ``default``, else the defaults), with given flags applied.
 

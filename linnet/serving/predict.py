@@ -37,7 +37,10 @@ from linnet.serving.export import (
 )
 
 #: Per-row outputs written by `predict_catalog`, before the per-level columns.
-RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "top_k", "image_present", "error")
+RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "top_k", "image_present", "error",
+                  "image_error")
+#: ``image_error`` of a row whose image bytes were read but did not decode (corrupt, truncated, too many pixels).
+UNDECODABLE_IMAGE = "undecodable"
 ERROR_COLUMNS = ("file", "location", "id", "field", "problem")
 
 
@@ -219,7 +222,21 @@ def result_header(num_levels: int) -> list[str]:
                                    for part in ("node_id", "name", "confidence")]
 
 
-def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int) -> list[list]:
+def image_errors(inputs: Sequence[Mapping], outputs: Mapping[str, np.ndarray]) -> list[str]:
+    """Per row: why its image was not used (`linnet.data.images.UNUSABLE_IMAGE_KINDS`, or ``undecodable``
+    when its bytes gave ``image_present = 0``), or ``""``."""
+    present = outputs.get("image_present")
+    problems = []
+    for row, raw in enumerate(inputs):
+        problem = raw.get("image_error", "")
+        if not problem and present is not None and raw.get(IMAGE_BYTES_INPUT) and not present[row]:
+            problem = UNDECODABLE_IMAGE
+        problems.append(problem)
+    return problems
+
+
+def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int,
+                image_problems: Sequence[str] | None = None) -> list[list]:
     rows = []
     for row, product_id in enumerate(ids):
         depth = int(outputs["depth"][row])
@@ -229,7 +246,7 @@ def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_level
         present = outputs["image_present"][row] if "image_present" in outputs else ""
         cells = [product_id, outputs["path"][row], depth, node_ids[depth - 1] if depth else "",
                  f"{confidences[depth - 1]:.6f}" if depth else "", outputs["full_path"][row], top_k,
-                 "" if present == "" else int(present), ""]
+                 "" if present == "" else int(present), "", image_problems[row] if image_problems else ""]
         for level in range(num_levels):
             cells += [node_ids[level], names[level], f"{confidences[level]:.6f}"]
         rows.append(cells)
@@ -273,7 +290,8 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
         format: override the catalog format sniffed from the file name.
 
     Returns:
-        ``{"rows": predicted, "errors": bad rows, "resumed": rows skipped, "out": path, "errors_file": path}``.
+        ``{"rows": predicted, "errors": bad rows, "image_errors": rows whose image was unusable (their
+        ``image_error`` column says why), "resumed": rows skipped, "out": path, "errors_file": path}``.
     """
     out_csv, errors_csv = Path(out_csv), Path(errors_csv)
     partial_out, partial_errors = (path.with_name(path.name + ".partial") for path in (out_csv, errors_csv))
@@ -366,7 +384,7 @@ class _ResultWriter:
         self.num_levels = model.taxonomy.num_levels
         self.reader = reader
         self.paths = (partial_out, partial_errors)
-        self.counts = {"rows": 0, "errors": 0}
+        self.counts = {"rows": 0, "errors": 0, "image_errors": 0}
         self.pending: list[tuple[str, dict | None, str]] = []  # (id, raw inputs or None, error)
         self.pending_errors: list[list] = []
 
@@ -411,11 +429,13 @@ class _ResultWriter:
     def flush(self) -> None:
         good = [inputs for _, inputs, _ in self.pending if inputs is not None]
         outputs = as_python_strings(self.model.predict_raw(columns_of(good, self.model.input_names))) if good else {}
+        problems = image_errors(good, outputs) if good else []
+        self.counts["image_errors"] += sum(1 for problem in problems if problem)
         predicted = iter(result_rows([product_id for product_id, inputs, _ in self.pending if inputs is not None],
-                                     outputs, self.num_levels) if good else [])
+                                     outputs, self.num_levels, problems) if good else [])
         for product_id, inputs, problem in self.pending:
             self.results.writerow(next(predicted) if inputs is not None else
-                                  [product_id, "", "", "", "", "", "", "", problem] + [""] * (3 * self.num_levels))
+                                  [product_id, "", "", "", "", "", "", "", problem, ""] + [""] * (3 * self.num_levels))
         self.errors.writerows(self.pending_errors)
         self.out_handle.flush()
         self.error_handle.flush()

@@ -228,7 +228,9 @@ def closing_summary(metrics: dict, run_dir: Path) -> str:
     """The few lines printed when training ends."""
     validation = metrics.get("validation", {})
     accuracies = ", ".join(f"level {key.split('_')[1]} {value:.3f}" for key, value in validation.items())
-    return (
+    skipped = (f"Skipped {metrics['bad_rows']:,} bad row(s); {metrics['unusable_images']:,} image(s) unusable.\n"
+               if metrics.get("bad_rows") or metrics.get("unusable_images") else "")
+    return skipped + (
         f"Trained {metrics['epochs_run']} epoch(s) in {metrics['fit_seconds']:.1f} s "
         f"({metrics['examples_per_second']:,.0f} examples/s) on {metrics['train_examples']:,} products.\n"
         f"Validation accuracy: {accuracies or 'no validation split'}.\n"
