@@ -7,6 +7,7 @@ its sub-commands and sets ``func`` on each. Commands return an exit code (or Non
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -23,6 +24,10 @@ COMMAND_MODULES = [
     "serve_client",
     "demo",
 ]
+
+
+_USER_FILE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                     errno.EISDIR, errno.ENAMETOOLONG}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a read-only or full --out, a path through a file: the user's to fix
+        if error.errno not in _USER_FILE_ERRORS:
+            raise
+        where = f" {error.filename}" if error.filename else ""
+        print(f"linnet {args.command}: error: cannot write or read{where}: {error.strerror}", file=sys.stderr)
+        return 2
     return int(code or 0)
 
 

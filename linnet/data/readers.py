@@ -42,6 +42,7 @@ class BadRow:
         field: The column at fault, or None for the record as a whole.
         problem: What is wrong, in words.
         record: The raw record (dict of fields, list of fields or the line's text).
+        last_line: The last line of a CSV record that spans several (quoted line breaks), else None.
     """
 
     file: str
@@ -51,6 +52,7 @@ class BadRow:
     problem: str
     record: Any = None
     location_kind: str = "line"
+    last_line: int | None = None  # a CSV record's last line when it spans several (a quoted line break)
 
     def message(self) -> str:
         who = f" (id {self.product_id!r})" if self.product_id is not None else ""
@@ -80,11 +82,17 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class RecordChunk:
-    """Records read from one stretch of a file: ``records[i]`` sits at ``locations[i]``."""
+    """Records read from one stretch of a file: ``records[i]`` sits at ``locations[i]``.
+
+    ``last_lines[i]`` (CSV/TSV only, else empty) is the last line of record ``i``: a quoted field may hold
+    line breaks. Every other line of the file is the header, blank, or one bad row, so the spans of records
+    and bad rows cover each non-blank line exactly once.
+    """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     locations: list[int] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
+    last_lines: list[int] = field(default_factory=list)
 
 
 def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
@@ -276,17 +284,19 @@ class CatalogReader:
                 if not consumed:
                     continue
                 line = consumed[0][0]
-                if row is not None and (not row or (len(row) == 1 and not row[0].strip() and width > 1)):
-                    continue  # blank line
+                if len(consumed) == 1 and not consumed[0][1].strip():
+                    continue  # a blank line (a quoted field of line breaks is a record, not a blank line)
                 if row is not None and len(row) == width:
                     record = dict(zip(header, row))
                     bad_column = _undecodable_field(row, header)
                     if bad_column is None:
                         chunk.records.append(self._select(record))
                         chunk.locations.append(line)
+                        chunk.last_lines.append(consumed[-1][0])
                     else:
                         chunk.bad_rows.append(BadRow(str(self.path), line, None, bad_column,
-                                                     "not valid UTF-8 text (wrong file encoding?)", record))
+                                                     "not valid UTF-8 text (wrong file encoding?)", record,
+                                                     last_line=consumed[-1][0]))
                 else:
                     if problem is None:
                         problem = f"has {len(row)} fields, the header has {width}"
