@@ -85,7 +85,7 @@ def same_batch_size(raw: Mapping) -> dict:
     names = list(raw)
     first = tf.shape(raw[names[0]])[0]
     checks = [tf.debugging.assert_equal(first, tf.shape(raw[name])[0],
-                                        message=f"inputs {names[0]!r} and {name!r} have different batch sizes; "
+                                        message=f"inputs {names[0]} and {name} have different batch sizes; "
                                                 "every input needs one value per product")
               for name in names[1:]]
     with tf.control_dependencies(checks):
