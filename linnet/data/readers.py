@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ FORMATS = ("csv", "tsv", "jsonl", "parquet")
 DEFAULT_CHUNK_ROWS = 50_000
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                    ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+# what reading a damaged file raises: gzip's BadGzipFile (an OSError), EOFError, zlib.error; pyarrow's errors
+# are ArrowException subclasses of OSError/ValueError
+_UNREADABLE = (OSError, EOFError, zlib.error, ValueError)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long description is data, not an error
 
@@ -189,13 +194,16 @@ class CatalogReader:
             except (OSError, ValueError, pa.ArrowException) as error:
                 raise CatalogError(f"{self.path}: not a readable Parquet file: {error}") from None
         if self.format == "jsonl":
-            with _open_text(self.path) as handle:
-                start = handle.read(4096).lstrip()
+            try:
+                with _open_text(self.path) as handle:
+                    start = handle.read(4096).lstrip()
+            except _UNREADABLE as error:
+                raise CatalogError(f"{self.path}: cannot read the file: {type(error).__name__}: {error}") from None
             if start.startswith("["):
                 raise CatalogError(f"{self.path}: a JSON array, not JSON Lines; write one JSON object per line "
                                    "(e.g. pandas.read_json(path).to_json(out, orient='records', lines=True))")
             names: list[str] = []
-            for chunk in self._jsonl_chunks(peek=True):
+            for chunk in self._unreadable_as_error(self._jsonl_chunks(peek=True)):
                 for record in chunk.records:
                     names.extend(key for key in record if key not in names)
             if not names:
@@ -208,6 +216,8 @@ class CatalogReader:
                 raise CatalogError(f"{self.path}: the file is empty (no header line)") from None
             except csv.Error as error:
                 raise CatalogError(f"{self.path}: line 1: cannot read the header: {error}") from None
+            except _UNREADABLE as error:
+                raise CatalogError(f"{self.path}: cannot read the file: {type(error).__name__}: {error}") from None
         bad = _undecodable_field(header, None)
         if bad is not None:
             raise CatalogError(f"{self.path}: line 1: the header is not valid UTF-8 (column {bad}); "
@@ -233,10 +243,19 @@ class CatalogReader:
     # ------------------------------------------------------------------ records
     def __iter__(self) -> Iterator[RecordChunk]:
         if self.format == "parquet":
-            return self._parquet_chunks()
+            return self._unreadable_as_error(self._parquet_chunks())
         if self.format == "jsonl":
-            return self._jsonl_chunks()
-        return self._csv_chunks()
+            return self._unreadable_as_error(self._jsonl_chunks())
+        return self._unreadable_as_error(self._csv_chunks())
+
+    def _unreadable_as_error(self, chunks: Iterator[RecordChunk]) -> Iterator[RecordChunk]:
+        """A file that cannot be read at all past some point (a ``.gz`` that is not gzip or is cut short, a
+        Parquet page that does not decode) is a `CatalogError` naming it, not a traceback."""
+        try:
+            yield from chunks
+        except _UNREADABLE as error:
+            raise CatalogError(f"{self.path}: cannot read the file past the records above: "
+                               f"{type(error).__name__}: {error}") from None
 
     def _select(self, record: dict[str, Any]) -> dict[str, Any]:
         if self.selected is None:

@@ -693,6 +693,8 @@ class Taxonomy:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise TaxonomyError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+        except UnicodeDecodeError as error:
+            raise TaxonomyError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
         except OSError as error:
             raise TaxonomyError(f"cannot read taxonomy {path}: {error}") from None
         try:
