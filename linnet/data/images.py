@@ -114,6 +114,8 @@ def _inline(data: bytes, max_bytes: int) -> tuple[bytes | str, str]:
 
 
 def _local_file(path: str, root: str, confine: bool, max_bytes: int) -> tuple[str, str]:
+    if "\x00" in path:  # no file has that name (and the OS calls would raise)
+        return "", "missing_file"
     resolved = os.path.realpath(path)
     if confine and os.path.commonpath([resolved, root]) != root:
         return "", "outside_root"

@@ -128,7 +128,7 @@ def test_image_sources_and_the_fetch_check_raise_nothing(tmp_path_factory, cell)
     from linnet.data.rows import read_image
 
     root = tmp_path_factory.getbasetemp()
-    source, kind = resolve_image_source(cell, root)
+    _, kind = resolve_image_source(cell, root)
     assert kind in ("file", "bytes", "none", "missing_file", "url_not_fetched", "outside_root", "not_image",
                     "too_large")
     read_image(cell, root)

@@ -8,7 +8,6 @@ import http.server
 import json
 import os
 import stat
-import struct
 import threading
 import time
 import typing

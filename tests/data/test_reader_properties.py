@@ -151,7 +151,7 @@ def test_every_id_of_a_batch_job_comes_out_once(tmp_path_factory, rows, repeat, 
     tmp = tmp_path_factory.mktemp("predict")
     path = _write(tmp / "c.csv", rows + ([rows[0]] if repeat and rows else []))
     read, bad = _read(path)
-    summary, out_ids, errors = _predict(path, tmp, batch_size)
+    _, out_ids, errors = _predict(path, tmp, batch_size)
     assert len(out_ids) == len(set(out_ids)), "an id came out twice"
     assert set(out_ids) == {record["id"] for record, _, _ in read}
     id_less = [row for row in errors if not row["id"]]
