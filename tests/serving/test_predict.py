@@ -91,7 +91,7 @@ def test_a_runs_predictor_applies_its_calibration_file_unless_told_not_to(run_di
     assert plain.decoding == plain.classifier.decoding == "greedy"
     frame = pd.DataFrame({"id": ["a", "b"], "title": ["red tee", "boots"], "brand": ["acme", ""],
                           "image": [str(image_dir / "good.png"), None]})
-    outputs = plain.predict_frame(frame)
+    outputs = plain.predict_frame(frame, in_image_root(plain.schema, image_dir))
     np.testing.assert_array_equal(outputs["depth"], (outputs["full_class_ids"] >= 0).sum(axis=1))
     np.testing.assert_array_equal(outputs["image_present"], [1, 0])
     with pytest.raises(ConfigError, match="decoding must be one of path, greedy"):
