@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from linnet.data.attributes import render_attributes
-from linnet.data.images import UNUSABLE_IMAGE_KINDS, read_image_file, resolve_image_source
+from linnet.data.images import (
+    UNUSABLE_IMAGE_KINDS,
+    read_image_file,
+    resolve_image_source,
+)
 from linnet.data.schema import ATTRIBUTES_FIELD
 
 
