@@ -96,13 +96,16 @@ def resolve_image_source(raw: Any, image_root: str | os.PathLike, *, confine: bo
             return "", "not_image"
         return _inline(data, max_bytes)
     root = os.path.realpath(os.fspath(image_root))
-    if text.startswith(("http://", "https://")):
-        fetched = os.path.join(root, fetched_image_name(text))
-        if not os.path.lexists(fetched):
-            return "", "url_not_fetched"
-        return _local_file(fetched, root, confine, max_bytes)
-    # an absolute text ignores root (and is then outside it, unless it points into it)
-    return _local_file(os.path.join(root, os.path.expanduser(text)), root, confine, max_bytes)
+    try:
+        if text.startswith(("http://", "https://")):
+            fetched = os.path.join(root, fetched_image_name(text))
+            if not os.path.lexists(fetched):
+                return "", "url_not_fetched"
+            return _local_file(fetched, root, confine, max_bytes)
+        # an absolute text ignores root (and is then outside it, unless it points into it)
+        return _local_file(os.path.join(root, os.path.expanduser(text)), root, confine, max_bytes)
+    except ValueError:  # a NUL byte or a lone surrogate: no file has that name, and the OS calls raise
+        return "", "missing_file"
 
 
 def _inline(data: bytes, max_bytes: int) -> tuple[bytes | str, str]:
@@ -114,8 +117,6 @@ def _inline(data: bytes, max_bytes: int) -> tuple[bytes | str, str]:
 
 
 def _local_file(path: str, root: str, confine: bool, max_bytes: int) -> tuple[str, str]:
-    if "\x00" in path:  # no file has that name (and the OS calls would raise)
-        return "", "missing_file"
     resolved = os.path.realpath(path)
     if confine and os.path.commonpath([resolved, root]) != root:
         return "", "outside_root"

@@ -121,6 +121,8 @@ def test_image_decode_never_raises(decode, blobs):
 
 @FUZZ
 @given(cell=st.one_of(st.text(max_size=40), st.binary(max_size=64), mutated_images(), st.none(),
+                      st.sampled_from(["~", "~/", "../", "/", "http://x/", "https://x/"]).flatmap(
+                          lambda prefix: st.text(max_size=20).map(lambda text: prefix + text)),
                       st.text(max_size=40).map(lambda text: "data:image/png;base64," + text)))
 def test_image_sources_and_the_fetch_check_raise_nothing(tmp_path_factory, cell):
     from linnet.data.fetch import _check_image, _Outcome
