@@ -30,6 +30,24 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no getter before Python 3.13's
+    ``os.umask`` alternatives)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shared_mode(directory: bool = False) -> int:
+    """The mode a plain ``open``/``mkdir`` would give: 0644/0755 under the usual umask 022.
+
+    ``tempfile.mkstemp``/``mkdtemp`` create 0600/0700 (private until renamed), so every atomic write sets
+    this mode before the rename: exports and run files stay readable by a TF Serving process running as
+    another user, as any file the user writes would be.
+    """
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 def write_atomically(path: str | os.PathLike, data: str | bytes) -> Path:
     """Writes ``data`` (text as UTF-8) to ``path``; returns the path."""
     with atomic_path(path) as temporary:
@@ -69,6 +87,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     temporary = Path(name)
     try:
         yield temporary
+        if temporary.exists():  # a writer may have replaced it; its own mode is then kept as the writer left it
+            os.chmod(temporary, shared_mode())
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -84,6 +104,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     temporary = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         yield temporary
+        os.chmod(temporary, shared_mode(directory=True))
         os.replace(temporary, path)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -56,7 +56,8 @@ def run_build_tfrecords(args) -> int:
 
     pipeline = apache_beam.Pipeline(options=beam.pipeline_options(args.pipeline_args))
     limits = {"workers": args.workers, "timeout": args.timeout, "retries": args.retries, "backoff": args.backoff,
-              "max_bytes": args.max_bytes, "max_pixels": args.max_pixels}
+              "max_bytes": args.max_bytes, "max_pixels": args.max_pixels,
+              "allow_private": args.allow_private_addresses}
     beam_tfrecords.build_tfrecords_pipeline(pipeline, args.catalog, args.out, schema_from_args(args), args.taxonomy,
                                             image_dir=args.image_dir, fetch_limits=limits,
                                             unknown_labels=args.unknown_labels, shards_per_split=args.shards)

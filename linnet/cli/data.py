@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.cli.schema_options import (
+    add_bad_row_options,
+    add_schema_options,
+    positive_int,
+    schema_from_args,
+)
 from linnet.errors import ConfigError
 
 
@@ -31,7 +36,8 @@ def _prepare(args: argparse.Namespace):
 
     catalog = prepare_catalog(args.catalog, schema_from_args(args), _load_taxonomy(args.taxonomy),
                               unknown_labels=args.unknown_labels, errors_path=args.errors_file,
-                              split_salt=args.split_salt, stratify=args.stratify, progress=True)
+                              max_bad_rows=args.max_bad_rows, split_salt=args.split_salt, stratify=args.stratify,
+                              progress=True)
     print(catalog.report.summary())
     return catalog
 
@@ -46,7 +52,7 @@ def _tfrecords(args: argparse.Namespace) -> int:
     else:  # streamed: the catalog never sits in memory whole
         chunks = prepare_catalog_chunks(args.catalog, schema_from_args(args), _load_taxonomy(args.taxonomy),
                                         unknown_labels=args.unknown_labels, errors_path=args.errors_file,
-                                        split_salt=args.split_salt)
+                                        max_bad_rows=args.max_bad_rows, split_salt=args.split_salt)
         reports = []
 
         def remember(chunks):
@@ -74,7 +80,7 @@ def _add_preparation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--taxonomy", help="label with this tree (default: infer it from the catalog)")
     parser.add_argument("--unknown-labels", choices=["error", "skip", "ancestor"], default="error",
                         help="labels not in the tree: stop, leave the row out, or use the deepest known ancestor")
-    parser.add_argument("--errors-file", help="keep going past bad rows and write them here (JSON Lines)")
+    add_bad_row_options(parser)
     parser.add_argument("--split-salt", default="", help="change for another deterministic split")
     parser.add_argument("--stratify", action="store_true", help="split per leaf class")
     add_schema_options(parser)
@@ -94,12 +100,13 @@ def _fetch(args: argparse.Namespace) -> int:
         for chunk in reader:
             for record in chunk.records:
                 value = record.get(schema.image_column)
-                if isinstance(value, str) and value.strip().startswith(("http://", "https://")):
+                # every URL gets a manifest line: file://, ftp:// and the like as "refused"
+                if isinstance(value, str) and "://" in value:
                     yield value.strip()
 
     report = fetch_images(urls(), args.out, workers=args.workers, timeout=args.timeout, retries=args.retries,
                           backoff=args.backoff, max_bytes=args.max_bytes, max_pixels=args.max_pixels,
-                          manifest=args.manifest, progress=True)
+                          manifest=args.manifest, progress=True, allow_private=args.allow_private_addresses)
     print(report.table())
     print(f"\nmanifest: {report.manifest}\nuse --image-root {args.out} with the same --image-column to train on them")
     return 0
@@ -107,8 +114,11 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def add_fetch_limit_options(parser: argparse.ArgumentParser) -> None:
     """The download limits of `linnet.data.fetch_images` (``linnet images fetch``, ``linnet beam build-tfrecords``)."""
-    parser.add_argument("--workers", type=int, default=8, help="parallel downloads (default: 8)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default: 10)")
+    parser.add_argument("--workers", type=positive_int, default=8, help="parallel downloads (default: 8)")
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds per request, all of it: connect, headers and body (default: 10)")
+    parser.add_argument("--allow-private-addresses", action="store_true",
+                        help="also fetch from loopback, link-local and private addresses (intranets, tests)")
     parser.add_argument("--retries", type=int, default=2, help="retries after timeouts, 429 and 5xx (default: 2)")
     parser.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds, doubling (default: 0.5)")
     parser.add_argument("--max-bytes", type=int, default=20 * 1024 * 1024, help="largest download (default: 20 MiB)")
@@ -134,7 +144,7 @@ def register(subparsers) -> None:
     records = data_commands.add_parser("tfrecords", help="write a prepared catalog as sharded TFRecords")
     _add_preparation_options(records)
     records.add_argument("--out", required=True, help="output directory")
-    records.add_argument("--examples-per-shard", type=int, default=10_000, help="shard size (default: 10000)")
+    records.add_argument("--examples-per-shard", type=positive_int, default=10_000, help="shard size (default: 10000)")
     records.set_defaults(func=_tfrecords)
     tfds_parser = data_commands.add_parser("tfds", help="build a TensorFlow Datasets dataset (linnet_catalog)")
     _add_preparation_options(tfds_parser)

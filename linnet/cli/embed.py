@@ -11,14 +11,10 @@ import tempfile
 
 from linnet.atomic_files import atomic_path
 from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.cli.schema_options import (
+    positive_int as _positive_int,  # one parser for every command (linnet/cli/sessions.py imports it from here)
+)
 from linnet.errors import ConfigError, EmbeddingError
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def _add_model_catalog(parser: argparse.ArgumentParser, required: bool) -> None:

@@ -9,6 +9,7 @@ keeps TensorFlow quiet. ``linnet --version`` prints the version.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -29,6 +30,10 @@ COMMAND_MODULES = [
     "beam",
     "spark",
 ]
+
+
+_USER_FILE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                     errno.EISDIR, errno.ENAMETOOLONG}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a read-only or full --out, a path through a file: the user's to fix
+        if error.errno not in _USER_FILE_ERRORS:
+            raise
+        where = f" {error.filename}" if error.filename else ""
+        print(f"linnet {args.command}: error: cannot write or read{where}: {error.strerror}", file=sys.stderr)
+        return 2
     return int(code or 0)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.cli.schema_options import add_schema_options, positive_int, schema_from_args
 
 
 def run_predict(args) -> int:
@@ -17,8 +17,10 @@ def run_predict(args) -> int:
                               resume=not args.restart, progress=not args.quiet,
                               allow_missing_text=args.allow_missing_text)
     resumed = f" ({summary['resumed']} done before, resumed)" if summary["resumed"] else ""
-    print(f"{summary['rows']} products predicted{resumed}, {summary['errors']} bad rows")
-    print(f"predictions: {summary['out']}" + (f"\nbad rows: {summary['errors_file']}" if summary["errors_file"] else ""))
+    print(f"{summary['rows']} products predicted{resumed}, {summary['errors']} bad rows, "
+          f"{summary['image_errors']} unusable images (column image_error)")
+    print(f"predictions: {summary['out']}" + (f"
+bad rows: {summary['errors_file']}" if summary["errors_file"] else ""))
     return 0
 
 
@@ -32,7 +34,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="FILE", help="predictions CSV")
     parser.add_argument("--errors-file", metavar="FILE", help="bad rows CSV (default: OUT without suffix + "
                                                               ".errors.csv)")
-    parser.add_argument("--batch-size", type=int, default=256, help="products per model call (default: 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="products per model call (default: 256)")
     parser.add_argument("--restart", action="store_true", help="ignore OUT.partial and start over")
     parser.add_argument("--allow-missing-text", action="store_true",
                         help="predict even when the catalog lacks some of the model's text columns (read as empty); "

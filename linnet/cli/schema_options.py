@@ -24,6 +24,7 @@ _FLAG_KEYS = {
     "image_column": "image_column",
     "image_root": "image_root",
     "value_column": "value_column",
+    "allow_images_outside_root": "allow_images_outside_root",
 }
 
 
@@ -59,7 +60,40 @@ def add_schema_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGro
     group.add_argument("--image-column", metavar="NAME", help="image path (relative to --image-root), URL or bytes")
     group.add_argument("--image-root", metavar="DIR", help="directory of relative image paths and fetched URLs")
     group.add_argument("--value-column", metavar="NAME", help="per-product business value (used by evaluation)")
+    group.add_argument("--allow-images-outside-root", action="store_true", default=None,
+                       help="read image paths that resolve outside --image-root (refused by default; "
+                            "docs/security.md)")
     return group
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (``--batch-size 0`` is refused with a message, not a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_bad_row_options(parser: argparse.ArgumentParser) -> None:
+    """``--errors-file`` and ``--max-bad-rows``: skip bad catalog rows, record them, fail past a threshold
+    (`linnet.data.prepare_catalog`'s ``errors_path`` and ``max_bad_rows``)."""
+    parser.add_argument("--errors-file", metavar="FILE",
+                        help="keep going past bad rows and write them here (JSON Lines: file, line, id, field, problem)")
+    parser.add_argument("--max-bad-rows", type=_non_negative_int, metavar="N",
+                        help="skip bad rows, but stop once more than N are bad (default: no limit with --errors-file)")
 
 
 def schema_from_args(args: argparse.Namespace, default: CatalogSchema | None = None) -> CatalogSchema:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.cli.schema_options import add_schema_options, positive_int, schema_from_args
 from linnet.errors import ConfigError
 
 
@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     parser.add_argument("--catalog", help="catalog file to send in batches")
     parser.add_argument("--out", help="predictions CSV for --catalog")
     parser.add_argument("--taxonomy", help="the export's assets/taxonomy.json (for --catalog)")
-    parser.add_argument("--batch-size", type=int, default=64, help="products per request (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="products per request (default: %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_schema_options(parser)
     parser.set_defaults(func=run_serve_client)

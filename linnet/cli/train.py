@@ -9,18 +9,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from linnet.cli.schema_options import add_schema_options, schema_from_args
+from linnet.cli.schema_options import (
+    add_bad_row_options,
+    add_schema_options,
+    positive_int,
+    schema_from_args,
+)
 from linnet.config_fields import config_from_yaml
 from linnet.data.readers import CatalogReader
 from linnet.data.schema import CatalogSchema
 from linnet.errors import ConfigError
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -36,12 +34,13 @@ def register(subparsers) -> None:
     parser.add_argument("--config", metavar="YAML", help="training config (default: built-in defaults, "
                         "the same as training/configs/default.yaml)")
     parser.add_argument("--taxonomy", metavar="FILE", help="taxonomy file (default: infer the tree from the catalog)")
-    parser.add_argument("--epochs", type=_positive_int, metavar="N", help="override training.epochs")
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="override training.epochs")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run in --out")
-    parser.add_argument("--max-rows", type=_positive_int, metavar="N", help="read at most N catalog rows")
+    parser.add_argument("--max-rows", type=positive_int, metavar="N", help="read at most N catalog rows")
     parser.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"],
                         help="override training.strategy (multi_worker reads TF_CONFIG; see training/README.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_bad_row_options(parser)
     add_schema_options(parser)
     parser.set_defaults(func=_train)
 
@@ -80,5 +79,6 @@ def _train(args: argparse.Namespace) -> int:
     train(
         Path(args.catalog), Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
         resume=args.resume, max_rows=args.max_rows, progress=not args.quiet,
+        errors_path=args.errors_file, max_bad_rows=args.max_bad_rows,
     )
     return 0

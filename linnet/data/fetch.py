@@ -1,7 +1,11 @@
 """Download the image URLs of a catalog: bounded thread pool, timeouts, retries, size and bomb guards.
 
 Every URL ends in one outcome (``ok``, ``http_error``, ``timeout``, ``not_image``, ``too_large``,
-``error``) recorded in a JSON Lines manifest (url, status, http_status, bytes, sha256, error, file). The
+``refused``, ``error``) recorded in a JSON Lines manifest (url, status, http_status, bytes, sha256, error,
+file). A request is bounded as a whole (connect, headers, body: ``timeout`` seconds in all, however slowly
+a server drips), follows redirects only to http(s), and by default connects only to public addresses:
+loopback, link-local, private and other reserved addresses are ``refused`` (checked on the address
+actually connected to, so a redirect or a DNS answer cannot lead there) unless ``allow_private=True``. The
 manifest is appended as results arrive, so an interrupted fetch resumes where it stopped: URLs already
 ``ok`` (with their file present) are not fetched again. Images are saved as
 ``OUT/<fetched_image_name(url)>``, which is where `prepare_catalog` looks for a URL's image when the
@@ -13,12 +17,14 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
+import ipaddress
 import json
 import os
 import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable
@@ -32,7 +38,7 @@ from linnet.atomic_files import write_atomically
 from linnet.data.images import fetched_image_name
 from linnet.progress import progress_bar
 
-OUTCOMES = ("ok", "http_error", "timeout", "not_image", "too_large", "error")
+OUTCOMES = ("ok", "http_error", "timeout", "not_image", "too_large", "refused", "error")
 MANIFEST_NAME = "manifest.jsonl"
 _RETRY_HTTP = {408, 425, 429, 500, 502, 503, 504}
 _ACCEPTED_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
@@ -67,7 +73,7 @@ class FetchReport:
 
     def table(self) -> str:
         labels = {"ok": "ok", "http_error": "http error", "timeout": "timeout", "not_image": "not an image",
-                  "too_large": "too large", "error": "other error"}
+                  "too_large": "too large", "refused": "refused (scheme or address)", "error": "other error"}
         lines = ["| outcome | urls |", "|---|---|"]
         lines += [f"| {labels[outcome]} | {count} |" for outcome, count in self.counts().items()]
         lines.append(f"| (already fetched, skipped) | {self.skipped} |")
@@ -80,10 +86,99 @@ class _Outcome(Exception):
         self.status, self.error, self.http_status, self.retry = status, error, http_status, retry
 
 
-def _download(url: str, timeout: float, max_bytes: int) -> tuple[bytes, int, str]:
+class _Request:
+    """One request's guards: the deadline of the whole request and the addresses it may connect to.
+
+    Its connection classes connect only to an allowed address (resolved here, then connected to by number,
+    so the name cannot resolve elsewhere in between), and a timer shuts the socket down at the deadline,
+    which ends any read in progress however slowly the server drips.
+    """
+
+    def __init__(self, timeout: float, allow_private: bool):
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.allow_private = allow_private
+        self.expired = False
+        self.sockets: list[socket.socket] = []
+        self.timer = threading.Timer(timeout, self._expire)
+        self.timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
+
+    def _expire(self) -> None:
+        self.expired = True
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def check_address(self, address: str) -> None:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not self.allow_private and not ip.is_global:
+            raise _Outcome("refused", f"address {ip} is not public (loopback, link-local, private or reserved); "
+                                      "allow it with --allow-private-addresses")
+
+    def create_connection(self, address, timeout=None, source_address=None):
+        host, port = address[0], address[1]
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as error:
+            raise OSError(f"cannot resolve {host!r}: {error}") from None
+        last_error: Exception | None = None
+        for family, kind, proto, _, sockaddr in infos:
+            self.check_address(sockaddr[0])
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(min(self.timeout, self.remaining()))
+            self.sockets.append(sock)
+            try:
+                sock.connect(sockaddr)
+                return sock
+            except OSError as error:
+                last_error = error
+                sock.close()
+        raise last_error or OSError(f"cannot connect to {host!r}")
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        guard = self
+
+        class Connection(http.client.HTTPConnection):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._create_connection = guard.create_connection
+
+        class SecureConnection(http.client.HTTPSConnection):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._create_connection = guard.create_connection
+
+        class Handler(urllib.request.HTTPHandler):
+            def http_open(self, request):
+                return self.do_open(Connection, request)
+
+        class SecureHandler(urllib.request.HTTPSHandler):
+            def https_open(self, request):
+                return self.do_open(SecureConnection, request, context=self._context,
+                                    check_hostname=self._check_hostname)
+
+        class Redirects(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, request, fp, code, message, headers, new_url):
+                scheme = urllib.parse.urlsplit(new_url).scheme.lower()
+                if scheme not in ("http", "https"):
+                    raise _Outcome("refused", f"redirect to a {scheme or 'relative'}:// URL {new_url!r} (only http(s) "
+                                              "is followed)", code)
+                return super().redirect_request(request, fp, code, message, headers, new_url)
+
+        return urllib.request.build_opener(Handler, SecureHandler, Redirects)
+
+
+def _download(url: str, timeout: float, max_bytes: int, allow_private: bool = False) -> tuple[bytes, int, str]:
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT, "Accept": "image/*"})
+    guard = _Request(timeout, allow_private)
+    guard.timer.start()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with guard.opener().open(request, timeout=timeout) as response:
             status = response.status
             content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
             if content_type and not content_type.startswith(_ACCEPTED_TYPES):
@@ -91,25 +186,37 @@ def _download(url: str, timeout: float, max_bytes: int) -> tuple[bytes, int, str
             length = response.headers.get("Content-Length")
             if length and length.isdigit() and int(length) > max_bytes:
                 raise _Outcome("too_large", f"{length} bytes > limit {max_bytes}", status)
-            data = response.read(max_bytes + 1)
+            data = bytearray()
+            while len(data) <= max_bytes:
+                piece = response.read1(min(65536, max_bytes + 1 - len(data)))
+                if not piece or guard.expired:
+                    break
+                data += piece
+            if guard.expired:
+                raise TimeoutError(f"the whole request took longer than {timeout} s")
             if len(data) > max_bytes:
                 raise _Outcome("too_large", f"more than {max_bytes} bytes", status)
             if length and length.isdigit() and len(data) < int(length):
                 raise _Outcome("error", f"truncated: got {len(data)} of {length} bytes", status, retry=True)
-            return data, status, content_type
+            return bytes(data), status, content_type
     except urllib.error.HTTPError as error:
         raise _Outcome("http_error", f"HTTP {error.code} {error.reason}", error.code,
                        retry=error.code in _RETRY_HTTP) from None
     except TimeoutError as error:
         raise _Outcome("timeout", f"no answer within {timeout} s ({error})", retry=True) from None
     except urllib.error.URLError as error:
-        if isinstance(error.reason, (TimeoutError, socket.timeout)):
+        if isinstance(error.reason, _Outcome):
+            raise error.reason from None
+        if guard.expired or isinstance(error.reason, (TimeoutError, socket.timeout)):
             raise _Outcome("timeout", f"no answer within {timeout} s", retry=True) from None
         raise _Outcome("error", f"connection failed: {error.reason}", retry=True) from None
-    except (ConnectionError, OSError) as error:
-        raise _Outcome("error", f"connection failed: {error}", retry=True) from None
-    except http.client.HTTPException as error:  # e.g. IncompleteRead: the server hung up mid-body
-        raise _Outcome("error", f"broken response: {type(error).__name__}: {error}", retry=True) from None
+    except (ConnectionError, OSError, http.client.HTTPException) as error:
+        if guard.expired:  # the deadline shut the socket down mid-read
+            raise _Outcome("timeout", f"the whole request took longer than {timeout} s", retry=True) from None
+        # e.g. IncompleteRead: the server hung up mid-body
+        raise _Outcome("error", f"connection failed: {type(error).__name__}: {error}", retry=True) from None
+    finally:
+        guard.timer.cancel()
 
 
 def _check_image(data: bytes, max_pixels: int) -> None:
@@ -128,15 +235,15 @@ def _check_image(data: bytes, max_pixels: int) -> None:
 
 
 def fetch_one(url: str, out_dir: Path, *, timeout: float, retries: int, backoff: float, max_bytes: int,
-              max_pixels: int) -> FetchResult:
+              max_pixels: int, allow_private: bool = False) -> FetchResult:
     """Fetches one URL with retries (exponential back-off on timeouts, connection errors, 429 and 5xx)."""
-    if not url.startswith(("http://", "https://")):
-        return FetchResult(url, "error", error="not an http(s) URL")
+    if not url.lower().startswith(("http://", "https://")):
+        return FetchResult(url, "refused", error="not an http(s) URL (file://, ftp:// and others are never fetched)")
     attempt = 0
     while True:
         attempt += 1
         try:
-            data, http_status, _ = _download(url, timeout, max_bytes)
+            data, http_status, _ = _download(url, timeout, max_bytes, allow_private)
             _check_image(data, max_pixels)
         except _Outcome as outcome:
             if outcome.retry and attempt <= retries:
@@ -177,6 +284,7 @@ def fetch_images(
     max_pixels: int = 50_000_000,
     manifest: str | os.PathLike | None = None,
     progress: bool = False,
+    allow_private: bool = False,
 ) -> FetchReport:
     """Downloads image URLs into ``out_dir`` and records every outcome in a resumable manifest.
 
@@ -184,13 +292,17 @@ def fetch_images(
         urls: Image URLs (repeats are fetched once).
         out_dir: Where images go, as ``<fetched_image_name(url)>``; use it as the schema's ``image_root``.
         workers: Threads (downloads in flight at most).
-        timeout: Seconds per request (connect and each read).
+        timeout: Seconds per request, all of it (connect, headers and body).
         retries: Extra attempts after a timeout, connection error, 429 or 5xx.
         backoff: First back-off in seconds; doubles on each retry.
         max_bytes: Larger responses are ``too_large`` (checked on Content-Length and while reading).
         max_pixels: Larger images are ``too_large`` (Pillow decompression-bomb guard, header only).
         manifest: Manifest path (default ``out_dir/manifest.jsonl``).
         progress: Show a tqdm progress bar.
+        allow_private: Also connect to loopback, link-local and private addresses (tests, intranets).
+
+    Every URL given gets a manifest line, including those never fetched (``refused``: not http(s), or not a
+    public address).
 
     Example:
         >>> report = fetch_images(["https://example.com/a.jpg"], "images/", workers=4)  # doctest: +SKIP
@@ -210,7 +322,8 @@ def fetch_images(
         else:
             pending.append(url)
     lock = threading.Lock()
-    options = {"timeout": timeout, "retries": retries, "backoff": backoff, "max_bytes": max_bytes, "max_pixels": max_pixels}
+    options = {"timeout": timeout, "retries": retries, "backoff": backoff, "max_bytes": max_bytes, "max_pixels": max_pixels,
+               "allow_private": allow_private}
     with open(manifest_path, "a", encoding="utf-8") as log, \
             progress_bar(total=len(pending), desc="fetching images", unit=" urls", enabled=progress) as bar, \
             ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import math
 import os
+import stat
 from typing import Any
 
 IMAGE_FIELD = "image"
@@ -25,6 +26,30 @@ IMAGE_PRESENT_FIELD = "image_present"
 _DATA_URI_PREFIX = "data:"
 #: Larger images (by their header) are treated as unreadable: decoding them could exhaust memory.
 DEFAULT_MAX_PIXELS = 50_000_000
+#: Larger local files and inline images are not read (the fetcher's download limit is the same).
+DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
+#: What `resolve_image_source` says about a cell that gives no usable image (each is counted and reported).
+UNUSABLE_IMAGE_KINDS = ("missing_file", "url_not_fetched", "outside_root", "not_image", "too_large")
+IMAGE_KINDS = ("file", "bytes", *UNUSABLE_IMAGE_KINDS, "none")
+_MAGIC_BYTES = 16
+_SIGNATURES = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"GIF87a", "gif"), (b"GIF89a", "gif"),
+               (b"BM", "bmp"))
+
+
+def image_format(head: bytes) -> str | None:
+    """The format of encoded image bytes from their first bytes: one ``tf.io.decode_image`` accepts
+    (``jpeg``, ``png``, ``gif``, ``bmp``, ``webp``), else None.
+
+    Example:
+        >>> image_format(b"\\x89PNG\\r\\n\\x1a\\n...."), image_format(b"root:x:0:0")
+        ('png', None)
+    """
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
 
 
 def fetched_image_name(url: str) -> str:
@@ -32,27 +57,34 @@ def fetched_image_name(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:40]
 
 
-def resolve_image_source(raw: Any, image_root: str | os.PathLike) -> tuple[str | bytes, str]:
+def resolve_image_source(raw: Any, image_root: str | os.PathLike, *, confine: bool = True,
+                         max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> tuple[str | bytes, str]:
     """``(source, kind)`` of one catalog image cell.
 
-    ``source`` is an absolute file path, inline bytes, or ``""`` when there is nothing usable; ``kind`` is
-    one of ``file``, ``bytes``, ``missing_file``, ``url_not_fetched``, ``none``. A URL resolves to the file
-    `linnet images fetch` saved for it in ``image_root``. ``data:`` URIs (base64) are inline bytes.
+    ``source`` is an absolute file path (symlinks resolved), inline bytes, or ``""`` when there is nothing
+    usable; ``kind`` is ``file``, ``bytes``, ``none`` or one of `UNUSABLE_IMAGE_KINDS`. A URL resolves to the
+    file `linnet images fetch` saved for it in ``image_root``. ``data:`` URIs (base64) are inline bytes.
+
+    Untrusted cells stay confined: a path that resolves outside ``image_root`` (``../../etc/passwd``, an
+    absolute path, a symlink pointing out) is ``outside_root`` unless ``confine=False``; a file that is not a
+    regular file or does not start with an image format's magic bytes is ``not_image``; a file or inline
+    image over ``max_bytes`` is ``too_large``. Nothing but the first bytes is read.
 
     Example:
         >>> resolve_image_source("", "/tmp")
         ('', 'none')
         >>> resolve_image_source("https://example.com/x.jpg", "/nonexistent")
         ('', 'url_not_fetched')
+        >>> resolve_image_source("../../etc/passwd", "/srv/images")
+        ('', 'outside_root')
     """
     if raw is None or (isinstance(raw, float) and math.isnan(raw)):
         return "", "none"
     if isinstance(raw, dict):  # Parquet/Hugging Face image struct {"bytes": ..., "path": ...}
         raw = raw.get("bytes") or raw.get("path")
-        return resolve_image_source(raw, image_root)
+        return resolve_image_source(raw, image_root, confine=confine, max_bytes=max_bytes)
     if isinstance(raw, (bytes, bytearray, memoryview)):
-        data = bytes(raw)
-        return (data, "bytes") if data else ("", "none")
+        return _inline(bytes(raw), max_bytes)
     text = str(raw).strip()
     if not text:
         return "", "none"
@@ -61,32 +93,100 @@ def resolve_image_source(raw: Any, image_root: str | os.PathLike) -> tuple[str |
         try:
             data = base64.b64decode(payload, validate=False)
         except ValueError:
-            return "", "missing_file"
-        return (data, "bytes") if data else ("", "none")
-    root = os.fspath(image_root)
-    if text.startswith(("http://", "https://")):
-        fetched = os.path.abspath(os.path.join(root, fetched_image_name(text)))
-        return (fetched, "file") if os.path.isfile(fetched) else ("", "url_not_fetched")
-    path = os.path.abspath(os.path.join(root, os.path.expanduser(text)))  # an absolute text ignores root
-    return (path, "file") if os.path.isfile(path) else ("", "missing_file")
+            return "", "not_image"
+        return _inline(data, max_bytes)
+    root = os.path.realpath(os.fspath(image_root))
+    try:
+        if text.startswith(("http://", "https://")):
+            fetched = os.path.join(root, fetched_image_name(text))
+            if not os.path.lexists(fetched):
+                return "", "url_not_fetched"
+            return _local_file(fetched, root, confine, max_bytes)
+        # an absolute text ignores root (and is then outside it, unless it points into it)
+        return _local_file(os.path.join(root, os.path.expanduser(text)), root, confine, max_bytes)
+    except ValueError:  # a NUL byte or a lone surrogate: no file has that name, and the OS calls raise
+        return "", "missing_file"
+
+
+def _inline(data: bytes, max_bytes: int) -> tuple[bytes | str, str]:
+    if not data:
+        return "", "none"
+    if len(data) > max_bytes:
+        return "", "too_large"
+    return (data, "bytes") if image_format(data[:_MAGIC_BYTES]) else ("", "not_image")
+
+
+def _local_file(path: str, root: str, confine: bool, max_bytes: int) -> tuple[str, str]:
+    resolved = os.path.realpath(path)
+    if confine and os.path.commonpath([resolved, root]) != root:
+        return "", "outside_root"
+    try:
+        info = os.stat(resolved)
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        return "", "missing_file"
+    if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO (which would block), a device
+        return "", "not_image"
+    if info.st_size > max_bytes:
+        return "", "too_large"
+    try:
+        with open(resolved, "rb") as handle:
+            head = handle.read(_MAGIC_BYTES)
+    except OSError:
+        return "", "missing_file"
+    return (resolved, "file") if image_format(head) else ("", "not_image")
+
+
+def read_image_file(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> tuple[bytes, str]:
+    """``(bytes, kind)`` of an image file `resolve_image_source` accepted, checked again as it is read (the
+    file may have changed since): ``file``, or ``b""`` with ``missing_file``, ``too_large`` or ``not_image``."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError:
+        return b"", "missing_file"
+    if len(data) > max_bytes:
+        return b"", "too_large"
+    return (data, "file") if image_format(data[:_MAGIC_BYTES]) else (b"", "not_image")
 
 
 def _header_pixels(image_bytes):
-    """Pixel count from the header of a JPEG, PNG or GIF (0 for other formats), without decoding."""
+    """Pixel count from the header of every format ``tf.io.decode_image`` accepts (JPEG, PNG, GIF, BMP,
+    WebP), without decoding; anything else counts as too large, so it is never handed to a decoder."""
     import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
-    def unsigned(offset: int, size: int, big_endian: bool):
+    def unsigned(offset: int, size: int, big_endian: bool = False):
         raw = tf.cast(tf.io.decode_raw(tf.strings.substr(image_bytes, offset, size), tf.uint8), tf.int64)
+        raw = tf.pad(raw, [[0, size - tf.size(raw)]])  # a truncated header reads as zeros
         weights = tf.constant([256 ** (size - 1 - i) if big_endian else 256 ** i for i in range(size)], tf.int64)
         return tf.reduce_sum(raw * weights)
 
+    def bmp():  # BITMAPCOREHEADER (12 bytes): 16-bit sides; later headers: signed 32-bit (negative = top-down)
+        def signed(offset):
+            value = unsigned(offset, 4)
+            return tf.abs(tf.where(value >= 2 ** 31, value - 2 ** 32, value))
+        return tf.cond(tf.equal(unsigned(14, 4), 12), lambda: unsigned(18, 2) * unsigned(20, 2),
+                       lambda: signed(18) * signed(22))
+
+    def webp():  # RIFF....WEBP then a VP8 (lossy), VP8L (lossless) or VP8X (extended: the canvas) chunk
+        chunk = tf.strings.substr(image_bytes, 12, 4)
+        lossy = (tf.bitwise.bitwise_and(unsigned(26, 2), 0x3FFF) * tf.bitwise.bitwise_and(unsigned(28, 2), 0x3FFF))
+        bits = unsigned(21, 4)
+        lossless = ((tf.bitwise.bitwise_and(bits, 0x3FFF) + 1)
+                    * (tf.bitwise.bitwise_and(tf.bitwise.right_shift(bits, 14), 0x3FFF) + 1))
+        extended = (unsigned(24, 3) + 1) * (unsigned(27, 3) + 1)
+        return tf.case([(tf.equal(chunk, b"VP8 "), lambda: lossy), (tf.equal(chunk, b"VP8L"), lambda: lossless),
+                        (tf.equal(chunk, b"VP8X"), lambda: extended)], default=lambda: _UNKNOWN)
+
+    _UNKNOWN = tf.constant(2 ** 62, tf.int64)
     magic = tf.strings.substr(image_bytes, 0, 4)
     return tf.case([
         (tf.equal(magic, b"\x89PNG"), lambda: unsigned(16, 4, True) * unsigned(20, 4, True)),
-        (tf.equal(magic, b"GIF8"), lambda: unsigned(6, 2, False) * unsigned(8, 2, False)),
+        (tf.equal(magic, b"GIF8"), lambda: unsigned(6, 2) * unsigned(8, 2)),
         (tf.equal(tf.strings.substr(image_bytes, 0, 3), b"\xff\xd8\xff"),
          lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(image_bytes)[:2], tf.int64))),
-    ], default=lambda: tf.constant(0, tf.int64))
+        (tf.equal(tf.strings.substr(image_bytes, 0, 2), b"BM"), bmp),
+        (tf.logical_and(tf.equal(magic, b"RIFF"), tf.equal(tf.strings.substr(image_bytes, 8, 4), b"WEBP")), webp),
+    ], default=lambda: _UNKNOWN)
 
 
 def decode_image_or_raise(image_bytes, image_size: int, max_pixels: int = DEFAULT_MAX_PIXELS):
@@ -127,8 +227,8 @@ def decode_image(image_bytes, image_size: int, parallelism: int | None = None,
         image_bytes: ``tf.string`` scalar or ``[B]`` vector of encoded images.
         image_size: Output side ``S`` (images are resized, not cropped).
         parallelism: Images decoded at once for a ``[B]`` input (``tf.data.AUTOTUNE`` when None).
-        max_pixels: JPEG/PNG/GIF images whose header declares more pixels are treated as unreadable
-            (a decompression-bomb guard: they are never decoded).
+        max_pixels: Images whose header declares more pixels are treated as unreadable (a
+            decompression-bomb guard for every accepted format: they are never decoded).
 
     Returns:
         ``(image, image_present)``: ``[S, S, 3]`` and a scalar, or ``[B, S, S, 3]`` and ``[B]``.

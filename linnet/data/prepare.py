@@ -19,7 +19,7 @@ import numpy as np
 
 from linnet.atomic_files import write_atomically
 from linnet.data.attributes import render_attributes
-from linnet.data.images import resolve_image_source
+from linnet.data.images import IMAGE_KINDS, UNUSABLE_IMAGE_KINDS, resolve_image_source
 from linnet.data.readers import DEFAULT_CHUNK_ROWS, BadRow, CatalogReader
 from linnet.data.rows import RowProblem, is_empty, row_id, row_text
 from linnet.data.schema import ATTRIBUTES_FIELD, CatalogSchema
@@ -51,8 +51,10 @@ class CatalogReport:
         mapped_to_ancestor: Rows whose unknown label was mapped to its deepest known ancestor.
         dropped_unknown: Rows left out because of an unknown label (policy ``skip``, or no known ancestor).
         unlabelled: Rows without any category value (kept, labels ``-1``).
-        images: Image availability counts: ``file``, ``bytes``, ``missing_file``, ``url_not_fetched``, ``none``.
-        missing_image_ids: The first few ids of rows whose image file is missing.
+        images: Image availability counts: ``file``, ``bytes``, ``none`` and the unusable kinds
+            (`linnet.data.images.UNUSABLE_IMAGE_KINDS`).
+        missing_image_ids: The first few ids of rows whose image is unusable (missing, outside the image
+            root, not an image, too large, a URL not fetched).
         splits: Rows per split.
         errors_path: Where the bad rows were written, if anywhere.
     """
@@ -72,8 +74,14 @@ class CatalogReport:
     splits: dict[str, int] = field(default_factory=dict)
     errors_path: str | None = None
 
+    @property
+    def unusable_images(self) -> int:
+        """Rows whose image cell gives no usable image (missing, outside the root, not an image, too large)."""
+        return sum(self.images.get(kind, 0) for kind in UNUSABLE_IMAGE_KINDS)
+
     def to_dict(self) -> dict[str, Any]:
         data = {key: value for key, value in self.__dict__.items() if key != "bad_rows"}
+        data["unusable_images"] = self.unusable_images
         data["bad_rows"] = len(self.bad_rows)
         data["bad_row_examples"] = [row.message() for row in self.bad_rows[:10]]
         return data
@@ -93,6 +101,10 @@ class CatalogReport:
             lines.append(f"  {self.unlabelled} rows have no category")
         if self.images:
             lines.append("  images: " + ", ".join(f"{kind} {count}" for kind, count in self.images.items() if count))
+            if self.unusable_images:
+                given = sum(self.images.values()) - self.images.get("none", 0)
+                lines.append(f"  {self.unusable_images} of {given} images unusable "
+                             f"({self.unusable_images / max(given, 1):.0%}), e.g. ids {self.missing_image_ids}")
         if self.splits:
             lines.append("  splits: " + ", ".join(f"{name} {count}" for name, count in self.splits.items()))
         return "\n".join(lines)
@@ -283,7 +295,7 @@ class _RowChecker:
     """
 
     def __init__(self, path, schema: CatalogSchema, report_policy: str, bad_rows: str, *, format, chunk_rows,
-                 max_rows, categories_only: bool = False):
+                 max_rows, categories_only: bool = False, max_bad_rows: int | None = None):
         self.schema = schema
         self.categories_only = categories_only
         required = [schema.id_column, *(schema.level_columns or [])]
@@ -298,6 +310,7 @@ class _RowChecker:
         self.report = CatalogReport(path=self.source, unknown_label_policy=report_policy)
         self.bad_rows = bad_rows
         self.max_rows = max_rows
+        self.max_bad_rows = max_bad_rows
         self.first_seen: dict[str, int] = {}
 
     @property
@@ -309,6 +322,7 @@ class _RowChecker:
         if self.bad_rows == "error" and problems:
             raise CatalogError(problems[0].message() + " (pass errors_path= / --errors-file to skip bad rows "
                                "and keep them in a file)")
+        check_bad_row_limit(self.report, self.max_bad_rows)
 
     def _done(self) -> bool:
         return self.max_rows is not None and self.report.rows_read >= self.max_rows
@@ -373,10 +387,21 @@ class _RowChecker:
         rows.values.append(value)
 
 
-def _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split):
+def check_bad_row_limit(report: CatalogReport, max_bad_rows: int | None) -> None:
+    """Raises `CatalogError` once more than ``max_bad_rows`` rows are bad (None: no limit)."""
+    if max_bad_rows is not None and len(report.bad_rows) > max_bad_rows:
+        raise CatalogError(f"{report.path}: more than {max_bad_rows} bad rows (max_bad_rows / --max-bad-rows); "
+                           f"the first: {report.bad_rows[0].message()}")
+
+
+def _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split, max_bad_rows=None):
     if unknown_labels not in UNKNOWN_LABEL_POLICIES:
         raise ConfigError(f"unknown_labels must be one of {UNKNOWN_LABEL_POLICIES}, got {unknown_labels!r}")
-    bad_rows = bad_rows or ("skip" if errors_path is not None else "error")
+    if max_bad_rows is not None and (isinstance(max_bad_rows, bool) or not isinstance(max_bad_rows, int)
+                                     or max_bad_rows < 0):
+        raise ConfigError(f"max_bad_rows must be a non-negative integer, got {max_bad_rows!r}")
+    skipping = errors_path is not None or max_bad_rows is not None
+    bad_rows = bad_rows or ("skip" if skipping else "error")
     if bad_rows not in BAD_ROW_POLICIES:
         raise ConfigError(f"bad_rows must be one of {BAD_ROW_POLICIES}, got {bad_rows!r}")
     if schema.category_kind == "id" and taxonomy is None and schema.has_category:
@@ -400,6 +425,7 @@ def prepare_catalog(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     max_rows: int | None = None,
     progress: bool = False,
+    max_bad_rows: int | None = None,
 ) -> PreparedCatalog:
     """Reads a catalog in chunks, checks every row, maps labels to the tree and splits by id hash.
 
@@ -417,7 +443,9 @@ def prepare_catalog(
         errors_path: Write every bad row and every left-out row here (JSON Lines, one object per row with
             file, line, id, field, problem and the record). Implies ``bad_rows="skip"``.
         bad_rows: ``"error"`` raises on the first unreadable or invalid row; ``"skip"`` keeps going and
-            reports them. Default: ``"skip"`` when ``errors_path`` is given, else ``"error"``.
+            reports them. Default: ``"skip"`` when ``errors_path`` or ``max_bad_rows`` is given, else ``"error"``.
+        max_bad_rows: Skipping, raise once more than this many rows are bad (read or left out); the errors
+            file is written first. None: no limit.
         format: Override the format sniffed from the file name.
         chunk_rows: Records read per chunk.
         max_rows: Read at most this many records (for quick looks and tests).
@@ -438,15 +466,21 @@ def prepare_catalog(
         >>> catalog.subset("train").labels.shape  # doctest: +SKIP
         (352, 3)
     """
-    bad_rows, fractions = _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split)
+    bad_rows, fractions = _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split, max_bad_rows)
     checker = _RowChecker(path, schema, unknown_labels, bad_rows, format=format, chunk_rows=chunk_rows,
-                          max_rows=max_rows)
+                          max_rows=max_rows, max_bad_rows=max_bad_rows)
     rows = _Rows(texts={name: [] for name in schema.text_columns})
-    for chunk_rows_ in checker.chunks(progress):
-        rows.extend(chunk_rows_)
-    if not rows.ids:
-        _raise_no_rows(checker, errors_path)
-    catalog = _assemble(rows, checker, taxonomy, unknown_labels, fractions, split_salt, stratify)
+    try:
+        for chunk_rows_ in checker.chunks(progress):
+            rows.extend(chunk_rows_)
+        if not rows.ids:
+            _raise_no_rows(checker, errors_path)
+        catalog = _assemble(rows, checker, taxonomy, unknown_labels, fractions, split_salt, stratify)
+        check_bad_row_limit(checker.report, max_bad_rows)
+    except CatalogError:
+        if max_bad_rows is not None:  # the rows that tipped it over are in the errors file
+            _write_errors(errors_path, checker.report)
+        raise
     _write_errors(errors_path, checker.report)
     return catalog
 
@@ -465,6 +499,7 @@ def prepare_catalog_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     max_rows: int | None = None,
     progress: bool = False,
+    max_bad_rows: int | None = None,
 ) -> Iterator[PreparedCatalog]:
     """`prepare_catalog` one chunk at a time, for catalogs too big to hold: yields a `PreparedCatalog` per chunk.
 
@@ -477,15 +512,16 @@ def prepare_catalog_chunks(
         >>> for chunk in prepare_catalog_chunks("big.csv", schema, chunk_rows=100_000):  # doctest: +SKIP
         ...     write_some(chunk)
     """
-    bad_rows, fractions = _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split)
+    bad_rows, fractions = _check_options(schema, taxonomy, unknown_labels, bad_rows, errors_path, split, max_bad_rows)
     if taxonomy is None and schema.has_category:
         taxonomy = _infer_taxonomy_streaming(path, schema, format, chunk_rows, max_rows)
     checker = _RowChecker(path, schema, unknown_labels, bad_rows, format=format, chunk_rows=chunk_rows,
-                          max_rows=max_rows)
+                          max_rows=max_rows, max_bad_rows=max_bad_rows)
     produced = 0
     for rows in checker.chunks(progress):
         if rows.ids:
             chunk = _assemble(rows, checker, taxonomy, unknown_labels, fractions, split_salt, stratify=False)
+            check_bad_row_limit(checker.report, max_bad_rows)
             produced += len(chunk)
             if len(chunk):
                 yield chunk
@@ -527,11 +563,11 @@ def _assemble(rows: _Rows, checker: _RowChecker, taxonomy, unknown_labels, fract
         counts: Counter = Counter(report.images)
         resolved = np.empty(len(rows.images), dtype=object)
         for position, raw in enumerate(rows.images):
-            resolved[position], kind = resolve_image_source(raw, image_root)
+            resolved[position], kind = resolve_image_source(raw, image_root, confine=not schema.allow_images_outside_root)
             counts[kind] += 1
-            if kind == "missing_file" and len(report.missing_image_ids) < _EXAMPLE_IDS:
+            if kind in UNUSABLE_IMAGE_KINDS and len(report.missing_image_ids) < _EXAMPLE_IDS:
                 report.missing_image_ids.append(ids[position])
-        report.images = {kind: counts.get(kind, 0) for kind in ("file", "bytes", "missing_file", "url_not_fetched", "none")}
+        report.images = {kind: counts.get(kind, 0) for kind in IMAGE_KINDS}
         image_sources = resolved
     strata = None
     if stratify and labels.shape[1]:

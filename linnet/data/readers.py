@@ -14,6 +14,7 @@ import io
 import json
 import os
 import sys
+import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,10 @@ FORMATS = ("csv", "tsv", "jsonl", "parquet")
 DEFAULT_CHUNK_ROWS = 50_000
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                    ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+
+# what reading a damaged file raises: gzip's BadGzipFile (an OSError), EOFError, zlib.error; pyarrow's errors
+# are ArrowException subclasses of OSError/ValueError
+_UNREADABLE = (OSError, EOFError, zlib.error, ValueError)
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a long description is data, not an error
 
@@ -42,6 +47,7 @@ class BadRow:
         field: The column at fault, or None for the record as a whole.
         problem: What is wrong, in words.
         record: The raw record (dict of fields, list of fields or the line's text).
+        last_line: The last line of a CSV record that spans several (quoted line breaks), else None.
     """
 
     file: str
@@ -51,6 +57,7 @@ class BadRow:
     problem: str
     record: Any = None
     location_kind: str = "line"
+    last_line: int | None = None  # a CSV record's last line when it spans several (a quoted line break)
 
     def message(self) -> str:
         who = f" (id {self.product_id!r})" if self.product_id is not None else ""
@@ -80,11 +87,17 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class RecordChunk:
-    """Records read from one stretch of a file: ``records[i]`` sits at ``locations[i]``."""
+    """Records read from one stretch of a file: ``records[i]`` sits at ``locations[i]``.
+
+    ``last_lines[i]`` (CSV/TSV only, else empty) is the last line of record ``i``: a quoted field may hold
+    line breaks. Every other line of the file is the header, blank, or one bad row, so the spans of records
+    and bad rows cover each non-blank line exactly once.
+    """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     locations: list[int] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
+    last_lines: list[int] = field(default_factory=list)
 
 
 def detect_format(path: str | os.PathLike, format: str | None = None) -> str:
@@ -123,6 +136,13 @@ def _undecodable_field(values: Sequence[Any], names: Sequence[str] | None) -> st
             except UnicodeEncodeError:
                 return names[position] if names is not None and position < len(names) else f"#{position + 1}"
     return None
+
+
+def _lenient_row(line: str, delimiter: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line], delimiter=delimiter), None)
+    except csv.Error:
+        return None
 
 
 def suggest_column(name: str, columns: Sequence[str]) -> str:
@@ -174,13 +194,16 @@ class CatalogReader:
             except (OSError, ValueError, pa.ArrowException) as error:
                 raise CatalogError(f"{self.path}: not a readable Parquet file: {error}") from None
         if self.format == "jsonl":
-            with _open_text(self.path) as handle:
-                start = handle.read(4096).lstrip()
+            try:
+                with _open_text(self.path) as handle:
+                    start = handle.read(4096).lstrip()
+            except _UNREADABLE as error:
+                raise CatalogError(f"{self.path}: cannot read the file: {type(error).__name__}: {error}") from None
             if start.startswith("["):
                 raise CatalogError(f"{self.path}: a JSON array, not JSON Lines; write one JSON object per line "
                                    "(e.g. pandas.read_json(path).to_json(out, orient='records', lines=True))")
             names: list[str] = []
-            for chunk in self._jsonl_chunks(peek=True):
+            for chunk in self._unreadable_as_error(self._jsonl_chunks(peek=True)):
                 for record in chunk.records:
                     names.extend(key for key in record if key not in names)
             if not names:
@@ -193,6 +216,8 @@ class CatalogReader:
                 raise CatalogError(f"{self.path}: the file is empty (no header line)") from None
             except csv.Error as error:
                 raise CatalogError(f"{self.path}: line 1: cannot read the header: {error}") from None
+            except _UNREADABLE as error:
+                raise CatalogError(f"{self.path}: cannot read the file: {type(error).__name__}: {error}") from None
         bad = _undecodable_field(header, None)
         if bad is not None:
             raise CatalogError(f"{self.path}: line 1: the header is not valid UTF-8 (column {bad}); "
@@ -218,10 +243,19 @@ class CatalogReader:
     # ------------------------------------------------------------------ records
     def __iter__(self) -> Iterator[RecordChunk]:
         if self.format == "parquet":
-            return self._parquet_chunks()
+            return self._unreadable_as_error(self._parquet_chunks())
         if self.format == "jsonl":
-            return self._jsonl_chunks()
-        return self._csv_chunks()
+            return self._unreadable_as_error(self._jsonl_chunks())
+        return self._unreadable_as_error(self._csv_chunks())
+
+    def _unreadable_as_error(self, chunks: Iterator[RecordChunk]) -> Iterator[RecordChunk]:
+        """A file that cannot be read at all past some point (a ``.gz`` that is not gzip or is cut short, a
+        Parquet page that does not decode) is a `CatalogError` naming it, not a traceback."""
+        try:
+            yield from chunks
+        except _UNREADABLE as error:
+            raise CatalogError(f"{self.path}: cannot read the file past the records above: "
+                               f"{type(error).__name__}: {error}") from None
 
     def _select(self, record: dict[str, Any]) -> dict[str, Any]:
         if self.selected is None:
@@ -246,7 +280,9 @@ class CatalogReader:
                     consumed.append(item)
                     yield item[1]
 
-            reader = csv.reader(lines(), delimiter=delimiter)
+            # strict: a quote must be followed by a delimiter or the line's end. A lenient parser reads a stray
+            # quote pair (`1,"Red shirt` ... `4,Pink" shirt`) as one field swallowing the lines between them.
+            reader = csv.reader(lines(), delimiter=delimiter, strict=True)
             header_done = False
             while True:
                 consumed.clear()
@@ -257,23 +293,29 @@ class CatalogReader:
                     break
                 except csv.Error as error:
                     row, problem = None, f"unreadable record: {error}"
+                    if len(consumed) == 1:  # a quirk within one line (`"abc"def`): read it as the lenient parser does
+                        row = _lenient_row(consumed[0][1], delimiter)
+                        if row is not None and len(row) == width:
+                            problem = None
                 if not header_done:
                     header_done = True
                     continue
                 if not consumed:
                     continue
                 line = consumed[0][0]
-                if row is not None and (not row or (len(row) == 1 and not row[0].strip() and width > 1)):
-                    continue  # blank line
+                if len(consumed) == 1 and not consumed[0][1].strip():
+                    continue  # a blank line (a quoted field of line breaks is a record, not a blank line)
                 if row is not None and len(row) == width:
                     record = dict(zip(header, row))
                     bad_column = _undecodable_field(row, header)
                     if bad_column is None:
                         chunk.records.append(self._select(record))
                         chunk.locations.append(line)
+                        chunk.last_lines.append(consumed[-1][0])
                     else:
                         chunk.bad_rows.append(BadRow(str(self.path), line, None, bad_column,
-                                                     "not valid UTF-8 text (wrong file encoding?)", record))
+                                                     "not valid UTF-8 text (wrong file encoding?)", record,
+                                                     last_line=consumed[-1][0]))
                 else:
                     if problem is None:
                         problem = f"has {len(row)} fields, the header has {width}"
@@ -283,7 +325,7 @@ class CatalogReader:
                         problem += f" (an unbalanced quote swallowed lines {line}-{consumed[-1][0]}; "\
                                    "the following lines were read again)"
                         pending.extendleft(reversed(consumed[1:]))
-                        reader = csv.reader(lines(), delimiter=delimiter)
+                        reader = csv.reader(lines(), delimiter=delimiter, strict=True)
                     raw = consumed[0][1].rstrip("\r\n")
                     chunk.bad_rows.append(BadRow(str(self.path), line, None, None, problem, raw))
                 if len(chunk.records) >= self.chunk_rows:

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
 from linnet.data.attributes import render_attributes
-from linnet.data.images import resolve_image_source
+from linnet.data.images import (
+    UNUSABLE_IMAGE_KINDS,
+    read_image_file,
+    resolve_image_source,
+)
 from linnet.data.schema import ATTRIBUTES_FIELD
 
 
@@ -71,7 +74,11 @@ def row_text(value, column: str) -> str:
 
 
 def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: bool, image_root) -> dict:
-    """Raw model inputs of one catalog record (the same text rules as `linnet.data.prepare_catalog`)."""
+    """Raw model inputs of one catalog record (the same text rules as `linnet.data.prepare_catalog`).
+
+    With an image, ``image_error`` says why the image is unusable (one of
+    `linnet.data.images.UNUSABLE_IMAGE_KINDS`), or is ``""``.
+    """
     inputs = {}
     for field in text_fields:
         if field == ATTRIBUTES_FIELD:
@@ -79,20 +86,22 @@ def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: 
             continue
         inputs[field] = row_text(record.get(field), field)
     if with_image:
-        inputs["image_bytes"] = read_image(record.get(schema.image_column) if schema.image_column else None, image_root)
+        raw = record.get(schema.image_column) if schema.image_column else None
+        inputs["image_bytes"], kind = read_image(raw, image_root,
+                                                 confine=not getattr(schema, "allow_images_outside_root", False))
+        inputs["image_error"] = kind if kind in UNUSABLE_IMAGE_KINDS else ""
     return inputs
 
 
-def read_image(raw, image_root) -> bytes:
-    """Encoded image bytes of a catalog cell (path, fetched URL, data/base64 bytes), or ``b""`` when absent."""
+def read_image(raw, image_root, *, confine: bool = True) -> tuple[bytes, str]:
+    """Encoded image bytes of a catalog cell (path, fetched URL, data/base64 bytes) and the
+    `linnet.data.images.resolve_image_source` kind; ``b""`` when absent or unusable (confined to
+    ``image_root``, magic bytes and size checked)."""
     if is_empty(raw):
-        return b""
-    source, kind = resolve_image_source(raw, image_root or ".")
+        return b"", "none"
+    source, kind = resolve_image_source(raw, image_root or ".", confine=confine)
     if kind == "bytes":
-        return source
+        return source, kind
     if kind == "file":
-        try:
-            return Path(source).read_bytes()
-        except OSError:
-            return b""
-    return b""
+        return read_image_file(source)
+    return b"", kind

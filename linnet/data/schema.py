@@ -55,6 +55,8 @@ class CatalogSchema:
         image_root: Directory of relative image paths and fetched URLs; the catalog's own directory when
             None.
         value_column: Optional per-product weight / business value, used by evaluation.
+        allow_images_outside_root: Read image paths that resolve (symlinks followed) outside ``image_root``;
+            off by default, so a catalog cannot make LinNét read ``../../etc/passwd`` (docs/security.md).
 
     Raises:
         ConfigError: on conflicting or malformed keys.
@@ -79,6 +81,7 @@ class CatalogSchema:
     image_column: str | None = None
     image_root: str | None = None
     value_column: str | None = None
+    allow_images_outside_root: bool = False
 
     def __post_init__(self) -> None:
         self.text_columns = _as_list(self.text_columns, "text_columns") or []
@@ -98,6 +101,8 @@ class CatalogSchema:
             raise ConfigError(f"schema: a text column named {ATTRIBUTES_FIELD!r} collides with the rendered attributes")
         if not (self.text_columns or self.attribute_columns or self.image_column):
             raise ConfigError("schema: name at least one text, attribute or image column")
+        if not isinstance(self.allow_images_outside_root, bool):
+            raise ConfigError("schema key 'allow_images_outside_root' must be true or false")
         if self.image_root is not None:
             self.image_root = os.fspath(self.image_root)
         names = self.columns()

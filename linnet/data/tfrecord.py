@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from linnet.atomic_files import write_atomically
+from linnet.atomic_files import shared_mode, write_atomically
+from linnet.data.images import read_image_file
 from linnet.data.pipeline import _augmenter, batch_finisher
 from linnet.data.split import SPLIT_NAMES
 from linnet.data.weights import CLASS_WEIGHTINGS
@@ -38,10 +39,9 @@ def _image_bytes(source: Any) -> bytes:
     if isinstance(source, bytes):
         return source
     if isinstance(source, str) and source:
-        try:
-            return Path(source).read_bytes()
-        except OSError:
-            return b""  # vanished since preparation: stored as "no image", like a missing file
+        # checked again as it is read (size, magic bytes): it may have changed since preparation; a file
+        # that vanished or changed into something else is stored as "no image", like a missing file
+        return read_image_file(source)[0]
     return b""
 
 
@@ -83,6 +83,7 @@ class _ShardWriter:
         names = []
         for shard, temporary in enumerate(self.finished):
             name = f"{self.split}-{shard:05d}-of-{total:05d}.tfrecord"
+            os.chmod(temporary, shared_mode())  # NamedTemporaryFile made it 0600
             os.replace(temporary, self.out_dir / name)
             names.append(name)
         return names

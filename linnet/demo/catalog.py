@@ -38,6 +38,9 @@ DEMO_SCHEMA = {
     "attribute_columns": list(ATTRIBUTE_COLUMNS.values()),
     "level_columns": ["level_1", "level_2", "level_3"],
     "image_column": "image",
+    # the tidy catalog is the demo's own, with absolute paths into the catalogue's images/ folder
+    # (docs/security.md: image paths outside the image root are refused unless allowed explicitly)
+    "allow_images_outside_root": True,
 }
 DEMO_SCHEMA_FLAGS = [
     "--id-column", "id",
@@ -45,6 +48,7 @@ DEMO_SCHEMA_FLAGS = [
     "--attribute-columns", ",".join(ATTRIBUTE_COLUMNS.values()),
     "--level-columns", "level_1,level_2,level_3",
     "--image-column", "image",
+    "--allow-images-outside-root",
 ]
 
 

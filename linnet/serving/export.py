@@ -76,6 +76,24 @@ def raw_text_fields(model, schema=None) -> list[str]:
     return fields
 
 
+def same_batch_size(raw: Mapping) -> dict:
+    """``raw`` once its inputs are checked to hold as many rows each (TF ops, so in the SavedModel too).
+
+    A request whose inputs differ in length (3 titles, 2 images) fails with a message naming two of them,
+    which TF Serving returns as the request's error, instead of failing deep inside the model.
+    """
+    import tensorflow as tf  # lazy: linnet.serving and the export's constants load without TensorFlow
+
+    names = list(raw)
+    first = tf.shape(raw[names[0]])[0]
+    checks = [tf.debugging.assert_equal(first, tf.shape(raw[name])[0],
+                                        message=f"inputs {names[0]} and {name} have different batch sizes; "
+                                                "every input needs one value per product")
+              for name in names[1:]]
+    with tf.control_dependencies(checks):
+        return {name: tf.identity(value) for name, value in raw.items()}
+
+
 class RawInputFunctions:
     """The classifier behind raw inputs: text strings and encoded image bytes, preprocessing in TF ops.
 
@@ -105,6 +123,7 @@ class RawInputFunctions:
 
     def features(self, raw: Mapping):
         """Model features from raw inputs: ``image_bytes`` decoded by `linnet.data.images.decode_image`."""
+        raw = same_batch_size(raw)
         features = {field: raw[field] for field in self.text_fields}
         if self.image_size:
             features["image"], features["image_present"] = decode_image(raw[IMAGE_BYTES_INPUT], self.image_size)

@@ -39,7 +39,10 @@ from linnet.serving.export import (
 )
 
 #: Per-row outputs written by `predict_catalog`, before the per-level columns.
-RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "top_k", "image_present", "error")
+RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "top_k", "image_present", "error",
+                  "image_error")
+#: ``image_error`` of a row whose image bytes were read but did not decode (corrupt, truncated, too many pixels).
+UNDECODABLE_IMAGE = "undecodable"
 ERROR_COLUMNS = ("file", "location", "id", "field", "problem")
 
 
@@ -223,9 +226,23 @@ def result_header(num_levels: int) -> list[str]:
                                    for part in ("node_id", "name", "confidence")]
 
 
-def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int, taxonomy=None) -> list[list]:
+def image_errors(inputs: Sequence[Mapping], outputs: Mapping[str, np.ndarray]) -> list[str]:
+    """Per row: why its image was not used (`linnet.data.images.UNUSABLE_IMAGE_KINDS`, or ``undecodable``
+    when its bytes gave ``image_present = 0``), or ``""``."""
+    present = outputs.get("image_present")
+    problems = []
+    for row, raw in enumerate(inputs):
+        problem = raw.get("image_error", "")
+        if not problem and present is not None and raw.get(IMAGE_BYTES_INPUT) and not present[row]:
+            problem = UNDECODABLE_IMAGE
+        problems.append(problem)
+    return problems
+
+
+def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int, taxonomy=None,
+                image_problems: Sequence[str] | None = None) -> list[list]:
     """One CSV row per product; ``top_k`` holds ``node:score:name`` per leaf candidate (the name when
-    ``taxonomy`` is given), joined by ``|``."""
+    ``taxonomy`` is given), joined by ``|``; ``image_error`` is ``image_problems``' entry (or empty)."""
     name = taxonomy.name if taxonomy is not None else None
     rows = []
     for row, product_id in enumerate(ids):
@@ -236,7 +253,7 @@ def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_level
         present = outputs["image_present"][row] if "image_present" in outputs else ""
         cells = [product_id, outputs["path"][row], depth, node_ids[depth - 1] if depth else "",
                  f"{confidences[depth - 1]:.6f}" if depth else "", outputs["full_path"][row], top_k,
-                 "" if present == "" else int(present), ""]
+                 "" if present == "" else int(present), "", image_problems[row] if image_problems else ""]
         for level in range(num_levels):
             cells += [node_ids[level], names[level], f"{confidences[level]:.6f}"]
         rows.append(cells)
@@ -281,7 +298,8 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
         allow_missing_text: read text columns the file lacks as empty (by default such a file is refused).
 
     Returns:
-        ``{"rows": predicted, "errors": bad rows, "resumed": rows skipped, "out": path, "errors_file": path}``;
+        ``{"rows": predicted, "errors": bad rows, "image_errors": rows whose image was unusable (their
+        ``image_error`` column says why), "resumed": rows skipped, "out": path, "errors_file": path}``;
         ``errors_file`` is None when no row was bad (no errors file is written, an older one is removed).
     """
     out_csv, errors_csv = Path(out_csv), Path(errors_csv)
@@ -293,6 +311,8 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
     image_root = schema.image_root or reader.path.parent
     done, reported, resumed = _resume_state(partial_out, partial_errors, resume)
     seen: set[str] = set(done)
+    resumed_ids: set[str] = set()  # done ids met again in this run: a second meeting is a repeat
+    records = 0
     with _ResultWriter(model, partial_out, partial_errors, reader) as writer, \
             progress_bar(desc="predict", unit="row", enabled=progress) as bar:
         for chunk in reader:
@@ -304,7 +324,8 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
                 try:
                     product_id = row_id(record, schema.id_column)
                     if product_id in seen:
-                        if product_id in done:
+                        if product_id in done and product_id not in resumed_ids:
+                            resumed_ids.add(product_id)
                             continue
                         raise RowProblem(schema.id_column, f"id {product_id!r} repeated")
                     seen.add(product_id)
@@ -319,8 +340,10 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
                 writer.add(product_id, inputs)
                 if writer.waiting >= batch_size:
                     writer.flush()
+            records += len(chunk.records) + len(chunk.bad_rows)
             bar.update(len(chunk.records) + len(chunk.bad_rows))
         writer.flush()
+    check_every_row_out(partial_out, partial_errors, records, catalog_path)
     # Two finished files moved in order (errors first), not a write: a reader that sees the predictions
     # also sees their errors. `linnet.atomic_files` writes one file; these were written batch by batch.
     # No bad row (in this run or the one resumed): no errors file, not a header alone.
@@ -333,6 +356,24 @@ def predict_catalog(model, catalog_path, schema, out_csv, errors_csv, batch_size
     os.replace(partial_out, out_csv)
     return {**writer.counts, "resumed": resumed, "out": str(out_csv),
             "errors_file": str(errors_csv) if any_errors else None}
+
+
+def check_every_row_out(partial_out: Path, partial_errors: Path, records: int, catalog_path) -> None:
+    """Refuses to finish unless every record read came out once: a prediction line (good or bad row with an
+    id, each id once) or an errors line without an id (a row whose id is missing or repeated).
+
+    Raises:
+        CatalogError: naming the counts, before the partial files are moved into place.
+    """
+    with open(partial_out, newline="", encoding="utf-8") as handle:
+        ids = [row[0] for row in list(csv.reader(handle))[1:] if row]
+    with open(partial_errors, newline="", encoding="utf-8") as handle:
+        without_id = sum(1 for row in list(csv.reader(handle))[1:] if row and not row[0])
+    repeated = len(ids) - len(set(ids))
+    if len(ids) + without_id != records or repeated:
+        raise CatalogError(f"{catalog_path}: {records} records read but {len(ids)} prediction lines and {without_id} "
+                           f"id-less error lines written ({repeated} ids twice); the outputs stay in {partial_out} "
+                           "and were not moved into place")
 
 
 def _resume_state(partial_out: Path, partial_errors: Path, resume: bool) -> tuple[set[str], set[str], int]:
@@ -359,7 +400,7 @@ class _ResultWriter:
         self.num_levels = model.taxonomy.num_levels
         self.reader = reader
         self.paths = (partial_out, partial_errors)
-        self.counts = {"rows": 0, "errors": 0}
+        self.counts = {"rows": 0, "errors": 0, "image_errors": 0}
         self.pending: list[tuple[str, dict | None, str]] = []  # (id, raw inputs or None, error)
         self.pending_errors: list[list] = []
 
@@ -404,11 +445,13 @@ class _ResultWriter:
     def flush(self) -> None:
         good = [inputs for _, inputs, _ in self.pending if inputs is not None]
         outputs = as_python_strings(self.model.predict_raw(columns_of(good, self.model.input_names))) if good else {}
+        problems = image_errors(good, outputs) if good else []
+        self.counts["image_errors"] += sum(1 for problem in problems if problem)
         predicted = iter(result_rows([product_id for product_id, inputs, _ in self.pending if inputs is not None],
-                                     outputs, self.num_levels, self.model.taxonomy) if good else [])
+                                     outputs, self.num_levels, self.model.taxonomy, problems) if good else [])
         for product_id, inputs, problem in self.pending:
             self.results.writerow(next(predicted) if inputs is not None else
-                                  [product_id, "", "", "", "", "", "", "", problem] + [""] * (3 * self.num_levels))
+                                  [product_id, "", "", "", "", "", "", "", problem, ""] + [""] * (3 * self.num_levels))
         self.errors.writerows(self.pending_errors)
         self.out_handle.flush()
         self.error_handle.flush()

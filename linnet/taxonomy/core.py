@@ -95,7 +95,8 @@ class Taxonomy:
         locales: Locales of ``Node.names``; the first is the primary one (``Node.name``).
 
     Raises:
-        TaxonomyError: on a duplicate id, an unknown parent, a cycle, an empty name or a wrong level.
+        TaxonomyError: on a duplicate id, an unknown parent, a cycle, an empty name, two siblings with the
+            same name or a wrong level.
 
     Example:
     >>> tax = Taxonomy.from_paths(["Shoes > Boots", "Shoes > Sandals", "Bags"])
@@ -135,6 +136,16 @@ class Taxonomy:
             if node.parent_id is not None and node.parent_id not in by_id:
                 raise TaxonomyError(f"unknown parent {node.parent_id!r} of node {node.id!r}")
             children.setdefault(node.parent_id, []).append(node.id)
+        for parent_id, siblings in children.items():
+            named: dict[str, str] = {}
+            for node_id in siblings:
+                name = by_id[node_id].name
+                if name in named:  # a path could not tell them apart: every label would be "unknown" later
+                    where = f"{source}: " if source else ""
+                    under = f"under {parent_id!r}" if parent_id is not None else "at the top level"
+                    raise TaxonomyError(f"{where}nodes {named[name]!r} and {node_id!r} {under} are both named "
+                                        f"{name!r}; sibling names must differ")
+                named[name] = node_id
         order: list[str] = []
         stack = list(reversed(children[None]))
         while stack:
@@ -682,6 +693,8 @@ class Taxonomy:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise TaxonomyError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+        except UnicodeDecodeError as error:
+            raise TaxonomyError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
         except OSError as error:
             raise TaxonomyError(f"cannot read taxonomy {path}: {error}") from None
         try:

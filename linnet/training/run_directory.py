@@ -236,7 +236,9 @@ def closing_summary(metrics: dict, run_dir: Path) -> str:
     unlabelled = [key.split("_")[1] for key, value in validation.items() if not math.isfinite(value)]
     if unlabelled:
         accuracies += f" (no validation product labelled at level {', '.join(unlabelled)})"
-    return (
+    skipped = (f"Skipped {metrics['bad_rows']:,} bad row(s); {metrics['unusable_images']:,} image(s) unusable.\n"
+               if metrics.get("bad_rows") or metrics.get("unusable_images") else "")
+    return skipped + (
         f"Trained {metrics['epochs_run']} epoch(s) in {metrics['fit_seconds']:.1f} s "
         f"({metrics['examples_per_second']:,.0f} examples/s) on {metrics['train_examples']:,} products.\n"
         f"Validation accuracy: {accuracies or 'no validation split'}.\n"

@@ -187,6 +187,8 @@ def train(
     max_rows: int | None = None,
     progress: bool = True,
     callbacks=(),
+    errors_path=None,
+    max_bad_rows: int | None = None,
 ) -> Run:
     """Trains a model on a catalog and writes a run directory.
 
@@ -203,6 +205,8 @@ def train(
         max_rows: read at most this many catalog rows (quick looks).
         progress: progress bars and the closing summary on stdout.
         callbacks: extra Keras callbacks for ``fit`` (after the run's own).
+        errors_path: skip bad catalog rows and write them here (JSON Lines), as `linnet.data.prepare_catalog`.
+        max_bad_rows: skip bad rows, but fail once more than this many are bad.
 
     Returns:
         The loaded run (`linnet.training.run_directory.LoadedRun`: ``.path .model .taxonomy .schema .config .metrics``).
@@ -214,7 +218,8 @@ def train(
     """
     config = resolve_config(config, epochs)
     run = _prepare_run(catalog_path, out_dir, config, schema, taxonomy, catalog,
-                       resume=resume, max_rows=max_rows, progress=progress)
+                       resume=resume, max_rows=max_rows, progress=progress,
+                       bad_rows={"errors_path": errors_path, "max_bad_rows": max_bad_rows})
     keras.utils.set_random_seed(config.training.seed)
     policy = resolve_precision(config.training)
     previous_policy = keras.config.dtype_policy()
@@ -243,7 +248,7 @@ def resolve_config(config=None, epochs: int | None = None) -> TrainingConfig:
 
 
 def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy, catalog, *, resume: bool,
-                 max_rows: int | None, progress: bool) -> RunData:
+                 max_rows: int | None, progress: bool, bad_rows: dict | None = None) -> RunData:
     """Checks the arguments, reads and splits the catalog and creates the run directory.
 
     Encoder names, options and weights files and the run directory are checked before any data is read.
@@ -255,11 +260,14 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
     image_size = _image_size(config, schema)
     _check_encoders(config, schema, image_size)
     check_run_directory(Path(out_dir), resume=resume)
+    if resume:
+        check_resumable(Path(out_dir), config.training.backup_and_restore)
 
     if catalog is None:
         catalog = prepare_catalog(
             catalog_path, schema, taxonomy=taxonomy, unknown_labels=config.data.unknown_labels,
             split=tuple(config.data.split), split_salt=config.data.split_salt, max_rows=max_rows, progress=progress,
+            **(bad_rows or {}),
         )
     taxonomy = catalog.taxonomy
     if taxonomy is None:
@@ -272,6 +280,22 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
     completed_epochs = completed_epochs_of(run_dir) if resume and config.training.backup_and_restore else 0
     return RunData(config, schema, taxonomy, catalog, train_catalog, catalog.subset("validation"), image_size,
                    run_dir, catalog_path, progress, completed_epochs)
+
+
+def check_resumable(out_dir: Path, backup_and_restore: bool) -> None:
+    """Refuses ``resume=True`` when nothing could be resumed, instead of silently starting at epoch 1.
+
+    Raises:
+        ConfigError: ``training.backup_and_restore`` is off, or the unfinished run in ``out_dir`` has no
+            completed epoch backed up (it was trained without backups, or stopped in its first epoch).
+    """
+    if not backup_and_restore:
+        raise ConfigError("--resume needs training.backup_and_restore: true (it is off in this config), or a run "
+                          "would silently start again from epoch 1; turn it on, or train into a new --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and completed_epochs_of(out_dir) == 0:
+        raise ConfigError(f"--resume: {out_dir} has no completed epoch backed up (trained without "
+                          "training.backup_and_restore, or stopped in its first epoch); nothing to resume, so train "
+                          "into a new --out")
 
 
 def _load_taxonomy_argument(taxonomy):
@@ -331,6 +355,7 @@ def _fit_and_save(run: RunData, extra_callbacks: list) -> Run:
         metrics = _metrics(run, FitOutcome(history, timer, scheduler, fit_seconds, replicas, validation),
                            final_model, models.cache_plan)
         tracker.log_metrics({f"final_{key}": value for key, value in validation.items()})
+        tracker.log_metrics({"bad_rows": metrics["bad_rows"], "unusable_images": metrics["unusable_images"]})
         write_run(run.run_dir, RunFiles(run.config, run.schema, run.taxonomy, final_model, metrics, run.catalog_path))
         _log_run_files(tracker, run)
     shutil.rmtree(run.run_dir / STATE_DIR, ignore_errors=True)
@@ -613,4 +638,8 @@ def _metrics(run: RunData, outcome: FitOutcome, final_model, cache_plan) -> dict
                                    for epoch, weights in outcome.scheduler.weights_by_epoch.items()},
         "history": history_rows,
         "resumed_from_epoch": run.completed_epochs,
+        # nothing dropped silently: bad rows skipped and images that could not be used (issue 23)
+        "bad_rows": len(run.catalog.report.bad_rows),
+        "unusable_images": run.catalog.report.unusable_images,
+        "images": dict(run.catalog.report.images),
     }

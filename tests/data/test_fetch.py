@@ -110,7 +110,8 @@ def test_every_outcome_and_resume(server, tmp_path):
     Handler.hits.clear()
     urls = [server + path for path in EXPECTED] + [server + "/ok.jpg"]  # a repeat is fetched once
     out = tmp_path / "images"
-    report = fetch_images(urls, out, workers=4, timeout=0.5, retries=1, backoff=0.01, max_bytes=4000, max_pixels=10_000)
+    report = fetch_images(urls, out, workers=4, timeout=0.5, retries=1, backoff=0.01, max_bytes=4000, max_pixels=10_000,
+                          allow_private=True)
     statuses = {url.removeprefix(server): result.status for url, result in report.results.items()}
     assert statuses == EXPECTED
     assert Handler.hits["/ok.jpg"] == 1 and Handler.hits["/flaky.jpg"] == 2 and Handler.hits["/missing.jpg"] == 1
@@ -128,7 +129,8 @@ def test_every_outcome_and_resume(server, tmp_path):
     assert {"url", "status", "bytes", "sha256", "error"} <= set(manifest[0])
 
     # resume: what is ok is not fetched again; the rest is retried
-    again = fetch_images(urls, out, workers=2, timeout=0.5, retries=0, max_bytes=4000, max_pixels=10_000)
+    again = fetch_images(urls, out, workers=2, timeout=0.5, retries=0, max_bytes=4000, max_pixels=10_000,
+                         allow_private=True)
     assert again.skipped == 3 and Handler.hits["/ok.jpg"] == 1 and Handler.hits["/missing.jpg"] == 2
     assert read_manifest(out / "manifest.jsonl")[server + "/ok.jpg"].status == "ok"
 
@@ -140,7 +142,8 @@ def test_fetched_urls_resolve_in_a_prepared_catalog(server, tmp_path):
 
     catalog = write_csv(tmp_path / "c.csv", ["id", "title", "image"],
                         [["1", "a", server + "/ok.png"], ["2", "b", server + "/missing.jpg"]])
-    fetch_images([server + "/ok.png", server + "/missing.jpg"], tmp_path / "fetched", timeout=2, retries=0)
+    fetch_images([server + "/ok.png", server + "/missing.jpg"], tmp_path / "fetched", timeout=2, retries=0,
+                 allow_private=True)
     schema = CatalogSchema(text_columns=["title"], image_column="image", image_root=str(tmp_path / "fetched"))
     prepared = prepare_catalog(catalog, schema)
     assert prepared.report.images["file"] == 1 and prepared.report.images["url_not_fetched"] == 1
@@ -159,7 +162,8 @@ def test_images_fetch_command_prints_the_outcome_table(server, tmp_path, capsys)
     parser = argparse.ArgumentParser(prog="linnet")
     data_cli.register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["images", "fetch", str(catalog), "--out", str(tmp_path / "fetched"),
-                              "--image-column", "image", "--timeout", "2", "--retries", "0"])
+                              "--image-column", "image", "--timeout", "2", "--retries", "0",
+                              "--allow-private-addresses"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "| ok | 1 |" in out and "| not an image | 1 |" in out

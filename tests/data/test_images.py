@@ -68,15 +68,22 @@ def test_resolve_image_sources(tmp_path):
 
     from linnet.data.images import fetched_image_name, resolve_image_source
 
-    (tmp_path / "a.jpg").write_bytes(b"x")
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 8  # magic bytes are all resolution reads
+    (tmp_path / "a.jpg").write_bytes(png)
     assert resolve_image_source("a.jpg", tmp_path) == (str((tmp_path / "a.jpg").resolve()), "file")
-    assert resolve_image_source(str(tmp_path / "a.jpg"), "/elsewhere")[1] == "file"
+    assert resolve_image_source(str(tmp_path / "a.jpg"), tmp_path)[1] == "file"  # absolute, but inside the root
+    assert resolve_image_source(str(tmp_path / "a.jpg"), "/elsewhere") == ("", "outside_root")
+    assert resolve_image_source(str(tmp_path / "a.jpg"), "/elsewhere", confine=False)[1] == "file"
     assert resolve_image_source("b.jpg", tmp_path) == ("", "missing_file")
-    assert resolve_image_source(b"\x89PNG", tmp_path) == (b"\x89PNG", "bytes")
-    assert resolve_image_source("data:image/png;base64," + base64.b64encode(b"abc").decode(), tmp_path) == (b"abc", "bytes")
+    assert resolve_image_source(png, tmp_path) == (png, "bytes")
+    assert resolve_image_source(b"\x89PNG", tmp_path) == ("", "not_image")  # not the whole signature
+    assert resolve_image_source("data:image/png;base64," + base64.b64encode(png).decode(), tmp_path) == (png, "bytes")
+    assert resolve_image_source("data:image/png;base64," + base64.b64encode(b"abc").decode(), tmp_path) == ("", "not_image")
     url = "https://shop.example/p/1.jpg"
     assert resolve_image_source(url, tmp_path) == ("", "url_not_fetched")
     (tmp_path / fetched_image_name(url)).write_bytes(b"y")
+    assert resolve_image_source(url, tmp_path) == ("", "not_image")
+    (tmp_path / fetched_image_name(url)).write_bytes(png)
     assert resolve_image_source(url, tmp_path)[1] == "file"
     assert resolve_image_source(None, tmp_path) == ("", "none")
 
@@ -88,6 +95,6 @@ def test_decompression_bomb_guard_reads_headers_only(samples):
         assert int(_header_pixels(tf.constant(samples[name]))) == 40 * 44, name
     batch = tf.constant([samples["jpeg"], samples["png"], samples["gif"], samples["webp"]])
     _, present = decode_image(batch, 16, max_pixels=1000)
-    assert present.numpy().tolist() == [0.0, 0.0, 0.0, 1.0]  # WebP headers are not read: decoded as usual
+    assert present.numpy().tolist() == [0.0, 0.0, 0.0, 0.0]  # WebP headers are read too (issue 23)
     _, present = decode_image(batch, 16)
     assert present.numpy().tolist() == [1.0, 1.0, 1.0, 1.0]

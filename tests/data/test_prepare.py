@@ -146,7 +146,9 @@ def test_inline_image_bytes_from_parquet(tmp_path):
     frame.to_parquet(tmp_path / "c.parquet")
     schema = CatalogSchema(category_column="category", image_column="image")
     catalog = prepare_catalog(tmp_path / "c.parquet", schema)
-    assert catalog.report.images["bytes"] == 2 and catalog.report.images["none"] == 1
+    # b"garbage" lacks an image format's magic bytes: refused when read, counted, never decoded
+    assert catalog.report.images["bytes"] == 1 and catalog.report.images["none"] == 1
+    assert catalog.report.images["not_image"] == 1 and catalog.report.unusable_images == 1
     from linnet.data import make_dataset
 
     features, _, _ = next(iter(make_dataset(catalog, batch_size=3, image_size=16)))
@@ -161,7 +163,8 @@ def _jsonl(path, records):
 def test_images_column_resolves_files_and_counts_what_is_missing(small_catalog, small_schema):
     catalog = prepare_catalog(small_catalog, small_schema)
     folder = small_catalog.parent
-    assert catalog.report.images == {"file": 4, "bytes": 0, "missing_file": 1, "url_not_fetched": 0, "none": 1}
+    assert catalog.report.images == {"file": 4, "bytes": 0, "missing_file": 1, "url_not_fetched": 0,
+                                     "outside_root": 0, "not_image": 0, "too_large": 0, "none": 1}
     assert catalog.report.missing_image_ids == ["4"]
     assert catalog.image_sources.tolist() == [
         str(folder / "img" / "1.jpg"), str(folder / "img" / "2.png"), str(folder / "img" / "3.gif"), "", "",

@@ -97,7 +97,7 @@ def _messy_csv(tmp_path):
 
 def test_bad_rows_raise_naming_file_line_and_field(tmp_path):
     path = _messy_csv(tmp_path)
-    with pytest.raises(CatalogError, match=r"messy\.csv: line 3: has 2 fields.*unbalanced quote"):
+    with pytest.raises(CatalogError, match=r"messy\.csv: line 3: .*unbalanced quote"):
         prepare_catalog(path, SCHEMA)
 
 

@@ -74,21 +74,28 @@ def test_row_inputs_text_fields_and_attributes():
     assert caught.value.field == "brand"
 
 
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"  # the bytes are checked for an image format's signature, not decoded here
+
+
 def test_row_inputs_reads_image_bytes(tmp_path):
-    (tmp_path / "a.jpg").write_bytes(b"jpeg bytes")
+    (tmp_path / "a.jpg").write_bytes(PNG_HEAD + b"png bytes")
     schema = CatalogSchema(text_columns=["title"], image_column="image")
     inputs = row_inputs({"title": "x", "image": "a.jpg"}, schema, ["title"], with_image=True, image_root=tmp_path)
-    assert inputs == {"title": "x", "image_bytes": b"jpeg bytes"}
+    assert inputs == {"title": "x", "image_bytes": PNG_HEAD + b"png bytes", "image_error": ""}
     no_image_column = CatalogSchema(text_columns=["title"])
     assert row_inputs({"title": "x"}, no_image_column, ["title"], with_image=True, image_root=tmp_path) == {
-        "title": "x", "image_bytes": b""}
+        "title": "x", "image_bytes": b"", "image_error": ""}
 
 
 def test_read_image_sources(tmp_path):
-    (tmp_path / "a.png").write_bytes(b"png bytes")
-    assert read_image("a.png", tmp_path) == b"png bytes"
-    assert read_image(str(tmp_path / "a.png"), None) == b"png bytes"  # an absolute path ignores the root
-    assert read_image(b"inline", tmp_path) == b"inline"
-    assert read_image("data:image/png;base64," + base64.b64encode(b"uri bytes").decode(), tmp_path) == b"uri bytes"
+    (tmp_path / "a.png").write_bytes(PNG_HEAD + b"png bytes")
+    assert read_image("a.png", tmp_path) == (PNG_HEAD + b"png bytes", "file")
+    assert read_image(str(tmp_path / "a.png"), tmp_path)[0] == PNG_HEAD + b"png bytes"  # absolute, inside the root
+    assert read_image(str(tmp_path / "a.png"), None) == (b"", "outside_root")  # root "." : elsewhere
+    assert read_image(str(tmp_path / "a.png"), None, confine=False)[0] == PNG_HEAD + b"png bytes"
+    assert read_image(PNG_HEAD + b"inline", tmp_path) == (PNG_HEAD + b"inline", "bytes")
+    assert read_image(b"inline", tmp_path) == (b"", "not_image")
+    uri = "data:image/png;base64," + base64.b64encode(PNG_HEAD + b"uri bytes").decode()
+    assert read_image(uri, tmp_path) == (PNG_HEAD + b"uri bytes", "bytes")
     for absent in (None, math.nan, "", "   ", "missing.png", "https://example.com/never-fetched.jpg"):
-        assert read_image(absent, tmp_path) == b""
+        assert read_image(absent, tmp_path)[0] == b""

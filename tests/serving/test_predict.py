@@ -33,7 +33,12 @@ def read_csv(path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def test_predict_frame_matches_the_serving_signature(predictor, loaded, image_dir, tiny_taxonomy):
+def in_image_root(schema, image_dir):
+    """The schema with ``image_dir`` as its image root: image paths outside the root are refused (issue 23)."""
+    return type(schema).from_dict({**schema.to_dict(), "image_root": str(image_dir)})
+
+
+def test_predict_frame_matches_the_serving_signature(predictor, loaded, image_dir, tiny_taxonomy, export_schema):
     import tensorflow as tf
 
     frame = pd.DataFrame({"id": ["a", "b", "c", "d", "e"],
@@ -42,7 +47,7 @@ def test_predict_frame_matches_the_serving_signature(predictor, loaded, image_di
                           "image": [str(image_dir / "good.png"), str(image_dir / "corrupt.jpg"), "missing.png", None,
                                     str(image_dir / "good.png")]})
     assert predictor.taxonomy == tiny_taxonomy and predictor.schema.text_columns == ["title", "brand"]
-    outputs = predictor.predict_frame(frame)  # batch_size 3: two calls
+    outputs = predictor.predict_frame(frame, in_image_root(export_schema, image_dir))  # batch_size 3: two calls
     images = [png_bytes(), (image_dir / "corrupt.jpg").read_bytes(), b"", b"", png_bytes()]
     served = loaded.signatures["serving_default"](
         title=tf.constant(["red tee", "leather boots", "", "canvas bag", "jeans"]),
@@ -86,7 +91,7 @@ def test_a_runs_predictor_applies_its_calibration_file_unless_told_not_to(run_di
     assert plain.decoding == plain.classifier.decoding == "greedy"
     frame = pd.DataFrame({"id": ["a", "b"], "title": ["red tee", "boots"], "brand": ["acme", ""],
                           "image": [str(image_dir / "good.png"), None]})
-    outputs = plain.predict_frame(frame)
+    outputs = plain.predict_frame(frame, in_image_root(plain.schema, image_dir))
     np.testing.assert_array_equal(outputs["depth"], (outputs["full_class_ids"] >= 0).sum(axis=1))
     np.testing.assert_array_equal(outputs["image_present"], [1, 0])
     with pytest.raises(ConfigError, match="decoding must be one of path, greedy"):
@@ -127,6 +132,7 @@ def test_predict_catalog_keeps_going_reports_bad_rows_and_resumes(predictor, exp
 
     catalog = write_catalog(tmp_path / "catalog.jsonl", image_dir)
     out, errors = tmp_path / "predictions.csv", tmp_path / "errors.csv"
+    export_schema = in_image_root(export_schema, image_dir)
     interrupted = CountingPredictor(predictor, fail_on=3)
     with pytest.raises(KeyboardInterrupt):
         predict_catalog(interrupted, catalog, export_schema, out, errors, batch_size=3, progress=False)
@@ -155,7 +161,8 @@ def test_cli_predict_and_bad_model_path(exported, image_dir, tmp_path, capsys):
 
     catalog = write_catalog(tmp_path / "catalog.jsonl", image_dir)
     out = tmp_path / "out.csv"
-    assert main(["predict", "--model", str(exported), "--catalog", str(catalog), "--out", str(out), "--quiet"]) == 0
+    assert main(["predict", "--model", str(exported), "--catalog", str(catalog), "--out", str(out), "--quiet",
+                 "--image-root", str(image_dir)]) == 0
     assert "9 products predicted, 4 bad rows" in capsys.readouterr().out
     assert len(read_csv(out)) == 10 and len(read_csv(tmp_path / "out.errors.csv")) == 4
     assert main(["predict", "--model", str(tmp_path), "--catalog", str(catalog), "--out", str(out)]) == 2
