@@ -19,8 +19,7 @@ def run_predict(args) -> int:
     resumed = f" ({summary['resumed']} done before, resumed)" if summary["resumed"] else ""
     print(f"{summary['rows']} products predicted{resumed}, {summary['errors']} bad rows, "
           f"{summary['image_errors']} unusable images (column image_error)")
-    print(f"predictions: {summary['out']}" + (f"
-bad rows: {summary['errors_file']}" if summary["errors_file"] else ""))
+    print(f"predictions: {summary['out']}" + (f"\nbad rows: {summary['errors_file']}" if summary["errors_file"] else ""))
     return 0
 
 
