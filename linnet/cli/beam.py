@@ -13,8 +13,8 @@ from linnet.cli.data import add_fetch_limit_options
 from linnet.cli.embed import _positive_int
 from linnet.cli.schema_options import (
     add_schema_options,
+    export_schema_from_args,
     schema_from_args,
-    schema_or_none,
 )
 
 
@@ -35,7 +35,7 @@ def _run(args, job, noun: str) -> int:
     from linnet.engines import beam  # lazy: Apache Beam loads only when a job runs
 
     state = beam.run_job(getattr(beam, job), args.model, args.catalog, args.out, args.pipeline_args,
-                         schema=schema_or_none(args), format=args.catalog_format, output_format=args.format,
+                         schema=export_schema_from_args(args), format=args.catalog_format, output_format=args.format,
                          batch_size=args.batch_size)
     print(f"beam {noun}: {state}; {noun} and errors shards under {args.out}")
     return 0

@@ -125,3 +125,11 @@ def schema_or_none(args: argparse.Namespace) -> CatalogSchema | None:
     given = getattr(args, "schema", None) is not None or any(
         getattr(args, flag, None) is not None for flag in _FLAG_KEYS)
     return schema_from_args(args) if given else None
+
+
+def export_schema_from_args(args: argparse.Namespace) -> CatalogSchema:
+    """The schema of the export ``args.model`` (read from its assets, without TensorFlow) with the given schema
+    flags applied: ``--image-root`` alone keeps the export's text columns."""
+    from linnet.engines.signature_batches import describe  # lazy: only the engine commands read an export's assets
+
+    return schema_from_args(args, default=describe(args.model).schema)

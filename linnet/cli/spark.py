@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 
 from linnet.cli.embed import _positive_int
-from linnet.cli.schema_options import add_schema_options, schema_or_none
+from linnet.cli.schema_options import add_schema_options, export_schema_from_args
 
 
 def run_predict(args) -> int:
     from linnet.engines import spark  # lazy: Spark starts only when a job runs
 
     session = spark.local_session(args.master) if args.master else spark.local_session_or_cluster()
-    summary = spark.predict_catalog_spark(session, args.model, args.catalog, args.out, schema_or_none(args),
+    summary = spark.predict_catalog_spark(session, args.model, args.catalog, args.out, export_schema_from_args(args),
                                           format=args.catalog_format, batch_size=args.batch_size)
     print(f"{summary['rows']} products predicted, {summary['errors']} error rows\n"
           f"predictions: {summary['out']}/predictions\nerrors: {summary['out']}/errors")
@@ -27,7 +27,7 @@ def run_stream(args) -> int:
     from linnet.engines import spark  # lazy: as in run_predict
 
     session = spark.local_session(args.master) if args.master else spark.local_session_or_cluster()
-    query = spark.classify_stream(session, args.model, args.source, args.out, args.checkpoint, schema_or_none(args),
+    query = spark.classify_stream(session, args.model, args.source, args.out, args.checkpoint, export_schema_from_args(args),
                                   format=args.source_format, batch_size=args.batch_size,
                                   available_now=args.every is None, processing_time=args.every)
     if args.every is not None:

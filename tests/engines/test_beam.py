@@ -101,7 +101,7 @@ def test_beam_build_tfrecords_writes_what_read_tfrecords_reads(catalog_dir, tiny
     paths = ["Clothing > Tops > Shirts", "Shoes > Boots", "Bags", "Clothing > Trousers > Jeans"]
     rows = [{"id": f"r{number}", "title": f"product {number}", "brand": "acme", "path": paths[number % 4],
              "image": [str(catalog.parent / "good.png"), "", "http://127.0.0.1:9/unreachable.jpg"][number % 3]}
-            for number in range(30)]  # (a file with URLs finds its images in the fetched folder: local ones absolute)
+            for number in range(30)]  # (a file with URLs finds its images in the fetched folder: local ones absolute, outside it, so allowed)
     rows.append({"id": "unknown-label", "title": "a lamp", "brand": "", "path": "Lighting > Lamps", "image": ""})
     with open(catalog, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -110,7 +110,7 @@ def test_beam_build_tfrecords_writes_what_read_tfrecords_reads(catalog_dir, tiny
     out = tmp_path / "records"
     assert main(["beam", "build-tfrecords", "--catalog", str(catalog), "--taxonomy", str(taxonomy), "--out", str(out),
                  "--text-columns", "title,brand", "--category-column", "path", "--image-column", "image",
-                 "--timeout", "1", "--retries", "0"]) == 0
+                 "--timeout", "1", "--retries", "0", "--allow-images-outside-root"]) == 0
     assert "DONE" in capsys.readouterr().out
     metadata = read_metadata(out)
     assert sum(split["examples"] for split in metadata["splits"].values()) == 30

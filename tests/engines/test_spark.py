@@ -66,7 +66,9 @@ def test_spark_predict_command_writes_predictions_and_errors(spark, exported, ca
     from linnet.cli.main import main
 
     expected, _ = linnet_predict
-    # part-2 as CSV, its columns in another order than the schema's and one column more (read by header name)
+    # part-2 as CSV, its columns in another order than the schema's and one column more (read by header name),
+    # its image paths absolute inside --image-root (outside the root they are refused, as by linnet predict;
+    # --image-root alone keeps the export's text columns)
     records = [json.loads(line) for line in (catalog_dir / "part-2.jsonl").read_text().splitlines() if line != "{not json"]
     catalog = tmp_path / "catalog" / "part-2.csv"
     catalog.parent.mkdir()
@@ -77,7 +79,7 @@ def test_spark_predict_command_writes_predictions_and_errors(spark, exported, ca
                           "extra": "x, \"quoted\""} for record in records)
     out = tmp_path / "out"
     assert main(["spark", "predict", "--model", str(exported), "--catalog", str(catalog), "--out", str(out),
-                 "--master", "local[2]", "--batch-size", "3"]) == 0
+                 "--master", "local[2]", "--batch-size", "3", "--image-root", str(catalog_dir)]) == 0
     assert "products predicted" in capsys.readouterr().out
     predictions = [row.asDict() for row in spark.read.parquet(str(out / "predictions")).collect()]
     assert len(predictions) == 13  # 9 good rows and 4 bad ones, each once
