@@ -132,8 +132,10 @@ class FitConfig:
         wide_loss_weight: weight of an extra cross-entropy on each level's wide-path logits alone
             (`linnet.training.regularizers.with_wide_outputs`), so the wide path keeps learning as a linear
             classifier after the deep heads fit the training set. 0: off.
-        early_stopping_patience: epochs without improvement of the leaf level's validation accuracy before
-            stopping (the best weights are restored); None switches early stopping off.
+        early_stopping_patience: epochs without improvement of the whole tree's validation accuracy
+            (`linnet.training.callbacks.TreeAccuracy`: every level's, weighted by its labelled products) before
+            stopping (the best weights are restored, and the run prints why it stopped); None switches early
+            stopping off.
         checkpoints: keep the best model of the run in ``RUN_DIR/state/checkpoints``.
         backup_and_restore: keep ``RUN_DIR/state/backup`` so ``linnet train --resume`` continues a killed run.
         tensorboard: write TensorBoard logs to ``RUN_DIR/tensorboard``.

@@ -50,12 +50,19 @@ from linnet.model import (
     level_weights_for_epoch,
     make_level_weight_variables,
     names,
+    output_sizes,
+    with_stop_labels,
 )
 from linnet.model.arcface import ArcFaceLoss
 from linnet.model.builder import classifier_outputs_model
 from linnet.taxonomy import Taxonomy, load_taxonomy
 from linnet.training import embedding_cache
-from linnet.training.callbacks import EpochTimer, completed_epochs_of, run_callbacks
+from linnet.training.callbacks import (
+    EpochTimer,
+    TreeEarlyStopping,
+    completed_epochs_of,
+    run_callbacks,
+)
 from linnet.training.config import (
     DataConfig,
     FitConfig,
@@ -265,13 +272,21 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
     if taxonomy is None:
         raise ConfigError("the catalog has no categories and no taxonomy was given: nothing to train on")
     check_taxonomy_depth(config.model, taxonomy)
-    train_catalog = catalog.subset("train")
+    train_catalog = _head_labels(catalog.subset("train"), config)
     if len(train_catalog) == 0:
         raise ConfigError(f"the training split of {catalog_path} is empty (data.split = {config.data.split})")
     run_dir = prepare_run_directory(Path(out_dir), resume=resume)
     completed_epochs = completed_epochs_of(run_dir) if resume and config.training.backup_and_restore else 0
-    return RunData(config, schema, taxonomy, catalog, train_catalog, catalog.subset("validation"), image_size,
-                   run_dir, catalog_path, progress, completed_epochs)
+    return RunData(config, schema, taxonomy, catalog, train_catalog, _head_labels(catalog.subset("validation"), config),
+                   image_size, run_dir, catalog_path, progress, completed_epochs)
+
+
+def _head_labels(catalog, config: TrainingConfig):
+    """``catalog`` with the labels the level heads train on: with ``model.stop_classes`` each product labelled
+    above the deepest level also gets the stop column of its last node at the level below (`linnet.model.stops`)."""
+    if not config.model.stop_classes:
+        return catalog
+    return dataclasses.replace(catalog, labels=with_stop_labels(catalog.labels, catalog.taxonomy.level_sizes()))
 
 
 def _load_taxonomy_argument(taxonomy):
@@ -314,7 +329,10 @@ def _fit_and_save(run: RunData, extra_callbacks: list) -> Run:
     train_data, validation_data = _datasets(run, models, replicas)
     scheduler = level_weight_scheduler(run.fit.level_weights, models.level_weight_variables)
     timer = EpochTimer(len(run.train_catalog))
-    callbacks = [scheduler, timer, *run_callbacks(run.fit, run.run_dir, run.num_levels, validation_data is not None)]
+    labelled = (np.asarray(run.validation_catalog.labels) >= 0).sum(axis=0).tolist()
+    callbacks = [scheduler, timer, *run_callbacks(run.fit, run.run_dir, run.num_levels, validation_data is not None,
+                                                  labelled_per_level=labelled,
+                                                  report=(lambda line: print(line, flush=True)) if run.progress else None)]
     _skip_completed_epochs(train_data, run.completed_epochs)
     started = time.perf_counter()
     with MlflowTracker(run.run_dir, run_name=run.run_dir.name) as tracker, keras_multi_worker_fixes(strategy):
@@ -330,6 +348,8 @@ def _fit_and_save(run: RunData, extra_callbacks: list) -> Run:
         validation = _validation_accuracies(models.trained, validation_data, run.validation_catalog, run.num_levels)
         metrics = _metrics(run, FitOutcome(history, timer, scheduler, fit_seconds, replicas, validation),
                            final_model, models.cache_plan)
+        metrics["stopped"] = next((callback.reason for callback in callbacks
+                                   if isinstance(callback, TreeEarlyStopping) and callback.reason), None)
         tracker.log_metrics({f"final_{key}": value for key, value in validation.items()})
         write_run(run.run_dir, RunFiles(run.config, run.schema, run.taxonomy, final_model, metrics, run.catalog_path))
         _log_run_files(tracker, run)
@@ -519,7 +539,8 @@ def _datasets(run: RunData, models: TrainingModels, replicas: int) -> tuple:
     """``(train, validation)`` tf.data for ``fit``: from the embedding cache or the catalog, with the wide
     outputs' targets and, over several replicas, whole replica batches (validation None when it is empty)."""
     fit = run.fit
-    weights_by_level = compute_class_weights(run.train_catalog.labels, run.taxonomy.level_sizes(),
+    weights_by_level = compute_class_weights(run.train_catalog.labels,
+                                             output_sizes(run.taxonomy.level_sizes(), run.config.model.stop_classes),
                                              run.config.data.class_weighting)
     if models.cache_plan is not None:
         datasets = models.cache_plan.datasets(
