@@ -54,7 +54,7 @@ def run_baseline(args) -> int:
     metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),
                                 subtrees=args.subtree or (), compare_dirs=args.compare or (),
                                 calibration_target=args.target_precision, progress=not args.quiet,
-                                n_jobs=args.n_jobs)
+                                validation_path=args.validation, test_path=args.test, n_jobs=args.n_jobs)
     print(baseline_summary(metrics, args.out))
     return 0
 
@@ -62,11 +62,12 @@ def run_baseline(args) -> int:
 def register(subparsers) -> None:
     evaluate = subparsers.add_parser(
         "evaluate", help="score a run or an export on a labelled catalog and write a report",
-        description="Write predictions.csv, metrics.json, report.md and PNG plots for one split of a catalog.")
+        description="Write predictions.csv, metrics.json, report.md and PNG plots for a catalog (or one split of it).")
     evaluate.add_argument("--model", required=True, metavar="RUN_OR_EXPORT", help="run directory or exported model")
     evaluate.add_argument("--catalog", required=True, help="labelled catalog file")
     evaluate.add_argument("--out", required=True, metavar="DIR", help="report directory")
-    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test", "all"])
+    evaluate.add_argument("--split", default="all", choices=["train", "validation", "test", "all"],
+                          help="score one hash split of --catalog (default: all of it)")
     evaluate.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate'")
     evaluate.add_argument("--unknown-labels", default="score", choices=["score", "skip", "ancestor"],
                           help="labels outside the model's tree: score as misses (default), skip, or cut to the "
@@ -96,8 +97,12 @@ def register(subparsers) -> None:
 
     baseline = subparsers.add_parser(
         "baseline", help="train and score a TF-IDF or hiclass baseline on the same split and metrics",
-        description="Train on the train (+validation) split, score the test split, write the same report as evaluate.")
+        description="Train on the train (+validation) split, score the test split, write the same report as evaluate. "
+                    "With --test FILE: train on all of --catalog (and --validation FILE) and score all of FILE.")
     baseline.add_argument("--catalog", required=True)
+    baseline.add_argument("--validation", metavar="FILE",
+                          help="labelled catalog for validation (thresholds with --target-precision; else it trains too)")
+    baseline.add_argument("--test", metavar="FILE", help="labelled catalog to score whole (default: --catalog's test split)")
     baseline.add_argument("--out", required=True, metavar="DIR")
     baseline.add_argument("--kind", default="tfidf", choices=["tfidf", "hiclass"])
     baseline.add_argument("--target-precision", type=float, default=None,

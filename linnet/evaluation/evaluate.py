@@ -41,8 +41,8 @@ from linnet.serving.predict import Predictor, load_predictor
 logger = logging.getLogger(__name__)
 
 UNKNOWN_LABEL_MODES = ("score", "skip", "ancestor")
-#: Train/validation/test fractions of training's default config (``data.split``), which baselines use too so
-#: that a baseline's test split is a default run's test split. One source of truth: the data room's default.
+#: Train/validation/test fractions of a baseline given one file (its test split is its hash "test" slice, as
+#: for a run trained with ``data.split: [0.7, 0.15, 0.15]``); with ``--test FILE`` the files are the splits.
 DEFAULT_SPLIT = tuple(DEFAULT_FRACTIONS)
 PLOT_FILES = {
     "level_accuracy": "level_accuracy.png",
@@ -381,20 +381,24 @@ def baseline_predictions(kind: str, catalog, train_split=("train", "validation")
     Returns:
         ``(predictions on eval_split, fitted baseline, training seconds)``.
     """
+    train = catalog.subset(list(train_split) if not isinstance(train_split, str) else train_split)
+    evaluated = catalog.subset(eval_split)
+    if len(train) == 0 or len(evaluated) == 0:
+        raise EvaluationError(f"baseline {kind}: empty split (train {len(train)} rows, {eval_split} {len(evaluated)} rows)")
+    baseline, seconds = fit_baseline(kind, train.texts, train.labels, catalog.taxonomy, **params)
+    return predict_with_baseline(baseline, evaluated), baseline, seconds
+
+
+def fit_baseline(kind: str, texts: Mapping, labels, taxonomy, **params) -> tuple[object, float]:
+    """``(baseline fitted on texts {field: [N]} and labels int [N, L] of taxonomy, training seconds)``."""
     from linnet.evaluation.baselines import (  # lazy: sklearn
         make_baseline,
         product_texts,
     )
 
-    train = catalog.subset(list(train_split) if not isinstance(train_split, str) else train_split)
-    evaluated = catalog.subset(eval_split)
-    if len(train) == 0 or len(evaluated) == 0:
-        raise EvaluationError(f"baseline {kind}: empty split (train {len(train)} rows, {eval_split} {len(evaluated)} rows)")
     started = time.perf_counter()
-    baseline = make_baseline(kind, **params).fit(product_texts(train.texts),
-                                                 labels_to_node_ids(train.labels, catalog.taxonomy))
-    seconds = time.perf_counter() - started
-    return predict_with_baseline(baseline, evaluated), baseline, seconds
+    baseline = make_baseline(kind, **params).fit(product_texts(texts), labels_to_node_ids(labels, taxonomy))
+    return baseline, time.perf_counter() - started
 
 
 def predict_with_baseline(baseline, catalog) -> LevelPredictions:
@@ -410,12 +414,23 @@ def predict_with_baseline(baseline, catalog) -> LevelPredictions:
 
 
 def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=None, subtrees=(), compare_dirs=(),
-                      calibration_target: float | None = None, progress: bool = False, **params) -> dict:
+                      calibration_target: float | None = None, progress: bool = False, validation_path=None,
+                      test_path=None, **params) -> dict:
     """Train a baseline on the train+validation splits, evaluate on test, write the same report as a model.
 
     With ``calibration_target``, thresholds are fitted on the validation split (the baseline then trained on
     train only) and applied to test, as ``linnet calibrate`` does for a model.
+
+    With ``test_path`` (``--test FILE``) the files are the splits, as for a model: all of ``catalog_path``
+    trains (with ``validation_path`` too, unless it fits the thresholds), and all of ``test_path`` is scored,
+    its labels outside the training tree scored as misses (as `evaluate_model` does by default).
     """
+    if test_path is None and validation_path is not None:
+        raise ConfigError("--validation FILE needs --test FILE for a baseline (without it the splits are hash "
+                          "slices of --catalog)")
+    if test_path is not None:
+        return _evaluate_baseline_on_files(kind, catalog_path, validation_path, test_path, out_dir, schema, subtrees,
+                                           compare_dirs, calibration_target, progress, **params)
     catalog = prepare_catalog(catalog_path, schema, progress=progress,
                               split=tuple(split_fractions or DEFAULT_SPLIT))
     if catalog.taxonomy is None or catalog.labels.shape[1] == 0:
@@ -424,17 +439,50 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
     predictions, baseline, seconds = baseline_predictions(kind, catalog, train_split, "test", **params)
     calibration = None
     if calibration_target is not None:
-        validation = catalog.subset("validation")
-        val_predictions = predict_with_baseline(baseline, validation)
-        calibration = calibration_lib.calibrate(catalog_truth(validation), val_predictions.full_node_ids,
-                                                val_predictions.confidences, calibration_target,
-                                                taxonomy_fingerprint=catalog.taxonomy.fingerprint())
+        calibration = _baseline_calibration(baseline, catalog.subset("validation"), calibration_target)
     predictions.extra = {"model": f"baseline:{kind}", "training_seconds": seconds,
                          "unknown_labels": {"mode": "score", "count": 0}}
     test = catalog.subset("test")
     values = None if test.values is None else np.nan_to_num(test.values)
     return evaluate_predictions(out_dir, f"baseline {kind}", catalog_truth(test), predictions, catalog.taxonomy,
                                 calibration, values, subtrees, compare_dirs)
+
+
+def _baseline_calibration(baseline, validation, target: float):
+    """Thresholds for ``target`` fitted on a fitted baseline's predictions for ``validation``."""
+    predictions = predict_with_baseline(baseline, validation)
+    return calibration_lib.calibrate(catalog_truth(validation), predictions.full_node_ids, predictions.confidences,
+                                     target, taxonomy_fingerprint=validation.taxonomy.fingerprint())
+
+
+def _evaluate_baseline_on_files(kind, catalog_path, validation_path, test_path, out_dir, schema, subtrees,
+                                compare_dirs, calibration_target, progress, **params) -> dict:
+    """`evaluate_baseline` with one file per split (``--catalog``, ``--validation``, ``--test``)."""
+    catalog = prepare_catalog(catalog_path, schema, split=(1.0, 0.0, 0.0), progress=progress)
+    if catalog.taxonomy is None or catalog.labels.shape[1] == 0:
+        raise EvaluationError(f"{catalog_path}: no category labels; a baseline needs labelled products")
+    validation = None
+    if validation_path is not None:
+        # Labelled against the training tree (a path it lacks is cut to its deepest known node), as training does.
+        validation = prepare_catalog(validation_path, schema, taxonomy=catalog.taxonomy, unknown_labels="ancestor",
+                                     split=(0.0, 1.0, 0.0), progress=progress)
+    if calibration_target is not None and validation is None:
+        raise ConfigError("--target-precision with --test FILE needs --validation FILE to fit the thresholds on")
+    texts, labels = catalog.texts, catalog.labels
+    if validation is not None and calibration_target is None:
+        texts = {key: np.concatenate([value, validation.texts[key]]) for key, value in texts.items()}
+        labels = np.concatenate([labels, validation.labels])
+    baseline, seconds = fit_baseline(kind, texts, labels, catalog.taxonomy, **params)
+    calibration = (_baseline_calibration(baseline, validation, calibration_target)
+                   if calibration_target is not None else None)
+    test, truth, n_unknown = prepare_for_evaluation(test_path, schema, catalog.taxonomy, split="all",
+                                                    progress=progress)
+    predictions = predict_with_baseline(baseline, test)
+    predictions.extra = {"model": f"baseline:{kind}", "training_seconds": seconds,
+                         "unknown_labels": {"mode": "score", "count": n_unknown}}
+    values = None if test.values is None else np.nan_to_num(test.values)
+    return evaluate_predictions(out_dir, f"baseline {kind}", truth, predictions, catalog.taxonomy, calibration,
+                                values, subtrees, compare_dirs)
 
 
 # ------------------------------------------------------------------------------------------ the model path
@@ -526,7 +574,7 @@ def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown
     return predictor, catalog, truth, n_unknown, predictions
 
 
-def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = "test", calibration=None,
+def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = "all", calibration=None,
                    unknown_labels: str = "score", compare_dirs: Sequence = (), subtrees: Sequence = (),
                    split_fractions=None, log_mlflow: bool = True, progress: bool = True,
                    decoding: str | None = None) -> dict:
@@ -537,7 +585,8 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
         catalog_path: labelled catalog.
         out_dir: report directory (``predictions.csv``, ``metrics.json``, ``report.md``, PNG plots).
         schema: column roles; the model's own schema by default.
-        split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
+        split: ``"all"`` (default: the file the user passes is scored whole), or one hash split of it,
+            ``"train"``, ``"validation"`` or ``"test"`` (cut as the run's ``data.split`` cut it).
         calibration: a :class:`~linnet.evaluation.calibration.Calibration` or a calibration file; None keeps the
             model's own thresholds.
         unknown_labels: ``"score"``, ``"skip"`` or ``"ancestor"`` (see :func:`prepare_for_evaluation`).

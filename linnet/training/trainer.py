@@ -194,6 +194,7 @@ def train(
     max_rows: int | None = None,
     progress: bool = True,
     callbacks=(),
+    validation_path=None,
 ) -> Run:
     """Trains a model on a catalog and writes a run directory.
 
@@ -210,6 +211,8 @@ def train(
         max_rows: read at most this many catalog rows (quick looks).
         progress: progress bars and the closing summary on stdout.
         callbacks: extra Keras callbacks for ``fit`` (after the run's own).
+        validation_path: a labelled catalog of its own for validation (``--validation FILE``): the whole of
+            ``catalog_path`` then trains. None: ``data.split`` carves the validation split from the catalog.
 
     Returns:
         The loaded run (`linnet.training.run_directory.LoadedRun`: ``.path .model .taxonomy .schema .config .metrics``).
@@ -221,7 +224,7 @@ def train(
     """
     config = resolve_config(config, epochs)
     run = _prepare_run(catalog_path, out_dir, config, schema, taxonomy, catalog,
-                       resume=resume, max_rows=max_rows, progress=progress)
+                       resume=resume, max_rows=max_rows, progress=progress, validation_path=validation_path)
     keras.utils.set_random_seed(config.training.seed)
     policy = resolve_precision(config.training)
     previous_policy = keras.config.dtype_policy()
@@ -250,7 +253,7 @@ def resolve_config(config=None, epochs: int | None = None) -> TrainingConfig:
 
 
 def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy, catalog, *, resume: bool,
-                 max_rows: int | None, progress: bool) -> RunData:
+                 max_rows: int | None, progress: bool, validation_path=None) -> RunData:
     """Checks the arguments, reads and splits the catalog and creates the run directory.
 
     Encoder names, options and weights files and the run directory are checked before any data is read.
@@ -266,18 +269,24 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
     if catalog is None:
         catalog = prepare_catalog(
             catalog_path, schema, taxonomy=taxonomy, unknown_labels=config.data.unknown_labels,
-            split=tuple(config.data.split), split_salt=config.data.split_salt, max_rows=max_rows, progress=progress,
+            split=tuple(config.data.split) if validation_path is None else (1.0, 0.0, 0.0),
+            split_salt=config.data.split_salt, max_rows=max_rows, progress=progress,
         )
     taxonomy = catalog.taxonomy
     if taxonomy is None:
         raise ConfigError("the catalog has no categories and no taxonomy was given: nothing to train on")
     check_taxonomy_depth(config.model, taxonomy)
+    validation_catalog = catalog.subset("validation")
+    if validation_path is not None:
+        # Labelled against the training tree: a path it lacks is cut to its deepest known node (reported).
+        validation_catalog = prepare_catalog(validation_path, schema, taxonomy=taxonomy, unknown_labels="ancestor",
+                                             split=(0.0, 1.0, 0.0), progress=progress)
     train_catalog = _head_labels(catalog.subset("train"), config)
     if len(train_catalog) == 0:
         raise ConfigError(f"the training split of {catalog_path} is empty (data.split = {config.data.split})")
     run_dir = prepare_run_directory(Path(out_dir), resume=resume)
     completed_epochs = completed_epochs_of(run_dir) if resume and config.training.backup_and_restore else 0
-    return RunData(config, schema, taxonomy, catalog, train_catalog, _head_labels(catalog.subset("validation"), config),
+    return RunData(config, schema, taxonomy, catalog, train_catalog, _head_labels(validation_catalog, config),
                    image_size, run_dir, catalog_path, progress, completed_epochs)
 
 
@@ -301,6 +310,11 @@ def _load_taxonomy_argument(taxonomy):
 def _image_size(config: TrainingConfig, schema) -> int | None:
     """The side of the image input (None: the model has no image encoder)."""
     if config.model.image_encoder is None:
+        if schema.has_image:
+            # Training on the text alone would ignore the images the user pointed at, without a word.
+            raise ConfigError(f"the schema has an image column ({schema.image_column!r}, --image-column) but config "
+                              "key 'model.image_encoder' is empty: set it (for example {name: mobilenet_v2, weights: "
+                              "imagenet}) to use the images, or leave the image column out to train on text alone")
         return None
     if not schema.has_image:
         raise ConfigError("model.image_encoder is set but the schema has no image column (--image-column)")

@@ -1,7 +1,7 @@
 """`linnet calibrate` and `linnet evaluate` on a real run directory from `linnet.training.trainer.train`.
 
 One tiny run (2-level tree, 240 products, a few seconds of training) is calibrated and evaluated through the
-command line: the calibration file is the model's, the report matches the split the run held out, MLflow gets
+command line: the calibration file is the model's, the report scores the whole file it is given, MLflow gets
 the same numbers as metrics.json, and a calibration or catalog made for another tree is refused by name.
 """
 
@@ -61,16 +61,15 @@ def test_calibrate_writes_the_models_thresholds_and_prints_the_tradeoff(run, cal
     assert set(data["node_thresholds"]) <= {node.id for node in run.taxonomy.nodes}
 
 
-def test_evaluate_scores_the_runs_held_out_split(run, report, catalog_csv, schema):
+def test_evaluate_scores_the_whole_file_by_default(run, report, catalog_csv, schema):
     from linnet.data import prepare_catalog
-    from linnet.evaluation.evaluate import run_split_settings
 
     metrics = json.loads((report / "metrics.json").read_text())
     for key in ("hierarchical_precision", "hierarchical_recall", "hierarchical_f1", "level_accuracy",
                 "leaf_accuracy", "coverage", "n_products"):
         assert key in metrics
-    test = prepare_catalog(catalog_csv, schema, **run_split_settings(run.path)).subset("test")
-    assert metrics["n_products"] == len(test) > 0
+    test = prepare_catalog(catalog_csv, schema)  # no --split: the file the user passed, every product of it
+    assert metrics["n_products"] == len(test) == 240
     with open(report / "predictions.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert sorted(row["id"] for row in rows) == sorted(test.ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import tiny_config
+from .conftest import tiny_config, write_tiny_catalog
 
 
 def test_tree_accuracy_weights_levels_by_their_labelled_products():
@@ -47,9 +47,12 @@ def test_a_run_monitors_the_tree_prints_why_it_stopped_and_predicts_shallow_leav
     from linnet.inference.classifier import HierarchicalClassifier
     from linnet.training.trainer import train
 
+    validation = write_tiny_catalog(tmp_path / "validation.csv", rows=60, seed=7)
     config = tiny_config(training={"early_stopping_patience": 1, "epochs": 4})
     run = train(tiny_catalog_file, tmp_path / "run", schema=tiny_schema, config=config, taxonomy=tiny_taxonomy,
-                progress=True)
+                progress=True, validation_path=validation)
+    # --validation FILE: every product of the catalog trains, the other file validates.
+    assert (run.metrics["train_examples"], run.metrics["validation_examples"]) == (240, 60)
     history = run.metrics["history"]
     assert len(history["val_tree_accuracy"]) == run.metrics["epochs_run"]
     assert run.metrics["stopped"] and "kept the weights of epoch" in run.metrics["stopped"]
