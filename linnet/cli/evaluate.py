@@ -17,6 +17,12 @@ def _node_target(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected NODE=PRECISION with a number, got {text!r}") from None
 
 
+def _add_batch_size_option(parser) -> None:
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                        help="products per model call; bounds memory (default: 256, or 32 for a model that reads "
+                             "images)")
+
+
 def _add_decoding_option(parser) -> None:
     parser.add_argument("--decoding", choices=["path", "greedy"], default=None,
                         help="descent of a run directory's model (default: path; an export keeps the one it was "
@@ -31,7 +37,8 @@ def run_evaluate(args) -> int:
     metrics = evaluate_model(args.model, args.catalog, args.out, schema=schema_or_none(args), split=args.split,
                              calibration=args.calibration, unknown_labels=args.unknown_labels,
                              compare_dirs=args.compare or (), subtrees=args.subtree or (),
-                             log_mlflow=not args.no_mlflow, progress=not args.quiet, decoding=args.decoding)
+                             log_mlflow=not args.no_mlflow, progress=not args.quiet, decoding=args.decoding,
+                             batch_size=args.batch_size)
     print(evaluation_summary(metrics, args.out))
     return 0
 
@@ -42,7 +49,7 @@ def run_calibrate(args) -> int:
 
     calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
                                          dict(args.node_target or []), schema=schema_or_none(args), split=args.split,
-                                         progress=not args.quiet, decoding=args.decoding)
+                                         progress=not args.quiet, decoding=args.decoding, batch_size=args.batch_size)
     print(calibration_summary(calibration, table, args.target_precision, args.out))
     return 0
 
@@ -77,6 +84,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--no-mlflow", action="store_true", help="do not log to the run's MLflow store")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_decoding_option(evaluate)
+    _add_batch_size_option(evaluate)
     add_schema_options(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
@@ -92,6 +100,7 @@ def register(subparsers) -> None:
     calibrate.add_argument("--split", default="validation", choices=["train", "validation", "test", "all"])
     calibrate.add_argument("--quiet", action="store_true")
     _add_decoding_option(calibrate)
+    _add_batch_size_option(calibrate)
     add_schema_options(calibrate)
     calibrate.set_defaults(func=run_calibrate)
 

@@ -44,6 +44,10 @@ UNKNOWN_LABEL_MODES = ("score", "skip", "ancestor")
 #: Train/validation/test fractions of a baseline given one file (its test split is its hash "test" slice, as
 #: for a run trained with ``data.split: [0.7, 0.15, 0.15]``); with ``--test FILE`` the files are the splits.
 DEFAULT_SPLIT = tuple(DEFAULT_FRACTIONS)
+#: Products per model call when evaluating (`load_model`): text models, and models that run an image CNN,
+#: whose activations take tens of MB per 224-pixel image (512 of them were OOM-killed at 16 GB).
+TEXT_BATCH_SIZE = 256
+IMAGE_BATCH_SIZE = 32
 PLOT_FILES = {
     "level_accuracy": "level_accuracy.png",
     "precision_coverage": "precision_coverage.png",
@@ -486,17 +490,25 @@ def _evaluate_baseline_on_files(kind, catalog_path, validation_path, test_path, 
 
 
 # ------------------------------------------------------------------------------------------ the model path
-def load_model(model_path, decoding: str | None = None) -> Predictor:
+def load_model(model_path, decoding: str | None = None, batch_size: int | None = None) -> Predictor:
     """The serving room's `linnet.serving.predict.Predictor` for a run directory or an exported SavedModel.
 
     ``decoding``: the descent (`linnet.inference.classifier.HierarchicalClassifier`); None is the model's own
     (``"path"`` for a run directory, the one an export was made with). An export's is fixed: asking for another is
     an error. A run is evaluated without the ``calibration.json`` it may hold: thresholds come from
-    ``calibration=`` (see `evaluate_model`).
+    ``calibration=`` (see `evaluate_model`). ``batch_size``: products per model call, which bounds the memory
+    (an image CNN's activations grow with it); None: `TEXT_BATCH_SIZE`, or `IMAGE_BATCH_SIZE` for a model that
+    reads images.
     """
     if not Path(model_path).exists():
         raise ConfigError(f"--model {model_path}: no such run or export directory")
-    return load_predictor(model_path, decoding=decoding, run_calibration=False)
+    if batch_size is not None and int(batch_size) < 1:
+        raise ConfigError(f"--batch-size must be positive, got {batch_size}")
+    predictor = load_predictor(model_path, decoding=decoding, run_calibration=False,
+                               batch_size=int(batch_size or TEXT_BATCH_SIZE))
+    if batch_size is None and predictor.image_size:
+        predictor.batch_size = IMAGE_BATCH_SIZE
+    return predictor
 
 
 def raw_frame(catalog_path, catalog, format: str | None = None):
@@ -552,16 +564,19 @@ def predictions_from_outputs(outputs: Mapping, taxonomy, ids) -> LevelPrediction
 
 def predict_on_catalog(predictor, catalog_path, catalog, progress: bool = True) -> LevelPredictions:
     """Predictions for every product of a prepared catalog, from a run (its tf.data pipeline, which keeps the
-    per-level probabilities for top-k accuracy) or an export (the raw catalog rows)."""
+    per-level probabilities for top-k accuracy) or an export (the raw catalog rows), ``predictor.batch_size``
+    products per model call."""
+    batch_size = int(predictor.batch_size)
     if getattr(predictor, "classifier", None) is not None:
-        return predictions_from_outputs(predictor.predict_prepared(catalog, progress=progress), predictor.taxonomy,
-                                        catalog.ids)
-    return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, progress=progress)
+        return predictions_from_outputs(predictor.predict_prepared(catalog, batch_size=batch_size, progress=progress),
+                                        predictor.taxonomy, catalog.ids)
+    return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, batch_size=batch_size,
+                             progress=progress)
 
 
 def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress,
-                                calibration=None, decoding: str | None = None):
-    predictor = load_model(model_path, decoding)
+                                calibration=None, decoding: str | None = None, batch_size: int | None = None):
+    predictor = load_model(model_path, decoding, batch_size)
     if calibration is not None:  # refuse a file fitted for another tree or decoding before any prediction is made
         calibration.check_taxonomy(predictor.taxonomy, source="calibration", decoding=predictor.decoding)
     schema = schema or predictor.schema
@@ -577,7 +592,7 @@ def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown
 def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = "all", calibration=None,
                    unknown_labels: str = "score", compare_dirs: Sequence = (), subtrees: Sequence = (),
                    split_fractions=None, log_mlflow: bool = True, progress: bool = True,
-                   decoding: str | None = None) -> dict:
+                   decoding: str | None = None, batch_size: int | None = None) -> dict:
     """Evaluate a run directory or an export on one split of a catalog and write the report directory.
 
     Args:
@@ -594,6 +609,7 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
         subtrees: nodes (path strings) to break scores down by; every level-1 node by default.
         log_mlflow: log scores and files to the run's MLflow store when ``model_path`` is a run directory.
         decoding: ``"path"`` or ``"greedy"`` descent (see :func:`load_model`); None: the model's own.
+        batch_size: products per model call (see :func:`load_model`; None: by whether the model reads images).
 
     Returns:
         The metrics dict written to ``metrics.json``.
@@ -606,7 +622,8 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
     if calibration is not None and not isinstance(calibration, calibration_lib.Calibration):
         calibration = calibration_lib.Calibration.load(calibration)
     predictor, catalog, truth, n_unknown, predictions = _model_predictions_on_split(
-        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress, calibration, decoding)
+        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress, calibration, decoding,
+        batch_size)
     predictions.extra = {"model": str(model_path), "split": split,
                          "unknown_labels": {"mode": unknown_labels, "count": n_unknown}}
     notes = [f"{n_unknown} product(s) carry a label outside the model's tree (--unknown-labels {unknown_labels})."]
@@ -619,7 +636,8 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
 
 def calibrate_model(model_path, catalog_path, out_path, target_precision: float = 0.95, node_targets=None,
                     schema=None, split: str = "validation", split_fractions=None, table_targets=None,
-                    progress: bool = True, decoding: str | None = None) -> tuple[calibration_lib.Calibration, list]:
+                    progress: bool = True, decoding: str | None = None,
+                    batch_size: int | None = None) -> tuple[calibration_lib.Calibration, list]:
     """Fit thresholds on a validation split, write the calibration file, return it with the trade-off table.
 
     ``decoding`` (None: the model's own, see :func:`load_model`) is the descent whose confidences the
@@ -629,7 +647,8 @@ def calibrate_model(model_path, catalog_path, out_path, target_precision: float 
     for node, target in (node_targets or {}).items():
         calibration_lib.check_target(target, f"target precision of node {node!r}")
     predictor, _, truth, _, predictions = _model_predictions_on_split(
-        model_path, catalog_path, schema, split, "skip", split_fractions, progress, decoding=decoding)
+        model_path, catalog_path, schema, split, "skip", split_fractions, progress, decoding=decoding,
+        batch_size=batch_size)
     lookup = node_path_lookup(predictor.taxonomy)
     reverse = {path: node for node, path in lookup.items()}
     # Node targets may name a node by id or by path; the file stores ids.

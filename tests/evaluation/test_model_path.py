@@ -173,3 +173,29 @@ def test_thresholds_of_one_decoding_are_refused_by_the_other(run, calibrated, ca
     assert main(["calibrate", "--model", str(export_dir), "--catalog", str(catalog_csv), "--out",
                  str(tmp_path / "x.json"), "--decoding", "path", "--quiet"]) == 2
     assert "decodes 'greedy'" in capsys.readouterr().err
+
+
+def test_batch_size_bounds_each_model_call_and_changes_no_prediction(run, report, catalog_csv, tmp_path, monkeypatch):
+    import types
+
+    from linnet.evaluation import evaluate as evaluate_module
+    from linnet.evaluation.evaluate import IMAGE_BATCH_SIZE, TEXT_BATCH_SIZE, evaluate_model, load_model
+
+    assert load_model(run.path).batch_size == TEXT_BATCH_SIZE
+    calls = []
+    original = evaluate_module.Predictor.predict_prepared
+
+    def spy(self, catalog, batch_size=512, **kwargs):
+        calls.append(batch_size)
+        return original(self, catalog, batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(evaluate_module.Predictor, "predict_prepared", spy)
+    small = evaluate_model(run.path, catalog_csv, tmp_path / "small", batch_size=7, log_mlflow=False, progress=False)
+    assert calls == [7]
+    default = json.loads((report / "metrics.json").read_text())
+    assert small["without_thresholds"]["hierarchical_f1"] == pytest.approx(default["without_thresholds"]["hierarchical_f1"])
+    # A model that reads images gets the small default (the CNN's activations grow with the batch).
+    monkeypatch.setattr(evaluate_module, "load_predictor",
+                        lambda *args, **kwargs: types.SimpleNamespace(image_size=224, batch_size=kwargs["batch_size"]))
+    assert load_model(run.path).batch_size == IMAGE_BATCH_SIZE
+    assert load_model(run.path, batch_size=3).batch_size == 3

@@ -7,7 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linnet.evaluation.calibration import calibrate, held_out_check, threshold_for_precision
+from linnet.evaluation.calibration import (
+    calibrate,
+    held_out_check,
+    threshold_for_precision,
+)
 
 
 def draw(seed: int, count: int):
