@@ -19,13 +19,15 @@ paired-bootstrap interval over the test products of every seed pooled.
 
 Sizes are capped so one run takes about 20 minutes on a loaded 2-core machine (``LINNET_QUALITY_ROWS``, rows per
 catalog, default 6,000; ``LINNET_QUALITY_STORE_CAP``, products per store, default 150; ``LINNET_QUALITY_SEEDS``,
-default 2). Training times are wall-clock on a shared machine; the verdict rows carry the load average.
+default 2; ``LINNET_QUALITY_CATALOGS``, a comma-separated subset of the catalog names). Each finished
+(catalog, seed) prints its rows to stderr as it goes. Training times are wall-clock on a shared machine; the verdict rows carry the load average.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -207,6 +209,9 @@ def run() -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         catalogs = _catalogs(work, rows_per_catalog, store_cap)
+        wanted = os.environ.get("LINNET_QUALITY_CATALOGS")  # e.g. "shopify exports,fashion ragged"
+        if wanted:
+            catalogs = [entry for entry in catalogs if entry[0] in {name.strip() for name in wanted.split(",")}]
         if not catalogs:
             return {"skipped": [{"note": f"no catalog found under {SHARED}"}]}
         for name, path, schema, by in catalogs:
@@ -220,6 +225,10 @@ def run() -> dict:
                 entries = _baselines(catalog, truth_validation, truth_test)
                 row, counts, seconds = _linnet(catalog, path, schema, work, seed, truth_validation, truth_test)
                 entries.append(("LinNét default", row, counts, seconds))
+                for model, entry, _, took in entries:  # progress: a long run's finished rows
+                    print(f"quality: {name} seed {seed} {model} ({took:.0f} s): "
+                          + ", ".join(f"{key} {value:.4f}" for key, value in entry.items() if isinstance(value, float)),
+                          file=sys.stderr, flush=True)
                 for model, row, counts, seconds in entries:
                     results.setdefault(model, []).append((row, seconds))
                     pooled.setdefault(model, []).append(counts)

@@ -19,8 +19,9 @@ def test_outputs_are_per_level_softmax_and_a_unit_embedding(tiny_model, tiny_tax
     outputs = tiny_model({"title": tf.constant(["red shirt", "hiking boots"])})
     assert sorted(outputs) == ["embedding", "level_1", "level_2", "level_3"]
     # Level k >= 2 has a stop column per class of level k-1 after its own classes (linnet.model.stops).
-    widths = [3, 4 + 3, 3 + 4]
-    assert output_sizes(tiny_taxonomy.level_sizes(), stop_classes=True) == widths
+    sizes = tiny_taxonomy.level_sizes()
+    widths = [sizes[0], sizes[1] + sizes[0], sizes[2] + sizes[1]]
+    assert output_sizes(sizes, stop_classes=True) == widths
     for level in (1, 2, 3):
         probabilities = outputs[f"level_{level}"].numpy()
         assert probabilities.shape == (2, widths[level - 1])
@@ -35,7 +36,8 @@ def test_each_head_reads_the_previous_levels_output(tiny_model, tiny_config, tin
         width = tiny_config.fusion_dim + tiny_model.output[f"level_{level - 1}"].shape[-1]
         assert head_input.output.shape[-1] == width
         assert f"level_{level - 1}" in {node.operation.name for node in head_input._inbound_nodes[0].parent_nodes}
-    assert tiny_model.get_layer("wide_level_3").kernel.shape == (1024, len(tiny_taxonomy.classes(3)) + 4)
+    assert tiny_model.get_layer("wide_level_3").kernel.shape == (1024, len(tiny_taxonomy.classes(3))
+                                                                  + len(tiny_taxonomy.classes(2)))
 
 
 def test_logits_chaining_and_no_wide_path(tiny_taxonomy):
