@@ -1,59 +1,46 @@
-"""Quality: the default LinNét configuration against both baselines on the fashion catalogue.
+"""Quality on catalogs of different shapes: the default LinNét configuration against TF-IDF + LinearSVC and hiclass.
 
-Everyone gets the same deterministic split (``linnet.data``'s id-hash split with training's default ``data.split``):
-models train on train, thresholds are fitted on validation for 0.95 (and 0.99) precision per level, every score is measured on
-test. The LinNét model is scored twice: with the default whole-path descent and, as a second row from the
-same trained model, with the greedy level-by-level descent (``decoding="greedy"``). Two tables: title +
-attributes on all 44,446 products, and title + attributes + image on the 9,583 products with an image (the
-baselines read text only).
+Catalogs (titles and the text attributes each has; the image rows are the ``images`` area's):
 
-The bar (issue 6): the default LinNét hierarchical F1 >= the better baseline's, and higher coverage at 0.95
-precision. On a catalogue where every model's unthresholded leaf precision is already above 0.95, coverage at
-0.95 is 1.0 for everyone (calibration withholds nothing when no cut-off is needed), so the verdict also gives
-the margin at 0.99, where the models differ. The hF1 margin comes with a 95 % paired-bootstrap interval (the test products resampled with
-replacement, the same resample for both models; 2,000 resamples): a margin whose interval spans 0 is not
-told apart from noise by this test split. Training times are wall-clock on a shared machine: the verdict rows
-carry the load average.
-``LINNET_QUALITY_MAX_ROWS`` limits the rows for a quick look.
+- ``fashion``: the Myntra fashion catalogue, a regular 3-level tree where every label is a leaf;
+- ``fashion ragged``: the same products with a random 30 % of their labels cut to an inner node (depth 1 or 2,
+  drawn once with a fixed seed): labels on inner nodes that also have children;
+- ``shopify exports``: 81 real stores' products, Google/Shopify taxonomy paths of depth 1 to 7 (labels on inner
+  nodes, a long tail), capped per store and split *by store* (every test product comes from a store no model
+  trained on).
+
+For each catalog and seed (the seed salts the split and seeds training), every model trains on train; thresholds
+for 0.95 and 0.99 precision per level are fitted on validation (`linnet.evaluation.calibration.calibrate`, its
+default lower-bound rule) and every number is measured on test. Columns: hierarchical F1 (mean ± sd over seeds),
+exact (the whole predicted path equals the label, depth included), inner acc (exact on the test rows labelled
+with an inner node), and per target the share of predicted nodes exposed (cov) and their hierarchical precision
+on test (P). The verdict row per catalog gives LinNét's hF1 margin over the better baseline with a 95 %
+paired-bootstrap interval over the test products of every seed pooled.
+
+Sizes are capped so one run takes about 20 minutes on a loaded 2-core machine (``LINNET_QUALITY_ROWS``, rows per
+catalog, default 6,000; ``LINNET_QUALITY_STORE_CAP``, products per store, default 150; ``LINNET_QUALITY_SEEDS``,
+default 2; ``LINNET_QUALITY_CATALOGS``, a comma-separated subset of the catalog names). Each finished
+(catalog, seed) prints its rows to stderr as it goes. Training times are wall-clock on a shared machine; the verdict rows carry the load average.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks import FASHION
+from benchmarks import FASHION, SHARED
 
 ATTRIBUTES = ["gender", "baseColour", "season", "year", "usage"]
-
-
-def _schema(with_image: bool):
-    from linnet.data import CatalogSchema
-
-    return CatalogSchema(id_column="id", text_columns=["productDisplayName"], attribute_columns=ATTRIBUTES,
-                         category_column="category_path",
-                         image_column="image_file" if with_image else None,
-                         image_root=str(FASHION) if with_image else None)
-
-
-def _image_catalog(work: Path, max_rows: int | None) -> Path:
-    """The rows with an image, written to a temporary CSV (the shared data stays read-only)."""
-    import pandas as pd
-
-    frame = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
-    frame = frame[frame["image_file"] != ""]
-    if max_rows:
-        frame = frame.head(max_rows)
-    path = work / "styles_with_images.csv"
-    frame.to_csv(path, index=False)
-    return path
-
-
+SHOPIFY = SHARED / "shopify_exports"
+TARGETS = (0.95, 0.99)
 BOOTSTRAP_RESAMPLES = 2000
+RAGGED_SHARE = 0.3
 
 
 def hierarchical_f1_of(counts: np.ndarray) -> np.ndarray:
@@ -76,125 +63,194 @@ def paired_bootstrap_interval(ours: np.ndarray, theirs: np.ndarray, resamples: i
     return float(low), float(high)
 
 
-def _quality_row(variant: str, name: str, truth_validation, validation, truth_test, test, lookup, seconds,
-                 counts: dict | None = None) -> dict:
-    """One table row; ``counts`` (when given) receives the test products' `linnet.evaluation.metrics.hierarchical_counts`
-    under the row's ``(variant, model)``."""
-    from linnet.evaluation import calibration
-    from linnet.evaluation import metrics
-    from linnet.evaluation.evaluate import to_path_matrix
+# ------------------------------------------------------------------------------------------ the catalogs
+def _fashion_frame(rows: int):
+    import pandas as pd
 
-    reverse = {path: node for node, path in lookup.items()} if lookup else None
-    full = to_path_matrix(test.full_node_ids, lookup)
-    summary = metrics.summarize(truth_test, full)
-    if counts is not None:
-        counts[(variant, name)] = metrics.hierarchical_counts(truth_test, full)
-    row = {"variant": variant, "model": name,
-           "hP": summary["hierarchical_precision"], "hR": summary["hierarchical_recall"],
-           "hF1": summary["hierarchical_f1"]}
-    for level, accuracy in enumerate(summary["level_accuracy"], 1):
-        row[f"L{level} acc"] = accuracy
-    row["leaf acc"] = summary["leaf_accuracy"]
-    truth_validation_ids = to_path_matrix(truth_validation, reverse)
-    for target in (0.95, 0.99):
-        thresholds = calibration.calibrate(truth_validation_ids, validation.full_node_ids, validation.confidences,
-                                           target)
-        exposed = to_path_matrix(thresholds.apply(test.full_node_ids, test.confidences), lookup)
-        precision = metrics.precision_on_covered(truth_test, exposed)
-        coverage = metrics.coverage(exposed)
-        row[f"leaf coverage @{target:g}"] = float(coverage[-1])
-        row[f"leaf precision @{target:g}"] = float(precision[-1])
-    row["train s"] = seconds
-    return row
+    frame = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
+    frame = frame[frame["category_path"] != ""]
+    return frame.sample(n=min(rows, len(frame)), random_state=0).reset_index(drop=True)
 
 
-def _baseline_rows(variant: str, catalog, counts: dict) -> list[dict]:
-    from linnet.evaluation.evaluate import (
-        baseline_predictions,
-        catalog_truth,
-        predict_with_baseline,
-    )
+def _ragged(frame):
+    """A random ``RAGGED_SHARE`` of the labels cut to depth 1 or 2 (fixed seed: one derived catalog)."""
+    rng = np.random.default_rng(0)
+    frame = frame.copy()
+    cut = rng.random(len(frame)) < RAGGED_SHARE
+    depth = rng.integers(1, 3, size=len(frame))
+    paths = frame["category_path"].str.split(" > ")
+    frame.loc[cut, "category_path"] = [" > ".join(parts[:keep]) for parts, keep in zip(paths[cut], depth[cut])]
+    return frame
 
-    rows = []
-    truth_validation = catalog_truth(catalog.subset("validation"))
-    truth_test = catalog_truth(catalog.subset("test"))
+
+def _shopify_frame(store_cap: int):
+    import pandas as pd
+
+    frame = pd.read_csv(SHOPIFY / "products.csv", dtype=str, keep_default_na=False)
+    frame = frame[frame["category_path"] != ""]
+    return frame.groupby("store", group_keys=False).head(store_cap).reset_index(drop=True)
+
+
+def _catalogs(work: Path, rows: int, store_cap: int) -> list[tuple[str, Path, object, str | None]]:
+    """``(name, csv path, schema, column to split by or None for the id hash)`` of every catalog found."""
+    from linnet.data import CatalogSchema
+
+    catalogs = []
+    if (FASHION / "styles.csv").is_file():
+        schema = CatalogSchema(id_column="id", text_columns=["productDisplayName"], attribute_columns=ATTRIBUTES,
+                               category_column="category_path")
+        fashion = _fashion_frame(rows)
+        for name, frame in (("fashion", fashion), ("fashion ragged", _ragged(fashion))):
+            path = work / f"{name.replace(' ', '_')}.csv"
+            frame.to_csv(path, index=False)
+            catalogs.append((name, path, schema, None))
+    if (SHOPIFY / "products.csv").is_file():
+        schema = CatalogSchema(id_column="id", text_columns=["title"],
+                               attribute_columns=["product_type", "vendor", "tags"], category_column="category_path")
+        path = work / "shopify_exports.csv"
+        _shopify_frame(store_cap).to_csv(path, index=False)
+        catalogs.append(("shopify exports", path, schema, "store"))
+    return catalogs
+
+
+def _split(catalog, path: Path, by: str | None, seed: int):
+    """The catalog with a 70/15/15 split salted by the seed: by id hash, or by the value of column ``by``."""
+    from linnet.data.split import assign_splits
+
+    if by is None:
+        keys = catalog.ids
+    else:
+        import pandas as pd
+
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("id")
+        keys = frame.loc[np.asarray(catalog.ids).astype(str), by].to_numpy()
+    return dataclasses.replace(catalog, split=assign_splits(keys, (0.7, 0.15, 0.15), salt=f"seed-{seed}"))
+
+
+# ------------------------------------------------------------------------------------------ scoring
+def _score(truth_validation, validation, truth_test, test, taxonomy) -> dict:
+    """hF1, exact, inner acc, and coverage / precision on test at each target (thresholds fitted on validation)."""
+    from linnet.evaluation import calibration, metrics
+
+    full = np.asarray(test.full_node_ids, dtype=object)
+    counts = metrics.hierarchical_counts(truth_test, full)
+    exact = np.all(truth_test == full, axis=1)
+    last = np.array([next((node for node in row[::-1] if node), "") for row in truth_test], dtype=object)
+    inner = np.array([bool(node) and not taxonomy.is_leaf(node) for node in last])
+    row = {"hF1": float(hierarchical_f1_of(counts)), "exact": float(exact.mean()),
+           "inner acc": float(exact[inner].mean()) if inner.any() else float("nan"), "inner rows": int(inner.sum())}
+    predicted_nodes = max(int((full != "").sum()), 1)
+    for target in TARGETS:
+        thresholds = calibration.calibrate(truth_validation, validation.full_node_ids, validation.confidences, target)
+        exposed = np.asarray(thresholds.apply(full, test.confidences), dtype=object)
+        hierarchical = metrics.hierarchical_precision_recall_f1(truth_test, exposed)
+        row[f"cov @{target:g}"] = float((exposed != "").sum() / predicted_nodes)
+        row[f"P @{target:g}"] = hierarchical["precision"]
+    return row, counts
+
+
+def _baselines(catalog, truth_validation, truth_test) -> list[tuple[str, dict, np.ndarray, float]]:
+    from linnet.evaluation.evaluate import baseline_predictions, predict_with_baseline
+
+    results = []
     for kind in ("tfidf", "hiclass"):
         test, baseline, seconds = baseline_predictions(kind, catalog, ("train",), "test")
         validation = predict_with_baseline(baseline, catalog.subset("validation"))
-        rows.append(_quality_row(variant, f"baseline {kind}", truth_validation, validation, truth_test, test, None,
-                                 seconds, counts))
-    return rows
+        row, counts = _score(truth_validation, validation, truth_test, test, catalog.taxonomy)
+        results.append((f"baseline {kind}", row, counts, seconds))
+    return results
 
 
-def _linnet_rows(variant: str, catalog_path: Path, catalog, schema, work: Path, counts: dict) -> list[dict]:
-    """The default LinNét row, and the same trained model with the greedy descent (``decoding="greedy"``)."""
-    from linnet.evaluation.evaluate import (
-        catalog_truth,
-        load_model,
-        node_path_lookup,
-        predictions_from_outputs,
-    )
+def _linnet(catalog, path: Path, schema, work: Path, seed: int, truth_validation, truth_test):
+    from linnet.evaluation.evaluate import load_model, predictions_from_outputs
     from linnet.training.trainer import train
 
     started = time.perf_counter()
-    run = train(catalog_path, work / f"run-{variant}", schema=schema, catalog=catalog, progress=False)
+    run = train(path, work / f"run-{path.stem}-{seed}", schema=schema, catalog=catalog,
+                config={"training": {"seed": seed}}, progress=False)
     seconds = time.perf_counter() - started
     predictor = load_model(run.path)
-    lookup = node_path_lookup(predictor.taxonomy)
-    subsets = {split: catalog.subset(split) for split in ("validation", "test")}
-    truths = {split: catalog_truth(subset) for split, subset in subsets.items()}
-    rows = []
-    for decoding, name in (("path", "LinNét default"), ("greedy", "LinNét default, greedy descent")):
-        parts = {split: predictions_from_outputs(predictor.predict_prepared(subset, progress=False, decoding=decoding),
-                                                 predictor.taxonomy, subset.ids)
-                 for split, subset in subsets.items()}
-        rows.append(_quality_row(variant, name, truths["validation"], parts["validation"], truths["test"],
-                                 parts["test"], lookup, seconds, counts))
-    return rows
+    parts = {split: predictions_from_outputs(predictor.predict_prepared(catalog.subset(split), progress=False),
+                                             predictor.taxonomy, catalog.subset(split).ids)
+             for split in ("validation", "test")}
+    row, counts = _score(truth_validation, parts["validation"], truth_test, parts["test"], catalog.taxonomy)
+    row["epochs"] = run.metrics.get("epochs_run")
+    return row, counts, seconds
 
 
-def _verdict(rows: list[dict], counts: dict) -> dict:
-    baselines = [row for row in rows if row["model"].startswith("baseline")]
-    linnet = [row for row in rows if row["model"] == "LinNét default"]
-    if not baselines or not linnet:
-        return {"variant": rows[0]["variant"] if rows else "", "verdict": "LinNét row missing"}
-    best = max(baselines, key=lambda row: row["hF1"])
-    ours = linnet[0]
-    f1_margin = ours["hF1"] - best["hF1"]
-    coverage_margin = ours["leaf coverage @0.95"] - max(row["leaf coverage @0.95"] for row in baselines)
-    strict_margin = ours["leaf coverage @0.99"] - max(row["leaf coverage @0.99"] for row in baselines)
-    pair = counts.get((ours["variant"], ours["model"])), counts.get((best["variant"], best["model"]))
-    low, high = paired_bootstrap_interval(*pair) if all(part is not None for part in pair) else (np.nan, np.nan)
-    return {"variant": ours["variant"], "best baseline": best["model"], "hF1 margin": f1_margin,
-            "hF1 margin 95% interval": f"{low:+.4f} to {high:+.4f}",
-            "coverage @0.95 margin": coverage_margin, "coverage @0.99 margin": strict_margin,
-            "bar met": bool(f1_margin >= 0 and coverage_margin > 0),
-            "load avg 1/5/15 min": "/".join(f"{value:.1f}" for value in os.getloadavg())}
+def _mean(values) -> float:
+    """Mean of the defined values (NaN when none is: a catalog without inner-node labels)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("nan")
+
+
+def _summary(name: str, model: str, rows: list[dict], seconds: list[float]) -> dict:
+    def mean(key):
+        return _mean([row[key] for row in rows])
+
+    hf1 = np.array([row["hF1"] for row in rows])
+    summary = {"catalog": name, "model": model, "hF1": f"{hf1.mean():.4f} ± {hf1.std(ddof=1) if len(hf1) > 1 else 0:.4f}",
+               "exact": mean("exact"), "inner acc": mean("inner acc")}
+    for target in TARGETS:
+        summary[f"cov @{target:g}"] = mean(f"cov @{target:g}")
+        summary[f"P @{target:g}"] = mean(f"P @{target:g}")
+    summary["train s"] = float(np.mean(seconds))
+    return summary
 
 
 def run() -> dict:
-    if not (FASHION / "styles.csv").is_file():
-        return {"skipped": [{"note": f"fashion catalogue not found at {FASHION}"}]}
     from linnet.data import prepare_catalog
-    from linnet.evaluation.evaluate import DEFAULT_SPLIT
+    from linnet.evaluation.evaluate import catalog_truth
 
-    max_rows = int(os.environ.get("LINNET_QUALITY_MAX_ROWS", "0")) or None
-    split = DEFAULT_SPLIT  # the split training uses by default, so test is unseen by every model
-    tables: dict[str, list[dict]] = {}
-    verdicts = []
+    rows_per_catalog = int(os.environ.get("LINNET_QUALITY_ROWS", "6000"))
+    store_cap = int(os.environ.get("LINNET_QUALITY_STORE_CAP", "150"))
+    seeds = list(range(int(os.environ.get("LINNET_QUALITY_SEEDS", "2"))))
+    table, verdicts, sizes = [], [], []
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        variants = [("text", FASHION / "styles.csv", _schema(False)),
-                    ("text+image", _image_catalog(work, max_rows), _schema(True))]
-        for variant, path, schema in variants:
-            catalog = prepare_catalog(path, schema, max_rows=max_rows, split=split)
-            counts: dict = {}
-            rows = _baseline_rows(variant, catalog, counts)
-            try:
-                rows.extend(_linnet_rows(variant, path, catalog, schema, work, counts))
-            except ImportError as error:  # the training or inference room is not there yet
-                rows.append({"variant": variant, "model": "LinNét default", "note": f"not run: {error}"})
-            tables[f"{variant} ({len(catalog):,} products, test {int(np.sum(catalog.split == 'test')):,})"] = rows
-            verdicts.append(_verdict([row for row in rows if "hF1" in row], counts))
-    tables["bar: LinNét default vs the better baseline"] = verdicts
-    return tables
+        catalogs = _catalogs(work, rows_per_catalog, store_cap)
+        wanted = os.environ.get("LINNET_QUALITY_CATALOGS")  # e.g. "shopify exports,fashion ragged"
+        if wanted:
+            catalogs = [entry for entry in catalogs if entry[0] in {name.strip() for name in wanted.split(",")}]
+        if not catalogs:
+            return {"skipped": [{"note": f"no catalog found under {SHARED}"}]}
+        for name, path, schema, by in catalogs:
+            prepared = prepare_catalog(path, schema)
+            results: dict[str, list] = {}
+            pooled: dict[str, list] = {}
+            for seed in seeds:
+                catalog = _split(prepared, path, by, seed)
+                truth_validation = catalog_truth(catalog.subset("validation"))
+                truth_test = catalog_truth(catalog.subset("test"))
+                entries = _baselines(catalog, truth_validation, truth_test)
+                row, counts, seconds = _linnet(catalog, path, schema, work, seed, truth_validation, truth_test)
+                entries.append(("LinNét default", row, counts, seconds))
+                for model, entry, _, took in entries:  # progress: a long run's finished rows
+                    print(f"quality: {name} seed {seed} {model} ({took:.0f} s): "
+                          + ", ".join(f"{key} {value:.4f}" for key, value in entry.items() if isinstance(value, float)),
+                          file=sys.stderr, flush=True)
+                for model, row, counts, seconds in entries:
+                    results.setdefault(model, []).append((row, seconds))
+                    pooled.setdefault(model, []).append(counts)
+                sizes.append({"catalog": name, "seed": seed, "products": len(catalog),
+                              "classes": len(catalog.taxonomy),
+                              "train": int(np.sum(catalog.split == "train")),
+                              "validation": int(np.sum(catalog.split == "validation")),
+                              "test": int(np.sum(catalog.split == "test")),
+                              "test inner-labelled": row["inner rows"],
+                              "LinNét epochs": results["LinNét default"][-1][0].get("epochs")})
+            for model, entries in results.items():
+                table.append(_summary(name, model, [row for row, _ in entries], [seconds for _, seconds in entries]))
+            ours = np.mean([row["hF1"] for row, _ in results["LinNét default"]])
+            best = max((model for model in results if model.startswith("baseline")),
+                       key=lambda model: np.mean([row["hF1"] for row, _ in results[model]]))
+            low, high = paired_bootstrap_interval(np.concatenate(pooled["LinNét default"]),
+                                                  np.concatenate(pooled[best]))
+            verdicts.append({"catalog": name, "better baseline": best,
+                             "hF1 margin": float(ours - np.mean([row["hF1"] for row, _ in results[best]])),
+                             "95% interval": f"{low:+.4f} to {high:+.4f}",
+                             "inner acc margin": _mean([row["inner acc"] for row, _ in results["LinNét default"]])
+                             - _mean([row["inner acc"] for row, _ in results[best]]),
+                             "load avg 1/5/15 min": "/".join(f"{value:.1f}" for value in os.getloadavg())})
+    return {"quality by catalog (test, mean over seeds)": table, "LinNét default vs the better baseline": verdicts,
+            "catalogs and splits": sizes}

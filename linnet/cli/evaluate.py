@@ -17,6 +17,12 @@ def _node_target(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected NODE=PRECISION with a number, got {text!r}") from None
 
 
+def _add_batch_size_option(parser) -> None:
+    parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                        help="products per model call; bounds memory (default: 256, or 32 for a model that reads "
+                             "images)")
+
+
 def _add_decoding_option(parser) -> None:
     parser.add_argument("--decoding", choices=["path", "greedy"], default=None,
                         help="descent of a run directory's model (default: path; an export keeps the one it was "
@@ -31,7 +37,8 @@ def run_evaluate(args) -> int:
     metrics = evaluate_model(args.model, args.catalog, args.out, schema=schema_or_none(args), split=args.split,
                              calibration=args.calibration, unknown_labels=args.unknown_labels,
                              compare_dirs=args.compare or (), subtrees=args.subtree or (),
-                             log_mlflow=not args.no_mlflow, progress=not args.quiet, decoding=args.decoding)
+                             log_mlflow=not args.no_mlflow, progress=not args.quiet, decoding=args.decoding,
+                             batch_size=args.batch_size)
     print(evaluation_summary(metrics, args.out))
     return 0
 
@@ -42,7 +49,7 @@ def run_calibrate(args) -> int:
 
     calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
                                          dict(args.node_target or []), schema=schema_or_none(args), split=args.split,
-                                         progress=not args.quiet, decoding=args.decoding)
+                                         progress=not args.quiet, decoding=args.decoding, batch_size=args.batch_size)
     print(calibration_summary(calibration, table, args.target_precision, args.out))
     return 0
 
@@ -54,7 +61,7 @@ def run_baseline(args) -> int:
     metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),
                                 subtrees=args.subtree or (), compare_dirs=args.compare or (),
                                 calibration_target=args.target_precision, progress=not args.quiet,
-                                n_jobs=args.n_jobs)
+                                validation_path=args.validation, test_path=args.test, n_jobs=args.n_jobs)
     print(baseline_summary(metrics, args.out))
     return 0
 
@@ -62,12 +69,12 @@ def run_baseline(args) -> int:
 def register(subparsers) -> None:
     evaluate = subparsers.add_parser(
         "evaluate", help="score a run or an export on a labelled catalog and write a report",
-        description="Write predictions.csv, metrics.json, report.md and PNG plots for one split of a catalog.")
+        description="Write predictions.csv, metrics.json, report.md and PNG plots for a catalog (or one split of it).")
     evaluate.add_argument("--model", required=True, metavar="RUN_OR_EXPORT", help="run directory or exported model")
     evaluate.add_argument("--catalog", required=True, help="labelled catalog file")
     evaluate.add_argument("--out", required=True, metavar="DIR", help="report directory")
-    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test", "all"],
-                          help="which split of the catalog to score, by the run's split settings (default: test)")
+    evaluate.add_argument("--split", default="all", choices=["train", "validation", "test", "all"],
+                          help="score one hash split of --catalog (default: all of it)")
     evaluate.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate'")
     evaluate.add_argument("--unknown-labels", default="score", choices=["score", "skip", "ancestor"],
                           help="labels outside the model's tree: score as misses (default), skip, or cut to the "
@@ -77,6 +84,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--no-mlflow", action="store_true", help="do not log to the run's MLflow store")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_decoding_option(evaluate)
+    _add_batch_size_option(evaluate)
     add_schema_options(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
@@ -93,13 +101,18 @@ def register(subparsers) -> None:
                            help="which split to fit the thresholds on (default: validation)")
     calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_decoding_option(calibrate)
+    _add_batch_size_option(calibrate)
     add_schema_options(calibrate)
     calibrate.set_defaults(func=run_calibrate)
 
     baseline = subparsers.add_parser(
         "baseline", help="train and score a TF-IDF or hiclass baseline on the same split and metrics",
-        description="Train on the train (+validation) split, score the test split, write the same report as evaluate.")
+        description="Train on the train (+validation) split, score the test split, write the same report as evaluate. "
+                    "With --test FILE: train on all of --catalog (and --validation FILE) and score all of FILE.")
     baseline.add_argument("--catalog", required=True, help="labelled catalog file")
+    baseline.add_argument("--validation", metavar="FILE",
+                          help="labelled catalog for validation (thresholds with --target-precision; else it trains too)")
+    baseline.add_argument("--test", metavar="FILE", help="labelled catalog to score whole (default: --catalog's test split)")
     baseline.add_argument("--out", required=True, metavar="DIR", help="report directory (the same files as evaluate)")
     baseline.add_argument("--kind", default="tfidf", choices=["tfidf", "hiclass"],
                           help="TF-IDF + LinearSVC per level, or hiclass's local classifier per parent node "

@@ -33,6 +33,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create (never overwritten)")
     parser.add_argument("--config", metavar="YAML", help="training config (default: built-in defaults, "
                         "the same as training/configs/default.yaml)")
+    parser.add_argument("--validation", metavar="FILE",
+                        help="labelled catalog to validate on (default: a 10%% split of --catalog; with it, all of "
+                             "--catalog trains)")
     parser.add_argument("--taxonomy", metavar="FILE", help="taxonomy file (default: infer the tree from the catalog)")
     parser.add_argument("--epochs", type=positive_int, metavar="N", help="override training.epochs")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished run in --out")
@@ -80,5 +83,6 @@ def _train(args: argparse.Namespace) -> int:
         Path(args.catalog), Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
         resume=args.resume, max_rows=args.max_rows, progress=not args.quiet,
         errors_path=args.errors_file, max_bad_rows=args.max_bad_rows,
+        validation_path=Path(args.validation) if args.validation else None,
     )
     return 0

@@ -15,6 +15,10 @@ from linnet.errors import ConfigError
 
 SPLIT_NAMES = ("train", "validation", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+#: Training's default (``data.split``): all but a small validation split trains; the user's own test file
+#: (``linnet evaluate --catalog``, scored whole) is the test set. A held-out test slice of the training file
+#: is opt-in (``data.split: [0.7, 0.15, 0.15]``).
+TRAINING_FRACTIONS = (0.9, 0.1, 0.0)
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:

@@ -42,9 +42,13 @@ from linnet.serving.predict import Predictor, load_predictor
 logger = logging.getLogger(__name__)
 
 UNKNOWN_LABEL_MODES = ("score", "skip", "ancestor")
-#: Train/validation/test fractions of training's default config (``data.split``), which baselines use too so
-#: that a baseline's test split is a default run's test split. One source of truth: the data room's default.
+#: Train/validation/test fractions of a baseline given one file (its test split is its hash "test" slice, as
+#: for a run trained with ``data.split: [0.7, 0.15, 0.15]``); with ``--test FILE`` the files are the splits.
 DEFAULT_SPLIT = tuple(DEFAULT_FRACTIONS)
+#: Products per model call when evaluating (`load_model`): text models, and models that run an image CNN,
+#: whose activations take tens of MB per 224-pixel image (512 of them were OOM-killed at 16 GB).
+TEXT_BATCH_SIZE = 256
+IMAGE_BATCH_SIZE = 32
 PLOT_FILES = {
     "level_accuracy": "level_accuracy.png",
     "precision_coverage": "precision_coverage.png",
@@ -382,20 +386,24 @@ def baseline_predictions(kind: str, catalog, train_split=("train", "validation")
     Returns:
         ``(predictions on eval_split, fitted baseline, training seconds)``.
     """
+    train = catalog.subset(list(train_split) if not isinstance(train_split, str) else train_split)
+    evaluated = catalog.subset(eval_split)
+    if len(train) == 0 or len(evaluated) == 0:
+        raise EvaluationError(f"baseline {kind}: empty split (train {len(train)} rows, {eval_split} {len(evaluated)} rows)")
+    baseline, seconds = fit_baseline(kind, train.texts, train.labels, catalog.taxonomy, **params)
+    return predict_with_baseline(baseline, evaluated), baseline, seconds
+
+
+def fit_baseline(kind: str, texts: Mapping, labels, taxonomy, **params) -> tuple[object, float]:
+    """``(baseline fitted on texts {field: [N]} and labels int [N, L] of taxonomy, training seconds)``."""
     from linnet.evaluation.baselines import (  # lazy: sklearn
         make_baseline,
         product_texts,
     )
 
-    train = catalog.subset(list(train_split) if not isinstance(train_split, str) else train_split)
-    evaluated = catalog.subset(eval_split)
-    if len(train) == 0 or len(evaluated) == 0:
-        raise EvaluationError(f"baseline {kind}: empty split (train {len(train)} rows, {eval_split} {len(evaluated)} rows)")
     started = time.perf_counter()
-    baseline = make_baseline(kind, **params).fit(product_texts(train.texts),
-                                                 labels_to_node_ids(train.labels, catalog.taxonomy))
-    seconds = time.perf_counter() - started
-    return predict_with_baseline(baseline, evaluated), baseline, seconds
+    baseline = make_baseline(kind, **params).fit(product_texts(texts), labels_to_node_ids(labels, taxonomy))
+    return baseline, time.perf_counter() - started
 
 
 def predict_with_baseline(baseline, catalog) -> LevelPredictions:
@@ -411,12 +419,23 @@ def predict_with_baseline(baseline, catalog) -> LevelPredictions:
 
 
 def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=None, subtrees=(), compare_dirs=(),
-                      calibration_target: float | None = None, progress: bool = False, **params) -> dict:
+                      calibration_target: float | None = None, progress: bool = False, validation_path=None,
+                      test_path=None, **params) -> dict:
     """Train a baseline on the train+validation splits, evaluate on test, write the same report as a model.
 
     With ``calibration_target``, thresholds are fitted on the validation split (the baseline then trained on
     train only) and applied to test, as ``linnet calibrate`` does for a model.
+
+    With ``test_path`` (``--test FILE``) the files are the splits, as for a model: all of ``catalog_path``
+    trains (with ``validation_path`` too, unless it fits the thresholds), and all of ``test_path`` is scored,
+    its labels outside the training tree scored as misses (as `evaluate_model` does by default).
     """
+    if test_path is None and validation_path is not None:
+        raise ConfigError("--validation FILE needs --test FILE for a baseline (without it the splits are hash "
+                          "slices of --catalog)")
+    if test_path is not None:
+        return _evaluate_baseline_on_files(kind, catalog_path, validation_path, test_path, out_dir, schema, subtrees,
+                                           compare_dirs, calibration_target, progress, **params)
     catalog = prepare_catalog(catalog_path, schema, progress=progress,
                               split=tuple(split_fractions or DEFAULT_SPLIT))
     if catalog.taxonomy is None or catalog.labels.shape[1] == 0:
@@ -425,11 +444,7 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
     predictions, baseline, seconds = baseline_predictions(kind, catalog, train_split, "test", **params)
     calibration = None
     if calibration_target is not None:
-        validation = catalog.subset("validation")
-        val_predictions = predict_with_baseline(baseline, validation)
-        calibration = calibration_lib.calibrate(catalog_truth(validation), val_predictions.full_node_ids,
-                                                val_predictions.confidences, calibration_target,
-                                                taxonomy_fingerprint=catalog.taxonomy.fingerprint())
+        calibration = _baseline_calibration(baseline, catalog.subset("validation"), calibration_target)
     predictions.extra = {"model": f"baseline:{kind}", "training_seconds": seconds,
                          "unknown_labels": {"mode": "score", "count": 0}}
     test = catalog.subset("test")
@@ -438,18 +453,63 @@ def evaluate_baseline(kind: str, catalog_path, out_dir, schema, split_fractions=
                                 calibration, values, subtrees, compare_dirs)
 
 
+def _baseline_calibration(baseline, validation, target: float):
+    """Thresholds for ``target`` fitted on a fitted baseline's predictions for ``validation``."""
+    predictions = predict_with_baseline(baseline, validation)
+    return calibration_lib.calibrate(catalog_truth(validation), predictions.full_node_ids, predictions.confidences,
+                                     target, taxonomy_fingerprint=validation.taxonomy.fingerprint())
+
+
+def _evaluate_baseline_on_files(kind, catalog_path, validation_path, test_path, out_dir, schema, subtrees,
+                                compare_dirs, calibration_target, progress, **params) -> dict:
+    """`evaluate_baseline` with one file per split (``--catalog``, ``--validation``, ``--test``)."""
+    catalog = prepare_catalog(catalog_path, schema, split=(1.0, 0.0, 0.0), progress=progress)
+    if catalog.taxonomy is None or catalog.labels.shape[1] == 0:
+        raise EvaluationError(f"{catalog_path}: no category labels; a baseline needs labelled products")
+    validation = None
+    if validation_path is not None:
+        # Labelled against the training tree (a path it lacks is cut to its deepest known node), as training does.
+        validation = prepare_catalog(validation_path, schema, taxonomy=catalog.taxonomy, unknown_labels="ancestor",
+                                     split=(0.0, 1.0, 0.0), progress=progress)
+    if calibration_target is not None and validation is None:
+        raise ConfigError("--target-precision with --test FILE needs --validation FILE to fit the thresholds on")
+    texts, labels = catalog.texts, catalog.labels
+    if validation is not None and calibration_target is None:
+        texts = {key: np.concatenate([value, validation.texts[key]]) for key, value in texts.items()}
+        labels = np.concatenate([labels, validation.labels])
+    baseline, seconds = fit_baseline(kind, texts, labels, catalog.taxonomy, **params)
+    calibration = (_baseline_calibration(baseline, validation, calibration_target)
+                   if calibration_target is not None else None)
+    test, truth, n_unknown = prepare_for_evaluation(test_path, schema, catalog.taxonomy, split="all",
+                                                    progress=progress)
+    predictions = predict_with_baseline(baseline, test)
+    predictions.extra = {"model": f"baseline:{kind}", "training_seconds": seconds,
+                         "unknown_labels": {"mode": "score", "count": n_unknown}}
+    values = None if test.values is None else np.nan_to_num(test.values)
+    return evaluate_predictions(out_dir, f"baseline {kind}", truth, predictions, catalog.taxonomy, calibration,
+                                values, subtrees, compare_dirs)
+
+
 # ------------------------------------------------------------------------------------------ the model path
-def load_model(model_path, decoding: str | None = None) -> Predictor:
+def load_model(model_path, decoding: str | None = None, batch_size: int | None = None) -> Predictor:
     """The serving room's `linnet.serving.predict.Predictor` for a run directory or an exported SavedModel.
 
     ``decoding``: the descent (`linnet.inference.classifier.HierarchicalClassifier`); None is the model's own
     (``"path"`` for a run directory, the one an export was made with). An export's is fixed: asking for another is
     an error. A run is evaluated without the ``calibration.json`` it may hold: thresholds come from
-    ``calibration=`` (see `evaluate_model`).
+    ``calibration=`` (see `evaluate_model`). ``batch_size``: products per model call, which bounds the memory
+    (an image CNN's activations grow with it); None: `TEXT_BATCH_SIZE`, or `IMAGE_BATCH_SIZE` for a model that
+    reads images.
     """
     if not Path(model_path).exists():
         raise ConfigError(f"--model {model_path}: no such run or export directory")
-    return load_predictor(model_path, decoding=decoding, run_calibration=False)
+    if batch_size is not None and int(batch_size) < 1:
+        raise ConfigError(f"--batch-size must be positive, got {batch_size}")
+    predictor = load_predictor(model_path, decoding=decoding, run_calibration=False,
+                               batch_size=int(batch_size or TEXT_BATCH_SIZE))
+    if batch_size is None and predictor.image_size:
+        predictor.batch_size = IMAGE_BATCH_SIZE
+    return predictor
 
 
 def raw_frame(catalog_path, catalog, format: str | None = None):
@@ -505,16 +565,19 @@ def predictions_from_outputs(outputs: Mapping, taxonomy, ids) -> LevelPrediction
 
 def predict_on_catalog(predictor, catalog_path, catalog, progress: bool = True) -> LevelPredictions:
     """Predictions for every product of a prepared catalog, from a run (its tf.data pipeline, which keeps the
-    per-level probabilities for top-k accuracy) or an export (the raw catalog rows)."""
+    per-level probabilities for top-k accuracy) or an export (the raw catalog rows), ``predictor.batch_size``
+    products per model call."""
+    batch_size = int(predictor.batch_size)
     if getattr(predictor, "classifier", None) is not None:
-        return predictions_from_outputs(predictor.predict_prepared(catalog, progress=progress), predictor.taxonomy,
-                                        catalog.ids)
-    return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, progress=progress)
+        return predictions_from_outputs(predictor.predict_prepared(catalog, batch_size=batch_size, progress=progress),
+                                        predictor.taxonomy, catalog.ids)
+    return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, batch_size=batch_size,
+                             progress=progress)
 
 
 def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress,
-                                calibration=None, decoding: str | None = None):
-    predictor = load_model(model_path, decoding)
+                                calibration=None, decoding: str | None = None, batch_size: int | None = None):
+    predictor = load_model(model_path, decoding, batch_size)
     if calibration is not None:  # refuse a file fitted for another tree or decoding before any prediction is made
         calibration.check_taxonomy(predictor.taxonomy, source="calibration", decoding=predictor.decoding)
     schema = schema or predictor.schema
@@ -528,10 +591,10 @@ def _model_predictions_on_split(model_path, catalog_path, schema, split, unknown
     return predictor, catalog, truth, n_unknown, predictions
 
 
-def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = "test", calibration=None,
+def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = "all", calibration=None,
                    unknown_labels: str = "score", compare_dirs: Sequence = (), subtrees: Sequence = (),
                    split_fractions=None, log_mlflow: bool = True, progress: bool = True,
-                   decoding: str | None = None) -> dict:
+                   decoding: str | None = None, batch_size: int | None = None) -> dict:
     """Evaluate a run directory or an export on one split of a catalog and write the report directory.
 
     Args:
@@ -539,7 +602,8 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
         catalog_path: labelled catalog.
         out_dir: report directory (``predictions.csv``, ``metrics.json``, ``report.md``, PNG plots).
         schema: column roles; the model's own schema by default.
-        split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
+        split: ``"all"`` (default: the file the user passes is scored whole), or one hash split of it,
+            ``"train"``, ``"validation"`` or ``"test"`` (cut as the run's ``data.split`` cut it).
         calibration: a :class:`~linnet.evaluation.calibration.Calibration` or a calibration file; None keeps the
             model's own thresholds.
         unknown_labels: ``"score"``, ``"skip"`` or ``"ancestor"`` (see :func:`prepare_for_evaluation`).
@@ -547,6 +611,7 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
         subtrees: nodes (path strings) to break scores down by; every level-1 node by default.
         log_mlflow: log scores and files to the run's MLflow store when ``model_path`` is a run directory.
         decoding: ``"path"`` or ``"greedy"`` descent (see :func:`load_model`); None: the model's own.
+        batch_size: products per model call (see :func:`load_model`; None: by whether the model reads images).
 
     Returns:
         The metrics dict written to ``metrics.json``.
@@ -559,7 +624,8 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
     if calibration is not None and not isinstance(calibration, calibration_lib.Calibration):
         calibration = calibration_lib.Calibration.load(calibration)
     predictor, catalog, truth, n_unknown, predictions = _model_predictions_on_split(
-        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress, calibration, decoding)
+        model_path, catalog_path, schema, split, unknown_labels, split_fractions, progress, calibration, decoding,
+        batch_size)
     predictions.extra = {"model": str(model_path), "split": split,
                          "unknown_labels": {"mode": unknown_labels, "count": n_unknown}}
     notes = [f"{n_unknown} product(s) carry a label outside the model's tree (--unknown-labels {unknown_labels})."]
@@ -572,7 +638,8 @@ def evaluate_model(model_path, catalog_path, out_dir, schema=None, split: str = 
 
 def calibrate_model(model_path, catalog_path, out_path, target_precision: float = 0.95, node_targets=None,
                     schema=None, split: str = "validation", split_fractions=None, table_targets=None,
-                    progress: bool = True, decoding: str | None = None) -> tuple[calibration_lib.Calibration, list]:
+                    progress: bool = True, decoding: str | None = None,
+                    batch_size: int | None = None) -> tuple[calibration_lib.Calibration, list]:
     """Fit thresholds on a validation split, write the calibration file, return it with the trade-off table.
 
     ``decoding`` (None: the model's own, see :func:`load_model`) is the descent whose confidences the
@@ -582,7 +649,8 @@ def calibrate_model(model_path, catalog_path, out_path, target_precision: float 
     for node, target in (node_targets or {}).items():
         calibration_lib.check_target(target, f"target precision of node {node!r}")
     predictor, _, truth, _, predictions = _model_predictions_on_split(
-        model_path, catalog_path, schema, split, "skip", split_fractions, progress, decoding=decoding)
+        model_path, catalog_path, schema, split, "skip", split_fractions, progress, decoding=decoding,
+        batch_size=batch_size)
     lookup = node_path_lookup(predictor.taxonomy)
     reverse = {path: node for node, path in lookup.items()}
     # Node targets may name a node by id or by path; the file stores ids.

@@ -10,10 +10,13 @@ The trained functional model gives one softmax per taxonomy level. The wrapper t
    - ``"path"`` (default): the class heading the best whole path below it, the path's score being the sum
      of its levels' log-probabilities. The descent then ends on the path that maximises
      ``log p_1 + log p_2 + ...``, so a confident leaf head can overrule an unsure level above it (two
-     parents sharing a leaf name, say). A leaf above the deepest level ends its path there, so in a ragged
-     tree it competes with its siblings' subtrees on fewer terms: a deeper path wins only when its deeper
-     levels are sure too.
-   - ``"greedy"``: the class with the highest probability at its own level.
+     parents sharing a leaf name, say). With stop classes (`linnet.model.stops`, the default) a path that
+     ends at a node above the deepest level adds that node's "ends here" probability from the level below:
+     a shallow leaf cannot win on having fewer terms, and an inner node that carries labels is a candidate,
+     chosen when its stop column outweighs its children. (A model saved without stop classes ends paths at
+     leaves only, a shallow leaf paying fewer terms.)
+   - ``"greedy"``: the class with the highest probability at its own level (a stop column among the
+     children ends the path at the class above).
 
    The confidence of each level follows the decoding. ``"path"``: the posterior probability that the true
    path passes through the chosen class, ``p(path) = softmax(path scores)`` over every root-to-leaf path and
@@ -52,7 +55,7 @@ import tensorflow as tf
 
 from linnet.errors import ConfigError
 from linnet.inference.calibration_file import check_decoding, load_calibration
-from linnet.model import names
+from linnet.model import names, output_sizes, stop_counts
 from linnet.taxonomy import Taxonomy
 
 PATH_SEPARATOR = " > "
@@ -141,12 +144,29 @@ class HierarchicalClassifier(keras.Model):
                               f"{self.num_levels} and embedding for a {self.num_levels}-level taxonomy")
 
         # Plain NumPy here; call() turns them into graph constants (small: the tree's size, not the batch's).
-        self._child_masks = [None] + [taxonomy.child_mask(level) for level in range(2, self.num_levels + 1)]
-        self._has_children = [mask.any(axis=1) for mask in self._child_masks[1:]] + [
-            np.zeros(len(taxonomy.classes(self.num_levels)), dtype=bool)]
-        self._parent_index = [None] + [taxonomy.parent_index(level) for level in range(2, self.num_levels + 1)]
+        # The descent runs on the *augmented* tree of `linnet.model.stops`: with stop classes, every class of
+        # level k-1 has one more child at level k, its stop column (index n_k + its own index), so every node
+        # ends exactly one path. A model without stop columns (saved before them) has the plain tree.
+        self._real_sizes = [len(taxonomy.classes(level)) for level in range(1, self.num_levels + 1)]
+        self._stop_counts = _stop_layout(model, self._real_sizes)
+        sizes = [real + stops for real, stops in zip(self._real_sizes, self._stop_counts)]
+        self._child_masks, self._parent_index = [None], [None]
+        for level in range(2, self.num_levels + 1):
+            mask = np.zeros((sizes[level - 2], sizes[level - 1]), dtype=bool)
+            above, here = self._real_sizes[level - 2], self._real_sizes[level - 1]
+            mask[:above, :here] = taxonomy.child_mask(level)
+            parents = taxonomy.parent_index(level).astype(np.int32)
+            if self._stop_counts[level - 1]:
+                mask[:above, here:] = np.eye(above, dtype=bool)
+                parents = np.concatenate([parents, np.arange(above, dtype=np.int32)])
+            self._child_masks.append(mask)
+            self._parent_index.append(parents)
+        self._has_children = [mask.any(axis=1) for mask in self._child_masks[1:]] + [np.zeros(sizes[-1], dtype=bool)]
         self._level_node_ids = [np.array(taxonomy.classes(level), dtype=object) for level in range(1, self.num_levels + 1)]
         self._level_names = [np.array([taxonomy.name(node) for node in ids], dtype=object) for ids in self._level_node_ids]
+        # The node each column of a level stands for: its class, or for a stop column the node it ends at.
+        self._column_node_ids = [ids if not stops else np.concatenate([ids, self._level_node_ids[level - 1]])
+                                 for level, (ids, stops) in enumerate(zip(self._level_node_ids, self._stop_counts))]
         self._leaf_columns = [np.flatnonzero(~has).astype(np.int32) for has in self._has_children]
         self._leaf_count = int(sum(len(columns) for columns in self._leaf_columns))
         self._path_classes = self._leaf_paths()
@@ -191,26 +211,45 @@ class HierarchicalClassifier(keras.Model):
 
     # ------------------------------------------------------------------ graph
     def scores(self, inputs):
-        """The model's raw per-level probabilities and embedding: ``{"level_k": [B, n_k], "embedding": [B, D]}``."""
+        """The model's raw per-level probabilities and embedding: ``{"level_k": [B, n_k], "embedding": [B, D]}``,
+        plus ``"stop_k": [B, n_{k-1}]`` (the probability that the path ends at each class of level k-1) for
+        each level with stop columns (`linnet.model.stops`)."""
         outputs = self.model(inputs, training=False)
-        wanted = [names.level_output(level) for level in range(1, self.num_levels + 1)] + [names.EMBEDDING]
-        return {name: outputs[name] for name in wanted}
+        scores = {names.EMBEDDING: outputs[names.EMBEDDING]}
+        for level in range(1, self.num_levels + 1):
+            probabilities = outputs[names.level_output(level)]
+            real = self._real_sizes[level - 1]
+            scores[names.level_output(level)] = probabilities[:, :real] if self._stop_counts[level - 1] else probabilities
+            if self._stop_counts[level - 1]:
+                scores[stop_output(level)] = probabilities[:, real:]
+        return scores
 
     def call(self, inputs, training=False):
         return self.classify(self.scores(inputs))
 
     def classify(self, scores):
         """Descent, thresholds and names from ``scores`` (the dict `scores` returns); TF ops only."""
-        probabilities = [tf.convert_to_tensor(scores[names.level_output(level)], tf.float32)
-                         for level in range(1, self.num_levels + 1)]
+        probabilities = []
+        for level in range(1, self.num_levels + 1):
+            level_probabilities = tf.convert_to_tensor(scores[names.level_output(level)], tf.float32)
+            if self._stop_counts[level - 1]:
+                if stop_output(level) not in scores:
+                    raise ConfigError(f"scores lack {stop_output(level)!r}: this model has stop classes "
+                                      "(take the scores from HierarchicalClassifier.scores)")
+                level_probabilities = tf.concat(
+                    [level_probabilities, tf.convert_to_tensor(scores[stop_output(level)], tf.float32)], axis=1)
+            probabilities.append(level_probabilities)
         batch = tf.shape(probabilities[0])[0]
         if self.decoding == "path":
-            chosen, path_scores = self._best_path(probabilities)
-            confidences = self._path_posteriors(path_scores, chosen)
+            columns, path_scores = self._best_path(probabilities)
+            confidences = self._path_posteriors(path_scores, columns)
         else:
-            chosen = self._greedy_path(probabilities)
+            columns = self._greedy_path(probabilities)
             confidences = [tf.where(ids >= 0, tf.gather(level_probabilities, tf.maximum(ids, 0), batch_dims=1), 0.0)
-                           for ids, level_probabilities in zip(chosen, probabilities)]
+                           for ids, level_probabilities in zip(columns, probabilities)]
+        # A stop column ends the path at the level above: no class at its own level.
+        chosen = [tf.where(ids < real, ids, -1) for ids, real in zip(columns, self._real_sizes)]
+        confidences = [tf.where(ids >= 0, confidence, 0.0) for ids, confidence in zip(chosen, confidences)]
         full_class_ids = tf.stack(chosen, axis=1)
         confidence_matrix = tf.stack(confidences, axis=1)
 
@@ -327,20 +366,20 @@ class HierarchicalClassifier(keras.Model):
         """Leaves scored by the product of conditional probabilities along their path (sums to 1 over leaves)."""
         path_scores = probabilities[0]
         leaf_scores = [tf.gather(path_scores, self._leaf_columns[0], axis=1)]
-        leaf_ids = [self._level_node_ids[0][self._leaf_columns[0]]]
+        leaf_ids = [self._column_node_ids[0][self._leaf_columns[0]]]
         for level in range(2, self.num_levels + 1):
             parent_index = tf.constant(self._parent_index[level - 1])
             level_probabilities = probabilities[level - 1]
-            parent_count = len(self._level_node_ids[level - 2])
+            parent_count = len(self._column_node_ids[level - 2])
             # Mass of each parent's children, per product: segment sum over the class axis.
             sibling_mass = tf.transpose(tf.math.unsorted_segment_sum(
                 tf.transpose(level_probabilities), parent_index, parent_count))
             conditional = tf.math.divide_no_nan(level_probabilities, tf.gather(sibling_mass, parent_index, axis=1))
             path_scores = tf.gather(path_scores, parent_index, axis=1) * conditional
             leaf_scores.append(tf.gather(path_scores, self._leaf_columns[level - 1], axis=1))
-            leaf_ids.append(self._level_node_ids[level - 1][self._leaf_columns[level - 1]])
+            leaf_ids.append(self._column_node_ids[level - 1][self._leaf_columns[level - 1]])
         all_scores = tf.concat(leaf_scores, axis=1)
-        all_ids = tf.constant(_utf8(np.concatenate(leaf_ids)))
+        all_ids = tf.constant(_utf8(np.concatenate(leaf_ids)))  # a stop column names the node it ends at
         top_scores, top_indices = tf.math.top_k(all_scores, k=self._k)
         return tf.gather(all_ids, top_indices), top_scores
 
@@ -363,6 +402,28 @@ class HierarchicalClassifier(keras.Model):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
         return cls(**config)
+
+
+def stop_output(level: int) -> str:
+    """Key of level ``level``'s stop probabilities in `HierarchicalClassifier.scores`."""
+    return f"stop_{level}"
+
+
+def _stop_layout(model, real_sizes: Sequence[int]) -> list[int]:
+    """Stop columns per level of ``model``'s outputs: `linnet.model.stops`' layout when each level's output is
+    ``n_k + n_{k-1}`` wide, none when it is ``n_k`` wide (a model saved before stop classes); `ConfigError`
+    for any other width."""
+    output = getattr(model, "output", None)
+    if not isinstance(output, Mapping):
+        return [0] * len(real_sizes)
+    widths = [output[names.level_output(level)].shape[-1] for level in range(1, len(real_sizes) + 1)]
+    if any(width is None for width in widths) or list(widths) == list(real_sizes):
+        return [0] * len(real_sizes)
+    if list(widths) == output_sizes(real_sizes, stop_classes=True):
+        return stop_counts(real_sizes)
+    raise ConfigError(f"model {model.name!r} has level outputs of widths {list(widths)}; the taxonomy has "
+                      f"{list(real_sizes)} classes per level (with stop classes: "
+                      f"{output_sizes(real_sizes, stop_classes=True)})")
 
 
 def _utf8(strings: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from linnet.model.losses import (
     MaskedSparseCategoricalAccuracy,
     MaskedSparseCategoricalCrossentropy,
 )
+from linnet.model.stops import output_sizes, stop_counts, with_stop_labels
 
 __all__ = [
     "HashedLinear",
@@ -39,5 +40,8 @@ __all__ = [
     "level_weight_scheduler",
     "level_weights_for_epoch",
     "make_level_weight_variables",
+    "output_sizes",
+    "stop_counts",
     "wide_bucket_count",
+    "with_stop_labels",
 ]

@@ -57,6 +57,7 @@ from linnet.model.names import (
     wide_level,
     wide_scale,
 )
+from linnet.model.stops import output_sizes
 
 # The names these two functions gave are linnet.model.names' now; kept for callers (tests/training).
 leaf_cosine_layer_name = cosine_output
@@ -130,7 +131,8 @@ def build_model(
     Returns:
         A ``keras.Model`` with inputs named by feature key (``tf.string [B]`` per text field, plus
         ``image`` ``float32 [B, S, S, 3]`` and ``image_present`` ``float32 [B]`` with images) and a dict of
-        outputs ``level_1`` … ``level_L`` (softmax ``[B, n_k]``) and ``embedding`` (``[B, D]``, L2-normalised).
+        outputs ``level_1`` … ``level_L`` (softmax ``[B, n_k]``, ``[B, n_k + n_{k-1}]`` for ``k >= 2`` with
+        ``stop_classes``: `linnet.model.stops`) and ``embedding`` (``[B, D]``, L2-normalised).
 
     Raises:
         ConfigError: taxonomy deeper than ``max_levels``, unknown encoder, image encoder without
@@ -150,7 +152,8 @@ def build_model(
     if isinstance(config, dict):
         config = ModelConfig.from_dict(config)
     num_levels = check_taxonomy_depth(config, taxonomy)
-    class_counts = [len(taxonomy.classes(level)) for level in range(1, num_levels + 1)]
+    class_counts = output_sizes([len(taxonomy.classes(level)) for level in range(1, num_levels + 1)],
+                                config.stop_classes)
 
     inputs: dict[str, keras.KerasTensor] = {}
     branches = []

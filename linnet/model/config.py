@@ -130,6 +130,10 @@ class ModelConfig:
         wide: the wide linear path over hashed n-grams (the n-gram encoder's ids; with ``wide.with_pretrained``
             also beside a pretrained text encoder, over a featurizer of its own).
         max_levels: the deepest taxonomy this config accepts; deeper trees are a ConfigError.
+        stop_classes: each level's head also predicts "the path ends at this node of the level above" (one
+            column per class of that level, `linnet.model.stops`), so a ragged tree's shallow leaves and
+            labelled inner nodes compete with deeper paths on one footing; false: the heads have only the
+            real classes and a path may end only at a leaf (the models saved before this option).
     """
 
     text_encoder: dict | None = dataclasses.field(default_factory=lambda: {"name": "hashed_ngrams"})
@@ -147,6 +151,7 @@ class ModelConfig:
     arcface_margin: float = 0.2
     wide: WideConfig = dataclasses.field(default_factory=WideConfig)
     max_levels: int = 10
+    stop_classes: bool = True
 
     def validate(self, where: str = "model") -> None:
         if self.text_encoder is None and self.image_encoder is None:

@@ -1,7 +1,9 @@
 """The Keras callbacks of a training run: backups for ``--resume``, checkpoints, early stopping, timing.
 
-`run_callbacks` lists the run's own callbacks in the order ``fit`` calls them; `SeedStateBackup` and
-`EpochTimer` are the two it defines itself (weight averaging lives in `linnet.training.regularizers`).
+`run_callbacks` lists the run's own callbacks in the order ``fit`` calls them; `SeedStateBackup`,
+`EpochTimer`, `TreeAccuracy` (the whole-tree quantity early stopping and the kept checkpoint watch) and
+`TreeEarlyStopping` (which says why training stopped) are the ones it defines itself (weight averaging lives in
+`linnet.training.regularizers`).
 
 Example:
     >>> from linnet.training.callbacks import EpochTimer
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
@@ -25,6 +28,8 @@ from linnet.training.regularizers import WeightAveraging
 from linnet.training.run_directory import STATE_DIR
 
 BACKUP_DIR = "backup"
+#: What early stopping and the kept checkpoint monitor when there is a validation split (`TreeAccuracy`).
+TREE_METRIC = "val_tree_accuracy"
 
 
 def backup_dir(run_dir: Path) -> Path:
@@ -41,10 +46,17 @@ def completed_epochs_of(run_dir: Path) -> int:
         return 0
 
 
-def run_callbacks(fit: FitConfig, run_dir: Path, num_levels: int, has_validation: bool) -> list:
-    """The callbacks ``training`` asks for: weight averaging, backup, checkpoints, early stopping, TensorBoard."""
+def run_callbacks(fit: FitConfig, run_dir: Path, num_levels: int, has_validation: bool, *,
+                  labelled_per_level: Sequence[int] | None = None, report: Callable[[str], None] | None = None) -> list:
+    """The callbacks ``training`` asks for: weight averaging, backup, the whole-tree validation accuracy,
+    checkpoints, early stopping, TensorBoard.
+
+    With a validation split, checkpoints and early stopping monitor `TREE_METRIC` (`TreeAccuracy` over
+    ``labelled_per_level``, the validation products labelled at each level; None: every level counts the same),
+    so a ragged tree whose deepest level labels a handful of products is not judged by that level alone.
+    ``report`` receives early stopping's one-line account of why training stopped and which epoch it kept.
+    """
     callbacks = []
-    leaf_metric = f"val_{names.level_output(num_levels)}_accuracy"
     if fit.average_weights_from_epoch:
         # First: it swaps the averaged weights in before validation and the other callbacks' epoch end.
         state = backup_dir(run_dir) / "weight_average.npz" if fit.backup_and_restore else None
@@ -52,20 +64,78 @@ def run_callbacks(fit: FitConfig, run_dir: Path, num_levels: int, has_validation
     if fit.backup_and_restore:
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir(run_dir))))
         callbacks.append(SeedStateBackup(backup_dir(run_dir) / "seed_states.npz"))
+    if has_validation:
+        # Before the checkpoint and early stopping: they read what it adds to the epoch's logs.
+        callbacks.append(TreeAccuracy(labelled_per_level if labelled_per_level is not None else [1] * num_levels))
     if fit.checkpoints:
         (run_dir / STATE_DIR / "checkpoints").mkdir(parents=True, exist_ok=True)
         callbacks.append(keras.callbacks.ModelCheckpoint(
             str(run_dir / STATE_DIR / "checkpoints" / "best.weights.h5"), save_weights_only=True,
-            monitor=leaf_metric if has_validation else "loss", mode="max" if has_validation else "min",
+            monitor=TREE_METRIC if has_validation else "loss", mode="max" if has_validation else "min",
             save_best_only=True,
         ))
     if fit.early_stopping_patience and has_validation:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=leaf_metric, mode="max", patience=fit.early_stopping_patience, restore_best_weights=True,
-        ))
+        callbacks.append(TreeEarlyStopping(patience=fit.early_stopping_patience, report=report))
     if fit.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), update_freq="epoch", write_graph=False))
     return callbacks
+
+
+class TreeAccuracy(keras.callbacks.Callback):
+    """Adds `TREE_METRIC` to the epoch logs: every level's validation accuracy weighted by the validation
+    products labelled at that level, i.e. the share of all (product, level) labels the heads get right.
+
+    With stop classes (`linnet.model.stops`) a product's label one level below its last node is its "ends
+    here" column, so ending a path at the right depth counts too. A level without labelled validation
+    products has weight 0 (its accuracy is undefined), so no single thinly labelled level decides.
+
+    Example:
+        >>> logs = {"val_level_1_accuracy": 1.0, "val_level_2_accuracy": 0.5}
+        >>> TreeAccuracy([30, 10]).on_epoch_end(0, logs)
+        >>> logs[TREE_METRIC]
+        0.875
+    """
+
+    def __init__(self, labelled_per_level: Sequence[int]):
+        super().__init__()
+        self.labelled_per_level = [int(count) for count in labelled_per_level]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        pairs = [(count, logs.get(f"val_{names.level_output(level)}_accuracy"))
+                 for level, count in enumerate(self.labelled_per_level, start=1)]
+        pairs = [(count, float(value)) for count, value in pairs if count > 0 and value is not None]
+        if pairs:
+            logs[TREE_METRIC] = sum(count * value for count, value in pairs) / sum(count for count, _ in pairs)
+
+
+class TreeEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping on `TREE_METRIC` (best weights restored) that says why training ended: ``reason`` after
+    ``fit``, also passed to ``report`` (the trainer prints it)."""
+
+    def __init__(self, patience: int, report: Callable[[str], None] | None = None):
+        super().__init__(monitor=TREE_METRIC, mode="max", patience=patience, restore_best_weights=True)
+        self.report = report
+        self.reason: str | None = None
+        self._epochs_seen = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epochs_seen = epoch + 1
+        super().on_epoch_end(epoch, logs)
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.best is None:
+            return
+        if self.stopped_epoch > 0:
+            why = (f"early stopping after epoch {self.stopped_epoch + 1}: {self.monitor} did not improve for "
+                   f"{self.patience} epoch(s)")
+        else:
+            why = f"trained every epoch ({self._epochs_seen})"
+        self.reason = f"{why}; kept the weights of epoch {self.best_epoch + 1} ({self.monitor} {self.best:.4f})"
+        if self.report is not None:
+            self.report(self.reason)
 
 
 class SeedStateBackup(keras.callbacks.Callback):

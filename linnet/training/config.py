@@ -18,7 +18,7 @@ from typing import Any
 
 from linnet.atomic_files import write_yaml_atomically
 from linnet.config_fields import config_from_dict, config_from_yaml
-from linnet.data.split import DEFAULT_FRACTIONS, check_fractions
+from linnet.data.split import TRAINING_FRACTIONS, check_fractions
 from linnet.errors import ConfigError
 from linnet.model.config import ModelConfig
 from linnet.model.level_weights import LevelWeightsConfig
@@ -81,7 +81,10 @@ class DataConfig:
 
     Attributes:
         split: train, validation and test fractions (by hash of the product id, so stable across runs);
-            default: the data room's ``linnet.data.split.DEFAULT_FRACTIONS`` (0.7, 0.15, 0.15).
+            default: the data room's ``linnet.data.split.TRAINING_FRACTIONS`` (0.9, 0.1, 0): everything but a
+            small validation split trains (a test slice of the training file is opt-in, e.g. 0.7, 0.15, 0.15).
+            Ignored for the validation split when ``train(validation_path=...)`` (``--validation FILE``) names
+            a file of its own: then the whole catalog trains.
         split_salt: change it for another deterministic split.
         class_weighting: ``none``, ``balanced`` or ``sqrt`` (per-level class weights as sample weights).
         unknown_labels: ``error``, ``skip`` or ``ancestor`` for labels not in a given ``--taxonomy``.
@@ -90,7 +93,7 @@ class DataConfig:
         shuffle_buffer: examples in the shuffle buffer (None: the whole training split up to 100,000).
     """
 
-    split: list[float] = dataclasses.field(default_factory=lambda: list(DEFAULT_FRACTIONS))
+    split: list[float] = dataclasses.field(default_factory=lambda: list(TRAINING_FRACTIONS))
     split_salt: str = ""
     class_weighting: str = "none"
     unknown_labels: str = "error"
@@ -132,8 +135,10 @@ class FitConfig:
         wide_loss_weight: weight of an extra cross-entropy on each level's wide-path logits alone
             (`linnet.training.regularizers.with_wide_outputs`), so the wide path keeps learning as a linear
             classifier after the deep heads fit the training set. 0: off.
-        early_stopping_patience: epochs without improvement of the leaf level's validation accuracy before
-            stopping (the best weights are restored); None switches early stopping off.
+        early_stopping_patience: epochs without improvement of the whole tree's validation accuracy
+            (`linnet.training.callbacks.TreeAccuracy`: every level's, weighted by its labelled products) before
+            stopping (the best weights are restored, and the run prints why it stopped); None switches early
+            stopping off.
         checkpoints: keep the best model of the run in ``RUN_DIR/state/checkpoints``.
         backup_and_restore: keep ``RUN_DIR/state/backup`` so ``linnet train --resume`` continues a killed run.
         tensorboard: write TensorBoard logs to ``RUN_DIR/tensorboard``.

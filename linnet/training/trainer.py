@@ -50,12 +50,19 @@ from linnet.model import (
     level_weights_for_epoch,
     make_level_weight_variables,
     names,
+    output_sizes,
+    with_stop_labels,
 )
 from linnet.model.arcface import ArcFaceLoss
 from linnet.model.builder import classifier_outputs_model
 from linnet.taxonomy import Taxonomy, load_taxonomy
 from linnet.training import embedding_cache
-from linnet.training.callbacks import EpochTimer, completed_epochs_of, run_callbacks
+from linnet.training.callbacks import (
+    EpochTimer,
+    TreeEarlyStopping,
+    completed_epochs_of,
+    run_callbacks,
+)
 from linnet.training.config import (
     DataConfig,
     FitConfig,
@@ -189,6 +196,7 @@ def train(
     callbacks=(),
     errors_path=None,
     max_bad_rows: int | None = None,
+    validation_path=None,
 ) -> Run:
     """Trains a model on a catalog and writes a run directory.
 
@@ -207,6 +215,8 @@ def train(
         callbacks: extra Keras callbacks for ``fit`` (after the run's own).
         errors_path: skip bad catalog rows and write them here (JSON Lines), as `linnet.data.prepare_catalog`.
         max_bad_rows: skip bad rows, but fail once more than this many are bad.
+        validation_path: a labelled catalog of its own for validation (``--validation FILE``): the whole of
+            ``catalog_path`` then trains. None: ``data.split`` carves the validation split from the catalog.
 
     Returns:
         The loaded run (`linnet.training.run_directory.LoadedRun`: ``.path .model .taxonomy .schema .config .metrics``).
@@ -218,7 +228,7 @@ def train(
     """
     config = resolve_config(config, epochs)
     run = _prepare_run(catalog_path, out_dir, config, schema, taxonomy, catalog,
-                       resume=resume, max_rows=max_rows, progress=progress,
+                       resume=resume, max_rows=max_rows, progress=progress, validation_path=validation_path,
                        bad_rows={"errors_path": errors_path, "max_bad_rows": max_bad_rows})
     keras.utils.set_random_seed(config.training.seed)
     policy = resolve_precision(config.training)
@@ -248,7 +258,7 @@ def resolve_config(config=None, epochs: int | None = None) -> TrainingConfig:
 
 
 def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy, catalog, *, resume: bool,
-                 max_rows: int | None, progress: bool, bad_rows: dict | None = None) -> RunData:
+                 max_rows: int | None, progress: bool, validation_path=None, bad_rows: dict | None = None) -> RunData:
     """Checks the arguments, reads and splits the catalog and creates the run directory.
 
     Encoder names, options and weights files and the run directory are checked before any data is read.
@@ -266,20 +276,33 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
     if catalog is None:
         catalog = prepare_catalog(
             catalog_path, schema, taxonomy=taxonomy, unknown_labels=config.data.unknown_labels,
-            split=tuple(config.data.split), split_salt=config.data.split_salt, max_rows=max_rows, progress=progress,
-            **(bad_rows or {}),
+            split=tuple(config.data.split) if validation_path is None else (1.0, 0.0, 0.0),
+            split_salt=config.data.split_salt, max_rows=max_rows, progress=progress, **(bad_rows or {}),
         )
     taxonomy = catalog.taxonomy
     if taxonomy is None:
         raise ConfigError("the catalog has no categories and no taxonomy was given: nothing to train on")
     check_taxonomy_depth(config.model, taxonomy)
-    train_catalog = catalog.subset("train")
+    validation_catalog = catalog.subset("validation")
+    if validation_path is not None:
+        # Labelled against the training tree: a path it lacks is cut to its deepest known node (reported).
+        validation_catalog = prepare_catalog(validation_path, schema, taxonomy=taxonomy, unknown_labels="ancestor",
+                                             split=(0.0, 1.0, 0.0), progress=progress)
+    train_catalog = _head_labels(catalog.subset("train"), config)
     if len(train_catalog) == 0:
         raise ConfigError(f"the training split of {catalog_path} is empty (data.split = {config.data.split})")
     run_dir = prepare_run_directory(Path(out_dir), resume=resume)
     completed_epochs = completed_epochs_of(run_dir) if resume and config.training.backup_and_restore else 0
-    return RunData(config, schema, taxonomy, catalog, train_catalog, catalog.subset("validation"), image_size,
-                   run_dir, catalog_path, progress, completed_epochs)
+    return RunData(config, schema, taxonomy, catalog, train_catalog, _head_labels(validation_catalog, config),
+                   image_size, run_dir, catalog_path, progress, completed_epochs)
+
+
+def _head_labels(catalog, config: TrainingConfig):
+    """``catalog`` with the labels the level heads train on: with ``model.stop_classes`` each product labelled
+    above the deepest level also gets the stop column of its last node at the level below (`linnet.model.stops`)."""
+    if not config.model.stop_classes:
+        return catalog
+    return dataclasses.replace(catalog, labels=with_stop_labels(catalog.labels, catalog.taxonomy.level_sizes()))
 
 
 def check_resumable(out_dir: Path, backup_and_restore: bool) -> None:
@@ -310,6 +333,11 @@ def _load_taxonomy_argument(taxonomy):
 def _image_size(config: TrainingConfig, schema) -> int | None:
     """The side of the image input (None: the model has no image encoder)."""
     if config.model.image_encoder is None:
+        if schema.has_image:
+            # Training on the text alone would ignore the images the user pointed at, without a word.
+            raise ConfigError(f"the schema has an image column ({schema.image_column!r}, --image-column) but config "
+                              "key 'model.image_encoder' is empty: set it (for example {name: mobilenet_v2, weights: "
+                              "imagenet}) to use the images, or leave the image column out to train on text alone")
         return None
     if not schema.has_image:
         raise ConfigError("model.image_encoder is set but the schema has no image column (--image-column)")
@@ -338,7 +366,10 @@ def _fit_and_save(run: RunData, extra_callbacks: list) -> Run:
     train_data, validation_data = _datasets(run, models, replicas)
     scheduler = level_weight_scheduler(run.fit.level_weights, models.level_weight_variables)
     timer = EpochTimer(len(run.train_catalog))
-    callbacks = [scheduler, timer, *run_callbacks(run.fit, run.run_dir, run.num_levels, validation_data is not None)]
+    labelled = (np.asarray(run.validation_catalog.labels) >= 0).sum(axis=0).tolist()
+    callbacks = [scheduler, timer, *run_callbacks(run.fit, run.run_dir, run.num_levels, validation_data is not None,
+                                                  labelled_per_level=labelled,
+                                                  report=(lambda line: print(line, flush=True)) if run.progress else None)]
     _skip_completed_epochs(train_data, run.completed_epochs)
     started = time.perf_counter()
     with MlflowTracker(run.run_dir, run_name=run.run_dir.name) as tracker, keras_multi_worker_fixes(strategy):
@@ -354,6 +385,8 @@ def _fit_and_save(run: RunData, extra_callbacks: list) -> Run:
         validation = _validation_accuracies(models.trained, validation_data, run.validation_catalog, run.num_levels)
         metrics = _metrics(run, FitOutcome(history, timer, scheduler, fit_seconds, replicas, validation),
                            final_model, models.cache_plan)
+        metrics["stopped"] = next((callback.reason for callback in callbacks
+                                   if isinstance(callback, TreeEarlyStopping) and callback.reason), None)
         tracker.log_metrics({f"final_{key}": value for key, value in validation.items()})
         tracker.log_metrics({"bad_rows": metrics["bad_rows"], "unusable_images": metrics["unusable_images"]})
         write_run(run.run_dir, RunFiles(run.config, run.schema, run.taxonomy, final_model, metrics, run.catalog_path))
@@ -544,7 +577,8 @@ def _datasets(run: RunData, models: TrainingModels, replicas: int) -> tuple:
     """``(train, validation)`` tf.data for ``fit``: from the embedding cache or the catalog, with the wide
     outputs' targets and, over several replicas, whole replica batches (validation None when it is empty)."""
     fit = run.fit
-    weights_by_level = compute_class_weights(run.train_catalog.labels, run.taxonomy.level_sizes(),
+    weights_by_level = compute_class_weights(run.train_catalog.labels,
+                                             output_sizes(run.taxonomy.level_sizes(), run.config.model.stop_classes),
                                              run.config.data.class_weighting)
     if models.cache_plan is not None:
         datasets = models.cache_plan.datasets(

@@ -21,25 +21,27 @@ from linnet.evaluation.calibration import (
 from linnet.errors import ConfigError, EvaluationError
 
 
+# The cut-off mechanics on a handful of items are those of the measured precision (bound_z=0); the default
+# lower-bound rule on top of them is tested in test_threshold_bound.py.
 def test_deepest_cut_wins_when_precision_is_not_monotone():
     confidence = [0.9, 0.8, 0.7, 0.6, 0.5]
     correct = [1, 0, 1, 1, 1]  # running precision 1, .5, .67, .75, .8
-    assert threshold_for_precision(confidence, correct, 0.75) == pytest.approx((0.0, 0.8, 1.0))
-    assert threshold_for_precision(confidence, correct, 0.9) == pytest.approx((0.9, 1.0, 0.2))
+    assert threshold_for_precision(confidence, correct, 0.75, bound_z=0.0) == pytest.approx((0.0, 0.8, 1.0))
+    assert threshold_for_precision(confidence, correct, 0.9, bound_z=0.0) == pytest.approx((0.9, 1.0, 0.2))
 
 
 def test_a_target_met_by_every_item_withholds_nothing():
     # Every item right: the threshold is 0, not the lowest confidence seen (0.6), so a new item at 0.4 is not
     # withheld although no cut-off was needed.
-    threshold, precision, coverage = threshold_for_precision([0.9, 0.7, 0.6], [1, 1, 1], 0.95)
+    threshold, precision, coverage = threshold_for_precision([0.9, 0.7, 0.6], [1, 1, 1], 0.95, bound_z=0.0)
     assert (threshold, precision, coverage) == pytest.approx((0.0, 1.0, 1.0))
     assert apply_thresholds(np.array([["A"]], dtype=object), np.array([[0.4]]), [threshold])[0, 0] == "A"
 
 
 def test_ties_are_accepted_or_refused_together():
-    threshold, precision, coverage = threshold_for_precision([0.5] * 4 + [0.9], [1, 0, 0, 0, 1], 0.9)
+    threshold, precision, coverage = threshold_for_precision([0.5] * 4 + [0.9], [1, 0, 0, 0, 1], 0.9, bound_z=0.0)
     assert (threshold, precision, coverage) == pytest.approx((0.9, 1.0, 0.2))
-    threshold, precision, coverage = threshold_for_precision([0.5] * 4, [1, 0, 1, 0], 0.9)
+    threshold, precision, coverage = threshold_for_precision([0.5] * 4, [1, 0, 1, 0], 0.9, bound_z=0.0)
     assert threshold == WITHHOLD_ALL and coverage == 0.0
 
 
@@ -120,7 +122,7 @@ def test_empty_split_is_a_clear_error():
 
 def test_tradeoff_table_is_monotone_in_the_target():
     truth, full, conf = _two_level_split(seed=2)
-    rows = tradeoff_table(truth, full, conf, targets=(0.8, 0.9, 1.0))
+    rows = tradeoff_table(truth, full, conf, targets=(0.8, 0.9, 1.0), bound_z=0.0)
     coverages = [row["level_coverage"][1] for row in rows]
     assert coverages == sorted(coverages, reverse=True)
     for row in rows:

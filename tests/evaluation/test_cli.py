@@ -21,7 +21,7 @@ def parser():
 def test_flags_parse_with_defaults(parser):
     args = parser.parse_args(["evaluate", "--model", "run", "--catalog", "c.csv", "--out", "o",
                               "--compare", "a", "b", "--unknown-labels", "ancestor", "--text-columns", "title,brand"])
-    assert (args.split, args.unknown_labels, args.compare, args.text_columns) == ("test", "ancestor", ["a", "b"],
+    assert (args.split, args.unknown_labels, args.compare, args.text_columns) == ("all", "ancestor", ["a", "b"],
                                                                                   ["title", "brand"])
     args = parser.parse_args(["calibrate", "--model", "m", "--catalog", "c", "--out", "cal.json",
                               "--node-target", "Apparel > Shirts=0.99", "--node-target", "Home=0.9"])
@@ -59,8 +59,11 @@ def test_docstring_examples_run(module):
     assert result.attempted > 0 and result.failed == 0
 
 
-def test_baselines_split_like_a_default_training_run():
+def test_training_uses_all_but_a_small_validation_split_of_its_file():
     from linnet.evaluation.evaluate import DEFAULT_SPLIT
 
     training_config = pytest.importorskip("linnet.training.config")
-    assert tuple(training_config.TrainingConfig().data.split) == DEFAULT_SPLIT
+    train, validation, test = training_config.TrainingConfig().data.split
+    assert train >= 0.9 and 0 < validation <= 0.1 and test == 0.0
+    # A baseline given one file holds its own test slice out (with --test FILE the files are the splits).
+    assert DEFAULT_SPLIT[2] > 0

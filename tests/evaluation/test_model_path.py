@@ -1,7 +1,7 @@
 """`linnet calibrate` and `linnet evaluate` on a real run directory from `linnet.training.trainer.train`.
 
 One tiny run (2-level tree, 240 products, a few seconds of training) is calibrated and evaluated through the
-command line: the calibration file is the model's, the report matches the split the run held out, MLflow gets
+command line: the calibration file is the model's, the report scores the whole file it is given, MLflow gets
 the same numbers as metrics.json, and a calibration or catalog made for another tree is refused by name.
 """
 
@@ -61,16 +61,15 @@ def test_calibrate_writes_the_models_thresholds_and_prints_the_tradeoff(run, cal
     assert set(data["node_thresholds"]) <= {node.id for node in run.taxonomy.nodes}
 
 
-def test_evaluate_scores_the_runs_held_out_split(run, report, catalog_csv, schema):
+def test_evaluate_scores_the_whole_file_by_default(run, report, catalog_csv, schema):
     from linnet.data import prepare_catalog
-    from linnet.evaluation.evaluate import run_split_settings
 
     metrics = json.loads((report / "metrics.json").read_text())
     for key in ("hierarchical_precision", "hierarchical_recall", "hierarchical_f1", "level_accuracy",
                 "leaf_accuracy", "coverage", "n_products"):
         assert key in metrics
-    test = prepare_catalog(catalog_csv, schema, **run_split_settings(run.path)).subset("test")
-    assert metrics["n_products"] == len(test) > 0
+    test = prepare_catalog(catalog_csv, schema)  # no --split: the file the user passed, every product of it
+    assert metrics["n_products"] == len(test) == 240
     with open(report / "predictions.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert sorted(row["id"] for row in rows) == sorted(test.ids)
@@ -174,3 +173,29 @@ def test_thresholds_of_one_decoding_are_refused_by_the_other(run, calibrated, ca
     assert main(["calibrate", "--model", str(export_dir), "--catalog", str(catalog_csv), "--out",
                  str(tmp_path / "x.json"), "--decoding", "path", "--quiet"]) == 2
     assert "decodes 'greedy'" in capsys.readouterr().err
+
+
+def test_batch_size_bounds_each_model_call_and_changes_no_prediction(run, report, catalog_csv, tmp_path, monkeypatch):
+    import types
+
+    from linnet.evaluation import evaluate as evaluate_module
+    from linnet.evaluation.evaluate import IMAGE_BATCH_SIZE, TEXT_BATCH_SIZE, evaluate_model, load_model
+
+    assert load_model(run.path).batch_size == TEXT_BATCH_SIZE
+    calls = []
+    original = evaluate_module.Predictor.predict_prepared
+
+    def spy(self, catalog, batch_size=512, **kwargs):
+        calls.append(batch_size)
+        return original(self, catalog, batch_size=batch_size, **kwargs)
+
+    monkeypatch.setattr(evaluate_module.Predictor, "predict_prepared", spy)
+    small = evaluate_model(run.path, catalog_csv, tmp_path / "small", batch_size=7, log_mlflow=False, progress=False)
+    assert calls == [7]
+    default = json.loads((report / "metrics.json").read_text())
+    assert small["without_thresholds"]["hierarchical_f1"] == pytest.approx(default["without_thresholds"]["hierarchical_f1"])
+    # A model that reads images gets the small default (the CNN's activations grow with the batch).
+    monkeypatch.setattr(evaluate_module, "load_predictor",
+                        lambda *args, **kwargs: types.SimpleNamespace(image_size=224, batch_size=kwargs["batch_size"]))
+    assert load_model(run.path).batch_size == IMAGE_BATCH_SIZE
+    assert load_model(run.path, batch_size=3).batch_size == 3

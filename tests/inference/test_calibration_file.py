@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from linnet.inference.calibration_file import load_calibration, save_calibration
 from linnet.errors import ConfigError
+from linnet.inference.calibration_file import load_calibration, save_calibration
 from linnet.taxonomy import Taxonomy
 
 

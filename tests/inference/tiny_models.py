@@ -12,8 +12,14 @@ import math
 import numpy as np
 
 
-def build_tiny_model(taxonomy, text_fields=("title",), image_size: int | None = None, width: int = 16, seed: int = 0):
+def build_tiny_model(taxonomy, text_fields=("title",), image_size: int | None = None, width: int = 16, seed: int = 0,
+                     stop_classes: bool = False):
+    """With ``stop_classes`` each level ``k >= 2`` has the stop columns of `linnet.model.stops` after its classes."""
     import keras
+
+    from linnet.model import output_sizes
+
+    widths = output_sizes(taxonomy.level_sizes(), stop_classes)
 
     keras.utils.set_random_seed(seed)
     inputs = {field: keras.Input(shape=(), dtype="string", name=field) for field in text_fields}
@@ -33,7 +39,7 @@ def build_tiny_model(taxonomy, text_fields=("title",), image_size: int | None = 
     for level in range(1, taxonomy.num_levels + 1):
         hidden = fused if previous is None else keras.layers.Concatenate()([fused, previous])
         # Large random logits so probabilities are far from uniform and the descent is not decided by ties.
-        logits = keras.layers.Dense(len(taxonomy.classes(level)), kernel_initializer=keras.initializers.RandomNormal(
+        logits = keras.layers.Dense(widths[level - 1], kernel_initializer=keras.initializers.RandomNormal(
             stddev=2.0), name=f"head_{level}_logits")(hidden)
         previous = keras.layers.Activation("softmax", name=f"level_{level}")(logits)
         outputs[f"level_{level}"] = previous

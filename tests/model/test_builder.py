@@ -14,11 +14,17 @@ from linnet.model.builder import classifier_outputs_model  # noqa: E402
 
 
 def test_outputs_are_per_level_softmax_and_a_unit_embedding(tiny_model, tiny_taxonomy):
+    from linnet.model import output_sizes
+
     outputs = tiny_model({"title": tf.constant(["red shirt", "hiking boots"])})
     assert sorted(outputs) == ["embedding", "level_1", "level_2", "level_3"]
+    # Level k >= 2 has a stop column per class of level k-1 after its own classes (linnet.model.stops).
+    sizes = tiny_taxonomy.level_sizes()
+    widths = [sizes[0], sizes[1] + sizes[0], sizes[2] + sizes[1]]
+    assert output_sizes(sizes, stop_classes=True) == widths
     for level in (1, 2, 3):
         probabilities = outputs[f"level_{level}"].numpy()
-        assert probabilities.shape == (2, len(tiny_taxonomy.classes(level)))
+        assert probabilities.shape == (2, widths[level - 1])
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(outputs["embedding"].numpy(), axis=1), 1.0, rtol=1e-5)
     assert [tensor.name for tensor in tiny_model.inputs] == ["title"]
@@ -27,10 +33,11 @@ def test_outputs_are_per_level_softmax_and_a_unit_embedding(tiny_model, tiny_tax
 def test_each_head_reads_the_previous_levels_output(tiny_model, tiny_config, tiny_taxonomy):
     for level in (2, 3):
         head_input = tiny_model.get_layer(f"head_{level}_input")
-        width = tiny_config.fusion_dim + len(tiny_taxonomy.classes(level - 1))
+        width = tiny_config.fusion_dim + tiny_model.output[f"level_{level - 1}"].shape[-1]
         assert head_input.output.shape[-1] == width
         assert f"level_{level - 1}" in {node.operation.name for node in head_input._inbound_nodes[0].parent_nodes}
-    assert tiny_model.get_layer("wide_level_3").kernel.shape == (1024, len(tiny_taxonomy.classes(3)))
+    assert tiny_model.get_layer("wide_level_3").kernel.shape == (1024, len(tiny_taxonomy.classes(3))
+                                                                  + len(tiny_taxonomy.classes(2)))
 
 
 def test_logits_chaining_and_no_wide_path(tiny_taxonomy):
@@ -122,10 +129,12 @@ def test_full_google_taxonomy_builds_with_ngrams(google_taxonomy_file):
     model = build_model(ModelConfig(), taxonomy, ["title", "description", "attributes"])
     parameters = model.count_params()
     print(f"Google taxonomy (5,595 nodes, 7 levels), default config: {parameters:,} parameters")
-    sizes = [len(taxonomy.classes(level)) for level in range(1, 8)]
+    from linnet.model import output_sizes
+
+    assert sum(taxonomy.level_sizes()) == 5595
+    sizes = output_sizes(taxonomy.level_sizes(), stop_classes=True)  # + a stop column per node above level 7
     for level, size in enumerate(sizes, start=1):
         assert model.output[f"level_{level}"].shape[-1] == size
-    assert sum(sizes) == 5595
     buckets = wide_bucket_count(ModelConfig(), sizes)
     assert model.get_layer("wide_level_7").kernel.shape == (buckets, sizes[-1])
     assert buckets * sum(sizes) <= ModelConfig().wide.max_parameters

@@ -87,14 +87,20 @@ def _wide_and_svm_tables(model, catalog_file, schema, taxonomy, levels, temperat
     from linnet.training import wide_init
     from linnet.training.featurized import wide_featurizer_layer
 
+    from linnet.model import with_stop_labels
+    from linnet.training.config import TrainingConfig
+
     wide = WideConfig()
-    train_split = prepare_catalog(catalog_file, schema, taxonomy=taxonomy).subset("train")
+    # Training's default split, and the labels its heads train on (the stop columns of linnet.model.stops).
+    train_split = prepare_catalog(catalog_file, schema, taxonomy=taxonomy,
+                                  split=tuple(TrainingConfig().data.split)).subset("train")
+    labels = with_stop_labels(train_split.labels, taxonomy.level_sizes())
     featurizer = wide_featurizer_layer(model)
     pairs = []
     for level in levels:
         layer = model.get_layer(wide_layer_name(level))
         features = wide_init.featurized_matrix(featurizer, train_split.texts, layer.input_dim)
-        expected = wide_init.svm_table(features, np.asarray(train_split.labels)[:, level - 1], layer.units,
+        expected = wide_init.svm_table(features, labels[:, level - 1], layer.units,
                                        C=wide.svm_c, temperature=temperature, seed=42, n_jobs=n_jobs)
         pairs.append((layer.kernel.numpy() * wide.learning_rate_multiplier, expected))
     return pairs

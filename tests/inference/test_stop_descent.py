@@ -1,0 +1,142 @@
+"""Stop-aware descent on a hand-built ragged tree: paths of every depth compete as proper probabilities.
+
+The tree has a depth-1 leaf (``Bags``), a labelled inner node with children (``Clothing > Women``), a depth-2
+leaf and depth-3 leaves. With stop classes (`linnet.model.stops`) a path ending at node ``v`` of depth
+``d < L`` scores ``p_1 ... p_d * p_{d+1}(stop of v)``; the reference below enumerates every node as an end.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from inference.tiny_models import build_tiny_model
+from linnet.errors import ConfigError
+from linnet.inference.classifier import HierarchicalClassifier, stop_output
+from linnet.taxonomy import Taxonomy
+
+
+def as_text(array) -> np.ndarray:
+    return np.vectorize(lambda cell: cell.decode() if isinstance(cell, bytes) else cell, otypes=[object])(np.asarray(array))
+
+
+@pytest.fixture(scope="module")
+def ragged():
+    return Taxonomy.from_paths(["Bags", "Clothing > Women", "Clothing > Women > Dresses", "Clothing > Women > Skirts",
+                                "Clothing > Men > Shirts", "Clothing > Men > Jeans", "Shoes > Boots"])
+
+
+@pytest.fixture(scope="module")
+def stop_model(ragged):
+    return build_tiny_model(ragged, stop_classes=True)
+
+
+@pytest.fixture(scope="module")
+def plain_model(ragged):
+    return build_tiny_model(ragged, stop_classes=False)
+
+
+def scores(taxonomy, real: dict, stops: dict | None, rest: float = 1e-4) -> dict:
+    """One product's scores: ``real`` {node: probability} per level, ``stops`` {node: probability of ending
+    there} (None: a model without stop columns); everything else ``rest``."""
+    result = {"embedding": np.zeros((1, 2), np.float32)}
+    for level in range(1, taxonomy.num_levels + 1):
+        row = np.full(len(taxonomy.classes(level)), rest, np.float32)
+        for node in taxonomy.classes(level):
+            row[taxonomy.class_index(node)[1]] = real.get(node, rest)
+        result[f"level_{level}"] = row[None, :]
+        if stops is not None and level > 1:
+            above = taxonomy.classes(level - 1)
+            result[stop_output(level)] = np.array([[stops.get(node, rest) for node in above]], np.float32)
+    return result
+
+
+def classify(classifier, batch) -> dict:
+    return {key: np.asarray(value) for key, value in classifier.classify(batch).items()}
+
+
+def test_a_depth_1_leaf_cannot_win_with_a_tiny_probability(ragged, stop_model, plain_model):
+    # The model is sure of Clothing and Women, unsure which dress-like leaf: each deeper term costs, so
+    # without stop classes the one-term path "Bags" (0.05) beats 0.9 x 0.5 x 0.08 = 0.036.
+    real = {"Bags": 0.05, "Clothing": 0.9, "Shoes": 0.05, "Clothing > Women": 0.5, "Clothing > Men": 0.3,
+            "Clothing > Women > Dresses": 0.08, "Clothing > Women > Skirts": 0.07, "Clothing > Men > Shirts": 0.06}
+    plain = classify(HierarchicalClassifier(plain_model, ragged), scores(ragged, real, None))
+    assert as_text(plain["full_path"])[0] == "Bags", "the old descent's defect this test guards against"
+    # With stop classes Bags must also pay "ends at Bags" from level 2, which a product placed in Clothing
+    # gives little (0.01): 0.05 x 0.01 against the deeper paths.
+    stops = {"Bags": 0.01, "Shoes": 0.05, "Clothing > Women": 0.02}
+    outputs = classify(HierarchicalClassifier(stop_model, ragged), scores(ragged, real, stops))
+    assert as_text(outputs["full_path"])[0] == "Clothing > Women > Dresses"
+    assert outputs["depth"][0] == 3
+
+
+def test_an_inner_node_label_wins_when_its_children_are_unlikely(ragged, stop_model):
+    real = {"Clothing": 0.9, "Bags": 0.05, "Shoes": 0.05, "Clothing > Women": 0.8, "Clothing > Men": 0.1,
+            "Clothing > Women > Dresses": 0.05, "Clothing > Women > Skirts": 0.04}
+    stops = {"Clothing > Women": 0.8, "Bags": 0.02}
+    for decoding in ("path", "greedy"):
+        outputs = classify(HierarchicalClassifier(stop_model, ragged, decoding=decoding), scores(ragged, real, stops))
+        assert as_text(outputs["full_path"])[0] == "Clothing > Women", decoding
+        assert outputs["full_class_ids"][0].tolist() == [ragged.class_index("Clothing")[1],
+                                                         ragged.class_index("Clothing > Women")[1], -1]
+        assert outputs["confidences"][0][2] == 0.0
+    # A confident child takes it back.
+    real["Clothing > Women > Dresses"] = 0.9
+    stops["Clothing > Women"] = 0.05
+    outputs = classify(HierarchicalClassifier(stop_model, ragged), scores(ragged, real, stops))
+    assert as_text(outputs["full_path"])[0] == "Clothing > Women > Dresses"
+    assert "Clothing > Women" in as_text(outputs["top_k_node_ids"])[0].tolist(), "the inner node is a top-k candidate"
+
+
+def reference(taxonomy, batch, row):
+    """Every node as a path end: ``{node: score}`` with the stop term for nodes above the deepest level."""
+    num_levels = taxonomy.num_levels
+    ends = {}
+    for level in range(1, num_levels + 1):
+        for index, node in enumerate(taxonomy.classes(level)):
+            parts = node.split(" > ")  # a tree inferred from paths names each node by its full path
+            path = [" > ".join(parts[:depth]) for depth in range(1, level + 1)]
+            score = sum(math.log(max(float(batch[f"level_{depth}"][row][taxonomy.class_index(step)[1]]), 1e-12))
+                        for depth, step in enumerate(path, start=1))
+            if level < num_levels:
+                score += math.log(max(float(batch[stop_output(level + 1)][row][index]), 1e-12))
+            ends[node] = (path, score)
+    return ends
+
+
+def test_descent_matches_a_reference_over_every_node_as_an_end(ragged, stop_model):
+    rng = np.random.default_rng(3)
+    sizes = ragged.level_sizes()
+    count = 200
+    batch = {"embedding": np.zeros((count, 2), np.float32)}
+    for level, size in enumerate(sizes, start=1):
+        width = size + (sizes[level - 2] if level > 1 else 0)
+        full = rng.dirichlet(np.full(width, 0.4), size=count).astype(np.float32)
+        batch[f"level_{level}"] = full[:, :size]
+        if level > 1:
+            batch[stop_output(level)] = full[:, size:]
+    outputs = classify(HierarchicalClassifier(stop_model, ragged), batch)
+    depths_seen = set()
+    for row in range(count):
+        ends = reference(ragged, batch, row)
+        best = max(ends, key=lambda node: ends[node][1])
+        assert as_text(outputs["full_path"])[row] == ragged.path_string(best)
+        path = ends[best][0]
+        depths_seen.add(len(path))
+        total = sum(math.exp(score) for _, score in ends.values())
+        expected = [sum(math.exp(score) for other, score in ends.values() if len(other) > depth and other[depth] == node)
+                    / total for depth, node in enumerate(path)]
+        np.testing.assert_allclose(outputs["confidences"][row][:len(path)], expected, rtol=1e-4)
+    assert depths_seen == {1, 2, 3}, "random scores should end paths at every depth"
+    # The top-k candidates are distinct nodes, inner ones included, ranked by a distribution over ends.
+    top = as_text(outputs["top_k_node_ids"])
+    assert all(len(set(row)) == len(row) for row in top)
+    assert float(outputs["top_k_scores"].sum(axis=1).max()) <= 1.0 + 1e-5
+
+
+def test_a_model_of_another_width_is_refused(ragged):
+    wrong = Taxonomy.from_paths(["Bags", "Clothing > Women", "Clothing > Men > Shirts", "Clothing > Men > Ties"])
+    with pytest.raises(ConfigError, match="widths"):
+        HierarchicalClassifier(build_tiny_model(wrong, stop_classes=True), ragged)
