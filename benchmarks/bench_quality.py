@@ -1,6 +1,7 @@
 """Quality on catalogs of different shapes: the default LinNét configuration against TF-IDF + LinearSVC and hiclass.
 
-Catalogs (titles and the text attributes each has; the image rows are the ``images`` area's):
+Catalogs (titles and the text attributes each has; the image rows come from the ``images`` area,
+folded in unless ``LINNET_QUALITY_IMAGES=0``):
 
 - ``fashion``: the Myntra fashion catalogue, a regular 3-level tree where every label is a leaf;
 - ``fashion ragged``: the same products with a random 30 % of their labels cut to an inner node (depth 1 or 2,
@@ -252,5 +253,10 @@ def run() -> dict:
                              "inner acc margin": _mean([row["inner acc"] for row, _ in results["LinNét default"]])
                              - _mean([row["inner acc"] for row, _ in results[best]]),
                              "load avg 1/5/15 min": "/".join(f"{value:.1f}" for value in os.getloadavg())})
-    return {"quality by catalog (test, mean over seeds)": table, "LinNét default vs the better baseline": verdicts,
-            "catalogs and splits": sizes}
+    tables = {"quality by catalog (test, mean over seeds)": table, "LinNét default vs the better baseline": verdicts,
+              "catalogs and splits": sizes}
+    if os.environ.get("LINNET_QUALITY_IMAGES", "1") != "0":  # text, text+image, image-only on the photo catalog
+        from benchmarks import bench_images
+
+        tables.update({f"images: {name}": rows for name, rows in bench_images.run().items()})
+    return tables
