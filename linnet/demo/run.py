@@ -266,8 +266,9 @@ def _write_config(path: Path, settings: DemoSettings, image_weights: str | None)
     if settings.wide_buckets:
         config["model"]["wide"] = {**(config["model"].get("wide") or {}), "num_buckets": settings.wide_buckets}
     config.setdefault("data", {})["image_size"] = settings.image_size
-    # The demo holds a test slice of its one file out (training's default validates on 10 % and trains the rest).
-    config["data"].setdefault("split", [0.7, 0.15, 0.15])
+    # The demo holds a test slice of its one file out (training's default, in default.yaml too, validates on
+    # 10 % and trains the rest, with no test slice): set, not a default, or the held-out products are none.
+    config["data"]["split"] = [0.7, 0.15, 0.15]
     config.setdefault("training", {}).update(epochs=settings.epochs, batch_size=settings.batch_size)
     return write_yaml_atomically(path, config)
 

@@ -140,8 +140,12 @@ def _predict(path, tmp, batch_size=3):
                               progress=False)
     with open(tmp / "out.csv", newline="", encoding="utf-8") as handle:
         out_ids = [row["id"] for row in csv.DictReader(handle)]
-    with open(tmp / "errors.csv", newline="", encoding="utf-8") as handle:
-        errors = list(csv.DictReader(handle))
+    errors = []
+    if summary["errors_file"] is not None:  # no bad row, no errors file (issue 26)
+        with open(summary["errors_file"], newline="", encoding="utf-8") as handle:
+            errors = list(csv.DictReader(handle))
+    else:
+        assert not (tmp / "errors.csv").exists() and summary["errors"] == 0
     return summary, out_ids, errors
 
 

@@ -195,9 +195,12 @@ def test_image_only_classifier_builds_and_predicts(tiny_taxonomy, small_images):
     model = build_model(config, tiny_taxonomy, text_fields=None, image_size=32)
     assert sorted(model.input_names if hasattr(model, "input_names") else model.input) == ["image", "image_present"]
     outputs = model({"image": small_images, "image_present": np.ones(2, "float32")})
+    from linnet.model.stops import output_sizes
+
+    widths = output_sizes(tiny_taxonomy.level_sizes(), stop_classes=config.stop_classes)  # classes (+ stop columns)
     for level in range(1, tiny_taxonomy.num_levels + 1):
         probabilities = np.asarray(outputs[f"level_{level}"])
-        assert probabilities.shape == (2, len(tiny_taxonomy.classes(level)))
+        assert probabilities.shape == (2, widths[level - 1])
         np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 

@@ -32,7 +32,9 @@ def test_linnet_train_writes_a_run_and_refuses_to_overwrite_it(tiny_catalog_file
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 2
     assert yaml.safe_load((out / "config.yaml").read_text())["training"]["epochs"] == 2
-    assert metrics["history"]["loss"][1] < metrics["history"]["loss"][0]
+    # trained: an untrained model's loss is near the sum of the levels' ln(classes) (> 1 on the tiny tree); with
+    # 90 % of the catalog training (issue 21) the tiny model is near zero after its first epoch already
+    assert max(metrics["history"]["loss"]) < 0.1
     before = (out / "model.keras").stat().st_mtime_ns
     assert main(arguments) == 2
     assert "already holds a finished run" in capsys.readouterr().err
