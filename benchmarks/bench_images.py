@@ -31,9 +31,62 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import FASHION
-from benchmarks.bench_quality import _image_catalog, _quality_row, _schema
+from benchmarks.bench_quality import ATTRIBUTES
 
 IMAGE_ENCODER = {"name": "efficientnet_lite0", "weights": "imagenet", "trainable": False}
+
+
+def _schema(with_image: bool):
+    from linnet.data import CatalogSchema
+
+    return CatalogSchema(id_column="id", text_columns=["productDisplayName"], attribute_columns=ATTRIBUTES,
+                         category_column="category_path",
+                         image_column="image_file" if with_image else None,
+                         image_root=str(FASHION) if with_image else None)
+
+
+def _image_catalog(work: Path, max_rows: int | None) -> Path:
+    """The rows with an image, written to a temporary CSV (the shared data stays read-only)."""
+    import pandas as pd
+
+    frame = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
+    frame = frame[frame["image_file"] != ""]
+    if max_rows:
+        frame = frame.head(max_rows)
+    path = work / "styles_with_images.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _quality_row(variant: str, name: str, truth_validation, validation, truth_test, test, lookup, seconds,
+                 counts: dict | None = None) -> dict:
+    """One table row; ``counts`` (when given) receives the test products' `linnet.evaluation.metrics.hierarchical_counts`
+    under the row's ``(variant, model)``."""
+    from linnet.evaluation import calibration, metrics
+    from linnet.evaluation.evaluate import to_path_matrix
+
+    reverse = {path: node for node, path in lookup.items()} if lookup else None
+    full = to_path_matrix(test.full_node_ids, lookup)
+    summary = metrics.summarize(truth_test, full)
+    if counts is not None:
+        counts[(variant, name)] = metrics.hierarchical_counts(truth_test, full)
+    row = {"variant": variant, "model": name,
+           "hP": summary["hierarchical_precision"], "hR": summary["hierarchical_recall"],
+           "hF1": summary["hierarchical_f1"]}
+    for level, accuracy in enumerate(summary["level_accuracy"], 1):
+        row[f"L{level} acc"] = accuracy
+    row["leaf acc"] = summary["leaf_accuracy"]
+    truth_validation_ids = to_path_matrix(truth_validation, reverse)
+    for target in (0.95, 0.99):
+        thresholds = calibration.calibrate(truth_validation_ids, validation.full_node_ids, validation.confidences,
+                                           target)
+        exposed = to_path_matrix(thresholds.apply(test.full_node_ids, test.confidences), lookup)
+        precision = metrics.precision_on_covered(truth_test, exposed)
+        coverage = metrics.coverage(exposed)
+        row[f"leaf coverage @{target:g}"] = float(coverage[-1])
+        row[f"leaf precision @{target:g}"] = float(precision[-1])
+    row["train s"] = seconds
+    return row
 
 
 def configurations(seed: int, image_size: int) -> dict[str, tuple[dict, bool]]:
