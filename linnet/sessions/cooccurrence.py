@@ -44,9 +44,7 @@ def basket_matrix(sequences: Sequences, num_items: int) -> sparse.csr_matrix:
 
 def cooccurrence_neighbours(sequences: Sequences, num_items: int, k: int = 100) -> NeighbourTable:
     """The ``k`` highest-cosine co-occurring items of every item (see the module docstring)."""
-    baskets = basket_matrix(sequences, num_items)
-    baskets.sum_duplicates()
-    baskets.data[:] = 1.0
+    baskets = basket_matrix(sequences, num_items)  # 0/1: an item twice in a basket counts once
     counts = np.asarray(baskets.sum(axis=0)).ravel()
     together = (baskets.T @ baskets).tocsr()
     together.setdiag(0)

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from linnet.embeddings.vectors import l2_normalize
 from linnet.sessions.config import RecommenderParams
 from linnet.sessions.cooccurrence import NeighbourTable
-
-SECONDS_PER_DAY = 86_400.0
+from linnet.sessions.sequences import SECONDS_PER_DAY
 
 
 class SessionRecommender(tf.Module):
@@ -45,9 +45,8 @@ class SessionRecommender(tf.Module):
         self.table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self.ids, tf.range(self.num_items, dtype=tf.int32)), default_value=-1)
         vectors = np.asarray(item_vectors, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         self.vectors = tf.Variable(vectors, trainable=False, name="item_vectors")
-        self.unit_vectors = tf.Variable(vectors / np.where(norms > 0, norms, 1.0), trainable=False, name="unit")
+        self.unit_vectors = tf.Variable(l2_normalize(vectors), trainable=False, name="unit")
         self.neighbour_ids = tf.Variable(neighbours.ids.astype(np.int32), trainable=False, name="neighbour_ids")
         self.neighbour_weights = tf.Variable(neighbours.weights.astype(np.float32), trainable=False,
                                              name="neighbour_weights")

@@ -179,7 +179,9 @@ def evaluate_split(model: SessionModel, train_log: EventLog, test_users, test_it
     sequences = build_sequences(train_log.frame, vocabulary)
     targets_of = dict(zip(test_users, test_items))
     histories = sequences.select(np.isin(sequences.users, list(targets_of))).known_only()
-    targets = [vocabulary.index(targets_of[user]) for user in histories.users]
+    wanted = [targets_of[user] for user in histories.users]  # one vocabulary lookup for every user's basket
+    targets = np.split(vocabulary.index(np.concatenate(wanted)) if wanted else np.zeros(0, np.int32),
+                       np.cumsum([len(items) for items in wanted])[:-1])
     num_items = len(vocabulary)
     k = max(ks)
     latest = np.zeros(len(histories), dtype=np.int64)

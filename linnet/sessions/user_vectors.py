@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from linnet.embeddings.vectors import l2_normalize
 from linnet.sessions.sequences import SECONDS_PER_DAY, Sequences
 
 
@@ -41,8 +42,4 @@ def user_vectors(histories: Sequences, item_vectors: np.ndarray, decay_days: flo
 
 def cosine_scores(users: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
     """``[U, M]`` cosine similarity of each user vector with each item vector (0 for a zero vector)."""
-    def unit(matrix):
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.where(norms > 0, norms, 1.0)
-
-    return (unit(users) @ unit(item_vectors).T).astype(np.float32)
+    return l2_normalize(users) @ l2_normalize(item_vectors).T

@@ -12,19 +12,15 @@ import os
 
 import numpy as np
 
+from linnet.embeddings.vectors import l2_normalize
 from linnet.errors import ConfigError
 
 _EXTRA_TEXT = ""
 
 
-def _unit(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
-
-
 def nearest(query_vectors: np.ndarray, item_vectors: np.ndarray, k: int, exclude: np.ndarray | None = None):
     """``(indices [Q, k], cosines [Q, k])`` of the most similar items; ``exclude[q]`` (an index) is skipped."""
-    similarity = _unit(np.asarray(query_vectors, np.float32)) @ _unit(np.asarray(item_vectors, np.float32)).T
+    similarity = l2_normalize(np.asarray(query_vectors, np.float32)) @ l2_normalize(np.asarray(item_vectors, np.float32)).T
     if exclude is not None:
         similarity[np.arange(len(similarity)), exclude] = -np.inf
     k = min(k, similarity.shape[1])
