@@ -569,7 +569,7 @@ def predict_on_catalog(predictor, catalog_path, catalog, progress: bool = True) 
     products per model call."""
     batch_size = int(predictor.batch_size)
     if getattr(predictor, "classifier", None) is not None:
-        return predictions_from_outputs(predictor.predict_prepared(catalog, batch_size=batch_size, progress=progress),
+        return predictions_from_outputs(predictor.predict_prepared(catalog, progress=progress),
                                         predictor.taxonomy, catalog.ids)
     return model_predictions(predictor, raw_frame(catalog_path, catalog), catalog.ids, batch_size=batch_size,
                              progress=progress)

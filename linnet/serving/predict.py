@@ -130,13 +130,14 @@ class Predictor:
             return {}
         return self.predict_raw(columns_of(rows, self.input_names))
 
-    def predict_prepared(self, catalog, batch_size: int = 512, progress: bool = True,
+    def predict_prepared(self, catalog, batch_size: int | None = None, progress: bool = True,
                          decoding: str | None = None) -> dict[str, np.ndarray]:
         """A run's predictions for a prepared catalog, fed by the catalog's own tf.data pipeline.
 
         Reading the prepared catalog (instead of the raw rows) is how evaluation scores a run directory:
         the descent and thresholds are this predictor's classifier's (``decoding``: another descent, with a
-        classifier of its own without thresholds; None: this predictor's).
+        classifier of its own without thresholds; None: this predictor's). ``batch_size``: products per model
+        call (None: the predictor's own, which bounds the memory an image CNN's activations take).
 
         Returns:
             ``{"full_class_ids", "confidences", "node_ids", "level_1", ...}`` as NumPy arrays, one row per product.
@@ -151,6 +152,7 @@ class Predictor:
         classifier = self.classifier
         if decoding is not None and decoding != self.decoding:
             classifier = type(classifier)(classifier.model, self.taxonomy, decoding=decoding)
+        batch_size = int(batch_size or self.batch_size)
         dataset = make_dataset(catalog, batch_size=batch_size, shuffle=False, image_size=self.image_size,
                                with_labels=False)
         wanted = [names.level_output(level) for level in range(1, self.taxonomy.num_levels + 1)]

@@ -185,8 +185,8 @@ def test_batch_size_bounds_each_model_call_and_changes_no_prediction(run, report
     calls = []
     original = evaluate_module.Predictor.predict_prepared
 
-    def spy(self, catalog, batch_size=512, **kwargs):
-        calls.append(batch_size)
+    def spy(self, catalog, batch_size=None, **kwargs):
+        calls.append(batch_size or self.batch_size)  # None: the predictor's own (predict_prepared's default)
         return original(self, catalog, batch_size=batch_size, **kwargs)
 
     monkeypatch.setattr(evaluate_module.Predictor, "predict_prepared", spy)
