@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 
 from linnet.cli.data import add_fetch_limit_options
-from linnet.cli.embed import _positive_int
 from linnet.cli.schema_options import (
     add_schema_options,
     export_schema_from_args,
+    positive_int,
     schema_from_args,
 )
 
@@ -77,7 +77,7 @@ def _add_job(actions, name: str, help: str, formats: list[str], run) -> argparse
                         help="catalog format (default: from each file's name)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory of the shards")
     parser.add_argument("--format", choices=formats, default="parquet", help="shard format (default parquet)")
-    parser.add_argument("--batch-size", type=_positive_int, default=256, help="rows per model call (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="rows per model call (default 256)")
     add_schema_options(parser)  # default: the export's schema
     parser.set_defaults(func=run)
     return parser
@@ -104,7 +104,7 @@ def register(subparsers) -> None:
     records.add_argument("--unknown-labels", choices=["skip", "ancestor", "error"], default="skip",
                          help="a label not in the tree: leave the row out (default), its deepest known node, or "
                               "fail the file")
-    records.add_argument("--shards", type=_positive_int, default=4, help="TFRecord files per split (default: 4)")
+    records.add_argument("--shards", type=positive_int, default=4, help="TFRecord files per split (default: 4)")
     add_fetch_limit_options(records)  # per catalog file
     add_schema_options(records)
     records.set_defaults(func=run_build_tfrecords)

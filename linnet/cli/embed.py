@@ -10,10 +10,7 @@ import csv
 import tempfile
 
 from linnet.atomic_files import atomic_path
-from linnet.cli.schema_options import add_schema_options, schema_from_args
-from linnet.cli.schema_options import (
-    positive_int as _positive_int,  # one parser for every command (linnet/cli/sessions.py imports it from here)
-)
+from linnet.cli.schema_options import add_schema_options, positive_int, schema_from_args
 from linnet.errors import ConfigError, EmbeddingError
 
 
@@ -21,7 +18,7 @@ def _add_model_catalog(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--model", required=required, metavar="M",
                         help="run directory, model.keras or exported SavedModel (with an 'embed' signature)")
     parser.add_argument("--catalog", required=required, metavar="C", help="catalog file (CSV/TSV/JSONL/Parquet)")
-    parser.add_argument("--batch-size", type=_positive_int, default=256, help="products per model call (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="products per model call (default 256)")
     parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                         help="no progress bar (--no-progress: the old spelling)")
     add_schema_options(parser)
@@ -34,7 +31,7 @@ def register(subparsers) -> None:
     _add_model_catalog(embed, required=True)
     embed.add_argument("--out", required=True, metavar="DIR", help="output directory (manifest.json + shards)")
     embed.add_argument("--format", choices=["npy", "parquet"], default="npy", help="shard format (default npy)")
-    embed.add_argument("--shard-rows", type=_positive_int, default=100_000, help="products per shard (default 100000)")
+    embed.add_argument("--shard-rows", type=positive_int, default=100_000, help="products per shard (default 100000)")
     embed.add_argument("--errors-file", metavar="FILE", help="write the catalog's bad rows here (JSON Lines)")
     embed.set_defaults(func=run_embed)
 
@@ -46,15 +43,15 @@ def register(subparsers) -> None:
     build.add_argument("--out", required=True, metavar="DIR", help="index directory")
     build.add_argument("--method", choices=["exact", "hnsw", "ivf"], default="exact",
                        help="exact (TF, default) or approximate with faiss: hnsw, ivf (pip install 'linnet[ann]')")
-    build.add_argument("--ef-search", type=_positive_int, help="hnsw: search beam width (default 64)")
-    build.add_argument("--nlist", type=_positive_int, help="ivf: number of clusters (default 4*sqrt(N))")
-    build.add_argument("--nprobe", type=_positive_int, help="ivf: clusters probed per query (default 16)")
+    build.add_argument("--ef-search", type=positive_int, help="hnsw: search beam width (default 64)")
+    build.add_argument("--nlist", type=positive_int, help="ivf: number of clusters (default 4*sqrt(N))")
+    build.add_argument("--nprobe", type=positive_int, help="ivf: clusters probed per query (default 16)")
     build.set_defaults(func=run_neighbours_build)
     query = actions.add_parser("query", help="the k nearest indexed products of each query product")
     query.add_argument("--index", required=True, metavar="DIR", help="index directory ('linnet neighbours build')")
     query.add_argument("--vectors", metavar="DIR", help="query vectors ('linnet embed' output); or --model + --catalog")
     _add_model_catalog(query, required=False)
-    query.add_argument("--k", type=_positive_int, default=10, help="neighbours per product (default 10)")
+    query.add_argument("--k", type=positive_int, default=10, help="neighbours per product (default 10)")
     query.add_argument("--out", required=True, metavar="FILE", help="CSV: query_id, rank, neighbour_id, score")
     query.set_defaults(func=run_neighbours_query)
 
@@ -64,7 +61,7 @@ def register(subparsers) -> None:
     attach.add_argument("--export", required=True, metavar="DIR", help="export version directory (saved_model.pb)")
     attach.add_argument("--vectors", required=True, metavar="DIR", help="candidates ('linnet embed' output)")
     attach.add_argument("--out", required=True, metavar="DIR", help="new version directory, e.g. exports/NAME/2")
-    attach.add_argument("--k", type=_positive_int, default=10, help="neighbours per product (default 10)")
+    attach.add_argument("--k", type=positive_int, default=10, help="neighbours per product (default 10)")
     attach.set_defaults(func=run_neighbours_attach)
 
     match = subparsers.add_parser("match", help="candidate duplicate pairs above a similarity threshold",
@@ -75,7 +72,7 @@ def register(subparsers) -> None:
     match.add_argument("--other-catalog", metavar="FILE", help="catalog B (embedded with --model, same schema)")
     _add_model_catalog(match, required=False)
     match.add_argument("--threshold", type=float, default=0.9, help="minimum cosine similarity (default 0.9)")
-    match.add_argument("--k", type=_positive_int, default=10, help="candidates per product of A (default 10)")
+    match.add_argument("--k", type=positive_int, default=10, help="candidates per product of A (default 10)")
     match.add_argument("--out", required=True, metavar="FILE", help="CSV: id_a, id_b, score")
     match.set_defaults(func=run_match)
 
@@ -89,7 +86,7 @@ def register(subparsers) -> None:
     projector.add_argument("--out", required=True, metavar="DIR", help="directory for the projector files")
     projector.add_argument("--projection", choices=["pca", "tsne"], default="pca", help="2-D map of the PNG")
     projector.add_argument("--no-png", action="store_true", help="skip the PNG")
-    projector.add_argument("--max-points", type=_positive_int, default=20_000, help="points in the PNG (sampled)")
+    projector.add_argument("--max-points", type=positive_int, default=20_000, help="points in the PNG (sampled)")
     add_schema_options(projector)
     projector.set_defaults(func=run_projector)
 

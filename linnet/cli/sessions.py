@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from linnet.atomic_files import atomic_path
-from linnet.cli.embed import _positive_int
+from linnet.cli.schema_options import positive_int
 from linnet.errors import ConfigError
 
 
@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     train.add_argument("--events", required=True, metavar="FILE", help="event log (CSV/TSV/JSONL/Parquet)")
     train.add_argument("--out", required=True, metavar="RUN", help="new run directory")
     train.add_argument("--config", metavar="YAML", help="settings (see linnet/sessions/config.py)")
-    train.add_argument("--epochs", type=_positive_int, help="item2vec epochs (overrides the config)")
+    train.add_argument("--epochs", type=positive_int, help="item2vec epochs (overrides the config)")
     train.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
                        help="no progress bar (--no-progress: the same)")
     _add_schema(train, required=True)
@@ -84,7 +84,7 @@ def register(subparsers) -> None:
                            help="a sessions run directory or its export")
     recommend.add_argument("--events", required=True, metavar="HISTORY_FILE",
                            help="event log: the only history each user's recommendations use")
-    recommend.add_argument("--k", type=_positive_int, default=10, help="recommendations per user (default 10)")
+    recommend.add_argument("--k", type=positive_int, default=10, help="recommendations per user (default 10)")
     recommend.add_argument("--out", required=True, metavar="CSV", help="user_id, rank, item_id, score, error")
     recommend.add_argument("--run", metavar="RUN", help="with an export as --model: the run whose schema to use")
     _add_schema(recommend, required=False)
@@ -95,13 +95,13 @@ def register(subparsers) -> None:
     export.add_argument("run_positional", nargs="?", metavar="RUN", help="the same as --model")
     export.add_argument("--out", required=True, metavar="BASE", help="base directory (TF Serving layout)")
     export.add_argument("--name", default="sessions", help="model name under BASE (default sessions)")
-    export.add_argument("--version", type=_positive_int, help="version number (default: the next free one)")
+    export.add_argument("--version", type=positive_int, help="version number (default: the next free one)")
     export.set_defaults(func=run_export)
 
     neighbours = actions.add_parser("neighbours", help="cosine neighbours of items, with their titles")
     neighbours.add_argument("--model", required=True, metavar="RUN", help="a sessions run directory")
     neighbours.add_argument("--items", metavar="IDS", help="comma-separated item ids (default: 5 frequent ones)")
-    neighbours.add_argument("--k", type=_positive_int, default=5, help="neighbours per item (default 5)")
+    neighbours.add_argument("--k", type=positive_int, default=5, help="neighbours per item (default 5)")
     neighbours.add_argument("--out", metavar="CSV", help="item_id, rank, neighbour_id, score, title")
     neighbours.set_defaults(func=run_neighbours)
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 
-from linnet.cli.embed import _positive_int
-from linnet.cli.schema_options import add_schema_options, export_schema_from_args
+from linnet.cli.schema_options import (
+    add_schema_options,
+    export_schema_from_args,
+    positive_int,
+)
 
 
 def run_predict(args) -> int:
@@ -40,7 +43,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="EXPORT", help="export version directory (linnet export)")
     parser.add_argument("--master", metavar="URL", help="Spark master, e.g. local[2] (default: spark-submit's, "
                                                         "else local[*])")
-    parser.add_argument("--batch-size", type=_positive_int, default=256, help="rows per model call (default 256)")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="rows per model call (default 256)")
     add_schema_options(parser)  # default: the export's schema
 
 

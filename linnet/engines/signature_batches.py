@@ -33,8 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linnet.data.images import resolve_image_source
-from linnet.data.rows import RowProblem, is_empty, row_id, row_inputs
+from linnet.data.rows import RowProblem, row_id, row_inputs
 from linnet.errors import ConfigError
 from linnet.serving.artifacts import (
     EXPORT,
@@ -167,6 +166,14 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
+#: What the jobs' errors output says of an unusable image (`linnet.data.images.UNUSABLE_IMAGE_KINDS`).
+_IMAGE_PROBLEMS = {"url_not_fetched": "image URL not fetched (linnet images fetch)",
+                   "missing_file": "image file not found or unreadable",
+                   "outside_root": "image path outside the image root (--allow-images-outside-root to allow)",
+                   "not_image": "not an image (its first bytes are no JPEG, PNG, GIF, BMP or WebP)",
+                   "too_large": "image file over the size limit"}
+
+
 # --------------------------------------------------------------------------------------------- rows
 def catalog_rows(located_records: Iterable[tuple[int, Mapping]], schema, text_fields: Sequence[str],
                  with_image: bool, file: str = "", location_kind: str = "line",
@@ -186,13 +193,8 @@ def catalog_rows(located_records: Iterable[tuple[int, Mapping]], schema, text_fi
         except RowProblem as problem:
             yield RowError(product_id, file, where, problem.field, problem.problem, int(location))
             continue
-        image_problem = None
-        if with_image and not inputs[IMAGE_BYTES_INPUT] and schema.image_column:
-            cell = record.get(schema.image_column)
-            if not is_empty(cell):
-                kind = resolve_image_source(cell, root)[1]
-                image_problem = {"url_not_fetched": "image URL not fetched (linnet images fetch)"}.get(
-                    kind, "image file not found or unreadable")
+        kind = inputs.get("image_error") if with_image else None  # row_inputs' reason, confinement option included
+        image_problem = _IMAGE_PROBLEMS.get(kind, f"image unusable: {kind}") if kind else None
         yield RawRow(product_id, inputs, file, int(location), where, image_problem)
 
 
