@@ -46,6 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate' (default: none)")
     parser.add_argument("--top-k", type=int, default=5, help="leaf candidates returned per product (default: 5)")
     parser.add_argument("--decoding", choices=["path", "greedy"], default="path",
-                        help="descent: the path with the best sum of level log-probabilities, or the best class "
+                        help="descent: the path with the best sum of level log-probabilities (each given the level "
+                             "above), or the best class "
                              "level by level (default: path)")
     parser.set_defaults(func=run_export)

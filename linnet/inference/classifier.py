@@ -8,9 +8,13 @@ The trained functional model gives one softmax per taxonomy level. The wrapper t
    "best" depends on ``decoding``:
 
    - ``"path"`` (default): the class heading the best whole path below it, the path's score being the sum
-     of its levels' log-probabilities. The descent then ends on the path that maximises
-     ``log p_1 + log p_2 + ...``, so a confident leaf head can overrule an unsure level above it (two
-     parents sharing a leaf name, say). With stop classes (`linnet.model.stops`, the default) a path that
+     of its levels' log *conditional* probabilities: a level's probability divided by the mass of the chosen
+     parent's children at that level (its stop column included). The descent then ends on the path that
+     maximises ``log p_1 + log p_2(. | parent) + ...``, so a confident leaf head can overrule an unsure level
+     above it (two parents sharing a leaf name, say). Each head is a softmax over its whole level, so its
+     raw probabilities already hold the mass of the levels above; multiplying them unconditioned counted
+     the ancestors again at every level, and on products of shops the model never saw (every head unsure)
+     paths ended 1.7 levels too shallow on average (docs/evaluation.md, "Conditional descent"). With stop classes (`linnet.model.stops`, the default) a path that
      ends at a node above the deepest level adds that node's "ends here" probability from the level below:
      a shallow leaf cannot win on having fewer terms, and an inner node that carries labels is a candidate,
      chosen when its stop column outweighs its children. (A model saved without stop classes ends paths at
@@ -105,7 +109,8 @@ class HierarchicalClassifier(keras.Model):
         node_thresholds: ``{node id: threshold}`` overrides for a node and its descendants.
         top_k: number of leaf candidates returned (clipped to the number of leaves).
         path_separator: joins names in ``path`` and ``full_path``.
-        decoding: ``"path"`` (default) follows the path with the highest sum of level log-probabilities;
+        decoding: ``"path"`` (default) follows the path with the highest sum of level log conditional
+            probabilities;
             ``"greedy"`` takes the most probable child at each level (see the module docstring).
 
     Call returns a dict of tensors (``B`` products, ``L`` levels, ``k`` candidates):
@@ -240,8 +245,9 @@ class HierarchicalClassifier(keras.Model):
                     [level_probabilities, tf.convert_to_tensor(scores[stop_output(level)], tf.float32)], axis=1)
             probabilities.append(level_probabilities)
         batch = tf.shape(probabilities[0])[0]
+        conditionals = self._conditionals(probabilities)
         if self.decoding == "path":
-            columns, path_scores = self._best_path(probabilities)
+            columns, path_scores = self._best_path(conditionals)
             confidences = self._path_posteriors(path_scores, columns)
         else:
             columns = self._greedy_path(probabilities)
@@ -269,7 +275,7 @@ class HierarchicalClassifier(keras.Model):
 
         full_node_ids = self._lookup(self._level_node_ids, full_class_ids)
         full_names = self._lookup(self._level_names, full_class_ids)
-        top_k_node_ids, top_k_scores = self._top_k_leaves(probabilities)
+        top_k_node_ids, top_k_scores = self._top_k_leaves(conditionals)
         return {
             "class_ids": class_ids,
             "node_ids": tf.where(exposed, full_node_ids, ""),
@@ -300,24 +306,45 @@ class HierarchicalClassifier(keras.Model):
             previous = best
         return chosen
 
-    def _best_path(self, probabilities):
-        """``(per level [B] int32 class ids of the path with the largest sum of level log-probabilities,
-        [B, n_leaves] every root-to-leaf path's score)``.
+    def _best_path(self, conditionals):
+        """``(per level [B] int32 class ids of the most probable path, [B, n_leaves] every root-to-leaf path's
+        log-probability)``.
 
-        Every path's score is built top-down with one gather along the parent index per level (as
-        `_top_k_leaves` builds its products); the best of the paths ending at a leaf (at any depth) is one
-        argmax, and its classes are read from the constant table of each leaf's ancestors (-1 below its end).
+        ``conditionals``: `_conditionals` of the levels' probabilities. A path's log-probability is the sum of its
+        levels' log *conditional* probabilities:
+        each level's head is a softmax over the whole level, so its raw probabilities already carry the mass
+        of the levels above; summing their logs would count the ancestors again at every level and make every
+        extra level cost a product the model is unsure of, whether or not it is deep. Every path's score is
+        built top-down with one gather along the parent index per level (as `_top_k_leaves` builds its
+        products); the best of the paths ending at a leaf (at any depth) is one argmax, and its classes are
+        read from the constant table of each leaf's ancestors (-1 below its end).
         """
-        path_scores = tf.math.log(tf.maximum(probabilities[0], 1e-12))
+        path_scores = tf.math.log(tf.maximum(conditionals[0], 1e-12))
         ending = [tf.gather(path_scores, self._leaf_columns[0], axis=1)]
         for level in range(2, self.num_levels + 1):
             path_scores = (tf.gather(path_scores, tf.constant(self._parent_index[level - 1]), axis=1)
-                           + tf.math.log(tf.maximum(probabilities[level - 1], 1e-12)))
+                           + tf.math.log(tf.maximum(conditionals[level - 1], 1e-12)))
             ending.append(tf.gather(path_scores, self._leaf_columns[level - 1], axis=1))
         scores = tf.concat(ending, axis=1)
         best = tf.argmax(scores, axis=1, output_type=tf.int32)
         classes = tf.gather(tf.constant(self._path_classes), best)  # [B, L]
         return tf.unstack(classes, num=self.num_levels, axis=1), scores
+
+    def _conditionals(self, probabilities):
+        """Per level, ``[B, n_k]``: each column's probability given its parent, its level probability divided by
+        the mass of its parent's children at that level (stop column included); level 1 as it is. The product
+        along a path is a probability over the whole paths of the (augmented) tree: it sums to 1 over them."""
+        conditionals = [probabilities[0]]
+        for level in range(2, self.num_levels + 1):
+            parent_index = tf.constant(self._parent_index[level - 1])
+            level_probabilities = probabilities[level - 1]
+            parent_count = len(self._column_node_ids[level - 2])
+            # Mass of each parent's children, per product: segment sum over the class axis.
+            sibling_mass = tf.transpose(tf.math.unsorted_segment_sum(
+                tf.transpose(level_probabilities), parent_index, parent_count))
+            conditionals.append(tf.math.divide_no_nan(level_probabilities,
+                                                      tf.gather(sibling_mass, parent_index, axis=1)))
+        return conditionals
 
     def _path_posteriors(self, path_scores, chosen):
         """Per level, ``[B]`` float32: the probability that the true path passes through the chosen class, under
@@ -362,20 +389,14 @@ class HierarchicalClassifier(keras.Model):
     def _join(self, names, keep):
         return tf.strings.reduce_join(tf.ragged.boolean_mask(names, keep), axis=1, separator=self.path_separator)
 
-    def _top_k_leaves(self, probabilities):
-        """Leaves scored by the product of conditional probabilities along their path (sums to 1 over leaves)."""
-        path_scores = probabilities[0]
+    def _top_k_leaves(self, conditionals):
+        """Leaves scored by the product of conditional probabilities (`_conditionals`) along their path (sums to 1
+        over leaves)."""
+        path_scores = conditionals[0]
         leaf_scores = [tf.gather(path_scores, self._leaf_columns[0], axis=1)]
         leaf_ids = [self._column_node_ids[0][self._leaf_columns[0]]]
         for level in range(2, self.num_levels + 1):
-            parent_index = tf.constant(self._parent_index[level - 1])
-            level_probabilities = probabilities[level - 1]
-            parent_count = len(self._column_node_ids[level - 2])
-            # Mass of each parent's children, per product: segment sum over the class axis.
-            sibling_mass = tf.transpose(tf.math.unsorted_segment_sum(
-                tf.transpose(level_probabilities), parent_index, parent_count))
-            conditional = tf.math.divide_no_nan(level_probabilities, tf.gather(sibling_mass, parent_index, axis=1))
-            path_scores = tf.gather(path_scores, parent_index, axis=1) * conditional
+            path_scores = tf.gather(path_scores, tf.constant(self._parent_index[level - 1]), axis=1) * conditionals[level - 1]
             leaf_scores.append(tf.gather(path_scores, self._leaf_columns[level - 1], axis=1))
             leaf_ids.append(self._column_node_ids[level - 1][self._leaf_columns[level - 1]])
         all_scores = tf.concat(leaf_scores, axis=1)

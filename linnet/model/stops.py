@@ -8,7 +8,8 @@ down to depth ``d < L`` is trained with its level ``d+1`` label set to the stop 
 (`with_stop_labels`), and no label below. So every node above the deepest level has one extra child, its stop
 column, and every node is the end of exactly one path of that *augmented* tree:
 
-- a path ending at a node of depth ``d < L`` scores ``log p_1 + ... + log p_d + log p_{d+1}(stop)``: a shallow
+- a path ending at a node of depth ``d < L`` scores ``log p_1 + ... + log p_d + log p_{d+1}(stop)`` (each term
+  given the level above, `linnet.inference.classifier`): a shallow
   leaf pays a trained "ends here" term, which is small for a product the model places deeper, where before it
   paid nothing and beat deeper paths merely by having fewer terms;
 - an inner node that carries labels is a candidate answer, chosen when its stop column outweighs its children.

@@ -80,15 +80,15 @@ def test_path_decoding_lets_a_sure_leaf_overrule_an_unsure_parent(tiny_taxonomy,
                                         probabilities)["full_path"])[0] for decoding in ("path", "greedy")}
     assert paths == {"path": "Clothing > Trousers > Jeans", "greedy": "Clothing > Tops > Shirts"}
 
-    # Ragged: Bags ends at level 1 (log 0.5) and beats Clothing (log 0.5) plus an unsure deeper path.
+    # Ragged: Bags ends at level 1 (0.4998) and beats every path under Clothing, which share Clothing's 0.5
+    # (each level taken given the level above: Jeans is 0.5 x 0.4998 / 0.9998 x 1).
     probabilities["level_1"] = one_hot_ish(1, {"Clothing": 0.5, "Bags": 0.5 - 2e-4})
     probabilities["level_2"] = one_hot_ish(2, {"Clothing > Tops": 0.5, "Clothing > Trousers": 0.5 - 2e-4})
     outputs = classify(HierarchicalClassifier(tiny_model, tiny_taxonomy), probabilities)
     assert as_text(outputs["full_path"])[0] == "Bags"
-    # Bags' share of all paths' probability: Bags 0.4998 against Clothing's three (the leaf head unchanged:
-    # Tops 0.5 x (T-Shirts + Shirts 0.05 each), Trousers 0.4998 x Jeans 0.9) and Shoes' two (~1e-8).
-    clothing = 0.5 * (0.5 * (0.05 + 0.05) + (0.5 - 2e-4) * 0.9)
-    np.testing.assert_allclose(outputs["confidences"][0], [(0.5 - 2e-4) / (0.5 - 2e-4 + clothing), 0.0, 0.0], rtol=1e-4)
+    # Bags' share of all paths' probability: Bags 0.4998 against Clothing's paths (0.5 in all) and Shoes' (1e-4).
+    np.testing.assert_allclose(outputs["confidences"][0], [(0.5 - 2e-4) / (0.5 - 2e-4 + 0.5 + 1e-4), 0.0, 0.0],
+                               rtol=1e-4)
 
 
 def test_path_confidences_are_whole_path_posteriors(tiny_taxonomy, tiny_model):
@@ -97,14 +97,16 @@ def test_path_confidences_are_whole_path_posteriors(tiny_taxonomy, tiny_model):
 
     probabilities = {"level_1": level(1, {"Clothing": 0.8, "Shoes": 0.1, "Bags": 0.1}),
                      "level_2": level(2, {"Clothing > Tops": 0.6, "Clothing > Trousers": 0.4}),
-                     "level_3": level(3, {"Clothing > Tops > T-Shirts": 0.5, "Clothing > Tops > Shirts": 0.25,
-                                          "Clothing > Trousers > Jeans": 0.25})}
-    # Paths: T-Shirts 0.8 x 0.6 x 0.5 = 0.24, Shirts 0.12, Jeans 0.8 x 0.4 x 0.25 = 0.08, Bags 0.1, Shoes' 0.
+                     "level_3": level(3, {"Clothing > Tops > T-Shirts": 0.5, "Clothing > Tops > Shirts": 0.2,
+                                          "Clothing > Trousers > Jeans": 0.3})}
+    # Each level given the one above: T-Shirts 0.8 x 0.6 x 0.5 / 0.7 = 0.343, Shirts 0.137, Jeans 0.8 x 0.4 x 1
+    # = 0.32, Bags 0.1; Shoes' children have no probability, so its paths none: 0.9 in all.
     outputs = {decoding: classify(HierarchicalClassifier(tiny_model, tiny_taxonomy, decoding=decoding), probabilities)
                for decoding in ("path", "greedy")}
     for decoding in ("path", "greedy"):
         assert as_text(outputs[decoding]["full_path"])[0] == "Clothing > Tops > T-Shirts"
-    np.testing.assert_allclose(outputs["path"]["confidences"][0], [0.44 / 0.54, 0.36 / 0.54, 0.24 / 0.54], rtol=1e-5)
+    t_shirts = 0.8 * 0.6 * 0.5 / 0.7
+    np.testing.assert_allclose(outputs["path"]["confidences"][0], [0.8 / 0.9, 0.48 / 0.9, t_shirts / 0.9], rtol=1e-5)
     np.testing.assert_allclose(outputs["greedy"]["confidences"][0], [0.8, 0.6, 0.5], rtol=1e-6)
 
 

@@ -2,7 +2,8 @@
 
 The tree has a depth-1 leaf (``Bags``), a labelled inner node with children (``Clothing > Women``), a depth-2
 leaf and depth-3 leaves. With stop classes (`linnet.model.stops`) a path ending at node ``v`` of depth
-``d < L`` scores ``p_1 ... p_d * p_{d+1}(stop of v)``; the reference below enumerates every node as an end.
+``d < L`` scores ``p_1 ... p_d * p_{d+1}(stop of v)``, each level's probability taken given the level above
+(`HierarchicalClassifier._conditionals`); the reference below enumerates every node as an end.
 """
 
 from __future__ import annotations
@@ -58,18 +59,21 @@ def classify(classifier, batch) -> dict:
 
 
 def test_a_depth_1_leaf_cannot_win_with_a_tiny_probability(ragged, stop_model, plain_model):
-    # The model is sure of Clothing and Women, unsure which dress-like leaf: each deeper term costs, so
-    # without stop classes the one-term path "Bags" (0.05) beats 0.9 x 0.5 x 0.08 = 0.036.
+    # The model is sure of Clothing and Women, unsure which dress-like leaf. Multiplying the levels' raw
+    # probabilities would count Clothing again in every deeper level's softmax: the one-term path "Bags" (0.05)
+    # would beat 0.9 x 0.5 x 0.08 = 0.036. Taken given the level above, the deeper terms are 0.5 / 0.8 and
+    # 0.08 / 0.15 (or 0.08 / 0.17 with Women's stop column), and Bags is far behind, with or without stop columns.
     real = {"Bags": 0.05, "Clothing": 0.9, "Shoes": 0.05, "Clothing > Women": 0.5, "Clothing > Men": 0.3,
             "Clothing > Women > Dresses": 0.08, "Clothing > Women > Skirts": 0.07, "Clothing > Men > Shirts": 0.06}
-    plain = classify(HierarchicalClassifier(plain_model, ragged), scores(ragged, real, None))
-    assert as_text(plain["full_path"])[0] == "Bags", "the old descent's defect this test guards against"
-    # With stop classes Bags must also pay "ends at Bags" from level 2, which a product placed in Clothing
-    # gives little (0.01): 0.05 x 0.01 against the deeper paths.
+    assert 0.05 > 0.9 * 0.5 * 0.08, "the raw product's defect this test guards against"
+    # A path ending at Bags must also pay "ends at Bags" from level 2, which a product placed in Clothing gives
+    # little (0.01).
     stops = {"Bags": 0.01, "Shoes": 0.05, "Clothing > Women": 0.02}
-    outputs = classify(HierarchicalClassifier(stop_model, ragged), scores(ragged, real, stops))
-    assert as_text(outputs["full_path"])[0] == "Clothing > Women > Dresses"
-    assert outputs["depth"][0] == 3
+    for model, stop_scores in ((plain_model, None), (stop_model, stops)):
+        outputs = classify(HierarchicalClassifier(model, ragged), scores(ragged, real, stop_scores))
+        assert as_text(outputs["full_path"])[0].startswith("Clothing > "), stop_scores
+        assert outputs["depth"][0] == 3
+        assert outputs["confidences"][0][0] > 0.9, "Clothing holds nearly all the paths' probability"
 
 
 def test_an_inner_node_label_wins_when_its_children_are_unlikely(ragged, stop_model):
@@ -91,17 +95,30 @@ def test_an_inner_node_label_wins_when_its_children_are_unlikely(ragged, stop_mo
 
 
 def reference(taxonomy, batch, row):
-    """Every node as a path end: ``{node: score}`` with the stop term for nodes above the deepest level."""
+    """Every node as a path end: ``{node: (path, score)}``, the score summing log conditional probabilities (a
+    column's probability over its parent's children's at that level, the parent's stop column included), with
+    the stop term for nodes above the deepest level."""
     num_levels = taxonomy.num_levels
+
+    def real(level, node):
+        return float(batch[f"level_{level}"][row][taxonomy.class_index(node)[1]])
+
+    def stop(level, node):  # "ends at node", read from level `level` (node is of level - 1)
+        return float(batch[stop_output(level)][row][taxonomy.class_index(node)[1]])
+
+    def mass(level, parent):  # the parent's children at `level`, its stop column included
+        total = sum(real(level, child) for child in taxonomy.children(parent))
+        return total + (stop(level, parent) if parent is not None and level > 1 else 0.0)
+
     ends = {}
     for level in range(1, num_levels + 1):
-        for index, node in enumerate(taxonomy.classes(level)):
+        for node in taxonomy.classes(level):
             parts = node.split(" > ")  # a tree inferred from paths names each node by its full path
             path = [" > ".join(parts[:depth]) for depth in range(1, level + 1)]
-            score = sum(math.log(max(float(batch[f"level_{depth}"][row][taxonomy.class_index(step)[1]]), 1e-12))
+            score = sum(math.log(max(real(depth, step) / mass(depth, path[depth - 2] if depth > 1 else None), 1e-12))
                         for depth, step in enumerate(path, start=1))
             if level < num_levels:
-                score += math.log(max(float(batch[stop_output(level + 1)][row][index]), 1e-12))
+                score += math.log(max(stop(level + 1, node) / mass(level + 1, node), 1e-12))
             ends[node] = (path, score)
     return ends
 

@@ -69,25 +69,28 @@ def _root_to_leaf_paths(taxonomy, node=None, prefix=()) -> list[tuple]:
 def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thresholds=None, decoding="path"):
     """Plain-Python descent, row by row: ``(full node ids [N][L], confidences [N][L], exposed depth [N])``.
 
-    ``decoding="path"`` enumerates every root-to-leaf path and keeps the one with the largest sum of
-    log-probabilities; a level's confidence is the share of ``exp(score)`` summed over all paths held by the
-    paths through the chosen node. ``"greedy"`` takes the most probable child level by level; a level's
+    ``decoding="path"`` enumerates every root-to-leaf path and keeps the one with the largest sum of log
+    *conditional* probabilities (a node's probability divided by the summed probabilities of its parent's
+    children at its level); a level's confidence is the share of ``exp(score)`` summed over all paths held by
+    the paths through the chosen node. ``"greedy"`` takes the most probable child level by level; a level's
     confidence is the node's own probability.
     """
     node_thresholds = node_thresholds or {}
     count = len(next(iter(probabilities.values())))
     all_paths = _root_to_leaf_paths(taxonomy)
-    path_columns = [[taxonomy.class_index(node)[1] for node in path] for path in all_paths]
 
     def probability(row, level, node):
         return float(probabilities[f"level_{level}"][row][taxonomy.class_index(node)[1]])
 
+    def conditional(row, level, node, parent):
+        siblings = sum(probability(row, level, sibling) for sibling in taxonomy.children(parent))
+        return probability(row, level, node) / siblings if siblings > 0 else 0.0
+
     full, confidences, depths = [], [], []
     for row in range(count):
         if decoding == "path":
-            logs = [[math.log(max(float(value), 1e-12)) for value in probabilities[f"level_{level}"][row]]
-                    for level in range(1, taxonomy.num_levels + 1)]
-            scores = [sum(logs[level][column] for level, column in enumerate(columns)) for columns in path_columns]
+            scores = [sum(math.log(max(conditional(row, level, node, path[level - 2] if level > 1 else None), 1e-12))
+                          for level, node in enumerate(path, start=1)) for path in all_paths]
             best = max(range(len(all_paths)), key=lambda index: scores[index])
             path = list(all_paths[best])
             weights = [math.exp(score - scores[best]) for score in scores]
