@@ -8,11 +8,13 @@ Layout of a TFRecord directory::
     test-...
 
 Images are stored as their encoded bytes (read once from disk), so training from TFRecords needs neither
-the catalog nor the image folder.
+the catalog nor the image folder: `read_tfrecord_catalog` reads a directory (or a glob of its shards) back into
+the `PreparedCatalog` `linnet train` trains on, images as inline bytes.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -24,11 +26,14 @@ import numpy as np
 from linnet.atomic_files import shared_mode, write_atomically
 from linnet.data.images import read_image_file
 from linnet.data.pipeline import _augmenter, batch_finisher
-from linnet.data.split import SPLIT_NAMES
+from linnet.data.prepare import CatalogReport, PreparedCatalog
+from linnet.data.schema import CatalogSchema
+from linnet.data.split import SPLIT_NAMES, assign_splits
 from linnet.data.weights import CLASS_WEIGHTINGS
 from linnet.data.weights import class_weights as compute_class_weights
 from linnet.errors import CatalogError, ConfigError
 from linnet.progress import progress_bar
+from linnet.taxonomy import Taxonomy
 
 METADATA_FILE = "metadata.json"
 _IMAGE_BYTES = "image_bytes"
@@ -247,3 +252,137 @@ def _weights_from_counts(class_counts: list[list[int]], weighting: str) -> dict[
         labels = np.repeat(np.arange(len(counts)), counts)[:, None]
         weights[f"level_{level}"] = compute_class_weights(labels, [len(counts)], weighting)["level_1"]
     return weights
+
+
+# ------------------------------------------------------------------------------- a TFRecord catalog to train on
+TFRECORD_SUFFIX = ".tfrecord"
+_READ_BATCH = 4096  # records parsed per tf.io.parse_example call
+
+
+def is_tfrecord_catalog(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a directory (a TFRecord catalog is one; `read_metadata` names one that is not) or a
+    file or glob of ``*.tfrecord`` shards; False for a catalog file (CSV/TSV/JSONL/Parquet). Reads no file."""
+    text = os.fspath(path)
+    return os.path.isdir(text) or text.endswith(TFRECORD_SUFFIX)
+
+
+def tfrecord_catalog_files(path: str | os.PathLike) -> tuple[list[str], dict[str, Any]]:
+    """The shard files of a TFRecord directory (every split's, as ``metadata.json`` lists them) or of a glob of
+    shards (``records/train-*.tfrecord``), and the ``metadata.json`` next to them.
+
+    Raises:
+        CatalogError: no shard matches, the shards are in several folders, or their folder has no metadata.
+    """
+    text = os.fspath(path)
+    if os.path.isdir(text):
+        metadata = read_metadata(text)
+        return [os.path.join(text, name) for split in SPLIT_NAMES for name in metadata["shards"].get(split, [])], metadata
+    files = sorted(glob.glob(text))
+    if not files:
+        raise CatalogError(f"{text}: no TFRecord shard matches")
+    folders = {os.path.dirname(os.path.abspath(name)) for name in files}
+    if len(folders) > 1:
+        raise CatalogError(f"{text}: the shards are in {len(folders)} folders; a TFRecord catalog is one folder "
+                           f"with its {METADATA_FILE}")
+    return files, read_metadata(folders.pop())
+
+
+def tfrecord_catalog_schema(path: str | os.PathLike, schema: CatalogSchema | None = None) -> CatalogSchema:
+    """The schema a TFRecord catalog was written with, or ``schema`` when given and the records hold what it reads:
+    each of its feature text fields, and images if it has an image column (a schema without one trains on the
+    text alone, leaving the stored images out).
+
+    Raises:
+        ConfigError: ``schema`` names a text field, or an image, the records do not hold.
+    """
+    _, metadata = tfrecord_catalog_files(path)
+    if schema is None:
+        return CatalogSchema.from_dict(metadata["schema"], where=f"{os.fspath(path)} {METADATA_FILE}")
+    missing = [name for name in schema.feature_text_fields if name not in metadata["text_fields"]]
+    if missing or (schema.has_image and not metadata["has_image"]):
+        lacking = f"text field(s) {missing}" if missing else "images"
+        raise ConfigError(f"{os.fspath(path)}: the records hold text fields {metadata['text_fields']} and "
+                          f"{'images' if metadata['has_image'] else 'no images'}, not the {lacking} the schema flags "
+                          "name; leave the schema flags out to train on the records' own schema")
+    return schema
+
+
+def read_tfrecord_catalog(path: str | os.PathLike, schema: CatalogSchema | None = None, *,
+                          taxonomy: Taxonomy | None = None,
+                          split: tuple[float, float, float] | None = None, split_salt: str = "",
+                          max_rows: int | None = None) -> PreparedCatalog:
+    """A TFRecord directory (`write_tfrecords`, ``linnet data tfrecords``, ``linnet beam build-tfrecords``) or a glob
+    of its shards, read back into the `PreparedCatalog` `prepare_catalog` makes of a catalog file.
+
+    The shards are read by a tf.data pipeline (parallel interleave of ``TFRecordDataset``, batched
+    ``parse_example``, prefetch); images come back as their stored bytes (inline image sources), labels as stored
+    (they index the taxonomy in ``metadata.json``). Records are read in their shards' order, so ``locations``
+    are record numbers.
+
+    Args:
+        path: the directory, one shard, or a glob of shards (they and ``metadata.json`` in one folder).
+        schema: what to read (`tfrecord_catalog_schema`): its text fields, and the images only with an image column
+            (default: the schema the records were written with).
+        taxonomy: when given, it must be the tree the records' labels index (the same fingerprint).
+        split: train, validation and test fractions to split again by id hash (`linnet.data.assign_splits`, the
+            rule `prepare_catalog` follows, so a catalog file and its records split alike); None keeps the
+            split stored in each record.
+        split_salt: the salt of that split.
+        max_rows: read at most this many records.
+
+    Raises:
+        CatalogError: not a TFRecord catalog (named), or no record in it.
+        ConfigError: ``taxonomy`` is another tree than the records'.
+    """
+    import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
+
+    files, metadata = tfrecord_catalog_files(path)
+    stored_taxonomy = Taxonomy.from_json(metadata["taxonomy"]) if metadata["taxonomy"] is not None else None
+    if taxonomy is not None and (stored_taxonomy is None or stored_taxonomy.fingerprint() != taxonomy.fingerprint()):
+        raise ConfigError(f"{os.fspath(path)}: the records' labels index the tree in their {METADATA_FILE}, not the "
+                          "taxonomy given (--taxonomy); leave it out, or write the records with that tree")
+    schema = tfrecord_catalog_schema(path, schema)
+    fields, num_levels, with_image = list(schema.feature_text_fields), metadata["num_levels"], schema.has_image
+    spec = {name: tf.io.FixedLenFeature([], tf.string)
+            for name in [*fields, "id", "split", *([_IMAGE_BYTES] if with_image else [])]}
+    spec[_LABELS] = tf.io.FixedLenFeature([num_levels], tf.int64)
+    if metadata["has_value"]:
+        spec["value"] = tf.io.FixedLenFeature([], tf.float32, default_value=float("nan"))
+    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string)).interleave(
+        tf.data.TFRecordDataset, cycle_length=max(1, min(len(files), 8)), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
+    if max_rows is not None:
+        dataset = dataset.take(max_rows)
+    dataset = dataset.batch(_READ_BATCH).map(lambda serialized: tf.io.parse_example(serialized, spec),
+                                             num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in spec}
+    for batch in dataset.as_numpy_iterator():
+        for name, values in batch.items():
+            columns[name].append(values)
+    if not columns["id"]:
+        raise CatalogError(f"{os.fspath(path)}: no TFRecord in {len(files)} shard(s)")
+    joined = {name: np.concatenate(parts) for name, parts in columns.items()}
+
+    def text(values: np.ndarray) -> np.ndarray:
+        return np.array([value.decode("utf-8") for value in values], dtype=object)
+
+    ids = text(joined["id"])
+    image_sources = None
+    report = CatalogReport(path=os.fspath(path), rows_read=len(ids), rows_kept=len(ids))
+    if with_image:
+        image_sources = np.empty(len(ids), dtype=object)
+        image_sources[:] = list(joined[_IMAGE_BYTES])
+        present = int(sum(len(value) > 0 for value in image_sources))
+        image_sources[[len(value) == 0 for value in image_sources]] = ""  # no usable image, as prepare_catalog
+        report.images = {"bytes": present, "none": len(ids) - present}
+    split_names = (np.array(text(joined["split"]), dtype="<U10") if split is None
+                   else assign_splits(ids, split, salt=split_salt))
+    report.splits = {name: int((split_names == name).sum()) for name in SPLIT_NAMES}
+    labels = joined[_LABELS].astype(np.int32)
+    report.unlabelled = int((labels[:, 0] < 0).sum()) if num_levels else len(ids)
+    return PreparedCatalog(
+        ids=ids, texts={name: text(joined[name]) for name in fields}, image_sources=image_sources, labels=labels,
+        split=split_names, values=joined["value"].astype(np.float32) if metadata["has_value"] else None,
+        locations=np.arange(1, len(ids) + 1, dtype=np.int64), taxonomy=stored_taxonomy, schema=schema, report=report,
+        source=os.fspath(path),
+    )
