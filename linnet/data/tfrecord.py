@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from linnet.atomic_files import shared_mode, write_atomically
 from linnet.data.images import read_image_file
 from linnet.data.pipeline import _augmenter, batch_finisher
 from linnet.data.prepare import CatalogReport, PreparedCatalog
+from linnet.data.readers import BadRow, RecordChunk
 from linnet.data.schema import CatalogSchema
 from linnet.data.split import SPLIT_NAMES, assign_splits
 from linnet.data.weights import CLASS_WEIGHTINGS
@@ -386,3 +388,115 @@ def read_tfrecord_catalog(path: str | os.PathLike, schema: CatalogSchema | None 
         locations=np.arange(1, len(ids) + 1, dtype=np.int64), taxonomy=stored_taxonomy, schema=schema, report=report,
         source=os.fspath(path),
     )
+
+
+# ------------------------------------------------------------------- a file of tf.train.Example records to predict
+TFRECORD_FORMAT = "tfrecord"
+_PEEK_RECORDS = 100  # records whose feature names make the reader's columns
+
+
+def _text_or_bytes(value: bytes) -> str | bytes:
+    """An image cell: a path or URL when the bytes are UTF-8 text without NUL, else the image's own bytes."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+    return value if "\0" in text else text
+
+
+class TFRecordCatalogReader:
+    """`linnet.data.CatalogReader`'s interface (``columns``, ``require``, chunks of records) for a file of
+    ``tf.train.Example`` records: the records `write_tfrecords` and ``linnet beam build-tfrecords`` write, or any
+    Examples with the schema's columns as features (the Beam jobs read ``*.tfrecord`` catalogs with it).
+
+    A feature with one value gives that value; none, None; several, a list. Text is UTF-8 (a bytes feature that is
+    not is a bad row naming it); the image column keeps its bytes unless they are a path or URL, and the records'
+    own ``image_bytes`` feature is read as ``image_column`` when the records have no feature of that name. A record
+    that is not an Example, or a file cut short, gives a bad row (``record N``), never an exception.
+
+    Example:
+        >>> for chunk in TFRecordCatalogReader("records/test-00000-of-00001.tfrecord", image_column="image"):  # doctest: +SKIP
+        ...     print(chunk.records[0]["title"])
+    """
+
+    format = TFRECORD_FORMAT
+    location_kind = "record"
+
+    def __init__(self, path: str | os.PathLike, chunk_rows: int = 1024, image_column: str | None = None):
+        self.path, self.chunk_rows, self.image_column = Path(path), int(chunk_rows), image_column
+        if not self.path.is_file():
+            raise CatalogError(f"{self.path}: catalog file not found")
+        if self.path.stat().st_size == 0:
+            raise CatalogError(f"{self.path}: the file is empty")
+        names: list[str] = []
+        for chunk in self._chunks(limit=_PEEK_RECORDS):
+            for record in chunk.records:
+                names.extend(name for name in record if name not in names)
+        self.columns = names
+
+    def require(self, names) -> None:
+        missing = [name for name in names if name not in self.columns]
+        if missing:
+            raise CatalogError(f"{self.path}: feature(s) {missing} not found; the records have {self.columns}")
+
+    def __iter__(self):
+        return self._chunks()
+
+    def _chunks(self, limit: int | None = None):
+        import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
+
+        dataset = tf.data.TFRecordDataset(str(self.path))
+        if limit is not None:
+            dataset = dataset.take(limit)
+        number = 0
+        batches = iter(dataset.batch(self.chunk_rows).prefetch(1))
+        while True:
+            chunk = RecordChunk()
+            try:
+                serialized = next(batches).numpy()
+            except StopIteration:
+                return
+            except tf.errors.OpError as error:  # a file cut short, a checksum that does not match
+                chunk.bad_rows.append(BadRow(str(self.path), number + 1, None, None,
+                                             f"cannot read the records after record {number}: {error.message}",
+                                             location_kind=self.location_kind))
+                yield chunk
+                return
+            for value in serialized:
+                number += 1
+                record, bad = self._record(value, number)
+                if bad is not None:
+                    chunk.bad_rows.append(bad)
+                else:
+                    chunk.records.append(record)
+                    chunk.locations.append(number)
+            yield chunk
+
+    def _record(self, serialized: bytes, number: int) -> tuple[dict[str, Any], BadRow | None]:
+        import tensorflow as tf  # lazy: as in _chunks
+
+        try:
+            example = tf.train.Example.FromString(serialized)
+        except DecodeError as error:
+            return {}, BadRow(str(self.path), number, None, None, f"not a tf.train.Example: {error}",
+                              location_kind=self.location_kind)
+        record: dict[str, Any] = {}
+        undecodable = None
+        for name, feature in example.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            values = list(getattr(feature, kind).value) if kind else []
+            if kind == "bytes_list":
+                if name in (self.image_column, _IMAGE_BYTES):
+                    values = [_text_or_bytes(value) for value in values]
+                else:
+                    try:
+                        values = [value.decode("utf-8") for value in values]
+                    except UnicodeDecodeError:
+                        undecodable = undecodable or name
+            record[name] = values[0] if len(values) == 1 else (values or None)
+        if self.image_column and self.image_column not in record and _IMAGE_BYTES in record:
+            record[self.image_column] = record.pop(_IMAGE_BYTES) or ""  # write_tfrecords' b"": no image
+        if undecodable is not None:  # as CatalogReader's JSON Lines: the id is not trusted from a bad record
+            return record, BadRow(str(self.path), number, None, undecodable,
+                                  "not valid UTF-8 text (wrong encoding?)", location_kind=self.location_kind)
+        return record, None
