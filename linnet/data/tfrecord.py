@@ -457,8 +457,9 @@ class TFRecordCatalogReader:
             except StopIteration:
                 return
             except tf.errors.OpError as error:  # a file cut short, a checksum that does not match
+                reason = error.message.split("}} ")[-1].split(" [Op:")[0]  # without TF's op names
                 chunk.bad_rows.append(BadRow(str(self.path), number + 1, None, None,
-                                             f"cannot read the records after record {number}: {error.message}",
+                                             f"cannot read the records after record {number}: {reason}",
                                              location_kind=self.location_kind))
                 yield chunk
                 return
