@@ -189,3 +189,39 @@ def test_beam_embed_reads_tfrecord_catalogs(exported, loaded, catalog_dir, tfrec
                                           image_bytes=tf.constant(images))["embedding"].numpy()
     np.testing.assert_allclose(np.stack([np.asarray(vectors[row["id"]], np.float32) for row in rows]), expected,
                                atol=1e-5)
+
+
+def test_beam_predict_runs_an_export_from_another_filesystem(exported, catalog_dir, linnet_predict, tmp_path,
+                                                            monkeypatch, capsys):
+    """--model as a URL (here TensorFlow's in-memory ram://, standing in for gs://): the launcher copies the export's
+    assets, the worker the whole export, each once, into the machine's cache; the predictions are the local export's."""
+    import tempfile
+    import uuid
+
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+    from linnet.engines.signature_batches import EXPORT_CACHE
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache of copies under this test's folder
+    url = f"ram://linnet-{uuid.uuid4().hex}/exports/1"
+    for directory, _, files in tf.io.gfile.walk(str(exported)):
+        folder = url + directory[len(str(exported)):]  # "" or "/variables", ...
+        tf.io.gfile.makedirs(folder)
+        for name in files:
+            tf.io.gfile.copy(f"{directory}/{name}", f"{folder}/{name}")
+    expected, _ = linnet_predict
+    assert main(["beam", "predict", "--model", url, "--catalog", str(catalog_dir / "part-2.jsonl"),
+                 "--out", str(tmp_path / "out"), "--format", "jsonl"]) == 0
+    predictions = read_shards(tmp_path / "out", "predictions")
+    assert len(predictions) == 11  # part-2's 9 good rows, bad-title-100 and missing-image-100, once each
+    for record in predictions.to_dict("records"):
+        assert (record["path"] or "") == expected[record["id"]]["path"]
+    copies = sorted(path.name for path in (tmp_path / EXPORT_CACHE).iterdir())
+    assert len(copies) == 2 and copies[1].endswith("-assets")  # the worker's whole copy and the launcher's assets
+    assert (tmp_path / EXPORT_CACHE / copies[0] / "saved_model.pb").is_file()
+    assert not (tmp_path / EXPORT_CACHE / copies[1] / "saved_model.pb").exists()
+    capsys.readouterr()
+    assert main(["beam", "predict", "--model", f"{url}/missing", "--catalog", str(catalog_dir / "part-2.jsonl"),
+                 "--out", str(tmp_path / "never")]) == 2
+    assert "missing: no saved_model.pb there" in capsys.readouterr().err
