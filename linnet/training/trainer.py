@@ -273,6 +273,10 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
     # a TFRecord directory (or glob of its shards) is read with the schema and tree its records were written with
     records = catalog is None and is_tfrecord_catalog(catalog_path)
     if records:
+        if any(value is not None for value in (bad_rows or {}).values()):
+            raise ConfigError(f"{catalog_path}: --errors-file and --max-bad-rows skip a catalog file's bad rows; a "
+                              "TFRecord catalog holds checked rows only (its bad rows were reported when it was "
+                              "written: failures-*.jsonl)")
         schema = tfrecord_catalog_schema(catalog_path, schema)
     schema = schema if schema is not None else CatalogSchema(category_column="category")
     taxonomy = _load_taxonomy_argument(taxonomy)

@@ -112,3 +112,13 @@ def test_a_glob_of_shards_and_what_the_records_cannot_give(built, tiny_taxonomy)
         read_tfrecord_catalog(records, taxonomy=Taxonomy.from_paths(["Lighting > Lamps"]))
     with pytest.raises(CatalogError, match="no TFRecord shard matches"):
         read_tfrecord_catalog(records / "nothing-*.tfrecord")
+
+
+def test_bad_row_options_are_refused_for_records(built, tmp_path):
+    from linnet.errors import ConfigError
+    from linnet.training.trainer import train
+
+    _, _, records = built
+    with pytest.raises(ConfigError, match="failures-"):
+        train(records, tmp_path / "never", config=tiny_config(), errors_path=tmp_path / "errors.jsonl", progress=False)
+    assert not (tmp_path / "never").exists()
