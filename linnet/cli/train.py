@@ -88,7 +88,8 @@ def _train(args: argparse.Namespace) -> int:
         config = resolve_config({**config.to_dict(), "training": {**config.to_dict()["training"],
                                                                    "strategy": args.strategy}})
     train(
-        Path(args.catalog), Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
+        args.catalog if "://" in args.catalog else Path(args.catalog),  # a gs:// URL of records stays a URL
+        Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
         resume=args.resume, max_rows=args.max_rows, progress=not args.quiet,
         errors_path=args.errors_file, max_bad_rows=args.max_bad_rows,
         validation_path=Path(args.validation) if args.validation else None,

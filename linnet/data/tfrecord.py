@@ -177,10 +177,23 @@ def write_tfrecords(catalog, out_dir: str | os.PathLike, *, examples_per_shard: 
 
 
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    if _is_url(directory):  # gs://, hdfs://, ...: through TensorFlow's filesystems
+        import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
+
+        url = f"{os.fspath(directory).rstrip('/')}/{METADATA_FILE}"
+        if not tf.io.gfile.exists(url):
+            raise CatalogError(f"{directory}: not a TFRecord directory written by write_tfrecords ({METADATA_FILE} "
+                               "missing)")
+        with tf.io.gfile.GFile(url, "r") as handle:
+            return json.loads(handle.read())
     path = Path(directory) / METADATA_FILE
     if not path.is_file():
         raise CatalogError(f"{directory}: not a TFRecord directory written by write_tfrecords ({METADATA_FILE} missing)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _is_url(path: str | os.PathLike) -> bool:
+    return "://" in os.fspath(path)
 
 
 def read_tfrecords(directory: str | os.PathLike, split: str = "train", batch_size: int = 256, *,
@@ -200,7 +213,7 @@ def read_tfrecords(directory: str | os.PathLike, split: str = "train", batch_siz
     metadata = read_metadata(directory)
     if split not in metadata["shards"]:
         raise ConfigError(f"unknown split {split!r}; {directory} has {sorted(metadata['shards'])}")
-    files = [str(Path(directory) / name) for name in metadata["shards"][split]]
+    files = [f"{os.fspath(directory).rstrip('/')}/{name}" for name in metadata["shards"][split]]  # local or gs://
     fields = metadata["text_fields"]
     num_levels = metadata["num_levels"]
     if image_size is not None and not metadata["has_image"]:
@@ -262,10 +275,11 @@ _READ_BATCH = 4096  # records parsed per tf.io.parse_example call
 
 
 def is_tfrecord_catalog(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a directory (a TFRecord catalog is one; `read_metadata` names one that is not) or a
-    file or glob of ``*.tfrecord`` shards; False for a catalog file (CSV/TSV/JSONL/Parquet). Reads no file."""
+    """True when ``path`` is a directory (a TFRecord catalog is one; `read_metadata` names one that is not), a
+    file or glob of ``*.tfrecord`` shards, or a URL (``gs://...``: only TFRecord catalogs are read from URLs);
+    False for a local catalog file (CSV/TSV/JSONL/Parquet). Reads no file."""
     text = os.fspath(path)
-    return os.path.isdir(text) or text.endswith(TFRECORD_SUFFIX)
+    return _is_url(text) or os.path.isdir(text) or text.endswith(TFRECORD_SUFFIX)
 
 
 def tfrecord_catalog_files(path: str | os.PathLike) -> tuple[list[str], dict[str, Any]]:
@@ -276,13 +290,21 @@ def tfrecord_catalog_files(path: str | os.PathLike) -> tuple[list[str], dict[str
         CatalogError: no shard matches, the shards are in several folders, or their folder has no metadata.
     """
     text = os.fspath(path)
-    if os.path.isdir(text):
+    if _is_url(text):
+        import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
+
+        text = text.rstrip("/")
+        is_dir, matches = tf.io.gfile.isdir(text), lambda: sorted(tf.io.gfile.glob(text))
+    else:
+        is_dir, matches = os.path.isdir(text), lambda: sorted(glob.glob(text))
+    if is_dir:
         metadata = read_metadata(text)
-        return [os.path.join(text, name) for split in SPLIT_NAMES for name in metadata["shards"].get(split, [])], metadata
-    files = sorted(glob.glob(text))
+        return [f"{text.rstrip('/')}/{name}" for split in SPLIT_NAMES for name in metadata["shards"].get(split, [])], \
+            metadata
+    files = matches()
     if not files:
         raise CatalogError(f"{text}: no TFRecord shard matches")
-    folders = {os.path.dirname(os.path.abspath(name)) for name in files}
+    folders = {name.rsplit("/", 1)[0] if _is_url(name) else os.path.dirname(os.path.abspath(name)) for name in files}
     if len(folders) > 1:
         raise CatalogError(f"{text}: the shards are in {len(folders)} folders; a TFRecord catalog is one folder "
                            f"with its {METADATA_FILE}")
@@ -322,7 +344,8 @@ def read_tfrecord_catalog(path: str | os.PathLike, schema: CatalogSchema | None 
     are record numbers.
 
     Args:
-        path: the directory, one shard, or a glob of shards (they and ``metadata.json`` in one folder).
+        path: the directory, one shard, or a glob of shards (they and ``metadata.json`` in one folder); local or a
+            URL TensorFlow reads (``gs://``; ``s3://``, ``hdfs://`` with tensorflow-io).
         schema: what to read (`tfrecord_catalog_schema`): its text fields, and the images only with an image column
             (default: the schema the records were written with).
         taxonomy: when given, it must be the tree the records' labels index (the same fingerprint).

@@ -207,8 +207,8 @@ def train(
 
     Args:
         catalog_path: the catalog file (CSV/TSV/JSONL/Parquet), or a TFRecord directory (``linnet data tfrecords``,
-            ``linnet beam build-tfrecords``) or glob of its shards: its schema, tree and labels are the records' own
-            (`linnet.data.tfrecord.read_tfrecord_catalog`; ``data.split`` splits it again by id hash).
+            ``linnet beam build-tfrecords``) or glob of its shards, local or ``gs://``: its schema, tree and labels
+            are the records' own (`linnet.data.tfrecord.read_tfrecord_catalog`; ``data.split`` splits it again).
         out_dir: the run directory to create; an existing run is never overwritten (``resume=True``
             continues an unfinished one from its last completed epoch).
         schema: a `linnet.data.CatalogSchema` (default: ``id``, ``title``, ``category``).

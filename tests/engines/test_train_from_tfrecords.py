@@ -47,7 +47,7 @@ def test_training_from_the_records_matches_training_from_the_csv(built, tmp_path
 
     catalog, taxonomy, records = built
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config(training={"epochs": 2})))
+    config.write_text(yaml.safe_dump(tiny_config(training={"epochs": 1})))
     text_only = ["--text-columns", "title", "--category-column", "category"]
     from_csv = _train(catalog, tmp_path / "csv", config, *text_only, "--taxonomy", str(taxonomy))
     # the records' images are left out by a schema without an image column (the config has no image encoder)
@@ -122,3 +122,32 @@ def test_bad_row_options_are_refused_for_records(built, tmp_path):
     with pytest.raises(ConfigError, match="failures-"):
         train(records, tmp_path / "never", config=tiny_config(), errors_path=tmp_path / "errors.jsonl", progress=False)
     assert not (tmp_path / "never").exists()
+
+
+def test_records_on_another_filesystem(built, tiny_taxonomy, tmp_path, capsys):
+    """Records at a URL (TensorFlow's in-memory ram://, standing in for gs://) read as the local ones; linnet train
+    keeps the URL a URL (it gets as far as comparing the records' tree with --taxonomy)."""
+    import uuid
+
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+    from linnet.data.tfrecord import read_tfrecord_catalog
+    from linnet.taxonomy import Taxonomy
+
+    _, _, records = built
+    url = f"ram://linnet-{uuid.uuid4().hex}/records"
+    tf.io.gfile.makedirs(url)
+    for path in records.iterdir():
+        if path.is_file():
+            tf.io.gfile.copy(str(path), f"{url}/{path.name}")
+    local, remote = read_tfrecord_catalog(records), read_tfrecord_catalog(url)
+    assert remote.ids.tolist() == local.ids.tolist() and (remote.labels == local.labels).all()
+    assert remote.image_sources.tolist() == local.image_sources.tolist()
+    assert len(read_tfrecord_catalog(f"{url}/train-*.tfrecord")) == local.report.splits["train"]
+
+    other = tmp_path / "other.json"
+    Taxonomy.from_paths(["Lighting > Lamps"]).save(other)
+    assert main(["train", "--catalog", url, "--out", str(tmp_path / "never"), "--taxonomy", str(other),
+                 "--text-columns", "title", "--category-column", "category"]) == 2
+    assert "the records' labels index the tree" in capsys.readouterr().err
