@@ -19,7 +19,7 @@ from linnet.cli.schema_options import (
 from linnet.config_fields import config_from_yaml
 from linnet.data.readers import CatalogReader
 from linnet.data.schema import CatalogSchema
-from linnet.data.tfrecord import is_tfrecord_catalog, tfrecord_catalog_schema
+from linnet.data.tfrecord import is_tfrecord_catalog, is_url, tfrecord_catalog_schema
 from linnet.errors import ConfigError
 
 
@@ -88,7 +88,7 @@ def _train(args: argparse.Namespace) -> int:
         config = resolve_config({**config.to_dict(), "training": {**config.to_dict()["training"],
                                                                    "strategy": args.strategy}})
     train(
-        args.catalog if "://" in args.catalog else Path(args.catalog),  # a gs:// URL of records stays a URL
+        args.catalog if is_url(args.catalog) else Path(args.catalog),  # a gs:// URL of records stays a URL
         Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
         resume=args.resume, max_rows=args.max_rows, progress=not args.quiet,
         errors_path=args.errors_file, max_bad_rows=args.max_bad_rows,

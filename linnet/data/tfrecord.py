@@ -177,7 +177,7 @@ def write_tfrecords(catalog, out_dir: str | os.PathLike, *, examples_per_shard: 
 
 
 def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
-    if _is_url(directory):  # gs://, hdfs://, ...: through TensorFlow's filesystems
+    if is_url(directory):  # gs://, hdfs://, ...: through TensorFlow's filesystems
         import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
         url = f"{os.fspath(directory).rstrip('/')}/{METADATA_FILE}"
@@ -192,7 +192,9 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _is_url(path: str | os.PathLike) -> bool:
+def is_url(path: str | os.PathLike) -> bool:
+    """True for a URL (``gs://...``, ``s3://...``, ``ram://...``): read through ``tf.io.gfile``, never as a local
+    `Path` (which would make ``gs://b`` ``gs:/b``)."""
     return "://" in os.fspath(path)
 
 
@@ -279,7 +281,7 @@ def is_tfrecord_catalog(path: str | os.PathLike) -> bool:
     file or glob of ``*.tfrecord`` shards, or a URL (``gs://...``: only TFRecord catalogs are read from URLs);
     False for a local catalog file (CSV/TSV/JSONL/Parquet). Reads no file."""
     text = os.fspath(path)
-    return _is_url(text) or os.path.isdir(text) or text.endswith(TFRECORD_SUFFIX)
+    return is_url(text) or os.path.isdir(text) or text.endswith(TFRECORD_SUFFIX)
 
 
 def tfrecord_catalog_files(path: str | os.PathLike) -> tuple[list[str], dict[str, Any]]:
@@ -290,7 +292,7 @@ def tfrecord_catalog_files(path: str | os.PathLike) -> tuple[list[str], dict[str
         CatalogError: no shard matches, the shards are in several folders, or their folder has no metadata.
     """
     text = os.fspath(path)
-    if _is_url(text):
+    if is_url(text):
         import tensorflow as tf  # lazy: linnet.data promises no TensorFlow at import
 
         text = text.rstrip("/")
@@ -304,7 +306,7 @@ def tfrecord_catalog_files(path: str | os.PathLike) -> tuple[list[str], dict[str
     files = matches()
     if not files:
         raise CatalogError(f"{text}: no TFRecord shard matches")
-    folders = {name.rsplit("/", 1)[0] if _is_url(name) else os.path.dirname(os.path.abspath(name)) for name in files}
+    folders = {name.rsplit("/", 1)[0] if is_url(name) else os.path.dirname(os.path.abspath(name)) for name in files}
     if len(folders) > 1:
         raise CatalogError(f"{text}: the shards are in {len(folders)} folders; a TFRecord catalog is one folder "
                            f"with its {METADATA_FILE}")

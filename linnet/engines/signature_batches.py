@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from linnet.data.rows import RowProblem, row_id, row_inputs
+from linnet.data.tfrecord import is_url
 from linnet.errors import ConfigError
 from linnet.serving.artifacts import (
     EXPORT,
@@ -156,11 +157,6 @@ EXPORT_CACHE = "linnet-exports"
 _COPIED = ".linnet-copied-from"  # written last into a complete copy
 
 
-def is_remote(path) -> bool:
-    """True for a URL (``gs://...``, ``s3://...``, ``ram://...``): a path `local_export` copies before reading."""
-    return "://" in os.fspath(path)
-
-
 @functools.lru_cache(maxsize=8)
 def local_export(path: str, assets_only: bool = False) -> str:
     """A local directory holding the export at ``path``: ``path`` itself when local, else a copy made once per
@@ -177,7 +173,7 @@ def local_export(path: str, assets_only: bool = False) -> str:
         ConfigError: the URL holds no ``saved_model.pb``, or lists a file outside itself.
     """
     text = os.fspath(path)
-    if not is_remote(text):
+    if not is_url(text):
         return text
     import tensorflow as tf  # lazy: only a remote export needs TensorFlow's filesystems at the launcher
 
@@ -225,7 +221,7 @@ def describe(path) -> Artifact:
     Raises:
         ConfigError: ``path`` is not an export version directory (a run directory: export it first).
     """
-    remote = is_remote(path)
+    remote = is_url(path)
     path = local_export(os.fspath(path), assets_only=True)  # a remote one: checked to hold saved_model.pb
     if not remote and artifact_kind(path) != EXPORT:
         raise ConfigError(f"{path}: the engines run an export version directory (linnet export), not a run directory")
