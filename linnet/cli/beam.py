@@ -72,9 +72,11 @@ def _add_job(actions, name: str, help: str, formats: list[str], run) -> argparse
                                 "(--runner DataflowRunner|FlinkRunner|SparkRunner ...); docs/scale.md has full commands.")
     parser.add_argument("--model", required=True, metavar="EXPORT", help="export version directory (linnet export)")
     parser.add_argument("--catalog", required=True, metavar="PATH_OR_GLOB",
-                        help="catalog file(s): CSV/TSV/JSONL/Parquet, local or any Beam filesystem (gs://, s3://, ...)")
-    parser.add_argument("--catalog-format", choices=["csv", "tsv", "jsonl", "parquet"],
-                        help="catalog format (default: from each file's name)")
+                        help="catalog file(s): CSV/TSV/JSONL/Parquet/TFRecord, local or any Beam filesystem (gs://, "
+                             "s3://, ...)")
+    parser.add_argument("--catalog-format", choices=["csv", "tsv", "jsonl", "parquet", "tfrecord"],
+                        help="catalog format (default: from each file's name; *.tfrecord: tf.train.Example records, "
+                             "build-tfrecords' among them)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory of the shards")
     parser.add_argument("--format", choices=formats, default="parquet", help="shard format (default parquet)")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="rows per model call (default 256)")

@@ -14,10 +14,12 @@ from linnet.cli.schema_options import (
     add_schema_options,
     positive_int,
     schema_from_args,
+    schema_or_none,
 )
 from linnet.config_fields import config_from_yaml
 from linnet.data.readers import CatalogReader
 from linnet.data.schema import CatalogSchema
+from linnet.data.tfrecord import is_tfrecord_catalog, is_url, tfrecord_catalog_schema
 from linnet.errors import ConfigError
 
 
@@ -29,7 +31,8 @@ def register(subparsers) -> None:
         description="Train the hierarchical classifier on a catalog. Writes RUN_DIR with config.yaml, schema.yaml, "
         "taxonomy.json, model.keras, metrics.json, mlflow.db and README.md.",
     )
-    parser.add_argument("--catalog", required=True, metavar="FILE", help="catalog file (CSV/TSV/JSONL/Parquet)")
+    parser.add_argument("--catalog", required=True, metavar="FILE", help="catalog file (CSV/TSV/JSONL/Parquet), or a "
+                        "TFRecord directory (linnet data tfrecords, linnet beam build-tfrecords) or glob of its shards")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory to create (never overwritten)")
     parser.add_argument("--config", metavar="YAML", help="training config (default: built-in defaults, "
                         "the same as training/configs/default.yaml)")
@@ -57,7 +60,8 @@ def _config_mapping(data):
 def _check_inputs(args: argparse.Namespace, schema: CatalogSchema):
     """What can be checked without TensorFlow: the catalog (readable, not empty, every column the schema
     names), the config file (readable YAML mapping) and the taxonomy file (read here and passed on)."""
-    CatalogReader(args.catalog).require(schema.columns())
+    if not is_tfrecord_catalog(args.catalog):  # records were checked as they were written
+        CatalogReader(args.catalog).require(schema.columns())
     if args.config:
         config_from_yaml(args.config, _config_mapping)
     if args.taxonomy:
@@ -68,10 +72,14 @@ def _check_inputs(args: argparse.Namespace, schema: CatalogSchema):
 
 
 def _train(args: argparse.Namespace) -> int:
-    schema = schema_from_args(args)
-    if not schema.has_category:
-        # Without category flags, read the tree from a column named "category".
-        schema = schema_from_args(args, default=CatalogSchema(category_column="category"))
+    if is_tfrecord_catalog(args.catalog):
+        # TFRecords carry the schema they were written with; schema flags, when given, must agree with it
+        schema = tfrecord_catalog_schema(args.catalog, schema_or_none(args))
+    else:
+        schema = schema_from_args(args)
+        if not schema.has_category:
+            # Without category flags, read the tree from a column named "category".
+            schema = schema_from_args(args, default=CatalogSchema(category_column="category"))
     taxonomy = _check_inputs(args, schema)
     from linnet.training.trainer import resolve_config, train  # lazy: loads TensorFlow once the inputs are checked
 
@@ -80,7 +88,8 @@ def _train(args: argparse.Namespace) -> int:
         config = resolve_config({**config.to_dict(), "training": {**config.to_dict()["training"],
                                                                    "strategy": args.strategy}})
     train(
-        Path(args.catalog), Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
+        args.catalog if is_url(args.catalog) else Path(args.catalog),  # a gs:// URL of records stays a URL
+        Path(args.out), schema=schema, config=config, taxonomy=taxonomy,
         resume=args.resume, max_rows=args.max_rows, progress=not args.quiet,
         errors_path=args.errors_file, max_bad_rows=args.max_bad_rows,
         validation_path=Path(args.validation) if args.validation else None,

@@ -3,7 +3,7 @@
 Pipeline (`predict_pipeline`, `embed_pipeline`)::
 
     catalog files (path or glob, any Beam filesystem) ─► read each file with linnet's CatalogReader
-        (CSV/TSV/JSONL/Parquet; bad rows ─► errors)                                   │
+        (CSV/TSV/JSONL/Parquet) or TFRecordCatalogReader (*.tfrecord; bad rows ─► errors)  │
     ─► one row per id (GroupByKey of (id, file, line); a repeated id ─► errors) ─► RunInference(ExportModelHandler)
     ─► predictions (linnet predict's columns) / vectors ─► sharded Parquet or JSONL   + errors output
 
@@ -42,6 +42,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from linnet.data.readers import CatalogReader, detect_format
 from linnet.data.schema import check_input_columns
+from linnet.data.tfrecord import TFRECORD_FORMAT, TFRECORD_SUFFIX, TFRecordCatalogReader
 from linnet.engines.signature_batches import (
     EMBED_SIGNATURE,
     ERROR_FIELDS,
@@ -135,7 +136,7 @@ class ReadCatalogFile(beam.DoFn):
     def process(self, path: str):
         with _local_copy(path) as local:
             try:
-                reader = CatalogReader(local, format=self.format or detect_format(path))
+                reader = _open_catalog(local, path, self.format, self.schema.image_column)
                 check_input_columns(self.schema, reader.columns, path)  # the id and the text columns, as predict
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
@@ -160,6 +161,14 @@ class ReadCatalogFile(beam.DoFn):
                         items = []
             if items:
                 yield items
+
+
+def _open_catalog(local: str, path: str, format: str | None, image_column: str | None):
+    """The reader of a catalog file: `CatalogReader` (CSV/TSV/JSONL/Parquet) or, for ``*.tfrecord`` files (or
+    ``format="tfrecord"``), `TFRecordCatalogReader` (tf.train.Example records, ``build-tfrecords``' among them)."""
+    if format == TFRECORD_FORMAT or (format is None and path.endswith(TFRECORD_SUFFIX)):
+        return TFRecordCatalogReader(local, image_column=image_column)
+    return CatalogReader(local, format=format or detect_format(path))
 
 
 class _local_copy:

@@ -14,6 +14,10 @@ raw catalog rows, one result or one error per input id.
   `linnet predict` (`linnet.serving.predict.result_header`, values built by its ``result_rows``, then typed)
   and ``{"id", "embedding"}``.
 
+An export may live on any filesystem TensorFlow reads (``gs://bucket/exports/linnet/1``; ``s3://``, ``hdfs://`` with
+tensorflow-io): `local_export` copies it once per machine into a local cache through ``tf.io.gfile``, the launcher
+copying only its assets (`describe`) and each worker the whole version directory (`load_export`).
+
 Importing this module imports neither TensorFlow nor an engine.
 
 Example:
@@ -27,16 +31,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from linnet.data.rows import RowProblem, row_id, row_inputs
+from linnet.data.tfrecord import is_url
 from linnet.errors import ConfigError
 from linnet.serving.artifacts import (
     EXPORT,
+    SAVED_MODEL_FILE,
     Artifact,
     artifact_kind,
     describe_export,
@@ -138,18 +147,83 @@ class LoadedExport:
 
 @functools.lru_cache(maxsize=4)
 def load_export(path) -> LoadedExport:
-    """The export at ``path``, loaded once per process (every later call returns the same object)."""
-    return LoadedExport(os.fspath(path))
+    """The export at ``path`` (local, or any ``tf.io.gfile`` URL: `local_export`), loaded once per process (every
+    later call returns the same object)."""
+    return LoadedExport(local_export(os.fspath(path)))
+
+
+#: Where `local_export` keeps the exports it copied (one folder per URL, under the machine's temporary folder).
+EXPORT_CACHE = "linnet-exports"
+_COPIED = ".linnet-copied-from"  # written last into a complete copy
+
+
+@functools.lru_cache(maxsize=8)
+def local_export(path: str, assets_only: bool = False) -> str:
+    """A local directory holding the export at ``path``: ``path`` itself when local, else a copy made once per
+    machine through ``tf.io.gfile`` (gs:// is built into TensorFlow; s3://, hdfs:// need tensorflow-io) into
+    ``<tmp>/linnet-exports/<hash of the URL>``. An export version directory is never rewritten (``linnet export``
+    writes a new version), so a complete copy is reused; a copy is made in a scratch folder and renamed, so workers
+    sharing a machine never read a half-copied model.
+
+    Args:
+        path: the export version directory.
+        assets_only: copy only ``assets/`` (what `describe` reads: taxonomy, schema, inputs), as a launcher needs.
+
+    Raises:
+        ConfigError: the URL holds no ``saved_model.pb``, or lists a file outside itself.
+    """
+    text = os.fspath(path)
+    if not is_url(text):
+        return text
+    import tensorflow as tf  # lazy: only a remote export needs TensorFlow's filesystems at the launcher
+
+    source = text.rstrip("/")
+    if not tf.io.gfile.exists(f"{source}/{SAVED_MODEL_FILE}"):
+        raise ConfigError(f"{text}: no {SAVED_MODEL_FILE} there; the engines run an export version directory "
+                          "(linnet export)")
+    digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:20]
+    cache = Path(tempfile.gettempdir()) / EXPORT_CACHE
+    target = cache / (f"{digest}-assets" if assets_only else digest)
+    if (target / _COPIED).is_file():
+        return str(target)
+    cache.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache)).resolve()
+    try:
+        top = f"{source}/assets" if assets_only else source
+        for directory, _, files in tf.io.gfile.walk(top) if tf.io.gfile.isdir(top) else ():
+            folder = directory.rstrip("/")
+            if folder != top and not folder.startswith(f"{top}/"):
+                continue  # a listing by name prefix also gives "assets.extra" for "assets"
+            for name in files:
+                remote = f"{folder}/{name}"
+                if not tf.io.gfile.exists(remote) or tf.io.gfile.isdir(remote):
+                    continue  # the same: a prefix listing's names that are no file of this folder
+                destination = (scratch / folder[len(source):].lstrip("/") / name).resolve()
+                if not destination.is_relative_to(scratch):
+                    raise ConfigError(f"{text}: the listing names {remote}, outside the export")
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                tf.io.gfile.copy(remote, str(destination), overwrite=True)
+        (scratch / _COPIED).write_text(source, encoding="utf-8")
+        try:
+            os.rename(scratch, target)
+        except OSError:  # another worker on this machine finished its copy first: keep that one
+            shutil.rmtree(scratch, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return str(target)
 
 
 def describe(path) -> Artifact:
     """What a job needs to build its pipeline (taxonomy, schema, text fields, image size), without loading the
-    SavedModel or TensorFlow.
+    SavedModel or TensorFlow (a remote export's assets are copied first: `local_export`).
 
     Raises:
         ConfigError: ``path`` is not an export version directory (a run directory: export it first).
     """
-    if artifact_kind(path) != EXPORT:
+    remote = is_url(path)
+    path = local_export(os.fspath(path), assets_only=True)  # a remote one: checked to hold saved_model.pb
+    if not remote and artifact_kind(path) != EXPORT:
         raise ConfigError(f"{path}: the engines run an export version directory (linnet export), not a run directory")
     artifact = describe_export(path)
     if artifact.taxonomy is None:

@@ -30,6 +30,7 @@ import numpy as np
 
 from linnet.data.readers import detect_format
 from linnet.data.schema import ATTRIBUTES_FIELD, check_input_columns
+from linnet.data.tfrecord import is_url
 from linnet.engines.signature_batches import (
     RowError,
     catalog_rows,
@@ -141,8 +142,9 @@ def linnet_udf(export_dir, schema=None, batch_size: int = 256, image_root=None):
         raise ConfigError(f"{export_dir}: the export saved no schema; pass schema=")
     if ATTRIBUTES_FIELD in artifact.text_fields and not schema.attribute_columns:
         raise ConfigError(f"{export_dir}: the model reads attributes; the schema names no attribute columns")
-    factory = functools.partial(_predict_function, os.path.abspath(os.fspath(export_dir)), schema,
-                                input_columns(schema), os.fspath(image_root) if image_root else None)
+    export_dir = os.fspath(export_dir)  # a URL (gs://...) stays one: each worker copies it (local_export)
+    factory = functools.partial(_predict_function, export_dir if is_url(export_dir) else os.path.abspath(export_dir),
+                                schema, input_columns(schema), os.fspath(image_root) if image_root else None)
     return predict_batch_udf(factory, return_type=prediction_struct(artifact.taxonomy.num_levels),
                              batch_size=int(batch_size))
 

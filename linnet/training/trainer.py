@@ -38,6 +38,11 @@ import tensorflow as tf
 from linnet import encoders
 from linnet.data import CatalogSchema, prepare_catalog
 from linnet.data import class_weights as compute_class_weights
+from linnet.data.tfrecord import (
+    is_tfrecord_catalog,
+    read_tfrecord_catalog,
+    tfrecord_catalog_schema,
+)
 from linnet.encoders import LazyAdamW
 from linnet.encoders.ngram import adapt_featurizers, copy_featurizer_weights
 from linnet.errors import ConfigError
@@ -201,7 +206,9 @@ def train(
     """Trains a model on a catalog and writes a run directory.
 
     Args:
-        catalog_path: the catalog file (CSV/TSV/JSONL/Parquet).
+        catalog_path: the catalog file (CSV/TSV/JSONL/Parquet), or a TFRecord directory (``linnet data tfrecords``,
+            ``linnet beam build-tfrecords``) or glob of its shards, local or ``gs://``: its schema, tree and labels
+            are the records' own (`linnet.data.tfrecord.read_tfrecord_catalog`; ``data.split`` splits it again).
         out_dir: the run directory to create; an existing run is never overwritten (``resume=True``
             continues an unfinished one from its last completed epoch).
         schema: a `linnet.data.CatalogSchema` (default: ``id``, ``title``, ``category``).
@@ -263,6 +270,14 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
 
     Encoder names, options and weights files and the run directory are checked before any data is read.
     """
+    # a TFRecord directory (or glob of its shards) is read with the schema and tree its records were written with
+    records = catalog is None and is_tfrecord_catalog(catalog_path)
+    if records:
+        if any(value is not None for value in (bad_rows or {}).values()):
+            raise ConfigError(f"{catalog_path}: --errors-file and --max-bad-rows skip a catalog file's bad rows; a "
+                              "TFRecord catalog holds checked rows only (its bad rows were reported when it was "
+                              "written: failures-*.jsonl)")
+        schema = tfrecord_catalog_schema(catalog_path, schema)
     schema = schema if schema is not None else CatalogSchema(category_column="category")
     taxonomy = _load_taxonomy_argument(taxonomy)
     if taxonomy is not None:
@@ -273,11 +288,14 @@ def _prepare_run(catalog_path, out_dir, config: TrainingConfig, schema, taxonomy
     if resume:
         check_resumable(Path(out_dir), config.training.backup_and_restore)
 
-    if catalog is None:
+    split = tuple(config.data.split) if validation_path is None else (1.0, 0.0, 0.0)
+    if records:
+        catalog = read_tfrecord_catalog(catalog_path, schema, taxonomy=taxonomy, split=split,
+                                        split_salt=config.data.split_salt, max_rows=max_rows)
+    elif catalog is None:
         catalog = prepare_catalog(
             catalog_path, schema, taxonomy=taxonomy, unknown_labels=config.data.unknown_labels,
-            split=tuple(config.data.split) if validation_path is None else (1.0, 0.0, 0.0),
-            split_salt=config.data.split_salt, max_rows=max_rows, progress=progress, **(bad_rows or {}),
+            split=split, split_salt=config.data.split_salt, max_rows=max_rows, progress=progress, **(bad_rows or {}),
         )
     taxonomy = catalog.taxonomy
     if taxonomy is None:

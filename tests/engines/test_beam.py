@@ -125,3 +125,103 @@ def test_beam_build_tfrecords_writes_what_read_tfrecords_reads(catalog_dir, tiny
     failures = [json.loads(line) for path in out.glob("failures-*.jsonl") for line in path.read_text().splitlines()]
     assert {failure.get("url") for failure in failures if failure.get("status")} == {"http://127.0.0.1:9/unreachable.jpg"}
     assert any(failure.get("id") == "unknown-label" for failure in failures)
+
+
+def _example(features: dict) -> bytes:
+    import tensorflow as tf
+
+    return tf.train.Example(features=tf.train.Features(feature={
+        name: tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+        for name, value in features.items()})).SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def tfrecord_catalog(catalog_dir, tmp_path_factory):
+    """part-1.jsonl's good rows as tf.train.Example records in build-tfrecords' layout (the image as ``image_bytes``),
+    plus a record with a title that is not UTF-8 and a record that is not an Example."""
+    import tensorflow as tf
+
+    rows = [json.loads(line) for line in (catalog_dir / "part-1.jsonl").read_text().splitlines()[:14]]
+    path = tmp_path_factory.mktemp("tfrecord-catalog") / "part-1.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for row in rows:
+            image = (catalog_dir / row["image"]).read_bytes() if row["image"] else b""
+            writer.write(_example({"id": row["id"].encode(), "title": row["title"].encode(),
+                                   "brand": row["brand"].encode(), "split": b"test", "image_bytes": image}))
+        writer.write(_example({"id": b"latin-1", "title": "caf\xe9".encode("latin-1"), "brand": b"", "image_bytes": b""}))
+        writer.write(b"not an example at all")
+    return path, [row["id"] for row in rows]
+
+
+def test_beam_predict_reads_tfrecord_catalogs(exported, tfrecord_catalog, linnet_predict, tmp_path):
+    from linnet.cli.main import main
+
+    path, ids = tfrecord_catalog
+    expected, _ = linnet_predict
+    assert main(["beam", "predict", "--model", str(exported), "--catalog", str(path.parent / "*.tfrecord"),
+                 "--out", str(tmp_path), "--batch-size", "5", "--format", "jsonl"]) == 0
+    predictions, errors = read_shards(tmp_path, "predictions"), read_shards(tmp_path, "errors")
+    assert sorted(predictions["id"]) == sorted(ids)  # every id of a readable record once
+    for record in predictions.to_dict("records"):  # the same paths and confidences as linnet predict on the JSONL
+        row = expected[record["id"]]
+        assert (record["path"] or "") == row["path"]
+        np.testing.assert_allclose(record["confidence"], float(row["confidence"]), atol=1e-6)
+    problems = dict(zip(errors["location"], errors["problem"]))
+    assert "not valid UTF-8" in problems["record 15"] and "not a tf.train.Example" in problems["record 16"]
+    corrupt = {f"p{number}" for number in range(1, 14, 3)}  # image bytes that do not decode: reported, predicted
+    assert corrupt <= set(errors[errors["field"] == "image_bytes"]["id"])
+
+
+def test_beam_embed_reads_tfrecord_catalogs(exported, loaded, catalog_dir, tfrecord_catalog, tmp_path):
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+
+    path, ids = tfrecord_catalog
+    assert main(["beam", "embed", "--model", str(exported), "--catalog", str(path), "--out", str(tmp_path),
+                 "--format", "jsonl", "--batch-size", "8"]) == 0
+    vectors = read_shards(tmp_path, "embeddings").set_index("id")["embedding"]
+    assert sorted(vectors.index) == sorted(ids)
+    rows = [json.loads(line) for line in (catalog_dir / "part-1.jsonl").read_text().splitlines()[:14]]
+    images = [(catalog_dir / row["image"]).read_bytes() if row["image"] else b"" for row in rows]
+    expected = loaded.signatures["embed"](title=tf.constant([row["title"] for row in rows]),
+                                          brand=tf.constant([row["brand"] for row in rows]),
+                                          image_bytes=tf.constant(images))["embedding"].numpy()
+    np.testing.assert_allclose(np.stack([np.asarray(vectors[row["id"]], np.float32) for row in rows]), expected,
+                               atol=1e-5)
+
+
+def test_beam_predict_runs_an_export_from_another_filesystem(exported, catalog_dir, linnet_predict, tmp_path,
+                                                            monkeypatch, capsys):
+    """--model as a URL (here TensorFlow's in-memory ram://, standing in for gs://): the launcher copies the export's
+    assets, the worker the whole export, each once, into the machine's cache; the predictions are the local export's."""
+    import tempfile
+    import uuid
+
+    import tensorflow as tf
+
+    from linnet.cli.main import main
+    from linnet.engines.signature_batches import EXPORT_CACHE
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the cache of copies under this test's folder
+    url = f"ram://linnet-{uuid.uuid4().hex}/exports/1"
+    for directory, _, files in tf.io.gfile.walk(str(exported)):
+        folder = url + directory[len(str(exported)):]  # "" or "/variables", ...
+        tf.io.gfile.makedirs(folder)
+        for name in files:
+            tf.io.gfile.copy(f"{directory}/{name}", f"{folder}/{name}")
+    expected, _ = linnet_predict
+    assert main(["beam", "predict", "--model", url, "--catalog", str(catalog_dir / "part-2.jsonl"),
+                 "--out", str(tmp_path / "out"), "--format", "jsonl"]) == 0
+    predictions = read_shards(tmp_path / "out", "predictions")
+    assert len(predictions) == 11  # part-2's 9 good rows, bad-title-100 and missing-image-100, once each
+    for record in predictions.to_dict("records"):
+        assert (record["path"] or "") == expected[record["id"]]["path"]
+    copies = sorted(path.name for path in (tmp_path / EXPORT_CACHE).iterdir())
+    assert len(copies) == 2 and copies[1].endswith("-assets")  # the worker's whole copy and the launcher's assets
+    assert (tmp_path / EXPORT_CACHE / copies[0] / "saved_model.pb").is_file()
+    assert not (tmp_path / EXPORT_CACHE / copies[1] / "saved_model.pb").exists()
+    capsys.readouterr()
+    assert main(["beam", "predict", "--model", f"{url}/missing", "--catalog", str(catalog_dir / "part-2.jsonl"),
+                 "--out", str(tmp_path / "never")]) == 2
+    assert "missing: no saved_model.pb there" in capsys.readouterr().err
