@@ -15,7 +15,11 @@ import pytest
 
 from inference.tiny_models import build_tiny_model
 from linnet.errors import ConfigError
-from linnet.inference.classifier import HierarchicalClassifier, stop_output
+from linnet.inference.classifier import (
+    GREEDY_MIN_CHILD_PROBABILITY,
+    HierarchicalClassifier,
+    stop_output,
+)
 from linnet.taxonomy import Taxonomy
 
 
@@ -157,3 +161,22 @@ def test_a_model_of_another_width_is_refused(ragged):
     wrong = Taxonomy.from_paths(["Bags", "Clothing > Women", "Clothing > Men > Shirts", "Clothing > Men > Ties"])
     with pytest.raises(ConfigError, match="widths"):
         HierarchicalClassifier(build_tiny_model(wrong, stop_classes=True), ragged)
+
+
+def test_greedy_descends_to_a_likely_child_and_ends_where_none_is(ragged, stop_model):
+    # Women's stop column holds 0.6 of the mass below it, Dresses 0.3 (given Women): the most probable path ends at
+    # Women, but Dresses is on the true path often enough (0.3 >= GREEDY_MIN_CHILD_PROBABILITY) that naming it
+    # raises the expected hierarchical F1, so greedy goes on.
+    real = {"Clothing": 0.9, "Bags": 0.05, "Shoes": 0.05, "Clothing > Women": 0.8, "Clothing > Men": 0.1,
+            "Clothing > Women > Dresses": 0.3, "Clothing > Women > Skirts": 0.1}
+    stops = {"Clothing > Women": 0.6}
+    paths = {decoding: as_text(classify(HierarchicalClassifier(stop_model, ragged, decoding=decoding),
+                                        scores(ragged, real, stops))["full_path"])[0] for decoding in ("path", "greedy")}
+    assert paths == {"path": "Clothing > Women", "greedy": "Clothing > Women > Dresses"}
+    # No child is likely (Dresses 0.1 / 0.88 < 0.2): greedy ends at Women, with nothing below it.
+    real.update({"Clothing > Women > Dresses": 0.1, "Clothing > Women > Skirts": 0.08})
+    stops["Clothing > Women"] = 0.7
+    outputs = classify(HierarchicalClassifier(stop_model, ragged, decoding="greedy"), scores(ragged, real, stops))
+    assert as_text(outputs["full_path"])[0] == "Clothing > Women"
+    assert outputs["full_class_ids"][0][2] == -1 and outputs["confidences"][0][2] == 0.0
+    assert GREEDY_MIN_CHILD_PROBABILITY == 0.2, "the cases above sit on either side of 0.2"

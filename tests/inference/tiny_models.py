@@ -72,9 +72,14 @@ def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thre
     ``decoding="path"`` enumerates every root-to-leaf path and keeps the one with the largest sum of log
     *conditional* probabilities (a node's probability divided by the summed probabilities of its parent's
     children at its level); a level's confidence is the share of ``exp(score)`` summed over all paths held by
-    the paths through the chosen node. ``"greedy"`` takes the most probable child level by level; a level's
-    confidence is the node's own probability.
+    the paths through the chosen node. ``"greedy"`` takes the most probable child level by level while
+    its probability given the node is at least ``GREEDY_MIN_CHILD_PROBABILITY``; a level's confidence is the
+    node's own probability.
     """
+    from linnet.inference.classifier import (
+        GREEDY_MIN_CHILD_PROBABILITY,  # lazy: the module imports TensorFlow
+    )
+
     node_thresholds = node_thresholds or {}
     count = len(next(iter(probabilities.values())))
     all_paths = _root_to_leaf_paths(taxonomy)
@@ -103,7 +108,11 @@ def reference_descent(taxonomy, probabilities: dict, level_thresholds, node_thre
                 candidates = taxonomy.children(node)
                 if not candidates:
                     break
-                node = max(candidates, key=lambda candidate: probability(row, level, candidate))
+                best = max(candidates, key=lambda candidate: probability(row, level, candidate))
+                if probability(row, level, best) < GREEDY_MIN_CHILD_PROBABILITY * sum(
+                        probability(row, level, candidate) for candidate in candidates):
+                    break  # no child is likely enough given the node (these tiny models have no stop columns)
+                node = best
                 path.append(node)
             confidence_row = [probability(row, level, node) for level, node in enumerate(path, 1)]
         depth, override = 0, 0.0
