@@ -69,11 +69,21 @@ _ERRORS_TAG, _UNREAD_TAG, _IDS_TAG = "errors", "unread", "ids"
 
 def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
     """Beam's `PipelineOptions` from command-line flags (``--runner DataflowRunner --project ...``), with the
-    in-process runner when none is named."""
+    in-process runner when none is named: one worker thread per core (``--direct_num_workers``, default the core
+    count, ``--direct_running_mode multi_threading``), which share the export loaded once in the process; the model
+    call releases the GIL, so one thread's model call overlaps another's reading and result building."""
     flags = list(args)
-    if not any(flag == "--runner" or flag.startswith("--runner=") for flag in flags) and "runner" not in options:
+    if not _given("runner", flags, options):
         options["runner"] = IN_PROCESS_RUNNER
+        if not _given("direct_num_workers", flags, options):
+            options["direct_num_workers"] = os.cpu_count() or 1
+        if not _given("direct_running_mode", flags, options):
+            options["direct_running_mode"] = "multi_threading"
     return PipelineOptions(flags, **options)
+
+
+def _given(name: str, flags: Sequence[str], options: dict) -> bool:
+    return name in options or any(flag == f"--{name}" or flag.startswith(f"--{name}=") for flag in flags)
 
 
 # ------------------------------------------------------------------------------------------ handler

@@ -52,12 +52,19 @@ _SPARK_FORMATS = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parqu
 
 
 def local_session(master: str = "local[2]", app_name: str = "linnet", **config):
-    """A SparkSession on this machine (``local[N]``: N worker threads, each with its own Python worker)."""
+    """A SparkSession on this machine (``local[N]``: N worker threads, each with its own Python worker).
+
+    A file is read in splits of at least 64 KiB (``spark.sql.files.openCostInBytes``, Spark's default 4 MiB):
+    Spark splits a catalog into as many partitions as cores only when each part is over that size, and a
+    catalog of a few MiB read as one partition is classified by one Python worker while the other cores wait.
+    The splits are contiguous ranges of the file, so rows keep their order.
+    """
     from pyspark.sql import SparkSession  # lazy: Spark starts on demand
 
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
-                       "spark.sql.execution.arrow.pyspark.enabled": "true", **config}.items():
+                       "spark.sql.execution.arrow.pyspark.enabled": "true",
+                       "spark.sql.files.openCostInBytes": str(64 * 1024), **config}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
