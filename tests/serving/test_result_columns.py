@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from linnet.serving.result_columns import csv_rows, fixed, result_columns, result_header, rounded
+from linnet.serving.result_columns import (
+    csv_rows,
+    fixed,
+    result_columns,
+    result_header,
+    rounded,
+)
 
 
 def reference_rows(ids, outputs, num_levels, taxonomy=None, image_problems=None):
