@@ -125,3 +125,20 @@ def test_beam_build_tfrecords_writes_what_read_tfrecords_reads(catalog_dir, tiny
     failures = [json.loads(line) for path in out.glob("failures-*.jsonl") for line in path.read_text().splitlines()]
     assert {failure.get("url") for failure in failures if failure.get("status")} == {"http://127.0.0.1:9/unreachable.jpg"}
     assert any(failure.get("id") == "unknown-label" for failure in failures)
+
+
+def test_in_process_runner_uses_a_worker_thread_per_core_unless_told():
+    import os
+
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    from linnet.engines.beam import IN_PROCESS_RUNNER, pipeline_options
+
+    default = pipeline_options([])
+    assert default.view_as(StandardOptions).runner == IN_PROCESS_RUNNER
+    assert default.view_as(DirectOptions).direct_num_workers == (os.cpu_count() or 1)
+    assert default.view_as(DirectOptions).direct_running_mode == "multi_threading"
+    told = pipeline_options(["--direct_num_workers=1", "--direct_running_mode", "in_memory"]).view_as(DirectOptions)
+    assert (told.direct_num_workers, told.direct_running_mode) == (1, "in_memory")
+    elsewhere = pipeline_options(["--runner", "DataflowRunner"]).get_all_options(drop_default=True)
+    assert "direct_num_workers" not in elsewhere and "direct_running_mode" not in elsewhere  # only in process
