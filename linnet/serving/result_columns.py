@@ -66,6 +66,19 @@ def fixed(values, places: int) -> np.ndarray:
     return np.strings.add(np.strings.add(whole.astype(str), "."), np.strings.zfill(part.astype(str), places))
 
 
+#: Outputs with several values per row (one per level, one per top-k candidate).
+PER_ROW_OUTPUTS = ("node_ids", "names", "confidences", "top_k_node_ids", "top_k_scores")
+
+
+def _per_row(values) -> np.ndarray:
+    """A ``[rows, k]`` array of an output given as one: a 2-D array, or a 1-D object array whose cells are the
+    rows' sequences (what a stand-in model or a serving client may return)."""
+    array = np.asarray(values)
+    if array.ndim == 1 and array.dtype == object and array.size:
+        array = np.array(array.tolist(), dtype=object)
+    return array
+
+
 def _names(node_ids: np.ndarray, taxonomy) -> np.ndarray:
     """``":" + taxonomy.name(node)`` for every non-empty node id (``""`` for an empty one), looked up once per id."""
     unique, inverse = np.unique(node_ids, return_inverse=True)
@@ -93,6 +106,7 @@ def result_columns(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_le
     no image; ``error`` is empty and ``image_error`` is ``image_problems``' entry (or empty).
     """
     count = len(ids)
+    outputs = {**outputs, **{name: _per_row(outputs[name]) for name in PER_ROW_OUTPUTS}}
     depth = np.asarray(outputs["depth"], dtype=np.int64)
     text = as_python_strings({name: outputs[name] for name in ("path", "full_path", "node_ids", "names",
                                                                 "top_k_node_ids")})

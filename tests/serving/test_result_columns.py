@@ -89,3 +89,17 @@ def test_rounding_and_fixed_match_format_on_float32_ties_and_odd_values():
     assert fixed(values, 4).tolist() == [f"{value:.4f}" for value in values]
     odd = np.array([-0.0, -1e-9, 1.5, np.nan, np.inf, 123456.7], np.float64)  # the fallback path
     assert fixed(odd, 6).tolist() == [f"{value:.6f}" for value in odd]
+
+
+def test_outputs_given_as_rows_of_lists_give_the_same_cells(outputs, tiny_taxonomy):
+    """A stand-in model or a serving client may give per-row outputs as a 1-D object array of lists."""
+    as_lists = dict(outputs)
+    for name in ("node_ids", "names", "confidences", "top_k_node_ids", "top_k_scores"):
+        column = np.empty(len(outputs[name]), dtype=object)
+        column[:] = [list(row) for row in outputs[name]]
+        as_lists[name] = column
+    ids = [f"p{index}" for index in range(len(outputs["depth"]))]
+    levels = tiny_taxonomy.num_levels
+    got = csv_rows(result_columns(ids, as_lists, levels, tiny_taxonomy), levels)
+    assert got == csv_rows(result_columns(ids, outputs, levels, tiny_taxonomy), levels)
+    assert [[str(cell) for cell in row] for row in got] == reference_rows(ids, outputs, levels, tiny_taxonomy)
