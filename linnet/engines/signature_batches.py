@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -308,9 +307,8 @@ def with_nulls(column: np.ndarray) -> np.ndarray:
 def _absent(column: np.ndarray) -> np.ndarray:
     if column.dtype.kind == "f":
         return np.isnan(column)
-    if column.dtype == object:
-        return np.array([value is None or (isinstance(value, float) and math.isnan(value))
-                         for value in column.tolist()], dtype=bool)
+    if column.dtype == object:  # None, or NaN (the one value unequal to itself), compared in C
+        return np.equal(column, None) | np.not_equal(column, column)
     return np.zeros(len(column), dtype=bool)
 
 
