@@ -54,8 +54,8 @@ from linnet.engines.signature_batches import (
     embedding_records,
     error_record,
     load_export,
+    prediction_batch,
     prediction_columns,
-    prediction_records,
 )
 from linnet.errors import CatalogError, ConfigError
 
@@ -70,11 +70,21 @@ _ERRORS_TAG, _UNREAD_TAG, _IDS_TAG = "errors", "unread", "ids"
 
 def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
     """Beam's `PipelineOptions` from command-line flags (``--runner DataflowRunner --project ...``), with the
-    in-process runner when none is named."""
+    in-process runner when none is named: one worker thread per core (``--direct_num_workers``, default the core
+    count, ``--direct_running_mode multi_threading``), which share the export loaded once in the process; the model
+    call releases the GIL, so one thread's model call overlaps another's reading and result building."""
     flags = list(args)
-    if not any(flag == "--runner" or flag.startswith("--runner=") for flag in flags) and "runner" not in options:
+    if not _given("runner", flags, options):
         options["runner"] = IN_PROCESS_RUNNER
+        if not _given("direct_num_workers", flags, options):
+            options["direct_num_workers"] = os.cpu_count() or 1
+        if not _given("direct_running_mode", flags, options):
+            options["direct_running_mode"] = "multi_threading"
     return PipelineOptions(flags, **options)
+
+
+def _given(name: str, flags: Sequence[str], options: dict) -> bool:
+    return name in options or any(flag == f"--{name}" or flag.startswith(f"--{name}=") for flag in flags)
 
 
 # ------------------------------------------------------------------------------------------ handler
@@ -82,7 +92,8 @@ class ExportModelHandler(ModelHandler):
     """RunInference's handler for a LinNét export: ``tf.saved_model.load`` once per worker, one signature called
     on each batch of rows. An element is a list of packed `RawRow` (`_pack`; the rows of one model call, as `ReadCatalog` groups
     them: Beam's per-element cost is paid per batch, not per row); each result is
-    ``PredictionResult(example=row count, inference=(records, errors))``.
+    ``PredictionResult(example=row count, inference=(records, errors))``: for ``serving_default`` the records are
+    one ``pyarrow.Table`` of `linnet predict`'s columns, for ``embed`` a list of ``{"id", "embedding"}``.
 
     Args:
         export_dir: the export version directory (any path the workers can read).
@@ -106,11 +117,12 @@ class ExportModelHandler(ModelHandler):
 
     def run_inference(self, batch, model, inference_args=None):
         rows = [_unpack(row) for element in batch for row in element]
-        outcomes = model.run(self.signature, rows)
+        outcome = model.run(self.signature, rows)
         if self.signature == EMBED_SIGNATURE:
-            records, errors = embedding_records(rows, outcomes)
-        else:
-            records, errors = prediction_records(rows, outcomes, model.taxonomy)
+            records, errors = embedding_records(rows, outcome)
+        else:  # one Arrow table per model call, built column by column: what the Parquet writer takes
+            columns, errors = prediction_batch(rows, outcome, model.taxonomy)
+            records = columns_table(columns, _pyarrow_schema(prediction_columns(model.taxonomy.num_levels)))
         # one model call for the whole batch; its records and errors ride on the first element's result
         return [PredictionResult(len(element), (records, errors) if index == 0 else ([], []))
                 for index, element in enumerate(batch)]
@@ -281,15 +293,15 @@ def _embedding_schema():
 
 
 def _write(batches, out_dir: str, name: str, output_format: str, schema_fn):
-    """Write a PCollection of record lists (one list per model call) as ``OUT/<name>-*`` shards."""
+    """Write a PCollection of record lists or Arrow tables (one per model call) as ``OUT/<name>-*`` shards."""
     prefix = FileSystems.join(out_dir, name)
     if output_format == "parquet":
         schema = schema_fn()
         return (batches
-                | f"Nonempty{name}" >> beam.Filter(bool)
+                | f"Nonempty{name}" >> beam.Filter(len)
                 | f"Table{name}" >> beam.Map(_table, schema)
                 | f"Write{name}" >> beam.io.WriteToParquetBatched(prefix, schema, file_name_suffix=".parquet"))
-    records = batches | f"Records{name}" >> beam.FlatMap(lambda records: records)
+    records = batches | f"Records{name}" >> beam.FlatMap(_records)
     if output_format == "tfrecord":
         return (records | f"Serialize{name}" >> beam.Map(_embedding_example)
                 | f"Write{name}" >> WriteTFRecordShards(out_dir, name))
@@ -297,10 +309,23 @@ def _write(batches, out_dir: str, name: str, output_format: str, schema_fn):
             | f"Write{name}" >> beam.io.WriteToText(prefix, file_name_suffix=".jsonl"))
 
 
-def _table(records: list, schema):
+def _table(records, schema):
     import pyarrow as pa  # lazy: as in _pyarrow_schema
 
-    return pa.Table.from_pylist(records, schema=schema)
+    return records if isinstance(records, pa.Table) else pa.Table.from_pylist(records, schema=schema)
+
+
+def _records(records) -> list:
+    """A list of records, or the rows of an Arrow table as records."""
+    return records if isinstance(records, list) else records.to_pylist()
+
+
+def columns_table(columns: dict, schema):
+    """An Arrow table of ``schema``'s columns from NumPy columns (`prediction_batch`'s): NaN and ``None`` are nulls."""
+    import pyarrow as pa  # lazy: as in _pyarrow_schema
+
+    return pa.Table.from_arrays([pa.array(columns[field.name], type=field.type, from_pandas=True)
+                                 for field in schema], schema=schema)
 
 
 class WriteTFRecordShards(beam.PTransform):

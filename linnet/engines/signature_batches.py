@@ -7,12 +7,13 @@ raw catalog rows, one result or one error per input id.
 - `catalog_rows(records, ...)` turns catalog records into `RawRow` (id + raw model inputs, the rules of
   `linnet.data.rows`, exactly as `linnet predict` reads them) or `RowError` (file, location, id, field,
   problem).
-- `LoadedExport.run(signature, rows)` calls a signature on a batch and returns one outputs dict or one
-  `RowError` per row: a batch whose model call fails is split in halves until the failing rows stand alone,
-  so one bad row never takes a batch down.
-- `prediction_records` / `embedding_records` turn those outputs into the rows the jobs write: the columns of
-  `linnet predict` (`linnet.serving.predict.result_header`, values built by its ``result_rows``, then typed)
-  and ``{"id", "embedding"}``.
+- `LoadedExport.run(signature, rows)` calls a signature on a batch and returns `BatchOutputs`: the output arrays
+  of the rows it answered and one `RowError` per row it failed on (a batch whose model call fails is split in
+  halves until the failing rows stand alone, so one bad row never takes a batch down).
+- `prediction_batch` turns those outputs into the columns the jobs write, a whole batch at a time: `linnet
+  predict`'s columns and values (`linnet.serving.result_columns`, the builder `linnet predict` itself uses),
+  typed; `error_columns` gives the rows with an id but no prediction; `embedding_records` gives ``{"id",
+  "embedding"}``.
 
 An export may live on any filesystem TensorFlow reads (``gs://bucket/exports/linnet/1``; ``s3://``, ``hdfs://`` with
 tensorflow-io): `local_export` copies it once per machine into a local cache through ``tf.io.gfile``, the launcher
@@ -24,7 +25,7 @@ Example:
     >>> export = load_export("exports/linnet/1")  # doctest: +SKIP
     >>> rows, errors = split_rows(catalog_rows(enumerate(records, 1), export.schema, export.text_fields,  # doctest: +SKIP
     ...                                        bool(export.image_size), file="a.jsonl"))
-    >>> records = prediction_records(rows, export.run("serving_default", rows), export.taxonomy)  # doctest: +SKIP
+    >>> columns, problems = prediction_batch(rows, export.run("serving_default", rows), export.taxonomy)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -52,18 +53,16 @@ from linnet.serving.artifacts import (
     load_artifact,
 )
 from linnet.serving.export import EMBED_SIGNATURE, IMAGE_BYTES_INPUT, TAXONOMY_ASSET
-from linnet.serving.predict import (
-    ERROR_COLUMNS,
-    as_python_strings,
+from linnet.serving.predict import ERROR_COLUMNS
+from linnet.serving.result_columns import (
+    INTEGER_COLUMNS,
+    result_columns,
     result_header,
-    result_rows,
 )
 
 PREDICT_SIGNATURE = "serving_default"
 #: Columns of the errors output (`linnet predict`'s errors file: ``id`` first).
 ERROR_FIELDS = ("id", *[name for name in ERROR_COLUMNS if name != "id"])
-#: `linnet predict` writes these result columns as numbers (its CSV cells are text; the jobs keep the type).
-_INTEGER_COLUMNS = ("depth", "image_present")
 
 
 @dataclasses.dataclass
@@ -118,31 +117,51 @@ class LoadedExport:
         return self.text_fields + ([IMAGE_BYTES_INPUT] if self.image_size else [])
 
     def call(self, signature: str, inputs: Sequence[Mapping]) -> dict[str, np.ndarray]:
-        """The signature's outputs for a batch of raw input dicts, as NumPy (strings decoded)."""
+        """The signature's outputs for a batch of raw input dicts, as NumPy (strings as ``bytes``: the result
+        builders decode the ones they write, once)."""
         import tensorflow as tf  # lazy: importing the engines must not load TensorFlow
 
         function = self.saved_model.signatures[signature]
         batch = {name: tf.constant([_as_bytes(row[name]) for row in inputs], tf.string) for name in self.input_names}
-        return as_python_strings({name: value.numpy() for name, value in function(**batch).items()})
+        return {name: value.numpy() for name, value in function(**batch).items()}
 
-    def run(self, signature: str, rows: Sequence[RawRow]) -> list[dict | RowError]:
-        """One outputs dict (that row's slice of every output) or one `RowError` per row, in order.
+    def run(self, signature: str, rows: Sequence[RawRow]) -> BatchOutputs:
+        """The signature's outputs for the rows it answered and a `RowError` for each row it failed on.
 
         A model call that raises is retried on each half of the batch, down to single rows, so only the rows
         that fail get an error.
         """
         if not rows:
-            return []
+            return BatchOutputs({}, np.zeros(0, np.int64), {})
         try:
             outputs = self.call(signature, [row.inputs for row in rows])
         except Exception as error:  # noqa: BLE001  any failure of the graph is one row's problem, found by halving
             if len(rows) == 1:
                 row = rows[0]
-                return [RowError(row.id, row.file, row.location, None,
-                                 f"the model failed on this row: {type(error).__name__}: {_first_line(error)}")]
+                return BatchOutputs({}, np.zeros(0, np.int64), {0: RowError(
+                    row.id, row.file, row.location, None,
+                    f"the model failed on this row: {type(error).__name__}: {_first_line(error)}")})
             middle = len(rows) // 2
-            return self.run(signature, rows[:middle]) + self.run(signature, rows[middle:])
-        return [{name: value[index] for name, value in outputs.items()} for index in range(len(rows))]
+            return self.run(signature, rows[:middle]).followed_by(self.run(signature, rows[middle:]), middle)
+        return BatchOutputs(outputs, np.arange(len(rows)), {})
+
+
+@dataclasses.dataclass
+class BatchOutputs:
+    """One signature call on a batch of rows: ``outputs`` (NumPy arrays) of the rows it answered, whose
+    places in the batch ``answered`` holds, in order, and the `RowError` of each row it failed on, by place."""
+
+    outputs: dict[str, np.ndarray]
+    answered: np.ndarray
+    failed: dict[int, RowError]
+
+    def followed_by(self, other: BatchOutputs, offset: int) -> BatchOutputs:
+        """This batch's outcome followed by that of the next ``other`` rows, which start at place ``offset``."""
+        names = self.outputs.keys() or other.outputs.keys()
+        outputs = {name: np.concatenate([part.outputs[name] for part in (self, other) if part.outputs])
+                   for name in names}
+        failed = {**self.failed, **{place + offset: error for place, error in other.failed.items()}}
+        return BatchOutputs(outputs, np.concatenate([self.answered, other.answered + offset]), failed)
 
 
 @functools.lru_cache(maxsize=4)
@@ -285,62 +304,101 @@ def prediction_columns(num_levels: int) -> list[str]:
     return result_header(num_levels)
 
 
-def _typed(column: str, cell):
-    if cell == "" or cell is None:
-        return None if column in _INTEGER_COLUMNS or column.endswith("confidence") else cell
-    if column in _INTEGER_COLUMNS:
-        return int(cell)
-    if column.endswith("confidence"):
-        return float(cell)
-    return cell
-
-
-def prediction_records(rows: Sequence[RawRow], outcomes: Sequence[dict | RowError],
-                       taxonomy) -> tuple[list[dict], list[RowError]]:
-    """Prediction records (one per row, `linnet predict`'s columns and values, numbers typed) and the errors.
+def prediction_batch(rows: Sequence[RawRow], outcome: BatchOutputs,
+                     taxonomy) -> tuple[dict[str, np.ndarray], list[RowError]]:
+    """`linnet predict`'s columns for every row of a batch, in order (`prediction_columns`; numbers typed, absent
+    numbers ``None``), and the errors.
 
     A row the model failed on gets an empty prediction carrying the problem in ``error`` (as `linnet predict`
     writes a bad row with an id) and a `RowError`; a row whose image was named but unreadable, or whose bytes
     did not decode (``image_present`` 0), keeps its prediction and gets a `RowError` for the image field.
     """
     num_levels = taxonomy.num_levels
-    columns = prediction_columns(num_levels)
-    good = [(row, outcome) for row, outcome in zip(rows, outcomes) if not isinstance(outcome, RowError)]
-    outputs = {name: np.stack([outcome[name] for _, outcome in good]) for name in good[0][1]} if good else {}
-    cells = iter(result_rows([row.id for row, _ in good], outputs, num_levels, taxonomy) if good else [])
-    records, errors = [], []
-    for row, outcome in zip(rows, outcomes):
-        if isinstance(outcome, RowError):
-            records.append(error_record(row.id, outcome.problem, num_levels))
-            errors.append(outcome)
+    answered = outcome.answered
+    predicted = result_columns([rows[place].id for place in answered.tolist()], outcome.outputs, num_levels,
+                               taxonomy) if len(answered) else None
+    failed = sorted(outcome.failed)
+    failures = error_columns([outcome.failed[place].id for place in failed],
+                             [outcome.failed[place].problem for place in failed], num_levels)
+    columns = merge_rows(len(rows), [(answered, predicted), (np.array(failed, np.int64), failures)])
+    errors = [outcome.failed[place] for place in failed]
+    present = dict(zip(answered.tolist(), predicted["image_present"].tolist())) if predicted is not None else {}
+    for place, row in enumerate(rows):
+        if place in outcome.failed:
             continue
-        records.append({column: _typed(column, cell) for column, cell in zip(columns, next(cells))})
         problem = row.image_problem
-        if problem is None and row.inputs.get(IMAGE_BYTES_INPUT) and not outcome.get("image_present", 1):
+        if problem is None and row.inputs.get(IMAGE_BYTES_INPUT) and present.get(place) == 0:
             problem = "image bytes could not be decoded (predicted without the image)"
         if problem is not None:
             errors.append(RowError(row.id, row.file, row.location, IMAGE_BYTES_INPUT, problem))
-    return records, errors
+    return columns, errors
+
+
+def error_columns(ids: Sequence[str], problems: Sequence[str], num_levels: int) -> dict[str, np.ndarray]:
+    """The empty predictions of rows with an id but no result: ``error`` holds the problem, numbers are ``None``,
+    other text is empty."""
+    count = len(ids)
+    columns = {}
+    for column in prediction_columns(num_levels):
+        number = column in INTEGER_COLUMNS or column.endswith("confidence")
+        columns[column] = np.full(count, None if number else "", dtype=object)
+    columns["id"] = np.array(list(ids), dtype=object)
+    columns["error"] = np.array(list(problems), dtype=object)
+    return columns
+
+
+def merge_rows(count: int, parts: Sequence[tuple[np.ndarray, dict[str, np.ndarray] | None]]) -> dict[str, np.ndarray]:
+    """Columns of ``count`` rows from parts that each hold the rows at some places (``(places, columns)``, None
+    for a part without rows; at least one part has columns, even if empty): a column keeps its NumPy type when
+    every part has it, else becomes an object array."""
+    parts = [(places, columns) for places, columns in parts if columns is not None]
+    filled = [columns for places, columns in parts if len(places)]
+    if len(filled) == 1 and all(len(column) == count for column in filled[0].values()):
+        return filled[0]
+    merged = {}
+    for name in parts[0][1]:
+        kinds = {columns[name].dtype for _, columns in parts}
+        column = np.empty(count, dtype=kinds.pop() if len(kinds) == 1 else object)
+        for places, columns in parts:
+            column[places] = columns[name]
+        merged[name] = column
+    return merged
+
+
+def prediction_records(columns: dict[str, np.ndarray]) -> list[dict]:
+    """One dict per row of prediction columns (JSON output), absent numbers ``None``."""
+    names = list(columns)
+    values = [with_nulls(columns[name]).tolist() for name in names]
+    return [dict(zip(names, row)) for row in zip(*values)]
+
+
+def with_nulls(column: np.ndarray) -> np.ndarray:
+    """A column with its absent numbers (NaN) as ``None`` (what Spark and JSON take for a null)."""
+    absent = _absent(column)
+    return np.where(absent, None, column) if absent.any() else column
+
+
+def _absent(column: np.ndarray) -> np.ndarray:
+    if column.dtype.kind == "f":
+        return np.isnan(column)
+    if column.dtype == object:  # None, or NaN (the one value unequal to itself), compared in C
+        return np.equal(column, None) | np.not_equal(column, column)
+    return np.zeros(len(column), dtype=bool)
 
 
 def error_record(product_id: str, problem: str, num_levels: int) -> dict:
     """The empty prediction of a row with an id but no result: ``error`` holds the problem."""
-    record = {column: _typed(column, "") for column in prediction_columns(num_levels)}
-    record.update(id=product_id, error=problem)
-    return record
+    return prediction_records(error_columns([product_id], [problem], num_levels))[0]
 
 
-def embedding_records(rows: Sequence[RawRow], outcomes: Sequence[dict | RowError]) -> tuple[list[dict], list[RowError]]:
+def embedding_records(rows: Sequence[RawRow], outcome: BatchOutputs) -> tuple[list[dict], list[RowError]]:
     """``{"id", "embedding"}`` per row the ``embed`` signature answered, and the errors of the others."""
-    records, errors = [], []
-    for row, outcome in zip(rows, outcomes):
-        if isinstance(outcome, RowError):
-            errors.append(outcome)
-        else:
-            records.append({"id": row.id, "embedding": np.asarray(outcome["embedding"], np.float32).tolist()})
-    return records, errors
+    vectors = np.asarray(outcome.outputs["embedding"], np.float32).tolist() if len(outcome.answered) else []
+    records = [{"id": rows[place].id, "embedding": vector} for place, vector in zip(outcome.answered.tolist(), vectors)]
+    return records, [outcome.failed[place] for place in sorted(outcome.failed)]
 
 
-__all__ = ["EMBED_SIGNATURE", "ERROR_FIELDS", "PREDICT_SIGNATURE", "LoadedExport", "RawRow", "RowError",
-           "catalog_rows", "describe", "embedding_records", "error_record", "load_export", "prediction_columns",
-           "prediction_records", "split_rows"]
+__all__ = ["EMBED_SIGNATURE", "ERROR_FIELDS", "PREDICT_SIGNATURE", "BatchOutputs", "LoadedExport", "RawRow",
+           "RowError", "catalog_rows", "describe", "embedding_records", "error_columns", "error_record",
+           "load_export", "merge_rows", "prediction_batch", "prediction_columns", "prediction_records", "split_rows",
+           "with_nulls"]

@@ -32,15 +32,19 @@ from linnet.data.readers import detect_format
 from linnet.data.schema import ATTRIBUTES_FIELD, check_input_columns
 from linnet.data.tfrecord import is_url
 from linnet.engines.signature_batches import (
+    PREDICT_SIGNATURE,
     RowError,
     catalog_rows,
     describe,
-    error_record,
+    error_columns,
     load_export,
+    merge_rows,
+    prediction_batch,
     prediction_columns,
-    prediction_records,
+    with_nulls,
 )
 from linnet.errors import ConfigError
+from linnet.serving.export import IMAGE_BYTES_INPUT
 
 PREDICTION_COLUMN = "prediction"
 IMAGE_PROBLEM = "image_problem"
@@ -49,12 +53,19 @@ _SPARK_FORMATS = {"csv": "csv", "tsv": "csv", "jsonl": "json", "parquet": "parqu
 
 
 def local_session(master: str = "local[2]", app_name: str = "linnet", **config):
-    """A SparkSession on this machine (``local[N]``: N worker threads, each with its own Python worker)."""
+    """A SparkSession on this machine (``local[N]``: N worker threads, each with its own Python worker).
+
+    A file is read in splits of at least 64 KiB (``spark.sql.files.openCostInBytes``, Spark's default 4 MiB):
+    Spark splits a catalog into as many partitions as cores only when each part is over that size, and a
+    catalog of a few MiB read as one partition is classified by one Python worker while the other cores wait.
+    The splits are contiguous ranges of the file, so rows keep their order.
+    """
     from pyspark.sql import SparkSession  # lazy: Spark starts on demand
 
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2",
-                       "spark.sql.execution.arrow.pyspark.enabled": "true", **config}.items():
+                       "spark.sql.execution.arrow.pyspark.enabled": "true",
+                       "spark.sql.files.openCostInBytes": str(64 * 1024), **config}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -106,18 +117,18 @@ def _predict_function(export_dir: str, schema, columns: Sequence[str], image_roo
         records = [dict(zip(columns, values)) for values in zip(*arrays)]
         items = list(catalog_rows(enumerate(records, start=1), schema, export.text_fields, with_image,
                                   location_kind="row", image_root=image_root))
-        rows = [item for item in items if not isinstance(item, RowError)]
-        predicted, problems = prediction_records(rows, export.run("serving_default", rows), export.taxonomy)
-        image_problems = {problem.id: problem.problem for problem in problems if problem.field == "image_bytes"}
-        by_row = iter(predicted)
-        results = []
-        for item in items:
-            if isinstance(item, RowError):
-                results.append({**error_record(item.id, item.problem, num_levels), IMAGE_PROBLEM: None})
-            else:
-                results.append({**next(by_row), IMAGE_PROBLEM: image_problems.get(item.id)})
-        # columns, not rows: predict_batch_udf's row form refuses None (a null) in a struct field
-        return {name: np.array([result[name] for result in results], dtype=object) for name in names}
+        good = [place for place, item in enumerate(items) if not isinstance(item, RowError)]
+        bad = [place for place, item in enumerate(items) if isinstance(item, RowError)]
+        rows = [items[place] for place in good]
+        predicted, problems = prediction_batch(rows, export.run(PREDICT_SIGNATURE, rows), export.taxonomy)
+        unread = error_columns([items[place].id for place in bad], [items[place].problem for place in bad],
+                               num_levels)
+        results = merge_rows(len(items), [(np.array(good, np.int64), predicted), (np.array(bad, np.int64), unread)])
+        image_problems = {problem.id: problem.problem for problem in problems if problem.field == IMAGE_BYTES_INPUT}
+        results[IMAGE_PROBLEM] = (np.array([image_problems.get(item.id) for item in items], dtype=object)
+                                  if image_problems else np.full(len(items), None, dtype=object))
+        # columns, not rows (predict_batch_udf's row form refuses None in a struct field); a null is None
+        return {name: with_nulls(results[name]) for name in names}
 
     # predict_batch_udf passes one array per column when the function names as many parameters
     predict.__signature__ = inspect.Signature([inspect.Parameter(f"column_{index}", inspect.Parameter.POSITIONAL_ONLY)

@@ -37,10 +37,8 @@ from linnet.serving.export import (
     RawInputFunctions,
     model_input_names,
 )
+from linnet.serving.result_columns import as_python_strings, csv_rows, result_columns, result_header
 
-#: Per-row outputs written by `predict_catalog`, before the per-level columns.
-RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "top_k", "image_present", "error",
-                  "image_error")
 #: ``image_error`` of a row whose image bytes were read but did not decode (corrupt, truncated, too many pixels).
 UNDECODABLE_IMAGE = "undecodable"
 ERROR_COLUMNS = ("file", "location", "id", "field", "problem")
@@ -48,21 +46,6 @@ ERROR_COLUMNS = ("file", "location", "id", "field", "problem")
 
 def columns_of(rows: Sequence[dict], names: Sequence[str]) -> dict[str, np.ndarray]:
     return {name: np.array([row[name] for row in rows], dtype=object) for name in names}
-
-
-def _text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def as_python_strings(outputs: Mapping) -> dict[str, np.ndarray]:
-    """NumPy outputs with ``bytes`` cells decoded to ``str`` (object arrays)."""
-    result = {}
-    for name, value in outputs.items():
-        array = np.asarray(value)
-        if array.dtype.kind in "SO":
-            array = np.vectorize(_text, otypes=[object])(array) if array.size else array.astype(object)
-        result[name] = array
-    return result
 
 
 # ----------------------------------------------------------------------------------------- predictor
@@ -223,11 +206,6 @@ def _predictor_from_export(artifact: Artifact, batch_size: int, decoding: str | 
 
 
 # ------------------------------------------------------------------------------------- catalog job
-def result_header(num_levels: int) -> list[str]:
-    return list(RESULT_COLUMNS) + [f"level_{level}_{part}" for level in range(1, num_levels + 1)
-                                   for part in ("node_id", "name", "confidence")]
-
-
 def image_errors(inputs: Sequence[Mapping], outputs: Mapping[str, np.ndarray]) -> list[str]:
     """Per row: why its image was not used (`linnet.data.images.UNUSABLE_IMAGE_KINDS`, or ``undecodable``
     when its bytes gave ``image_present = 0``), or ``""``."""
@@ -239,27 +217,6 @@ def image_errors(inputs: Sequence[Mapping], outputs: Mapping[str, np.ndarray]) -
             problem = UNDECODABLE_IMAGE
         problems.append(problem)
     return problems
-
-
-def result_rows(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int, taxonomy=None,
-                image_problems: Sequence[str] | None = None) -> list[list]:
-    """One CSV row per product; ``top_k`` holds ``node:score:name`` per leaf candidate (the name when
-    ``taxonomy`` is given), joined by ``|``; ``image_error`` is ``image_problems``' entry (or empty)."""
-    name = taxonomy.name if taxonomy is not None else None
-    rows = []
-    for row, product_id in enumerate(ids):
-        depth = int(outputs["depth"][row])
-        node_ids, names, confidences = outputs["node_ids"][row], outputs["names"][row], outputs["confidences"][row]
-        top_k = "|".join(f"{node}:{score:.4f}" + (f":{name(node)}" if name and node else "")
-                         for node, score in zip(outputs["top_k_node_ids"][row], outputs["top_k_scores"][row]))
-        present = outputs["image_present"][row] if "image_present" in outputs else ""
-        cells = [product_id, outputs["path"][row], depth, node_ids[depth - 1] if depth else "",
-                 f"{confidences[depth - 1]:.6f}" if depth else "", outputs["full_path"][row], top_k,
-                 "" if present == "" else int(present), "", image_problems[row] if image_problems else ""]
-        for level in range(num_levels):
-            cells += [node_ids[level], names[level], f"{confidences[level]:.6f}"]
-        rows.append(cells)
-    return rows
 
 
 def _completed(path: Path) -> tuple[set[str], int]:
@@ -449,8 +406,9 @@ class _ResultWriter:
         outputs = as_python_strings(self.model.predict_raw(columns_of(good, self.model.input_names))) if good else {}
         problems = image_errors(good, outputs) if good else []
         self.counts["image_errors"] += sum(1 for problem in problems if problem)
-        predicted = iter(result_rows([product_id for product_id, inputs, _ in self.pending if inputs is not None],
-                                     outputs, self.num_levels, self.model.taxonomy, problems) if good else [])
+        ids = [product_id for product_id, inputs, _ in self.pending if inputs is not None]
+        predicted = iter(csv_rows(result_columns(ids, outputs, self.num_levels, self.model.taxonomy, problems),
+                                  self.num_levels) if good else [])
         for product_id, inputs, problem in self.pending:
             self.results.writerow(next(predicted) if inputs is not None else
                                   [product_id, "", "", "", "", "", "", "", problem, ""] + [""] * (3 * self.num_levels))

@@ -225,3 +225,18 @@ def test_beam_predict_runs_an_export_from_another_filesystem(exported, catalog_d
     assert main(["beam", "predict", "--model", f"{url}/missing", "--catalog", str(catalog_dir / "part-2.jsonl"),
                  "--out", str(tmp_path / "never")]) == 2
     assert "missing: no saved_model.pb there" in capsys.readouterr().err
+def test_in_process_runner_uses_a_worker_thread_per_core_unless_told():
+    import os
+
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    from linnet.engines.beam import IN_PROCESS_RUNNER, pipeline_options
+
+    default = pipeline_options([])
+    assert default.view_as(StandardOptions).runner == IN_PROCESS_RUNNER
+    assert default.view_as(DirectOptions).direct_num_workers == (os.cpu_count() or 1)
+    assert default.view_as(DirectOptions).direct_running_mode == "multi_threading"
+    told = pipeline_options(["--direct_num_workers=1", "--direct_running_mode", "in_memory"]).view_as(DirectOptions)
+    assert (told.direct_num_workers, told.direct_running_mode) == (1, "in_memory")
+    elsewhere = pipeline_options(["--runner", "DataflowRunner"]).get_all_options(drop_default=True)
+    assert "direct_num_workers" not in elsewhere and "direct_running_mode" not in elsewhere  # only in process

@@ -1,0 +1,70 @@
+"""The engines' core without an engine: a batch whose model call fails on one row, halved until that row stands
+alone, gives every other row its prediction columns and that row an empty prediction and an error, in order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from linnet.engines.signature_batches import (
+    LoadedExport,
+    RawRow,
+    prediction_batch,
+    prediction_columns,
+    prediction_records,
+    with_nulls,
+)
+
+
+class FailingExport(LoadedExport):
+    """`LoadedExport` whose model answers every title but ``"poison"`` (a graph error for the whole call)."""
+
+    def __init__(self, taxonomy):
+        self.taxonomy = taxonomy
+        self.calls = 0
+
+    def call(self, signature, inputs):
+        self.calls += 1
+        titles = [row["title"] for row in inputs]
+        if "poison" in titles:
+            raise ValueError("InvalidArgumentError: bad bytes\nmore detail")
+        leaf = self.taxonomy.leaves()[0]
+        levels = self.taxonomy.num_levels
+        path = " > ".join(self.taxonomy.path(leaf))
+        count = len(titles)
+        node_ids = np.array([[leaf.encode()] + [b""] * (levels - 1)] * count, dtype=object)
+        return {"path": np.array([path.encode()] * count, dtype=object), "full_path": np.array([path.encode()] * count,
+                dtype=object), "depth": np.array([1 if title else 0 for title in titles], np.int32),
+                "node_ids": node_ids, "names": node_ids.copy(),
+                "confidences": np.tile(np.float32([0.5, 0.25, 0.125])[:levels], (count, 1)),
+                "top_k_node_ids": np.array([[leaf.encode()]] * count, dtype=object),
+                "top_k_scores": np.array([[0.5]] * count, np.float32)}
+
+
+def test_a_failing_row_gets_an_error_and_the_others_their_columns(tiny_taxonomy):
+    export = FailingExport(tiny_taxonomy)
+    titles = ["shirt", "jeans", "poison", "", "boots"]
+    rows = [RawRow(f"p{index}", {"title": title}, "a.jsonl", index + 1, f"line {index + 1}")
+            for index, title in enumerate(titles)]
+    outcome = export.run("serving_default", rows)
+    assert outcome.answered.tolist() == [0, 1, 3, 4] and list(outcome.failed) == [2]
+    columns, errors = prediction_batch(rows, outcome, tiny_taxonomy)
+    assert list(columns) == prediction_columns(tiny_taxonomy.num_levels)
+    assert columns["id"].tolist() == ["p0", "p1", "p2", "p3", "p4"]
+    assert [error.id for error in errors] == ["p2"] and errors[0].location == "line 3"
+    assert errors[0].problem == "the model failed on this row: ValueError: InvalidArgumentError: bad bytes"
+    records = prediction_records(columns)
+    assert records[2]["error"] == errors[0].problem and records[2]["path"] == ""
+    assert records[2]["depth"] is None and records[2]["confidence"] is None
+    assert records[3]["depth"] == 0 and records[3]["confidence"] is None  # no level reached: no confidence
+    assert records[0]["depth"] == 1 and records[0]["confidence"] == 0.5
+    leaf = tiny_taxonomy.leaves()[0]
+    assert records[4]["top_k"] == f"{leaf}:0.5000:{tiny_taxonomy.name(leaf)}"
+    assert with_nulls(columns["confidence"]).tolist() == [0.5, 0.5, None, None, 0.5]
+
+
+def test_a_batch_the_model_answers_keeps_numpy_columns(tiny_taxonomy):
+    export = FailingExport(tiny_taxonomy)
+    rows = [RawRow(f"p{index}", {"title": "shirt"}) for index in range(4)]
+    columns, errors = prediction_batch(rows, export.run("serving_default", rows), tiny_taxonomy)
+    assert export.calls == 1 and not errors
+    assert columns["depth"].dtype == np.int64 and columns["confidence"].dtype == np.float64
