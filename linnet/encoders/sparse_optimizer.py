@@ -69,6 +69,8 @@ class LazyAdamW(keras.optimizers.AdamW):
             raise ValueError("LazyAdamW: amsgrad=True is not supported (its max over all rows is dense)")
         # Python-side, filled at trace time: variables whose gradient in this step is sparse.
         self._sparse_variable_keys: set = set()
+        # The learning rate of the step being traced (see _backend_apply_gradients), else None.
+        self._step_learning_rate = None
 
     def _backend_apply_gradients(self, grads, trainable_variables):
         self._sparse_variable_keys = {
@@ -76,7 +78,20 @@ class LazyAdamW(keras.optimizers.AdamW):
             for grad, variable in zip(grads, trainable_variables)
             if isinstance(grad, tf.IndexedSlices)
         }
-        super()._backend_apply_gradients(grads, trainable_variables)
+        # Keras reads ``self.learning_rate`` once per variable (in the weight decay, then for the update), and
+        # a schedule (warm-up + cosine decay, a cond and a dozen ops) is traced again at every read: ~60
+        # copies for a 7-level model, about half of the optimizer's tracing time. The value is the same for
+        # every variable of a step (``iterations`` moves after them all), so the step computes it once.
+        self._step_learning_rate = super()._get_current_learning_rate()
+        try:
+            super()._backend_apply_gradients(grads, trainable_variables)
+        finally:
+            self._step_learning_rate = None
+
+    def _get_current_learning_rate(self):
+        if self._step_learning_rate is not None:
+            return self._step_learning_rate
+        return super()._get_current_learning_rate()
 
     def _apply_weight_decay(self, variables):
         # Sparse variables are decayed row-wise inside update_step.
