@@ -75,10 +75,12 @@ def test_first_step_matches_keras_adamw_on_touched_rows_and_dense_weights():
     np.testing.assert_allclose(lazy_table[TOUCHED], dense_table[TOUCHED], rtol=1e-5, atol=1e-7)
     untouched = [row for row in range(64) if row not in TOUCHED]
     assert not np.allclose(lazy_table[untouched], dense_table[untouched])
+    # Dense variables go through TensorFlow's fused ResourceApplyAdam, which takes 1 - beta_2 in float32 where
+    # Keras's Adam takes it in Python precision (0.999 -> 5e-5 relative in v): the same update to ~3e-6.
     for name in ("kernel", "bias"):
         lazy_weight = next(w for w in lazy_model.get_layer("dense").weights if name in w.path)
         dense_weight = next(w for w in dense_model.get_layer("dense").weights if name in w.path)
-        np.testing.assert_allclose(lazy_weight.numpy(), dense_weight.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(lazy_weight.numpy(), dense_weight.numpy(), rtol=1e-5)
 
 
 def test_a_schedule_is_read_once_per_step_and_gives_keras_adamw_updates():
@@ -106,7 +108,8 @@ def test_a_schedule_is_read_once_per_step_and_gives_keras_adamw_updates():
     for _ in range(3):
         _step(dense_model, dense, densify=True)
     for lazy_weight, dense_weight in zip(lazy_model.weights, dense_model.weights):
-        np.testing.assert_allclose(lazy_weight.numpy(), dense_weight.numpy(), rtol=1e-5, atol=1e-7)
+        # to float32 rounding of 1 - beta_2 (see the test above); a step is ~0.05 here
+        np.testing.assert_allclose(lazy_weight.numpy(), dense_weight.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_duplicate_indices_are_summed(tf):
