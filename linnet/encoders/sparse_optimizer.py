@@ -94,9 +94,9 @@ class LazyAdamW(keras.optimizers.AdamW):
         return super()._get_current_learning_rate()
 
     def _apply_weight_decay(self, variables):
-        # Sparse variables are decayed row-wise inside update_step.
-        dense = [v for v in variables if self._var_key(v) not in self._sparse_variable_keys]
-        super()._apply_weight_decay(dense)
+        # Every variable is decayed inside update_step: a sparse one row-wise, a dense one fused (see
+        # _dense_update_step); decaying a variable just before its own update is Keras's order for it.
+        return
 
     def _clip_gradients(self, grads):
         if not any(isinstance(g, tf.IndexedSlices) for g in grads):
@@ -145,7 +145,7 @@ class LazyAdamW(keras.optimizers.AdamW):
         self.assign(variable, tf.IndexedSlices(rows - step, indices, shape))
 
     def _dense_update_step(self, gradient, variable, learning_rate):
-        """Keras's Adam update of a dense gradient as TensorFlow's fused ``ResourceApplyAdam`` kernel.
+        """Keras's AdamW update of a dense gradient as TensorFlow's fused ``ResourceApplyAdam`` kernel.
 
         The same arithmetic (``alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``, epsilon outside the square
         root) in one op and one pass over the variable and its moments, where Keras's update is about twenty
@@ -156,6 +156,12 @@ class LazyAdamW(keras.optimizers.AdamW):
         local_step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)
+        if self.weight_decay and self._use_weight_decay(variable):
+            # AdamW's decoupled decay, ``variable -= variable * weight_decay * lr``, as one fused op before
+            # the update (automatic control dependencies keep the two in this order).
+            tf.raw_ops.ResourceApplyGradientDescent(
+                var=_handle(variable), alpha=tf.cast(learning_rate, dtype) * tf.cast(self.weight_decay, dtype),
+                delta=tf.convert_to_tensor(variable))
         return tf.raw_ops.ResourceApplyAdam(
             var=_handle(variable), m=_handle(self._momentums[index]), v=_handle(self._velocities[index]),
             beta1_power=tf.pow(beta_1, local_step), beta2_power=tf.pow(beta_2, local_step),
