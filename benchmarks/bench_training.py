@@ -16,6 +16,14 @@ Two tables:
   step (``training.embedding_cache: false``), both the epoch after the first; the one-off encoding cost of
   the cached run is shown too.
 
+- **time breakdown**: where one ``train`` call spends its wall and CPU seconds, step by step (imports,
+  catalog, model build with the featurizers' IDF, the wide path's SVM start and its worker processes, datasets,
+  MLflow, each graph traced, the epochs, evaluation, writing and reloading the run): the default config on
+  the first ``BREAKDOWN_ROWS`` fashion titles (issue 21: under 3 minutes on 2 idle cores), and the README
+  tour's training (50 products over the whole Google tree, ``training/configs/small_catalog.yaml``). The
+  steps are timed by wrapping the trainer's own step functions and TensorFlow's graph tracing from here,
+  in a child process each (so the imports are counted and nothing stays patched).
+
 The machine is shared (other processes use the same cores): the 1-minute load average before and after
 each row is printed next to the numbers.
 """
@@ -141,6 +149,120 @@ def _cache_rows(work: Path) -> list[dict]:
     ]
 
 
+BREAKDOWN_ROWS = 20_000
+REPO_ROOT = Path(__file__).resolve().parents[1]
+GOOGLE_TAXONOMY = "taxonomy/google/taxonomy-with-ids.en-US.2021-09-21.txt"
+# The trainer's steps (linnet.training.trainer) timed by the breakdown, in the order train() runs them.
+TRAINER_STEPS = ["_prepare_run", "_build_models", "_init_wide_path", "_compile", "_datasets", "_log_run_start",
+                 "_assemble", "_validation_accuracies", "write_run", "_log_run_files", "load_run"]
+_BREAKDOWN_CHILD = r"""
+import functools, json, os, resource, sys, time
+started_wall, started_cpu = time.perf_counter(), time.process_time()
+rows = []
+
+def timed(owner, name, label):
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            rows.append([label, time.perf_counter() - wall, time.process_time() - cpu])
+    setattr(owner, name, wrapper)
+
+import keras
+from tensorflow.python.framework import func_graph
+from linnet.data import CatalogSchema
+from linnet.training import trainer, tracking
+rows.append(["imports (TensorFlow, Keras, linnet.training)", time.perf_counter() - started_wall,
+             time.process_time() - started_cpu])
+depth, steps = [0], []
+trace = func_graph.func_graph_from_py_func
+
+def traced(name, *args, **kwargs):
+    depth[0] += 1
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        return trace(name, *args, **kwargs)
+    finally:
+        depth[0] -= 1
+        if depth[0] == 0:
+            if name == "multi_step_on_iterator":  # Keras's step function: fit traces training, then validation
+                steps.append(name)
+                name = "of the training step" if len(steps) == 1 else "of the validation step"
+            rows.append([f"  trace {name}", time.perf_counter() - wall, time.process_time() - cpu])
+func_graph.func_graph_from_py_func = traced
+for step in json.loads(sys.argv[2]):
+    timed(trainer, step, step.lstrip("_").replace("_", " "))
+timed(tracking.MlflowTracker, "__enter__", "MLflow store and run")
+timed(keras.Model, "fit", "fit (all epochs, traces and validation included)")
+timed(keras.Model, "evaluate", "evaluate")
+job = json.loads(sys.argv[1])
+job["schema"] = CatalogSchema(**job["schema"])
+wall, cpu = time.perf_counter(), time.process_time()
+run = trainer.train(**job, progress=False)
+rows.append(["train() in all", time.perf_counter() - wall, time.process_time() - cpu])
+try:
+    from joblib.externals.loky import get_reusable_executor
+    get_reusable_executor().shutdown(wait=True)  # reaps the SVM's worker processes, so their CPU is counted
+except ImportError:
+    pass
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+rows.append(["worker processes (the SVM's one-vs-rest solves)", None, children.ru_utime + children.ru_stime])
+rows.append(["process in all", time.perf_counter() - started_wall, time.process_time() - started_cpu])
+print(json.dumps({"rows": rows, "epochs": run.metrics["epochs_run"], "train": run.metrics["train_examples"],
+                  "epoch_train_seconds": run.metrics["epoch_train_seconds"],
+                  "validation": run.metrics["validation"]}))
+"""
+
+
+def _breakdown(name: str, job: dict, work: Path) -> list[dict]:
+    """The step-by-step wall and CPU seconds of one ``train(**job)`` in a child process."""
+    import json
+    import subprocess
+
+    _say(f"time breakdown: {name}")
+    job = {**job, "out_dir": str(work / f"breakdown-{len(list(work.iterdir()))}")}
+    load_before = _load()
+    environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", _BREAKDOWN_CHILD, json.dumps(job), json.dumps(TRAINER_STEPS)],
+                            capture_output=True, text=True, env=environment, check=False)
+    if result.returncode != 0:
+        return [{"run": name, "note": f"failed: {result.stderr[-500:]}"}]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    merged: dict[str, list] = {}
+    for label, wall, cpu in report["rows"]:  # an evaluate per epoch, a trace per graph: summed under one label
+        seconds = merged.setdefault(label, [None, 0.0, 0])
+        seconds[0] = None if wall is None else (seconds[0] or 0.0) + wall
+        seconds[1] += cpu
+        seconds[2] += 1
+    rows = [{"run": name, "step": label if count == 1 else f"{label} (x{count})",
+             "wall s": None if wall is None else round(wall, 2), "CPU s": round(cpu, 2)}
+            for label, (wall, cpu, count) in merged.items()]
+    rows.append({"run": name, "step": f"{report['epochs']} epochs on {report['train']:,} products; epoch train s",
+                 "wall s": " / ".join(f"{seconds:.1f}" for seconds in report["epoch_train_seconds"]),
+                 "CPU s": None, "load avg before/after": f"{load_before} / {_load()}"})
+    rows.append({"run": name, "step": "validation accuracy per level",
+                 "wall s": " / ".join(f"{value:.4f}" for value in report["validation"].values())})
+    return rows
+
+
+def _breakdown_rows(work: Path) -> list[dict]:
+    fashion = {"catalog_path": str(FASHION / "styles.csv"), "max_rows": BREAKDOWN_ROWS,
+               "schema": {"id_column": "id", "text_columns": ["productDisplayName"], "category_column": "category_path"}}
+    rows = _breakdown(f"default config, {BREAKDOWN_ROWS:,} fashion titles", fashion, work)
+    taxonomy = FASHION.parent / GOOGLE_TAXONOMY
+    if taxonomy.is_file():
+        tour = {"catalog_path": str(REPO_ROOT / "examples" / "products.csv"), "taxonomy": str(taxonomy),
+                "config": str(REPO_ROOT / "training" / "configs" / "small_catalog.yaml"),
+                "schema": {"id_column": "id", "text_columns": ["title", "description", "vendor", "product_type", "tags"],
+                           "attribute_columns": ["attributes"], "category_column": "google_category"}}
+        rows += _breakdown("README tour: 50 products, Google tree, small_catalog.yaml", tour, work)
+    return rows
+
+
 def run() -> dict[str, list[dict]]:
     if not (FASHION / "styles.csv").is_file():
         return {"skipped": [{"note": f"fashion catalogue not found at {FASHION}"}]}
@@ -148,6 +270,7 @@ def run() -> dict[str, list[dict]]:
     tables: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
+        tables["time breakdown"] = _breakdown_rows(work)
         tables["throughput"] = _throughput_rows(work)
         if (FASHION / "images").is_dir():
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from linnet.errors import ConfigError
@@ -23,6 +24,8 @@ def _model_dir(args) -> str:
 
 def run_export(args) -> int:
     from linnet.serving.export import export_run, export_summary  # lazy: loads TensorFlow when the command runs
+
+    gc.freeze()  # as in `linnet train`: the collector's full passes while tracing skip TensorFlow's own objects
 
     run_dir = _model_dir(args)
     export_dir = export_run(run_dir, args.out, name=args.name, version=args.version,

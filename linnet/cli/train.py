@@ -7,6 +7,7 @@ taxonomy file and the config file have been checked (`_check_inputs`): a wrong f
 from __future__ import annotations
 
 import argparse
+import gc
 from pathlib import Path
 
 from linnet.cli.schema_options import (
@@ -82,6 +83,10 @@ def _train(args: argparse.Namespace) -> int:
             schema = schema_from_args(args, default=CatalogSchema(category_column="category"))
     taxonomy = _check_inputs(args, schema)
     from linnet.training.trainer import resolve_config, train  # lazy: loads TensorFlow once the inputs are checked
+
+    # TensorFlow and Keras are millions of long-lived objects; frozen, the collector's full passes during
+    # tracing skip them (tour: 2.5 -> 1.3 s of garbage collection).
+    gc.freeze()
 
     config = resolve_config(args.config, args.epochs)
     if args.strategy:

@@ -19,7 +19,12 @@ import tensorflow as tf
 from linnet.data import make_dataset
 from linnet.model import names
 from linnet.training.distribute import shard_by_data
-from linnet.training.featurized import has_featurizer
+from linnet.training.featurized import (
+    FEATURIZE_ONCE_BATCH,
+    FEATURIZE_ONCE_MAX_ROWS,
+    featurized_once,
+    has_featurizer,
+)
 from linnet.training.regularizers import copy_level_targets, ngram_dropout, wide_levels
 
 
@@ -36,6 +41,8 @@ def catalog_datasets(train_catalog, validation_catalog, config, image_size, weig
         featurize: the map computing the n-grams in the pipeline (`featurized_training_model`), or None.
     """
     fit = config.training
+    if featurize is not None and image_size is None and len(train_catalog) <= FEATURIZE_ONCE_MAX_ROWS:
+        return _featurized_once_datasets(train_catalog, validation_catalog, fit, weights_by_level, featurize)
     train_data = make_dataset(
         train_catalog, batch_size=fit.batch_size, shuffle=True, image_size=image_size, augment=config.data.augment,
         class_weights=weights_by_level, seed=fit.seed, shuffle_buffer=config.data.shuffle_buffer,
@@ -62,6 +69,20 @@ def catalog_datasets(train_catalog, validation_catalog, config, image_size, weig
     train_data = select_model_inputs(train_data, trained)
     if validation_data is not None:
         validation_data = select_model_inputs(validation_data, trained)
+    return train_data, validation_data
+
+
+def _featurized_once_datasets(train_catalog, validation_catalog, fit, weights_by_level, featurize):
+    """``(train, validation)`` of a text-only split small enough to featurize once (`featurized_once`)."""
+
+    def once(catalog, shuffle_seed):
+        batches = make_dataset(catalog, batch_size=FEATURIZE_ONCE_BATCH, class_weights=weights_by_level)
+        return featurized_once(batches, featurize, fit.batch_size, shuffle_seed)
+
+    train_data = once(train_catalog, fit.seed)
+    if fit.ngram_dropout:
+        train_data = train_data.apply(ngram_dropout(fit.ngram_dropout, fit.seed, names.NGRAM_WEIGHTS))
+    validation_data = once(validation_catalog, None) if len(validation_catalog) else None
     return train_data, validation_data
 
 

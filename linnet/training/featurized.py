@@ -16,8 +16,17 @@ from __future__ import annotations
 import warnings
 
 import keras
+import tensorflow as tf
 
+from linnet.encoders.ngram import EAGER_ADAPT_BATCHES
 from linnet.model import names
+
+#: A split of at most this many products is featurized once before ``fit`` (`featurized_once`) instead of
+#: in the pipeline of every epoch: its n-grams (~100-600 per product, id + weight) fit in memory, and Keras's
+#: two new iterators per epoch (plus validation's) then never instantiate the featurizer's thousands of ops.
+FEATURIZE_ONCE_MAX_ROWS = 250_000
+#: Products per featurizer call while featurizing a split once.
+FEATURIZE_ONCE_BATCH = 1024
 
 
 def featurizer_layer(model):
@@ -103,3 +112,41 @@ def featurized_training_model(trained, text_fields):
         return (mapped, *rest)
 
     return model, featurize
+
+
+def featurized_once(batches, featurize, batch_size: int, shuffle_seed: int | None = None):
+    """``batches`` featurized once, as a tf.data of ``batch_size`` batches the featurized model reads.
+
+    Args:
+        batches: tf.data of ``(features, labels, sample_weights)`` batches of the split in catalog order
+            (`linnet.data.make_dataset` without shuffle), without images.
+        featurize: the map of `featurized_training_model`, run once over ``batches``: op by op for a few
+            batches (tracing the featurizer costs seconds), in a parallel ``map`` for more.
+        batch_size: rows per batch of the returned dataset.
+        shuffle_seed: reshuffle the rows every epoch from this seed (None: catalog order).
+
+    Returns:
+        tf.data of ``(features, labels, sample_weights)`` whose n-gram ids and weights are padded with zeros
+        per batch, as the featurizer pads them.
+    """
+    count = int(batches.cardinality())
+    if 0 <= count <= EAGER_ADAPT_BATCHES:
+        featurized = (featurize(*batch) for batch in batches)
+    else:
+        featurized = batches.map(featurize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    parts = []
+    for features, *rest in featurized:
+        weights = tf.RaggedTensor.from_tensor(features[names.NGRAM_WEIGHTS], padding=0.0)
+        ids = tf.RaggedTensor.from_tensor(features[names.NGRAM_IDS], lengths=weights.row_lengths())
+        parts.append(({**features, names.NGRAM_IDS: ids, names.NGRAM_WEIGHTS: weights}, *rest))
+    rows = tf.nest.map_structure(lambda *pieces: tf.concat(pieces, axis=0), *parts)
+    dataset = tf.data.Dataset.from_tensor_slices(rows)
+    if shuffle_seed is not None:
+        total = int(tf.nest.flatten(rows[1])[0].shape[0])
+        dataset = dataset.shuffle(max(total, 1), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def padded(features, *rest):
+        return ({name: value.to_tensor() if isinstance(value, tf.RaggedTensor) else value
+                 for name, value in features.items()}, *rest)
+
+    return dataset.ragged_batch(batch_size).map(padded).prefetch(tf.data.AUTOTUNE)

@@ -29,6 +29,11 @@ FEATURIZE_BATCH = 2048
 # margins of the wrong classes to -1 and below, so an unseen class left at 0 would win every product whose
 # right class is not sure of itself.
 UNSEEN_CLASS_MARGIN = -2.0
+#: One-vs-rest work (labelled products x classes seen, `svm_work`'s unit) under which a level's binary problems
+#: are solved in this process even when ``n_jobs`` asks for more: joblib's worker processes cost about 2 s of
+#: CPU each to start (they import scikit-learn), more than such a solve (~25 us per unit on one core). On the
+#: tour's 45 products the workers were 3.9 s of the 4.5 s SVM start.
+PARALLEL_MIN_WORK = 200_000
 
 
 def featurized_matrix(featurizer, texts: dict, num_buckets: int, progress: bool = False):
@@ -73,7 +78,8 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
     L2 norm, so its logit is at most that (the L1 norm is at least 1), below the wrong classes' margins
     (left at 0, such a column would take the argmax from every product whose right class has a negative
     margin).
-    ``n_jobs`` (None or 1: one core; -1: all) solves the one-vs-rest problems in parallel.
+    ``n_jobs`` (None or 1: one core; -1: all) solves the one-vs-rest problems in parallel (the same problems in
+    this process under `PARALLEL_MIN_WORK`).
     """
     from sklearn.svm import LinearSVC  # lazy: slow to import, used by this solve only
 
@@ -89,7 +95,8 @@ def svm_table(features, targets: np.ndarray, num_classes: int, C: float, tempera
 
         # liblinear solves the one-vs-rest problems one after the other on one core; the same problems in
         # parallel, each from the same seed (the margins match the sequential fit's).
-        svm = OneVsRestClassifier(svm, n_jobs=n_jobs).fit(features[labelled], targets[labelled])
+        jobs = n_jobs if int(labelled.sum()) * len(seen) >= PARALLEL_MIN_WORK else None
+        svm = OneVsRestClassifier(svm, n_jobs=jobs).fit(features[labelled], targets[labelled])
         coefficients = np.vstack([estimator.coef_ for estimator in svm.estimators_]) * temperature
     else:
         svm = svm.fit(features[labelled], targets[labelled])

@@ -134,7 +134,7 @@ def test_neighbours_signature_rejects_wrong_dimension(embed_saved_model, tmp_pat
 
 
 def test_neighbours_signature_on_a_linnet_export(tiny_model, tiny_export, tmp_path):
-    """The real export (keras ExportArchive, assets, warm-up file) keeps working with the added signature."""
+    """The real export (tf.saved_model.save, assets, warm-up file) keeps working with the added signature."""
     import tensorflow as tf
 
     from linnet.cli.main import main

@@ -184,3 +184,16 @@ def test_tfsm_layer_in_another_keras_graph(exported, loaded):
 def test_export_summary_names_the_model_card():
     assert export_summary("run", Path("exports/m/3")) == (
         f"exported run to {Path('exports/m/3')}\nmodel card: {Path('exports/m/3/MODEL_CARD.md')}")
+
+
+def test_the_model_is_traced_once_for_every_endpoint(image_model, tiny_taxonomy, export_schema, tmp_path, monkeypatch):
+    """tf.saved_model.save traces the shared model function once, in its save context; Keras's ExportArchive
+    traced it once more before saving (and the classifier's default signature besides)."""
+    from linnet.serving.export import RawInputFunctions, export_model
+
+    traces = []
+    features = RawInputFunctions.features
+    monkeypatch.setattr(RawInputFunctions, "features", lambda self, raw: traces.append(1) or features(self, raw))
+    exported = export_model(image_model, tiny_taxonomy, tmp_path, name="once", schema=export_schema)
+    assert len(traces) == 1
+    assert (exported / "saved_model.pb").is_file()

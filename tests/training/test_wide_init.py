@@ -143,16 +143,21 @@ def test_init_must_be_known_and_svm_options_positive():
     assert ModelConfig().wide.init == "auto"
 
 
-def test_parallel_solves_are_the_sequential_svm():
-    """svm_jobs > 1 fits the same one-vs-rest problems side by side: the margins agree to the solver's tolerance."""
+def test_parallel_solves_are_the_sequential_svm(monkeypatch):
+    """svm_jobs > 1 fits the same one-vs-rest problems side by side: the margins agree to the solver's tolerance;
+    under PARALLEL_MIN_WORK the same problems are solved in this process, with the same margins."""
     import scipy.sparse as sparse
 
+    from linnet.training import wide_init
     from linnet.training.wide_init import svm_table
 
     features = sparse.random(200, 50, density=0.2, random_state=3, format="csr")
     targets = np.random.default_rng(3).integers(0, 4, 200)
     sequential = svm_table(features, targets, num_classes=4, C=1.0, temperature=1.0, seed=0)
+    in_process = svm_table(features, targets, num_classes=4, C=1.0, temperature=1.0, seed=0, n_jobs=2)
+    monkeypatch.setattr(wide_init, "PARALLEL_MIN_WORK", 0)
     parallel = svm_table(features, targets, num_classes=4, C=1.0, temperature=1.0, seed=0, n_jobs=2)
+    np.testing.assert_array_equal(in_process, parallel)
     assert np.abs(sequential).max() > 0.1
     np.testing.assert_allclose(parallel, sequential, atol=0.02 * np.abs(sequential).max())
     np.testing.assert_array_equal((features @ parallel).argmax(axis=1), (features @ sequential).argmax(axis=1))
