@@ -25,7 +25,7 @@ def _add_batch_size_option(parser) -> None:
 
 def _add_decoding_option(parser) -> None:
     parser.add_argument("--decoding", choices=["path", "greedy"], default=None,
-                        help="descent of a run directory's model (default: path; an export keeps the one it was "
+                        help="descent of a run directory's model (default: greedy; an export keeps the one it was "
                              "exported with). Confidences differ between the two, so calibrate with the decoding "
                              "you export")
 

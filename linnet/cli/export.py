@@ -48,8 +48,8 @@ def register(subparsers) -> None:
     parser.add_argument("--version", type=int, help="integer version (default: the next free one)")
     parser.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate' (default: none)")
     parser.add_argument("--top-k", type=int, default=5, help="leaf candidates returned per product (default: 5)")
-    parser.add_argument("--decoding", choices=["path", "greedy"], default="path",
-                        help="descent: the path with the best sum of level log-probabilities (each given the level "
-                             "above), or the best class "
-                             "level by level (default: path)")
+    parser.add_argument("--decoding", choices=["path", "greedy"], default="greedy",
+                        help="descent: the best class level by level, ending where no child is likely (greedy, the "
+                             "default), or the path with the best sum of level log-probabilities, each given the "
+                             "level above (path)")
     parser.set_defaults(func=run_export)

@@ -495,7 +495,7 @@ def load_model(model_path, decoding: str | None = None, batch_size: int | None =
     """The serving room's `linnet.serving.predict.Predictor` for a run directory or an exported SavedModel.
 
     ``decoding``: the descent (`linnet.inference.classifier.HierarchicalClassifier`); None is the model's own
-    (``"path"`` for a run directory, the one an export was made with). An export's is fixed: asking for another is
+    (``"greedy"``, `linnet.inference.calibration_file.DEFAULT_DECODING`, for a run directory; the one an export was made with). An export's is fixed: asking for another is
     an error. A run is evaluated without the ``calibration.json`` it may hold: thresholds come from
     ``calibration=`` (see `evaluate_model`). ``batch_size``: products per model call, which bounds the memory
     (an image CNN's activations grow with it); None: `TEXT_BATCH_SIZE`, or `IMAGE_BATCH_SIZE` for a model that

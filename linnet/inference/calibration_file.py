@@ -33,8 +33,11 @@ from linnet.atomic_files import write_text_atomically
 from linnet.errors import ConfigError
 
 KEYS = ("level_thresholds", "node_thresholds", "taxonomy_fingerprint", "decoding")
-# The descents of `linnet.inference.classifier.HierarchicalClassifier` (the first is its default).
+# The descents of `linnet.inference.classifier.HierarchicalClassifier`.
 DECODINGS = ("path", "greedy")
+# The default descent: on the quality benchmark's catalogs and splits greedy (with its stop rule) scored at or
+# above the whole-path descent in every cell (docs/evaluation.md, "Conditional descent").
+DEFAULT_DECODING = "greedy"
 
 
 def check_decoding(decoding, where: str = "decoding") -> str:

@@ -7,7 +7,7 @@ The trained functional model gives one softmax per taxonomy level. The wrapper t
    taxonomy's child masks); stop where the chosen node has no children (trees may be ragged);
    "best" depends on ``decoding``:
 
-   - ``"path"`` (default): the class heading the best whole path below it, the path's score being the sum
+   - ``"path"``: the class heading the best whole path below it, the path's score being the sum
      of its levels' log *conditional* probabilities: a level's probability divided by the mass of the chosen
      parent's children at that level (its stop column included). The descent then ends on the path that
      maximises ``log p_1 + log p_2(. | parent) + ...``, so a confident leaf head can overrule an unsure level
@@ -19,7 +19,7 @@ The trained functional model gives one softmax per taxonomy level. The wrapper t
      a shallow leaf cannot win on having fewer terms, and an inner node that carries labels is a candidate,
      chosen when its stop column outweighs its children. (A model saved without stop classes ends paths at
      leaves only, a shallow leaf paying fewer terms.)
-   - ``"greedy"``: the child with the highest probability at its own level; the path ends above a child
+   - ``"greedy"`` (the default, `DEFAULT_DECODING`): the child with the highest probability at its own level; the path ends above a child
      whose probability given the class above (stop column included in the whole) is under
      `GREEDY_MIN_CHILD_PROBABILITY`, which is how it ends at an inner node: its stop column holds most of
      the mass, or its children split it so thinly that none is likely.
@@ -60,7 +60,7 @@ import numpy as np
 import tensorflow as tf
 
 from linnet.errors import ConfigError
-from linnet.inference.calibration_file import check_decoding, load_calibration
+from linnet.inference.calibration_file import DEFAULT_DECODING, check_decoding, load_calibration
 from linnet.model import names, output_sizes, stop_counts
 from linnet.taxonomy import Taxonomy
 
@@ -118,9 +118,9 @@ class HierarchicalClassifier(keras.Model):
         node_thresholds: ``{node id: threshold}`` overrides for a node and its descendants.
         top_k: number of leaf candidates returned (clipped to the number of leaves).
         path_separator: joins names in ``path`` and ``full_path``.
-        decoding: ``"path"`` (default) follows the path with the highest sum of level log conditional
-            probabilities;
-            ``"greedy"`` takes the most probable child at each level (see the module docstring).
+        decoding: ``"path"`` follows the path with the highest sum of level log conditional probabilities;
+            ``"greedy"`` (the default) takes the most probable child at each level while one is likely enough
+            (see the module docstring).
 
     Call returns a dict of tensors (``B`` products, ``L`` levels, ``k`` candidates):
     ``class_ids`` int32 ``[B, L]`` (``-1`` withheld or below a leaf), ``node_ids`` and ``names`` string
@@ -139,7 +139,7 @@ class HierarchicalClassifier(keras.Model):
     """
 
     def __init__(self, model, taxonomy, level_thresholds=None, node_thresholds=None, top_k: int = 5,
-                 path_separator: str = PATH_SEPARATOR, decoding: str = "path", **kwargs):
+                 path_separator: str = PATH_SEPARATOR, decoding: str = DEFAULT_DECODING, **kwargs):
         super().__init__(**kwargs)
         if isinstance(taxonomy, Mapping):
             taxonomy = Taxonomy.from_json(taxonomy)

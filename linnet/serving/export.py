@@ -36,7 +36,7 @@ import numpy as np
 from linnet.atomic_files import atomic_directory
 from linnet.data.images import decode_image
 from linnet.errors import ConfigError
-from linnet.inference.calibration_file import calibration_payload, load_calibration
+from linnet.inference.calibration_file import DEFAULT_DECODING, calibration_payload, load_calibration
 from linnet.serving.client import build_predict_request
 
 IMAGE_BYTES_INPUT = "image_bytes"
@@ -200,7 +200,7 @@ def _check_name(name: str) -> str:
 
 
 def export_run(run_dir, base_dir, name: str | None = None, version: int | None = None, calibration=None,
-               top_k: int = 5, warmup_rows: int = 8, decoding: str = "path", progress: bool = False) -> Path:
+               top_k: int = 5, warmup_rows: int = 8, decoding: str = DEFAULT_DECODING, progress: bool = False) -> Path:
     """Export a run directory (``linnet train --out``) as ``base_dir/<name>/<version>/``.
 
     Args:
@@ -256,7 +256,7 @@ class _Steps:
 
 def export_model(model, taxonomy, base_dir, name: str, version: int | None = None, schema=None, calibration=None,
                  metrics: Mapping | None = None, top_k: int = 5, source: str | None = None,
-                 warmup_rows: int = 8, decoding: str = "path", steps: _Steps | None = None) -> Path:
+                 warmup_rows: int = 8, decoding: str = DEFAULT_DECODING, steps: _Steps | None = None) -> Path:
     """Export a trained functional model (see `export_run`, which reads these from a run directory)."""
     from linnet.inference.classifier import HierarchicalClassifier  # lazy: it loads Keras
 

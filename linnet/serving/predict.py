@@ -27,7 +27,7 @@ from linnet.data import CatalogReader, make_dataset
 from linnet.data.rows import RowProblem, row_id, row_inputs
 from linnet.data.schema import check_input_columns
 from linnet.errors import CatalogError, ConfigError
-from linnet.inference.calibration_file import check_decoding
+from linnet.inference.calibration_file import DEFAULT_DECODING, check_decoding
 from linnet.progress import progress_bar
 from linnet.serving.artifacts import RUN, RUN_CALIBRATION_FILE, Artifact, load_artifact
 from linnet.serving.export import (
@@ -63,7 +63,7 @@ class Predictor:
     """
 
     def __init__(self, function, taxonomy, schema, text_fields, image_size, source: str, batch_size: int = 256,
-                 owner=None, decoding: str = "path", classifier=None):
+                 owner=None, decoding: str = DEFAULT_DECODING, classifier=None):
         self._function = function
         self.decoding = decoding
         self._owner = owner  # the loaded SavedModel or classifier: its variables must outlive the function
@@ -171,7 +171,7 @@ def load_predictor(path, batch_size: int = 256, decoding: str | None = None,
     """
     artifact = load_artifact(path)
     if artifact.kind == RUN:
-        return _predictor_from_run(artifact, batch_size, decoding or "path", run_calibration)
+        return _predictor_from_run(artifact, batch_size, decoding or DEFAULT_DECODING, run_calibration)
     return _predictor_from_export(artifact, batch_size, decoding)
 
 
