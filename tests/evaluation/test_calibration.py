@@ -177,3 +177,18 @@ def test_save_writes_the_file_the_inference_room_writes(tmp_path):
     with pytest.raises(ConfigError, match=r"level_thresholds\[1\] must be in \[0, 1\]"):
         Calibration([0.5, 2.0], {}).save(tmp_path / "c.json")
     assert not (tmp_path / "c.json").exists()
+
+
+def test_a_node_below_a_shallower_label_counts_as_wrong():
+    # 200 products labelled "A > x", 100 labelled "A" alone (an inner node with a label). Every prediction is
+    # "A > x"; level 2 is sure (0.9) on the shallow-labelled half and unsure (0.2 - 0.3) on the others, so only
+    # thresholds that judge those extra nodes can reach the target in hierarchical precision.
+    truth = np.array([["A", "x"]] * 200 + [["A", ""]] * 100, dtype=object)
+    full = np.array([["A", "x"]] * 300, dtype=object)
+    conf = np.column_stack([np.full(300, 0.99), np.r_[np.linspace(0.2, 0.3, 200), np.full(100, 0.9)]])
+    thresholds = calibrate(truth, full, conf, target_precision=0.95).level_thresholds
+    assert thresholds[0] == 0.0
+    assert thresholds[1] > 0.9, "every level-2 cut-off exposes the 100 wrong extra nodes first"
+    exposed = apply_thresholds(full, conf, thresholds)
+    assert metrics.hierarchical_precision_recall_f1(truth, exposed)["precision"] >= 0.95
+    assert (exposed[:, 1] == "").all()

@@ -55,7 +55,7 @@ def report(run, catalog_csv, calibrated, tmp_path_factory):
 def test_calibrate_writes_the_models_thresholds_and_prints_the_tradeoff(run, calibrated, capsys):
     data = json.loads(calibrated.read_text())
     assert data["taxonomy_fingerprint"] == run.taxonomy.fingerprint()
-    assert data["decoding"] == "path", "a run directory decodes by whole path unless told otherwise"
+    assert data["decoding"] == "greedy", "a run directory decodes greedily (DEFAULT_DECODING) unless told otherwise"
     assert len(data["level_thresholds"]) == run.taxonomy.num_levels
     # The node target was given by path and is stored by the model's node id.
     assert set(data["node_thresholds"]) <= {node.id for node in run.taxonomy.nodes}
@@ -154,25 +154,25 @@ def test_thresholds_of_one_decoding_are_refused_by_the_other(run, calibrated, ca
     from linnet.errors import ConfigError
     from linnet.serving.export import export_run
 
-    greedy = tmp_path / "greedy.json"
-    assert main(["calibrate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(greedy),
-                 "--target-precision", "0.9", "--decoding", "greedy", "--quiet"]) == 0
-    assert json.loads(greedy.read_text())["decoding"] == "greedy"
-    # Evaluated by whole path (the default), the greedy thresholds would judge other confidences.
+    path = tmp_path / "path.json"
+    assert main(["calibrate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(path),
+                 "--target-precision", "0.9", "--decoding", "path", "--quiet"]) == 0
+    assert json.loads(path.read_text())["decoding"] == "path"
+    # Evaluated greedily (the default), the whole-path thresholds would judge other confidences.
     assert main(["evaluate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(tmp_path / "eval"),
-                 "--calibration", str(greedy), "--quiet", "--no-mlflow"]) == 2
-    assert "fitted on the 'greedy' decoding" in capsys.readouterr().err
+                 "--calibration", str(path), "--quiet", "--no-mlflow"]) == 2
+    assert "fitted on the 'path' decoding" in capsys.readouterr().err
     assert main(["evaluate", "--model", str(run.path), "--catalog", str(catalog_csv), "--out", str(tmp_path / "eval"),
-                 "--calibration", str(greedy), "--decoding", "greedy", "--quiet", "--no-mlflow"]) == 0
-    with pytest.raises(ConfigError, match="fitted on the 'path' decoding"):
-        export_run(run.path, tmp_path / "exports", calibration=calibrated, decoding="greedy")
+                 "--calibration", str(path), "--decoding", "path", "--quiet", "--no-mlflow"]) == 0
+    with pytest.raises(ConfigError, match="fitted on the 'greedy' decoding"):
+        export_run(run.path, tmp_path / "exports", calibration=calibrated, decoding="path")
     assert not (tmp_path / "exports").exists(), "refused before anything is written"
-    export_dir = export_run(run.path, tmp_path / "exports", calibration=greedy, decoding="greedy")
-    assert json.loads((export_dir / "assets" / "calibration.json").read_text())["decoding"] == "greedy"
+    export_dir = export_run(run.path, tmp_path / "exports", calibration=path, decoding="path")
+    assert json.loads((export_dir / "assets" / "calibration.json").read_text())["decoding"] == "path"
     # An export's decoding is fixed: asking it for the other one names both.
     assert main(["calibrate", "--model", str(export_dir), "--catalog", str(catalog_csv), "--out",
-                 str(tmp_path / "x.json"), "--decoding", "path", "--quiet"]) == 2
-    assert "decodes 'greedy'" in capsys.readouterr().err
+                 str(tmp_path / "x.json"), "--decoding", "greedy", "--quiet"]) == 2
+    assert "decodes 'path'" in capsys.readouterr().err
 
 
 def test_batch_size_bounds_each_model_call_and_changes_no_prediction(run, report, catalog_csv, tmp_path, monkeypatch):
