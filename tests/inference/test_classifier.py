@@ -84,7 +84,7 @@ def test_path_decoding_lets_a_sure_leaf_overrule_an_unsure_parent(tiny_taxonomy,
     # (each level taken given the level above: Jeans is 0.5 x 0.4998 / 0.9998 x 1).
     probabilities["level_1"] = one_hot_ish(1, {"Clothing": 0.5, "Bags": 0.5 - 2e-4})
     probabilities["level_2"] = one_hot_ish(2, {"Clothing > Tops": 0.5, "Clothing > Trousers": 0.5 - 2e-4})
-    outputs = classify(HierarchicalClassifier(tiny_model, tiny_taxonomy), probabilities)
+    outputs = classify(HierarchicalClassifier(tiny_model, tiny_taxonomy, decoding="path"), probabilities)
     assert as_text(outputs["full_path"])[0] == "Bags"
     # Bags' share of all paths' probability: Bags 0.4998 against Clothing's paths (0.5 in all) and Shoes' (1e-4).
     np.testing.assert_allclose(outputs["confidences"][0], [(0.5 - 2e-4) / (0.5 - 2e-4 + 0.5 + 1e-4), 0.0, 0.0],
@@ -180,7 +180,8 @@ def test_google_taxonomy_with_random_weights(google_taxonomy):
     import tensorflow as tf
 
     model = build_tiny_model(google_taxonomy, width=8, seed=5)
-    classifier = HierarchicalClassifier(model, google_taxonomy, [0.0] * google_taxonomy.num_levels, top_k=10)
+    classifier = HierarchicalClassifier(model, google_taxonomy, [0.0] * google_taxonomy.num_levels, top_k=10,
+                                        decoding="path")
     outputs = {key: value.numpy() for key, value in classifier({"title": tf.constant(random_titles(48, seed=1))}).items()}
     assert outputs["class_ids"].shape == (48, google_taxonomy.num_levels)
     assert_valid_paths(google_taxonomy, outputs)

@@ -74,7 +74,7 @@ def test_a_depth_1_leaf_cannot_win_with_a_tiny_probability(ragged, stop_model, p
     # little (0.01).
     stops = {"Bags": 0.01, "Shoes": 0.05, "Clothing > Women": 0.02}
     for model, stop_scores in ((plain_model, None), (stop_model, stops)):
-        outputs = classify(HierarchicalClassifier(model, ragged), scores(ragged, real, stop_scores))
+        outputs = classify(HierarchicalClassifier(model, ragged, decoding="path"), scores(ragged, real, stop_scores))
         assert as_text(outputs["full_path"])[0].startswith("Clothing > "), stop_scores
         assert outputs["depth"][0] == 3
         assert outputs["confidences"][0][0] > 0.9, "Clothing holds nearly all the paths' probability"
@@ -138,7 +138,7 @@ def test_descent_matches_a_reference_over_every_node_as_an_end(ragged, stop_mode
         batch[f"level_{level}"] = full[:, :size]
         if level > 1:
             batch[stop_output(level)] = full[:, size:]
-    outputs = classify(HierarchicalClassifier(stop_model, ragged), batch)
+    outputs = classify(HierarchicalClassifier(stop_model, ragged, decoding="path"), batch)
     depths_seen = set()
     for row in range(count):
         ends = reference(ragged, batch, row)

@@ -53,5 +53,5 @@ def test_an_export(exported, tiny_taxonomy, export_schema):
     assert artifact.taxonomy == tiny_taxonomy and artifact.schema == export_schema
     assert artifact.text_fields == ["title", "brand"] and artifact.image_size == IMAGE_SIZE
     assert artifact.saved_model is not None and artifact.model is None and artifact.run is None
-    assert artifact.decoding == "path"
+    assert artifact.decoding == "greedy", "exported with the default descent"
     assert "serving_default" in artifact.saved_model.signatures

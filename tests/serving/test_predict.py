@@ -68,11 +68,11 @@ def test_load_predictor_rejects_other_directories(tmp_path):
 def test_an_exports_decoding_is_fixed_and_it_predicts_raw_rows_only(exported, predictor):
     from linnet.serving.predict import load_predictor
 
-    assert predictor.decoding == "path" and predictor.classifier is None
+    assert predictor.decoding == "greedy" and predictor.classifier is None
     with pytest.raises(ConfigError, match="raw rows"):
         predictor.predict_prepared(None)
-    with pytest.raises(ConfigError, match="--decoding greedy: the export at .* decodes 'path'"):
-        load_predictor(exported, decoding="greedy")
+    with pytest.raises(ConfigError, match="--decoding path: the export at .* decodes 'greedy'"):
+        load_predictor(exported, decoding="path")
 
 
 def test_a_runs_predictor_applies_its_calibration_file_unless_told_not_to(run_dir, calibration_path, image_dir,
