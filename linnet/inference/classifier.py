@@ -60,7 +60,11 @@ import numpy as np
 import tensorflow as tf
 
 from linnet.errors import ConfigError
-from linnet.inference.calibration_file import DEFAULT_DECODING, check_decoding, load_calibration
+from linnet.inference.calibration_file import (
+    DEFAULT_DECODING,
+    check_decoding,
+    load_calibration,
+)
 from linnet.model import names, output_sizes, stop_counts
 from linnet.taxonomy import Taxonomy
 

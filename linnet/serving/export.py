@@ -36,7 +36,11 @@ import numpy as np
 from linnet.atomic_files import atomic_directory
 from linnet.data.images import decode_image
 from linnet.errors import ConfigError
-from linnet.inference.calibration_file import DEFAULT_DECODING, calibration_payload, load_calibration
+from linnet.inference.calibration_file import (
+    DEFAULT_DECODING,
+    calibration_payload,
+    load_calibration,
+)
 from linnet.serving.client import build_predict_request
 
 IMAGE_BYTES_INPUT = "image_bytes"
@@ -258,7 +262,9 @@ def export_model(model, taxonomy, base_dir, name: str, version: int | None = Non
                  metrics: Mapping | None = None, top_k: int = 5, source: str | None = None,
                  warmup_rows: int = 8, decoding: str = DEFAULT_DECODING, steps: _Steps | None = None) -> Path:
     """Export a trained functional model (see `export_run`, which reads these from a run directory)."""
-    from linnet.inference.classifier import HierarchicalClassifier  # lazy: it loads Keras
+    from linnet.inference.classifier import (
+        HierarchicalClassifier,  # lazy: it loads Keras
+    )
 
     name = _check_name(name)
     model_dir = Path(base_dir) / name

@@ -37,7 +37,12 @@ from linnet.serving.export import (
     RawInputFunctions,
     model_input_names,
 )
-from linnet.serving.result_columns import as_python_strings, csv_rows, result_columns, result_header
+from linnet.serving.result_columns import (
+    as_python_strings,
+    csv_rows,
+    result_columns,
+    result_header,
+)
 
 #: ``image_error`` of a row whose image bytes were read but did not decode (corrupt, truncated, too many pixels).
 UNDECODABLE_IMAGE = "undecodable"
@@ -128,7 +133,9 @@ class Predictor:
         Raises:
             ConfigError: an export (its SavedModel takes raw inputs only: use `predict_frame`).
         """
-        from linnet.model import names  # lazy: linnet.model loads Keras (see predict_raw)
+        from linnet.model import (
+            names,  # lazy: linnet.model loads Keras (see predict_raw)
+        )
 
         if self.classifier is None:
             raise ConfigError(f"{self.source}: an export predicts raw rows (predict_frame), not a prepared catalog")
@@ -178,7 +185,9 @@ def load_predictor(path, batch_size: int = 256, decoding: str | None = None,
 def _predictor_from_run(artifact: Artifact, batch_size: int, decoding: str, run_calibration: bool) -> Predictor:
     import tensorflow as tf  # lazy: predict_catalog behind a TF Serving client runs without TensorFlow
 
-    from linnet.inference.classifier import HierarchicalClassifier  # lazy: Keras, as above
+    from linnet.inference.classifier import (
+        HierarchicalClassifier,  # lazy: Keras, as above
+    )
 
     classifier = HierarchicalClassifier(artifact.model, artifact.taxonomy, decoding=check_decoding(decoding))
     calibration = artifact.path / RUN_CALIBRATION_FILE
