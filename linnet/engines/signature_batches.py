@@ -34,13 +34,13 @@ import dataclasses
 import functools
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from linnet.atomic_files import atomic_directory
 from linnet.data.rows import RowProblem, row_id, row_inputs
 from linnet.data.tfrecord import is_url
 from linnet.errors import ConfigError
@@ -173,7 +173,6 @@ def load_export(path) -> LoadedExport:
 
 #: Where `local_export` keeps the exports it copied (one folder per URL, under the machine's temporary folder).
 EXPORT_CACHE = "linnet-exports"
-_COPIED = ".linnet-copied-from"  # written last into a complete copy
 
 
 @functools.lru_cache(maxsize=8)
@@ -203,33 +202,29 @@ def local_export(path: str, assets_only: bool = False) -> str:
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:20]
     cache = Path(tempfile.gettempdir()) / EXPORT_CACHE
     target = cache / (f"{digest}-assets" if assets_only else digest)
-    if (target / _COPIED).is_file():
+    if target.is_dir():  # only ever renamed into place complete
         return str(target)
-    cache.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache)).resolve()
     try:
-        top = f"{source}/assets" if assets_only else source
-        for directory, _, files in tf.io.gfile.walk(top) if tf.io.gfile.isdir(top) else ():
-            folder = directory.rstrip("/")
-            if folder != top and not folder.startswith(f"{top}/"):
-                continue  # a listing by name prefix also gives "assets.extra" for "assets"
-            for name in files:
-                remote = f"{folder}/{name}"
-                if not tf.io.gfile.exists(remote) or tf.io.gfile.isdir(remote):
-                    continue  # the same: a prefix listing's names that are no file of this folder
-                destination = (scratch / folder[len(source):].lstrip("/") / name).resolve()
-                if not destination.is_relative_to(scratch):
-                    raise ConfigError(f"{text}: the listing names {remote}, outside the export")
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                tf.io.gfile.copy(remote, str(destination), overwrite=True)
-        (scratch / _COPIED).write_text(source, encoding="utf-8")
-        try:
-            os.rename(scratch, target)
-        except OSError:  # another worker on this machine finished its copy first: keep that one
-            shutil.rmtree(scratch, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
+        with atomic_directory(target) as scratch:
+            scratch = scratch.resolve()
+            top = f"{source}/assets" if assets_only else source
+            for directory, _, files in tf.io.gfile.walk(top) if tf.io.gfile.isdir(top) else ():
+                folder = directory.rstrip("/")
+                if folder != top and not folder.startswith(f"{top}/"):
+                    continue  # a listing by name prefix also gives "assets.extra" for "assets"
+                for name in files:
+                    remote = f"{folder}/{name}"
+                    if not tf.io.gfile.exists(remote) or tf.io.gfile.isdir(remote):
+                        continue  # the same: a prefix listing's names that are no file of this folder
+                    destination = (scratch / folder[len(source):].lstrip("/") / name).resolve()
+                    if not destination.is_relative_to(scratch):
+                        raise ConfigError(f"{text}: the listing names {remote}, outside the export")
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    tf.io.gfile.copy(remote, str(destination), overwrite=True)
+    except OSError:
+        if not target.is_dir():
+            raise
+        # another worker on this machine renamed its complete copy first: keep that one
     return str(target)
 
 
