@@ -412,7 +412,7 @@ class _ResultWriter:
 
     def flush(self) -> None:
         good = [inputs for _, inputs, _ in self.pending if inputs is not None]
-        outputs = as_python_strings(self.model.predict_raw(columns_of(good, self.model.input_names))) if good else {}
+        outputs = self.model.predict_raw(columns_of(good, self.model.input_names)) if good else {}  # strings decoded
         problems = image_errors(good, outputs) if good else []
         self.counts["image_errors"] += sum(1 for problem in problems if problem)
         ids = [product_id for product_id, inputs, _ in self.pending if inputs is not None]
