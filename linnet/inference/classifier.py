@@ -263,7 +263,7 @@ class HierarchicalClassifier(keras.Model):
             columns, path_scores = self._best_path(conditionals)
             confidences = self._path_posteriors(path_scores, columns)
         else:
-            columns = self._greedy_path(probabilities)
+            columns = self._greedy_path(conditionals)
             confidences = [tf.where(ids >= 0, tf.gather(level_probabilities, tf.maximum(ids, 0), batch_dims=1), 0.0)
                            for ids, level_probabilities in zip(columns, probabilities)]
         # A stop column ends the path at the level above: no class at its own level.
@@ -303,24 +303,22 @@ class HierarchicalClassifier(keras.Model):
             names.EMBEDDING: tf.convert_to_tensor(scores[names.EMBEDDING]),
         }
 
-    def _greedy_path(self, probabilities):
+    def _greedy_path(self, conditionals):
         """Per level, ``[B]`` int32 class ids: the most probable real child of the class above, while that child's
-        probability given the class (its siblings' and the class's stop column's mass as the whole) is at least
-        `GREEDY_MIN_CHILD_PROBABILITY`; -1 from where the path ends (at a leaf, or where no child is that sure)."""
+        probability given the class (``conditionals``: `_conditionals`, the class's stop column counted in the
+        whole) is at least `GREEDY_MIN_CHILD_PROBABILITY`; -1 from where the path ends (at a leaf, or where no
+        child is that sure)."""
         chosen, previous = [], None
-        for level, level_probabilities in enumerate(probabilities, start=1):
+        for level, given_parent in enumerate(conditionals, start=1):
             if previous is None:
-                best = tf.argmax(level_probabilities, axis=1, output_type=tf.int32)
+                best = tf.argmax(given_parent, axis=1, output_type=tf.int32)
             else:
-                safe_previous = tf.maximum(previous, 0)
-                allowed = tf.gather(tf.constant(self._child_masks[level - 1]), safe_previous)
-                real = tf.range(tf.shape(level_probabilities)[1]) < self._real_sizes[level - 1]
+                allowed = tf.gather(tf.constant(self._child_masks[level - 1]), tf.maximum(previous, 0))
+                real = tf.range(tf.shape(given_parent)[1]) < self._real_sizes[level - 1]
                 real_children = tf.logical_and(allowed, real[None, :])
-                best = tf.argmax(tf.where(real_children, level_probabilities, -1.0), axis=1, output_type=tf.int32)
-                mass = tf.reduce_sum(tf.where(allowed, level_probabilities, 0.0), axis=1)
-                given_parent = tf.math.divide_no_nan(tf.gather(level_probabilities, best, batch_dims=1), mass)
+                best = tf.argmax(tf.where(real_children, given_parent, -1.0), axis=1, output_type=tf.int32)
                 descend = tf.logical_and(tf.logical_and(previous >= 0, tf.reduce_any(real_children, axis=1)),
-                                         given_parent >= GREEDY_MIN_CHILD_PROBABILITY)
+                                         tf.gather(given_parent, best, batch_dims=1) >= GREEDY_MIN_CHILD_PROBABILITY)
                 best = tf.where(descend, best, -1)
             chosen.append(best)
             previous = best
