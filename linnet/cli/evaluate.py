@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from linnet.cli.schema_options import add_schema_options, schema_from_args, schema_or_none
+from linnet.cli.schema_options import (
+    add_schema_options,
+    schema_from_args,
+    schema_or_none,
+)
+from linnet.inference.calibration_file import DECODINGS
 
 
 def _node_target(text: str) -> tuple[str, float]:
@@ -24,15 +29,17 @@ def _add_batch_size_option(parser) -> None:
 
 
 def _add_decoding_option(parser) -> None:
-    parser.add_argument("--decoding", choices=["path", "greedy"], default=None,
+    parser.add_argument("--decoding", choices=DECODINGS, default=None,
                         help="descent of a run directory's model (default: greedy; an export keeps the one it was "
                              "exported with). Confidences differ between the two, so calibrate with the decoding "
                              "you export")
 
 
 def run_evaluate(args) -> int:
+    from linnet.evaluation.evaluate import (
+        evaluate_model,  # lazy: loads TensorFlow when the command runs
+    )
     from linnet.evaluation.summaries import evaluation_summary
-    from linnet.evaluation.evaluate import evaluate_model  # lazy: loads TensorFlow when the command runs
 
     metrics = evaluate_model(args.model, args.catalog, args.out, schema=schema_or_none(args), split=args.split,
                              calibration=args.calibration, unknown_labels=args.unknown_labels,
@@ -44,8 +51,8 @@ def run_evaluate(args) -> int:
 
 
 def run_calibrate(args) -> int:
-    from linnet.evaluation.summaries import calibration_summary
     from linnet.evaluation.evaluate import calibrate_model
+    from linnet.evaluation.summaries import calibration_summary
 
     calibration, table = calibrate_model(args.model, args.catalog, args.out, args.target_precision,
                                          dict(args.node_target or []), schema=schema_or_none(args), split=args.split,
@@ -55,8 +62,8 @@ def run_calibrate(args) -> int:
 
 
 def run_baseline(args) -> int:
-    from linnet.evaluation.summaries import baseline_summary
     from linnet.evaluation.evaluate import evaluate_baseline
+    from linnet.evaluation.summaries import baseline_summary
 
     metrics = evaluate_baseline(args.kind, args.catalog, args.out, schema_from_args(args),
                                 subtrees=args.subtree or (), compare_dirs=args.compare or (),

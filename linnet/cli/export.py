@@ -6,6 +6,7 @@ import gc
 import sys
 
 from linnet.errors import ConfigError
+from linnet.inference.calibration_file import DECODINGS, DEFAULT_DECODING
 
 
 def _model_dir(args) -> str:
@@ -23,7 +24,12 @@ def _model_dir(args) -> str:
 
 
 def run_export(args) -> int:
-    from linnet.serving.export import export_run, export_summary  # lazy: loads TensorFlow when the command runs
+    import tensorflow  # noqa: F401  lazy: loaded here so the freeze below covers its objects (export_run imports it later)
+
+    from linnet.serving.export import (  # lazy: loads TensorFlow when the command runs
+        export_run,
+        export_summary,
+    )
 
     gc.freeze()  # as in `linnet train`: the collector's full passes while tracing skip TensorFlow's own objects
 
@@ -48,7 +54,7 @@ def register(subparsers) -> None:
     parser.add_argument("--version", type=int, help="integer version (default: the next free one)")
     parser.add_argument("--calibration", metavar="FILE", help="thresholds from 'linnet calibrate' (default: none)")
     parser.add_argument("--top-k", type=int, default=5, help="leaf candidates returned per product (default: 5)")
-    parser.add_argument("--decoding", choices=["path", "greedy"], default="greedy",
+    parser.add_argument("--decoding", choices=DECODINGS, default=DEFAULT_DECODING,
                         help="descent: the best class level by level, ending where no child is likely (greedy, the "
                              "default), or the path with the best sum of level log-probabilities, each given the "
                              "level above (path)")
