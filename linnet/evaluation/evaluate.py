@@ -199,7 +199,8 @@ def score_predictions(true_paths: np.ndarray, predictions: LevelPredictions, loo
                                  ("n_products", "hierarchical_f1", "leaf_accuracy", "coverage", "level_accuracy")}
                           for node, scores in metrics_lib.subtree_breakdown(true_paths, exposed, subtrees).items()}
 
-    judged = ~metrics_lib.missing_mask(true_paths) & ~metrics_lib.missing_mask(full)
+    # Judged as the thresholds are (`calibration.judged_mask`): a level below a label that ends above it is wrong.
+    judged = calibration_lib.judged_mask(true_paths) & ~metrics_lib.missing_mask(full)
     correct = judged & (full == true_paths)
     curves = [calibration_lib.precision_coverage_curve(predictions.confidences[judged[:, c], c], correct[judged[:, c], c])
               for c in range(num_levels)]

@@ -69,3 +69,17 @@ def test_linnet_baseline_writes_a_comparable_report(catalog_csv, tmp_path):
     report = (second / "report.md").read_text()
     assert "| score | baseline hiclass | hiclass |" in report
     assert (second / "precision_coverage.png").stat().st_size > 5000
+
+
+def test_report_curves_judge_a_level_below_a_shallow_label_as_wrong():
+    """The precision/coverage and reliability curves judge levels as the thresholds do (`judged_mask`): a product
+    labelled with the inner node "Apparel" but predicted down to "Apparel > Shirts" counts as a miss at level 2."""
+    true_paths = np.array([["Apparel", "Apparel > Shirts"], ["Apparel", ""]], dtype=object)
+    full = np.array([["Apparel", "Apparel > Shirts"], ["Apparel", "Apparel > Shirts"]], dtype=object)
+    predictions = LevelPredictions(ids=np.array(["a", "b"]), full_node_ids=full,
+                                   confidences=np.array([[0.9, 0.8], [0.9, 0.6]]))
+    _, _, plots = score_predictions(true_paths, predictions)
+    level_two = plots["curves"][1]
+    assert level_two["coverage"].tolist() == [0.5, 1.0]
+    assert level_two["precision"].tolist() == [1.0, 0.5]  # the second product's extra level is judged wrong
+    assert plots["reliability"][1]["count"].sum() == 2
