@@ -126,6 +126,24 @@ def align_levels(matrix: np.ndarray, num_levels: int) -> np.ndarray:
     return np.hstack([matrix, np.full((matrix.shape[0], num_levels - matrix.shape[1]), "", dtype=object)])
 
 
+def to_model_spelling(true_paths: np.ndarray, model_taxonomy) -> np.ndarray:
+    """True path strings the model's tree spells only in another case (``apparel & accessories``) take its
+    spelling, as `linnet.taxonomy.Taxonomy.find_path` matches them; the rest stay as they are."""
+    import pandas as pd  # lazy: pandas costs start-up time and the NumPy paths need none
+
+    known = set(node_path_lookup(model_taxonomy).values())
+    folded: dict[str, str | None] = {}
+    for path in known:
+        key = path.casefold()
+        folded[key] = None if key in folded else path  # two nodes differing only in case: leave the label alone
+    cells = pd.Series(np.asarray(true_paths, dtype=object).ravel())
+    other = (~cells.isin(known) & (cells != "")).to_numpy()
+    out = cells.to_numpy(dtype=object).copy()
+    spelled = cells[other].str.casefold().map(folded).to_numpy(dtype=object)
+    out[np.flatnonzero(other)] = np.where(pd.isna(spelled), out[other], spelled)
+    return out.reshape(np.shape(true_paths))
+
+
 def unknown_label_rows(true_paths: np.ndarray, model_taxonomy) -> np.ndarray:
     """bool ``[N]``: the deepest true node is not a path of the model's tree."""
     known = set(node_path_lookup(model_taxonomy).values())
@@ -349,7 +367,7 @@ def prepare_for_evaluation(catalog_path, schema, model_taxonomy, split: str = "t
     if len(catalog) == 0:
         raise EvaluationError(f"{catalog_path}: the {split!r} split is empty: no product to evaluate "
                               "(check the split fractions or pass --split all)")
-    truth = align_levels(catalog_truth(catalog), model_taxonomy.num_levels)
+    truth = to_model_spelling(align_levels(catalog_truth(catalog), model_taxonomy.num_levels), model_taxonomy)
     unknown = unknown_label_rows(truth, model_taxonomy)
     n_unknown = int(unknown.sum())
     if unknown_labels == "skip" and n_unknown:

@@ -179,7 +179,7 @@ class Taxonomy:
                 codes[row] = codes[self._row[node.parent_id]]
             codes[row, node.level - 1] = self._class_index[node.id][1]
         self._codes = codes
-        self._path_indexes: dict[str | None, dict[tuple[str, ...], Any]] = {}
+        self._path_indexes: dict[Any, dict[tuple[str, ...], Any]] = {}  # by locale, and ("casefold", locale)
 
     # ------------------------------------------------------------------ readers (in formats.py, registered)
     @classmethod
@@ -194,7 +194,8 @@ class Taxonomy:
         """Infer a tree from category paths, the way hiclass does, and keep it as an explicit object.
 
         Every prefix of every path becomes a node whose id is the prefix joined with ``" > "``. Repeated
-        paths are fine (a catalog column repeats them).
+        paths are fine (a catalog column repeats them). Names that differ only in case are one node, spelled
+        as most of the paths through it spell it.
 
         Args:
             paths: Path strings split on ``separator``, or sequences of names.
@@ -210,6 +211,8 @@ class Taxonomy:
         Example:
         >>> Taxonomy.from_paths(["A >> B", "A >> C"], separator=" >> ").classes(2)
         ['A > B', 'A > C']
+        >>> Taxonomy.from_paths(["Bags > Totes", "bags > totes", "Bags"]).classes(2)
+        ['Bags > Totes']
         """
         return _reader("paths")(enumerate(paths, start=1), separator=separator, source=source, sort=sort)
 
@@ -406,15 +409,33 @@ class Taxonomy:
             self._path_indexes[locale] = index
         return index
 
+    def _folded_path_index(self, locale: str | None) -> dict[tuple[str, ...], Any]:
+        key = ("casefold", locale)
+        index = self._path_indexes.get(key)
+        if index is None:
+            index = {}
+            for names, found in self._path_index(locale).items():
+                folded = tuple(name.casefold() for name in names)
+                index[folded] = _AMBIGUOUS if folded in index else found
+            self._path_indexes[key] = index
+        return index
+
     def _lookup(self, names: tuple[str, ...], locale: str | None) -> str | None:
         found = self._path_index(locale).get(names)
+        if found is None:  # the same names in another case ("apparel & accessories"), when only one node fits
+            found = self._folded_path_index(locale).get(tuple(name.casefold() for name in names))
         if found is _AMBIGUOUS:
-            matches = [node.id for node in self._nodes if self.path(node.id, locale) == names]
+            folded = tuple(name.casefold() for name in names)
+            matches = [node.id for node in self._nodes
+                       if tuple(name.casefold() for name in self.path(node.id, locale)) == folded]
             raise TaxonomyError(f"path {' > '.join(names)!r} is ambiguous: nodes {matches!r}")
         return found
 
     def find_path(self, path: str | Sequence[str], locale: str | None = None, separator: str = PATH_SEPARATOR) -> Node | None:
         """The node at a path of names, or None when no node has that path.
+
+        Names match exactly first; a path no node spells exactly matches the one node whose names differ only in
+        case (two such nodes: `TaxonomyError`).
 
         Args:
             path: A string split on ``separator`` or a sequence of names (NFC-normalised before lookup).

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -71,15 +72,30 @@ def _locale_of(path: Path, *, folder: bool) -> str | None:
     return None
 
 
+def _folded(names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name.casefold() for name in names)
+
+
 def _tree_from_name_paths(numbered: Iterable[tuple[int, tuple[str, ...]]], source, sort: bool) -> Taxonomy:
-    """Nodes for every prefix of every path; ids are the prefixes joined with ``" > "``."""
-    nodes: dict[str, tuple[tuple[str, ...], Node]] = {}
+    """Nodes for every prefix of every path; ids are the prefixes joined with ``" > "``.
+
+    Names that differ only in case are one node (stores spell the same category ``Apparel & Accessories`` and
+    ``apparel & accessories``); it takes the spelling most of the paths through it use, the first seen on a tie.
+    """
+    numbered = list(numbered)
+    spellings: dict[tuple[str, ...], Counter] = {}
     for _line, names in numbered:
-        parent_id = None
         for depth in range(1, len(names) + 1):
-            node_id = PATH_SEPARATOR.join(names[:depth])
-            if node_id not in nodes:
-                nodes[node_id] = (names[:depth], Node(node_id, names[depth - 1], parent_id, depth))
+            spellings.setdefault(_folded(names[:depth]), Counter())[names[depth - 1]] += 1
+    nodes: dict[tuple[str, ...], tuple[tuple[str, ...], Node]] = {}
+    for _line, names in numbered:
+        parent_id, canonical = None, ()
+        for depth in range(1, len(names) + 1):
+            folded = _folded(names[:depth])
+            canonical += (spellings[folded].most_common(1)[0][0],)
+            node_id = PATH_SEPARATOR.join(canonical)
+            if folded not in nodes:
+                nodes[folded] = (canonical, Node(node_id, canonical[-1], parent_id, depth))
             parent_id = node_id
     entries = list(nodes.values())
     if sort:

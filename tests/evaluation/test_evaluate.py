@@ -83,3 +83,14 @@ def test_report_curves_judge_a_level_below_a_shallow_label_as_wrong():
     assert level_two["coverage"].tolist() == [0.5, 1.0]
     assert level_two["precision"].tolist() == [1.0, 0.5]  # the second product's extra level is judged wrong
     assert plots["reliability"][1]["count"].sum() == 2
+
+
+def test_true_paths_spelled_in_another_case_take_the_model_trees_spelling(model_taxonomy):
+    from linnet.evaluation.evaluate import to_model_spelling, unknown_label_rows
+
+    truth = np.array([["apparel", "apparel > shirts"], ["Footwear", "Footwear > Boots"], ["Home", "Home > Lamps"]],
+                     dtype=object)
+    spelled = to_model_spelling(truth, model_taxonomy)
+    assert spelled.tolist() == [["Apparel", "Apparel > Shirts"], ["Footwear", "Footwear > Boots"],
+                                ["Home", "Home > Lamps"]]
+    assert unknown_label_rows(spelled, model_taxonomy).tolist() == [False, False, True]

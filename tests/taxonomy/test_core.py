@@ -276,3 +276,21 @@ def test_the_from_readers_are_the_functions_formats_registered():
                              "table": formats.read_table}
     with pytest.raises(TaxonomyError, match="no taxonomy reader 'nope' is registered"):
         core._reader("nope")
+
+
+def test_names_differing_only_in_case_are_one_node_spelled_as_most_paths_spell_it():
+    tax = Taxonomy.from_paths(["Apparel > Shirts", "apparel > shirts", "Apparel > Shirts > Polos", "apparel > Bags"])
+    assert tax.classes(1) == ["Apparel"]  # three of four paths spell it "Apparel"
+    assert tax.classes(2) == ["Apparel > Bags", "Apparel > Shirts"]  # "Shirts" 2 : 1; "Bags" only one spelling
+    assert tax.find_path("apparel > shirts > polos").id == "Apparel > Shirts > Polos"
+    assert tax.find_path("APPAREL > BAGS").id == "Apparel > Bags"
+    assert tax.deepest_known_ancestor("apparel > shirts > tees").id == "Apparel > Shirts"
+    assert tax.find_path("Apparel > Shoes") is None
+
+
+def test_a_case_insensitive_lookup_that_fits_two_nodes_is_an_error_naming_both():
+    nodes = [Node("1", "Bags", None, 1), Node("2", "BAGS", None, 1)]  # a hand-built tree may hold both spellings
+    tax = Taxonomy(nodes)
+    assert tax.find_path("BAGS").id == "2"  # an exact spelling still wins
+    with pytest.raises(TaxonomyError, match=r"ambiguous.*'1', '2'"):
+        tax.find_path("bags")
