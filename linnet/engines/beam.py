@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -35,12 +36,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from linnet.data.readers import CatalogReader, detect_format
+from linnet.data.rows import RowProblem, row_id
 from linnet.data.schema import check_input_columns
 from linnet.data.tfrecord import TFRECORD_FORMAT, TFRECORD_SUFFIX, TFRecordCatalogReader
 from linnet.engines.signature_batches import (
@@ -52,7 +55,7 @@ from linnet.engines.signature_batches import (
     catalog_rows,
     describe,
     embedding_records,
-    error_record,
+    error_columns,
     load_export,
     prediction_batch,
     prediction_columns,
@@ -65,7 +68,7 @@ IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 OUTPUT_FORMATS = ("parquet", "jsonl")
 EMBEDDING_FORMATS = ("parquet", "jsonl", "tfrecord")
 PREDICTIONS, ERRORS, EMBEDDINGS = "predictions", "errors", "embeddings"
-_ERRORS_TAG, _UNREAD_TAG, _IDS_TAG = "errors", "unread", "ids"
+_ERRORS_TAG = "errors"
 
 
 def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
@@ -116,45 +119,159 @@ class ExportModelHandler(ModelHandler):
         return load_export(self.export_dir)
 
     def run_inference(self, batch, model, inference_args=None):
-        rows = [_unpack(row) for element in batch for row in element]
+        items = [_unpack(item) for element in batch for item in element]
+        rows = [item for item in items if isinstance(item, RawRow)]
+        unread = [item for item in items if isinstance(item, RowError)]  # bad rows that hold an id
         outcome = model.run(self.signature, rows)
         if self.signature == EMBED_SIGNATURE:
             records, errors = embedding_records(rows, outcome)
         else:  # one Arrow table per model call, built column by column: what the Parquet writer takes
-            columns, errors = prediction_batch(rows, outcome, model.taxonomy)
-            records = columns_table(columns, _pyarrow_schema(prediction_columns(model.taxonomy.num_levels)))
+            num_levels = model.taxonomy.num_levels
+            schema = _pyarrow_schema(prediction_columns(num_levels))
+            columns, errors = prediction_batch(rows, outcome, model.taxonomy) if rows else ({}, [])
+            # a bad row with an id still gets its line in the predictions (an empty one with the problem), as in
+            # `linnet predict`
+            parts = [columns, error_columns([item.id for item in unread], [item.problem for item in unread],
+                                            num_levels) if unread else {}]
+            records = _concat_tables([columns_table(part, schema) for part in parts if part], schema)
         # one model call for the whole batch; its records and errors ride on the first element's result
-        return [PredictionResult(len(element), (records, errors) if index == 0 else ([], []))
+        return [PredictionResult(len(element), (records, [*unread, *errors]) if index == 0 else ([], []))
                 for index, element in enumerate(batch)]
 
     def get_num_bytes(self, batch) -> int:
-        return sum(len(value) for element in batch for row in element for value in row[5].values())
+        return sum(len(value) for element in batch for item in element if item[0] for value in item[5].values())
 
     def get_metrics_namespace(self) -> str:
         return "linnet"
 
 
 # ------------------------------------------------------------------------------------------- reading
+def _open_catalog_checked(local: str, path: str, schema, format: str | None):
+    """The reader of a catalog file whose columns hold the id and the text columns (`linnet predict`'s check).
+
+    Raises:
+        CatalogError: the file cannot be opened as a catalog, or lacks a column the schema names.
+    """
+    reader = _open_catalog(local, path, format, schema.image_column)
+    check_input_columns(schema, reader.columns, path)
+    return reader
+
+
+class ListIds(beam.DoFn):
+    """A catalog file ─► one Arrow table (``file``, ``line``, ``id``) of its rows that have an id, read with `linnet
+    predict`'s reader and id rule (`linnet.data.rows.row_id`) and nothing else (no text, no image): the first pass
+    of the every-id-once rule, about 20 bytes a row. A file that cannot be read gives nothing here (the second pass,
+    `ReadCatalogFile`, reports it)."""
+
+    def __init__(self, schema, format: str | None = None):
+        self.schema, self.format = schema, format
+
+    def process(self, path: str):
+        import pyarrow as pa  # lazy: as in _pyarrow_schema
+
+        with _local_copy(path) as local:
+            try:
+                reader = _open_catalog_checked(local, path, self.schema, self.format)
+            except CatalogError:
+                return
+            lines, ids = [], []
+            for chunk in reader:  # one pair of Arrow arrays per chunk: no Python list of the whole file
+                chunk_lines = [row.location for row in chunk.bad_rows if row.product_id is not None]
+                chunk_ids = [row.product_id for row in chunk.bad_rows if row.product_id is not None]
+                for line, record in zip(chunk.locations, chunk.records):
+                    try:
+                        chunk_ids.append(row_id(record, self.schema.id_column))
+                    except RowProblem:
+                        continue
+                    chunk_lines.append(line)
+                lines.append(pa.array(chunk_lines, pa.int64()))
+                ids.append(pa.array(chunk_ids, pa.string()))
+        count = sum(len(part) for part in lines)
+        yield pa.table({"file": pa.repeat(pa.scalar(path, pa.string()), count) if count else pa.array([], pa.string()),
+                        "line": pa.chunked_array(lines, pa.int64()), "id": pa.chunked_array(ids, pa.string())})
+
+
+@dataclasses.dataclass(frozen=True)
+class IdCensus:
+    """The ids of a catalog, from `ListIds`' tables: the rows that repeat an id (``(file, line) -> id``: every row
+    of an id after its first by file and line, as `linnet predict` keeps the first) and the fingerprint of the
+    distinct ids (`id_fingerprint`), which the job's output must match."""
+
+    repeats: dict
+    fingerprint: tuple[int, int]
+
+
+def id_census(tables: Sequence) -> IdCensus:
+    """`IdCensus` of the ids in ``tables`` (sorted by id, file and line in Arrow: no Python per row but the
+    repeats')."""
+    import pyarrow as pa  # lazy: as in _pyarrow_schema
+    import pyarrow.compute as pc  # lazy: as above
+
+    tables = [table for table in tables if table.num_rows]
+    if not tables:
+        return IdCensus({}, (0, 0))
+    table = pa.concat_tables(tables)
+    table = table.take(pc.sort_indices(table, [("id", "ascending"), ("file", "ascending"), ("line", "ascending")]))
+    ids = table["id"].combine_chunks()
+    repeated = np.concatenate([[False], pc.equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)])
+    places = np.flatnonzero(repeated)
+    repeats = dict(zip(zip(table["file"].take(places).to_pylist(), table["line"].take(places).to_pylist()),
+                       ids.take(places).to_pylist()))
+    return IdCensus(repeats, id_fingerprint(ids.filter(pa.array(~repeated))))
+
+
+def id_fingerprint(ids) -> tuple[int, int]:
+    """``(count, sum of 64-bit hashes)`` of a sequence of ids, the sum wrapped to a signed 64-bit integer (what Beam
+    encodes): adding two fingerprints gives that of the two sequences together, so a lost or a repeated id changes
+    it (the hashes vectorized: pandas' ``hash_array``)."""
+    import pandas as pd  # lazy: only the jobs' id check needs it
+
+    values = ids.to_numpy(zero_copy_only=False) if hasattr(ids, "to_numpy") else np.asarray(ids, dtype=object)
+    if not len(values):
+        return 0, 0
+    hashes = pd.util.hash_array(np.asarray(values, dtype=object))
+    return len(values), int(hashes.sum(dtype=np.uint64).astype(np.int64))
+
+
+def add_fingerprints(fingerprints) -> tuple[int, int]:
+    """The fingerprint of all the sequences whose fingerprints are given (Beam combines with it)."""
+    count = total = 0
+    for number, hashes in fingerprints:
+        count, total = count + number, (total + hashes + 2**63) % 2**64 - 2**63
+    return count, total
+
+
+class IdsNotAccountedFor(RuntimeError):
+    """The job's output does not hold every distinct input id exactly once (a bug, never a bad row)."""
+
+
+def _check_every_id(_, census: IdCensus, written: tuple[int, int], what: str) -> None:
+    if tuple(census.fingerprint) != tuple(written):
+        raise IdsNotAccountedFor(
+            f"the job read {census.fingerprint[0]} distinct ids but its {what} hold {written[0]} ids that are not "
+            "exactly those, once each (a lost or a repeated id): the output is not complete")
+
+
 class ReadCatalogFile(beam.DoFn):
     """A catalog file (a path on any Beam filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
-    the `RowError` of a bad row that has an id), ``(id, (file, line, location))`` per such item (tagged ``ids``)
-    and the `RowError` of each row without a readable id (tagged ``errors``): `linnet predict`'s reader and rules."""
+    the `RowError` of a bad row that has an id; the first row of each id: `IdCensus`) and the `RowError` of each row
+    without a readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
 
     def __init__(self, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
                  rows_per_element: int = 256):
         self.schema, self.text_fields, self.with_image, self.format = schema, list(text_fields), with_image, format
         self.rows_per_element = int(rows_per_element)
 
-    def process(self, path: str):
+    def process(self, path: str, census: IdCensus):
         with _local_copy(path) as local:
             try:
-                reader = _open_catalog(local, path, self.format, self.schema.image_column)
-                check_input_columns(self.schema, reader.columns, path)  # the id and the text columns, as predict
+                reader = _open_catalog_checked(local, path, self.schema, self.format)
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
                 return
             image_root = self.schema.image_root or (str(Path(path).parent) if FileSystems.get_scheme(path) is None
                                                     else None)
+            repeats = census.repeats
             items: list = []
             for chunk in reader:
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
@@ -166,7 +283,10 @@ class ReadCatalogFile(beam.DoFn):
                     if item.id is None:
                         yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item)
                         continue
-                    yield beam.pvalue.TaggedOutput(_IDS_TAG, (item.id, (item.file, item.line, item.location)))
+                    if repeats and (path, item.line) in repeats:
+                        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(
+                            None, path, item.location, self.schema.id_column, f"id {item.id!r} repeated", item.line))
+                        continue
                     items.append(_pack(item))
                     if len(items) >= self.rows_per_element:
                         yield items
@@ -202,15 +322,6 @@ class _local_copy:
             os.unlink(self.temporary)
 
 
-def _repeats(item, id_column: str):
-    """The rows of an id after its first (by file and line), as ``((file, line), error)``: `linnet predict` keeps
-    the first row of an id and reports the repeats without an id."""
-    product_id, places = item
-    places = sorted(places)
-    for file, line, location in places[1:]:
-        yield (file, line), RowError(None, file, location, id_column, f"id {product_id!r} repeated", line)
-
-
 def _pack(item: RawRow | RowError) -> tuple:
     """A row as a tuple of plain values: Beam encodes those itself, where a dataclass would be pickled at every
     stage boundary (the largest per-row cost of the job, measured)."""
@@ -226,24 +337,12 @@ def _unpack(packed: tuple) -> RawRow | RowError:
     return RowError(product_id, file, location, detail, problem, line)
 
 
-def _first_rows(items: list, repeats: dict):
-    """The items of an element that are the first of their id: lists of packed `RawRow` (main) and the bad rows
-    (``unread``, as `RowError`)."""
-    rows = []
-    for item in items:
-        if (item[2], item[3]) in repeats:
-            continue
-        if item[0]:
-            rows.append(item)
-        else:
-            yield beam.pvalue.TaggedOutput(_UNREAD_TAG, _unpack(item))
-    if rows:
-        yield rows
-
-
 class ReadCatalog(beam.PTransform):
-    """Catalog files matching a pattern ─► lists of `RawRow` (``rows``, the first row of each id), the bad rows
-    that hold an id (``unread``, first of their id) and every other `RowError` (``errors``)."""
+    """Catalog files matching a pattern ─► lists of packed items (``rows``: `RawRow`, or the `RowError` of a bad row
+    that holds an id; the first row of each id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
+
+    Two passes over each file, each fused with what follows it, so no stage holds the rows: `ListIds` (ids only)
+    gives the `IdCensus`, a side input of `ReadCatalogFile`, which reads the rows and drops the repeats."""
 
     def __init__(self, pattern: str, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
                  rows_per_element: int = 256):
@@ -257,21 +356,14 @@ class ReadCatalog(beam.PTransform):
                  | "Match" >> fileio.MatchFiles(self.pattern)
                  | "Paths" >> beam.Map(lambda metadata: metadata.path)
                  | "SpreadFiles" >> beam.Reshuffle())
-        read = paths | "Read" >> beam.ParDo(ReadCatalogFile(
-            self.schema, self.text_fields, self.with_image, self.format, self.rows_per_element)).with_outputs(
-            _ERRORS_TAG, _IDS_TAG, main="items")
-        # every id once: only (id, file, line) tuples are grouped, not the rows
-        repeats = (read[_IDS_TAG]
-                   | "GroupIds" >> beam.GroupByKey()
-                   | "Repeats" >> beam.FlatMap(_repeats, self.schema.id_column))
-        first = (read.items
-                 | "SpreadRows" >> beam.Reshuffle()
-                 | "FirstOfEachId" >> beam.FlatMap(_first_rows, beam.pvalue.AsDict(
-                     repeats | "RepeatPlaces" >> beam.Map(lambda item: (item[0], True))))
-                 .with_outputs(_UNREAD_TAG, main="rows"))
-        repeat_errors = repeats | "RepeatErrors" >> beam.Map(lambda item: item[1])
-        errors = (read[_ERRORS_TAG], repeat_errors) | "ReadErrors" >> beam.Flatten()
-        return {"rows": first.rows, _UNREAD_TAG: first[_UNREAD_TAG], _ERRORS_TAG: errors}
+        census = (paths
+                  | "ListIds" >> beam.ParDo(ListIds(self.schema, self.format))
+                  | "AllIds" >> beam.combiners.ToList()
+                  | "IdCensus" >> beam.Map(id_census))
+        read = paths | "Read" >> beam.ParDo(
+            ReadCatalogFile(self.schema, self.text_fields, self.with_image, self.format, self.rows_per_element),
+            census=beam.pvalue.AsSingleton(census)).with_outputs(_ERRORS_TAG, main="rows")
+        return {"rows": read.rows, _ERRORS_TAG: read[_ERRORS_TAG], "census": census}
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -313,6 +405,12 @@ def _table(records, schema):
     import pyarrow as pa  # lazy: as in _pyarrow_schema
 
     return records if isinstance(records, pa.Table) else pa.Table.from_pylist(records, schema=schema)
+
+
+def _concat_tables(tables: list, schema):
+    import pyarrow as pa  # lazy: as in _pyarrow_schema
+
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _records(records) -> list:
@@ -390,8 +488,23 @@ def _job(pipeline, export_dir, catalog: str, out_dir: str, signature: str, schem
     results = read["rows"] | "RunInference" >> RunInference(handler)
     record_batches = results | "Records" >> beam.Map(lambda result: result.inference[0])
     model_errors = results | "ModelErrors" >> beam.FlatMap(lambda result: result.inference[1])
-    errors = (read[_ERRORS_TAG], read[_UNREAD_TAG], model_errors) | "AllErrors" >> beam.Flatten()
-    return artifact, record_batches, read[_UNREAD_TAG], errors
+    errors = (read[_ERRORS_TAG], model_errors) | "AllErrors" >> beam.Flatten()
+    return artifact, read["census"], results, record_batches, errors
+
+
+def _predicted_ids(table) -> tuple[int, int]:
+    """The id fingerprint of a model call's predictions (an Arrow table; an empty list for a call's later elements)."""
+    return id_fingerprint([] if isinstance(table, list) else table["id"])
+
+
+def _check_ids(pipeline, census, accounted, what: str) -> None:
+    """Fail the job unless the ids that came out (``accounted``: one fingerprint per model call) are the distinct
+    ids read, once each: a combine of two numbers per call, checked once every call is done."""
+    written = accounted | f"{what}Fingerprint" >> beam.CombineGlobally(add_fingerprints)
+    (pipeline
+     | f"Check{what}" >> beam.Create([None])
+     | f"EveryIdOnce{what}" >> beam.Map(_check_every_id, beam.pvalue.AsSingleton(census),
+                                        beam.pvalue.AsSingleton(written), what))
 
 
 def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
@@ -409,18 +522,15 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
         max_batch_duration_secs: RunInference's longest wait for a batch (streaming pipelines).
 
     Returns:
-        ``{"predictions": PCollection of record lists, "errors": PCollection of error records}``.
+        ``{"predictions": PCollection of Arrow tables (one per model call), "errors": PCollection of error
+        records}``. The job fails (`IdsNotAccountedFor`) unless the predictions hold every distinct id read once.
     """
     _check_format(output_format, OUTPUT_FORMATS)
-    artifact, record_batches, unread, errors = _job(pipeline, export_dir, catalog, out_dir, PREDICT_SIGNATURE, schema,
-                                                    format, batch_size, max_batch_duration_secs)
-    num_levels = artifact.taxonomy.num_levels
-    # A row with an id that could not be read still gets its line in the predictions (an empty prediction
-    # with the problem), as in `linnet predict`; the model's own failures already have one.
-    empty = unread | "EmptyPredictions" >> beam.Map(lambda error: [error_record(error.id, error.problem, num_levels)])
-    predictions = (record_batches, empty) | "AllPredictions" >> beam.Flatten()
+    artifact, census, _, predictions, errors = _job(pipeline, export_dir, catalog, out_dir, PREDICT_SIGNATURE,
+                                                    schema, format, batch_size, max_batch_duration_secs)
+    _check_ids(pipeline, census, predictions | "PredictedIds" >> beam.Map(_predicted_ids), "predictions")
     error_records = errors | "ErrorRecords" >> beam.Map(lambda error: [error.as_record()])
-    columns = prediction_columns(num_levels)
+    columns = prediction_columns(artifact.taxonomy.num_levels)
     _write(predictions, out_dir, PREDICTIONS, output_format, lambda: _pyarrow_schema(columns))
     _write(error_records, out_dir, ERRORS, output_format, lambda: _pyarrow_schema(ERROR_FIELDS))
     return {PREDICTIONS: predictions, ERRORS: error_records}
@@ -429,10 +539,14 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
 def embed_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
                    output_format: str = "parquet", batch_size: int = 256, max_batch_duration_secs: int | None = None):
     """The ``embed`` signature as a Beam job: ``OUT/embeddings-*`` (``id``, ``embedding``; Parquet, JSONL or
-    TFRecord ``tf.train.Example``) and ``OUT/errors-*`` (Parquet or JSONL). Arguments as `predict_pipeline`."""
+    TFRecord ``tf.train.Example``) and ``OUT/errors-*`` (Parquet or JSONL). Arguments as `predict_pipeline`; the
+    job fails unless every distinct id read has a vector or an error row (a bad row, a row the model failed on)."""
     _check_format(output_format, EMBEDDING_FORMATS)
-    _, record_batches, _, errors = _job(pipeline, export_dir, catalog, out_dir, EMBED_SIGNATURE, schema, format,
-                                        batch_size, max_batch_duration_secs)
+    _, census, results, record_batches, errors = _job(pipeline, export_dir, catalog, out_dir, EMBED_SIGNATURE,
+                                                      schema, format, batch_size, max_batch_duration_secs)
+    # the rows of a model call come out as a vector or as one of the call's errors (all of them name a row)
+    _check_ids(pipeline, census, results | "EmbeddedIds" >> beam.Map(lambda result: id_fingerprint(
+        [record["id"] for record in result.inference[0]] + [error.id for error in result.inference[1]])), "embeddings")
     error_records = errors | "ErrorRecords" >> beam.Map(lambda error: [error.as_record()])
     _write(record_batches, out_dir, EMBEDDINGS, output_format, _embedding_schema)
     error_format = "jsonl" if output_format == "jsonl" else "parquet"
