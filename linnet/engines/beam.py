@@ -158,24 +158,22 @@ def _open_catalog_checked(local: str, path: str, schema, format: str | None):
 
 
 class ListIds(beam.DoFn):
-    """A catalog file ─► one Arrow table (``file``, ``line``, ``id``) of its rows that have an id, read with `linnet
-    predict`'s reader and id rule (`linnet.data.rows.row_id`) and nothing else (no text, no image): the first pass
-    of the every-id-once rule, about 20 bytes a row. A file that cannot be read gives nothing here (the second pass,
-    `ReadCatalogFile`, reports it)."""
+    """A catalog file ─► ``(path, lines, hashes)``: for its rows that have an id, read with `linnet predict`'s reader
+    and id rule (`linnet.data.rows.row_id`) and nothing else (no text, no image), their lines (int64) and 128-bit
+    id hashes (`id_hashes`), 24 bytes a row in NumPy: the first pass of the every-id-once rule. A file that cannot
+    be read gives nothing here (the second pass, `ReadCatalogFile`, reports it)."""
 
     def __init__(self, schema, format: str | None = None):
         self.schema, self.format = schema, format
 
     def process(self, path: str):
-        import pyarrow as pa  # lazy: as in _pyarrow_schema
-
         with _local_copy(path) as local:
             try:
                 reader = _open_catalog_checked(local, path, self.schema, self.format)
             except CatalogError:
                 return
-            lines, ids = [], []
-            for chunk in reader:  # one pair of Arrow arrays per chunk: no Python list of the whole file
+            lines, hashes = [], []
+            for chunk in reader:  # one pair of arrays per chunk: no Python list of the whole file
                 chunk_lines = [row.location for row in chunk.bad_rows if row.product_id is not None]
                 chunk_ids = [row.product_id for row in chunk.bad_rows if row.product_id is not None]
                 for line, record in zip(chunk.locations, chunk.records):
@@ -184,53 +182,65 @@ class ListIds(beam.DoFn):
                     except RowProblem:
                         continue
                     chunk_lines.append(line)
-                lines.append(pa.array(chunk_lines, pa.int64()))
-                ids.append(pa.array(chunk_ids, pa.string()))
-        count = sum(len(part) for part in lines)
-        yield pa.table({"file": pa.repeat(pa.scalar(path, pa.string()), count) if count else pa.array([], pa.string()),
-                        "line": pa.chunked_array(lines, pa.int64()), "id": pa.chunked_array(ids, pa.string())})
+                lines.append(np.asarray(chunk_lines, np.int64))
+                hashes.append(id_hashes(chunk_ids))
+        yield path, np.concatenate(lines or [np.zeros(0, np.int64)]), np.concatenate(hashes or [id_hashes([])])
+
+
+#: Keys of the two 64-bit hashes of an id (pandas' ``hash_array`` takes 16 characters): 128 bits, so two distinct
+#: ids of a catalog share both with a chance of about rows² / 2**129 (1e-27 for a million rows).
+_HASH_KEYS = ("linnet-id-hash-1", "linnet-id-hash-2")
+
+
+def id_hashes(ids) -> np.ndarray:
+    """``[len(ids), 2]`` uint64: two 64-bit hashes of each id (vectorized: pandas' ``hash_array``)."""
+    import pandas as pd  # lazy: only the jobs' id rule and check need it
+
+    values = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=object)
+    if not len(values):
+        return np.zeros((0, 2), np.uint64)
+    return np.stack([pd.util.hash_array(values, hash_key=key) for key in _HASH_KEYS], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
 class IdCensus:
-    """The ids of a catalog, from `ListIds`' tables: the rows that repeat an id (``(file, line) -> id``: every row
-    of an id after its first by file and line, as `linnet predict` keeps the first) and the fingerprint of the
-    distinct ids (`id_fingerprint`), which the job's output must match."""
+    """The ids of a catalog, from `ListIds`' arrays: the rows that repeat an id (``(file, line)``: every row of an id
+    after its first by file and line, as `linnet predict` keeps the first) and the fingerprint of the distinct ids
+    (`id_fingerprint`), which the job's output must match."""
 
-    repeats: dict
+    repeats: frozenset
     fingerprint: tuple[int, int]
 
 
-def id_census(tables: Sequence) -> IdCensus:
-    """`IdCensus` of the ids in ``tables`` (sorted by id, file and line in Arrow: no Python per row but the
-    repeats')."""
-    import pyarrow as pa  # lazy: as in _pyarrow_schema
-    import pyarrow.compute as pc  # lazy: as above
-
-    tables = [table for table in tables if table.num_rows]
-    if not tables:
-        return IdCensus({}, (0, 0))
-    table = pa.concat_tables(tables)
-    table = table.take(pc.sort_indices(table, [("id", "ascending"), ("file", "ascending"), ("line", "ascending")]))
-    ids = table["id"].combine_chunks()
-    repeated = np.concatenate([[False], pc.equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)])
-    places = np.flatnonzero(repeated)
-    repeats = dict(zip(zip(table["file"].take(places).to_pylist(), table["line"].take(places).to_pylist()),
-                       ids.take(places).to_pylist()))
-    return IdCensus(repeats, id_fingerprint(ids.filter(pa.array(~repeated))))
+def id_census(listed: Sequence[tuple]) -> IdCensus:
+    """`IdCensus` of `ListIds`' ``(path, lines, hashes)`` (one NumPy sort by id hash, file and line: no Python per
+    row but the repeats')."""
+    listed = sorted((item for item in listed if len(item[1])), key=lambda item: item[0])
+    if not listed:
+        return IdCensus(frozenset(), (0, 0))
+    files = np.concatenate([np.full(len(lines), rank, np.int32) for rank, (_, lines, _) in enumerate(listed)])
+    lines = np.concatenate([lines for _, lines, _ in listed])
+    hashes = np.concatenate([hashes for _, _, hashes in listed])
+    order = np.lexsort((lines, files, hashes[:, 1], hashes[:, 0]))
+    hashes = hashes[order]
+    repeated = np.concatenate([[False], (hashes[1:] == hashes[:-1]).all(axis=1)])
+    places = order[repeated]
+    repeats = frozenset((listed[rank][0], line) for rank, line in zip(files[places].tolist(), lines[places].tolist()))
+    first = hashes[~repeated, 0]
+    return IdCensus(repeats, (len(first), _wrapped_sum(first)))
 
 
 def id_fingerprint(ids) -> tuple[int, int]:
-    """``(count, sum of 64-bit hashes)`` of a sequence of ids, the sum wrapped to a signed 64-bit integer (what Beam
-    encodes): adding two fingerprints gives that of the two sequences together, so a lost or a repeated id changes
-    it (the hashes vectorized: pandas' ``hash_array``)."""
-    import pandas as pd  # lazy: only the jobs' id check needs it
+    """``(count, sum of 64-bit hashes)`` of a sequence of ids (the first of `id_hashes`), the sum wrapped to a signed
+    64-bit integer (what Beam encodes): adding two fingerprints gives that of the two sequences together, so a lost
+    or a repeated id changes it."""
+    values = ids.to_numpy(zero_copy_only=False) if hasattr(ids, "to_numpy") else ids
+    hashes = id_hashes(values)[:, 0]
+    return len(hashes), _wrapped_sum(hashes)
 
-    values = ids.to_numpy(zero_copy_only=False) if hasattr(ids, "to_numpy") else np.asarray(ids, dtype=object)
-    if not len(values):
-        return 0, 0
-    hashes = pd.util.hash_array(np.asarray(values, dtype=object))
-    return len(values), int(hashes.sum(dtype=np.uint64).astype(np.int64))
+
+def _wrapped_sum(hashes: np.ndarray) -> int:
+    return int(hashes.sum(dtype=np.uint64).astype(np.int64)) if len(hashes) else 0
 
 
 def add_fingerprints(fingerprints) -> tuple[int, int]:
