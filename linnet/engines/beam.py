@@ -41,6 +41,7 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms.window import GlobalWindows
 
 from linnet.data.readers import CatalogReader, detect_format
 from linnet.data.rows import RowProblem, row_id
@@ -68,6 +69,8 @@ IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 OUTPUT_FORMATS = ("parquet", "jsonl")
 EMBEDDING_FORMATS = ("parquet", "jsonl", "tfrecord")
 PREDICTIONS, ERRORS, EMBEDDINGS = "predictions", "errors", "embeddings"
+#: Rows per Parquet row group of the outputs (model calls' tables are joined up to this).
+ROW_GROUP_ROWS = 16384
 _ERRORS_TAG = "errors"
 
 
@@ -402,6 +405,7 @@ def _write(batches, out_dir: str, name: str, output_format: str, schema_fn):
         return (batches
                 | f"Nonempty{name}" >> beam.Filter(len)
                 | f"Table{name}" >> beam.Map(_table, schema)
+                | f"RowGroups{name}" >> beam.ParDo(_RowGroups(schema))
                 | f"Write{name}" >> beam.io.WriteToParquetBatched(prefix, schema, file_name_suffix=".parquet"))
     records = batches | f"Records{name}" >> beam.FlatMap(_records)
     if output_format == "tfrecord":
@@ -415,6 +419,32 @@ def _table(records, schema):
     import pyarrow as pa  # lazy: as in _pyarrow_schema
 
     return records if isinstance(records, pa.Table) else pa.Table.from_pylist(records, schema=schema)
+
+
+class _RowGroups(beam.DoFn):
+    """Arrow tables (one per model call) ─► tables of at least ``rows`` rows (the rest at the bundle's end): one
+    Parquet row group each, so a shard's footer does not grow by a row group's metadata every model call."""
+
+    def __init__(self, schema, rows: int = ROW_GROUP_ROWS):
+        self.schema, self.rows = schema, int(rows)
+
+    def start_bundle(self):
+        self.tables, self.count = [], 0
+
+    def process(self, table):
+        self.tables.append(table)
+        self.count += table.num_rows
+        if self.count >= self.rows:
+            yield self._flush()
+
+    def finish_bundle(self):
+        if self.tables:
+            yield GlobalWindows.windowed_value(self._flush())
+
+    def _flush(self):
+        table = _concat_tables(self.tables, self.schema).combine_chunks()
+        self.tables, self.count = [], 0
+        return table
 
 
 def _concat_tables(tables: list, schema):
