@@ -27,10 +27,12 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import uuid
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +73,8 @@ EMBEDDING_FORMATS = ("parquet", "jsonl", "tfrecord")
 PREDICTIONS, ERRORS, EMBEDDINGS = "predictions", "errors", "embeddings"
 #: Rows per Parquet row group of the outputs (model calls' tables are joined up to this).
 ROW_GROUP_ROWS = 16384
+#: The folder under OUT where a job keeps its id lists (`ListIds`) until its id check deletes it.
+SCRATCH_PREFIX = "_linnet-ids-"
 _ERRORS_TAG = "errors"
 
 
@@ -161,13 +165,15 @@ def _open_catalog_checked(local: str, path: str, schema, format: str | None):
 
 
 class ListIds(beam.DoFn):
-    """A catalog file ─► ``(path, lines, hashes)``: for its rows that have an id, read with `linnet predict`'s reader
-    and id rule (`linnet.data.rows.row_id`) and nothing else (no text, no image), their lines (int64) and 128-bit
-    id hashes (`id_hashes`), 24 bytes a row in NumPy: the first pass of the every-id-once rule. A file that cannot
-    be read gives nothing here (the second pass, `ReadCatalogFile`, reports it)."""
+    """A catalog file ─► ``(path, ids file)``: for its rows that have an id, read with `linnet predict`'s reader and id
+    rule (`linnet.data.rows.row_id`) and nothing else (no text, no image), their lines (int64) and 128-bit id hashes
+    (`id_hashes`, two uint64), 24 bytes a row, written to a file under ``scratch_dir`` (any Beam filesystem): the
+    first pass of the every-id-once rule. The arrays travel as a file, not as an element: the in-process runner
+    holds some 25 times an element's bytes when it passes one between stages (measured: 24 MB of ids, 600 MB).
+    A file that cannot be read gives nothing here (the second pass, `ReadCatalogFile`, reports it)."""
 
-    def __init__(self, schema, format: str | None = None):
-        self.schema, self.format = schema, format
+    def __init__(self, schema, format: str | None, scratch_dir: str):
+        self.schema, self.format, self.scratch_dir = schema, format, scratch_dir
 
     def process(self, path: str):
         with _local_copy(path) as local:
@@ -187,7 +193,22 @@ class ListIds(beam.DoFn):
                     chunk_lines.append(line)
                 lines.append(np.asarray(chunk_lines, np.int64))
                 hashes.append(id_hashes(chunk_ids))
-        yield path, np.concatenate(lines or [np.zeros(0, np.int64)]), np.concatenate(hashes or [id_hashes([])])
+        name = FileSystems.join(self.scratch_dir, hashlib.sha256(path.encode("utf-8")).hexdigest()[:32] + ".ids")
+        with FileSystems.create(name) as handle:  # the same name on a retry: a whole file replaces a partial one
+            handle.write(np.concatenate(lines or [np.zeros(0, np.int64)]).tobytes())
+            handle.write(np.concatenate(hashes or [id_hashes([])]).tobytes())
+        yield path, name
+
+
+def _listed_ids(files: Sequence[tuple[str, str]]) -> list[tuple[str, bytes, bytes]]:
+    """`ListIds`' files read back as ``(path, lines bytes, hashes bytes)``."""
+    listed = []
+    for path, name in files:
+        with FileSystems.open(name) as handle:
+            data = handle.read()
+        rows = len(data) // 24
+        listed.append((path, data[:8 * rows], data[8 * rows:]))
+    return listed
 
 
 #: Keys of the two 64-bit hashes of an id (pandas' ``hash_array`` takes 16 characters): 128 bits, so two distinct
@@ -216,9 +237,10 @@ class IdCensus:
 
 
 def id_census(listed: Sequence[tuple]) -> IdCensus:
-    """`IdCensus` of `ListIds`' ``(path, lines, hashes)`` (one NumPy sort by id hash, file and line: no Python per
+    """`IdCensus` of `ListIds`' ``(path, lines, hashes)`` (bytes of int64 and of ``[rows, 2]`` uint64; one NumPy sort by id hash, file and line: no Python per
     row but the repeats')."""
-    listed = sorted((item for item in listed if len(item[1])), key=lambda item: item[0])
+    listed = sorted(((path, np.frombuffer(lines, np.int64), np.frombuffer(hashes, np.uint64).reshape(-1, 2))
+                     for path, lines, hashes in listed if len(lines)), key=lambda item: item[0])
     if not listed:
         return IdCensus(frozenset(), (0, 0))
     files = np.concatenate([np.full(len(lines), rank, np.int32) for rank, (_, lines, _) in enumerate(listed)])
@@ -258,7 +280,9 @@ class IdsNotAccountedFor(RuntimeError):
     """The job's output does not hold every distinct input id exactly once (a bug, never a bad row)."""
 
 
-def _check_every_id(_, census: IdCensus, written: tuple[int, int], what: str) -> None:
+def _check_every_id(scratch_dir: str, census: IdCensus, written: tuple[int, int], what: str) -> None:
+    if FileSystems.exists(scratch_dir):
+        FileSystems.delete([scratch_dir])
     if tuple(census.fingerprint) != tuple(written):
         raise IdsNotAccountedFor(
             f"the job read {census.fingerprint[0]} distinct ids but its {what} hold {written[0]} ids that are not "
@@ -353,16 +377,19 @@ def _unpack(packed: tuple) -> RawRow | RowError:
 class ReadCatalog(beam.PTransform):
     """Catalog files matching a pattern ─► lists of packed items (``rows``: `RawRow`, or the `RowError` of a bad row
     that holds an id; the first row of each id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
+    ``scratch_dir`` (a folder on a filesystem every worker writes and the census reads; default a new one under this
+    machine's temporary folder, enough for the in-process runner) holds `ListIds`' files until the job deletes it.
 
     Two passes over each file, each fused with what follows it, so no stage holds the rows: `ListIds` (ids only)
     gives the `IdCensus`, a side input of `ReadCatalogFile`, which reads the rows and drops the repeats."""
 
     def __init__(self, pattern: str, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
-                 rows_per_element: int = 256):
+                 rows_per_element: int = 256, scratch_dir: str | None = None):
         super().__init__()
         self.pattern, self.schema, self.text_fields, self.with_image, self.format = (
             pattern, schema, text_fields, with_image, format)
         self.rows_per_element = rows_per_element
+        self.scratch_dir = scratch_dir or FileSystems.join(tempfile.gettempdir(), f"linnet-ids-{uuid.uuid4().hex}")
 
     def expand(self, begin):
         paths = (begin
@@ -370,9 +397,9 @@ class ReadCatalog(beam.PTransform):
                  | "Paths" >> beam.Map(lambda metadata: metadata.path)
                  | "SpreadFiles" >> beam.Reshuffle())
         census = (paths
-                  | "ListIds" >> beam.ParDo(ListIds(self.schema, self.format))
+                  | "ListIds" >> beam.ParDo(ListIds(self.schema, self.format, self.scratch_dir))
                   | "AllIds" >> beam.combiners.ToList()
-                  | "IdCensus" >> beam.Map(id_census))
+                  | "IdCensus" >> beam.Map(lambda files: id_census(_listed_ids(files))))
         read = paths | "Read" >> beam.ParDo(
             ReadCatalogFile(self.schema, self.text_fields, self.with_image, self.format, self.rows_per_element),
             census=beam.pvalue.AsSingleton(census)).with_outputs(_ERRORS_TAG, main="rows")
@@ -522,14 +549,16 @@ def _job(pipeline, export_dir, catalog: str, out_dir: str, signature: str, schem
     schema = schema or artifact.schema
     if schema is None:
         raise ConfigError(f"{export_dir}: the export saved no schema; pass the schema flags")
+    scratch_dir = FileSystems.join(out_dir, f"{SCRATCH_PREFIX}{uuid.uuid4().hex}")
     read = pipeline | "Begin" >> beam.Create([None]) | "ReadCatalog" >> ReadCatalog(
-        catalog, schema, artifact.text_fields, bool(artifact.image_size), format, rows_per_element=batch_size)
+        catalog, schema, artifact.text_fields, bool(artifact.image_size), format, rows_per_element=batch_size,
+        scratch_dir=scratch_dir)
     handler = ExportModelHandler(export_dir, signature, max_batch_duration_secs=max_batch_duration_secs)
     results = read["rows"] | "RunInference" >> RunInference(handler)
     record_batches = results | "Records" >> beam.Map(lambda result: result.inference[0])
     model_errors = results | "ModelErrors" >> beam.FlatMap(lambda result: result.inference[1])
     errors = (read[_ERRORS_TAG], model_errors) | "AllErrors" >> beam.Flatten()
-    return artifact, read["census"], results, record_batches, errors
+    return artifact, (read["census"], scratch_dir), results, record_batches, errors
 
 
 def _predicted_ids(table) -> tuple[int, int]:
@@ -539,10 +568,12 @@ def _predicted_ids(table) -> tuple[int, int]:
 
 def _check_ids(pipeline, census, accounted, what: str) -> None:
     """Fail the job unless the ids that came out (``accounted``: one fingerprint per model call) are the distinct
-    ids read, once each: a combine of two numbers per call, checked once every call is done."""
+    ids read, once each: a combine of two numbers per call, checked once every call is done; then delete the id
+    lists (``census`` is the census and the folder of `ListIds`' files)."""
+    census, scratch_dir = census
     written = accounted | f"{what}Fingerprint" >> beam.CombineGlobally(add_fingerprints)
     (pipeline
-     | f"Check{what}" >> beam.Create([None])
+     | f"Check{what}" >> beam.Create([scratch_dir])
      | f"EveryIdOnce{what}" >> beam.Map(_check_every_id, beam.pvalue.AsSingleton(census),
                                         beam.pvalue.AsSingleton(written), what))
 
