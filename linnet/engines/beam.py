@@ -2,17 +2,19 @@
 
 Pipeline (`predict_pipeline`, `embed_pipeline`)::
 
-    catalog files (path or glob, any Beam filesystem) ─► read each file with linnet's CatalogReader
-        (CSV/TSV/JSONL/Parquet) or TFRecordCatalogReader (*.tfrecord; bad rows ─► errors)  │
-    ─► one row per id (GroupByKey of (id, file, line); a repeated id ─► errors) ─► RunInference(ExportModelHandler)
-    ─► predictions (linnet predict's columns) / vectors ─► sharded Parquet or JSONL   + errors output
+    catalog files (path or glob, any Beam filesystem)
+    ─► ListIds: each file's id hashes and lines (a file under OUT/_linnet-ids-*) ─► IdCensus (repeats, fingerprint)
+    ─► read each file with linnet's CatalogReader (CSV/TSV/JSONL/Parquet) or TFRecordCatalogReader (*.tfrecord;
+        bad rows and repeated ids ─► errors) ─► RunInference(ExportModelHandler) ─► predictions (linnet predict's
+        columns) / vectors ─► sharded Parquet or JSONL   + errors output   (one fused stage from reading to writing)
+    ─► check: the ids written are the distinct ids read, once each (else the job fails)
 
 `ExportModelHandler` is the `apache_beam.ml.inference.base.ModelHandler` Beam's stock TensorFlow handler cannot
 be for a LinNét export: its ``load_model`` is ``tf.saved_model.load`` (with TF Text's ops registered,
 `linnet.engines.signature_batches.load_export`, once per worker process) and ``run_inference`` calls one
 signature on a batch of raw rows. Files are the unit of reading (shard a big catalog into files); rows travel in
-lists of ``batch_size`` (one model call each, so Beam's per-element cost is paid per batch) and are reshuffled
-before inference, so inference spreads over the workers whatever the file sizes.
+lists of ``batch_size`` (one model call each, so Beam's per-element cost is paid per batch). No stage boundary
+carries rows (the in-process runner holds a stage's whole output in memory), so memory stays flat as rows grow.
 
 Every input row comes out once: a prediction (or an empty prediction with ``error`` set, for a row with an id
 that could not be predicted) in ``predictions-*``, and every problem in ``errors-*`` (``id``, ``file``,
