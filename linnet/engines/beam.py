@@ -44,7 +44,11 @@ import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    StandardOptions,
+)
 from apache_beam.transforms.window import GlobalWindows
 
 from linnet.data.readers import CatalogReader, detect_format
@@ -172,7 +176,7 @@ class ListIds(beam.DoFn):
     (`id_hashes`, two uint64), 24 bytes a row, written to a file under ``scratch_dir`` (any Beam filesystem): the
     first pass of the every-id-once rule. The arrays travel as a file, not as an element: the in-process runner
     holds some 25 times an element's bytes when it passes one between stages (measured: 24 MB of ids, 600 MB).
-    A file that cannot be read gives nothing here (the second pass, `ReadCatalogFile`, reports it)."""
+    A file that cannot be read gives ``(path, None)`` (the second pass, `ReadCatalogFile`, reports it)."""
 
     def __init__(self, schema, format: str | None, scratch_dir: str):
         self.schema, self.format, self.scratch_dir = schema, format, scratch_dir
@@ -182,6 +186,7 @@ class ListIds(beam.DoFn):
             try:
                 reader = _open_catalog_checked(local, path, self.schema, self.format)
             except CatalogError:
+                yield path, None  # read (and reported) whole by the second pass
                 return
             lines, hashes = [], []
             for chunk in reader:  # one pair of arrays per chunk: no Python list of the whole file
@@ -202,10 +207,12 @@ class ListIds(beam.DoFn):
         yield path, name
 
 
-def _listed_ids(files: Sequence[tuple[str, str]]) -> list[tuple[str, bytes, bytes]]:
+def _listed_ids(files: Sequence[tuple[str, str | None]]) -> list[tuple[str, bytes, bytes]]:
     """`ListIds`' files read back as ``(path, lines bytes, hashes bytes)``."""
     listed = []
     for path, name in files:
+        if name is None:
+            continue
         with FileSystems.open(name) as handle:
             data = handle.read()
         rows = len(data) // 24
@@ -278,6 +285,36 @@ def add_fingerprints(fingerprints) -> tuple[int, int]:
     return count, total
 
 
+class CensusAndParts(beam.DoFn):
+    """All of `ListIds`' ``(path, ids file)`` ─► the `IdCensus` (tagged ``census``) and the parts of the files the
+    second pass reads (``(path, first line, end line or None)``): each file whole, or, when there are fewer files
+    than ``parallelism`` (the in-process runner's worker threads), in parts of about as many rows each, so every
+    thread reads and predicts (each part's reader still parses the lines before it, and skips them)."""
+
+    def __init__(self, parallelism: int = 1, min_part_rows: int = 1024):
+        self.parallelism, self.min_part_rows = max(1, int(parallelism)), max(1, int(min_part_rows))
+
+    def process(self, files):
+        listed = _listed_ids(files)
+        yield beam.pvalue.TaggedOutput("census", id_census(listed))
+        lines = {path: np.frombuffer(file_lines, np.int64) for path, file_lines, _ in listed}
+        wanted = -(-self.parallelism // max(1, len(files)))
+        for path, _ in sorted(files, key=lambda item: item[0]):
+            yield from file_parts(path, lines.get(path), wanted, self.min_part_rows)
+
+
+def file_parts(path: str, lines, wanted: int, min_part_rows: int):
+    """``(path, start, stop)`` parts of a file whose id rows are on ``lines``: up to ``wanted`` parts of at least
+    ``min_part_rows`` of them, covering every line (``[start, stop)``, the last one open: ``stop`` None)."""
+    count = 0 if lines is None else len(lines)
+    parts = max(1, min(wanted, count // min_part_rows))
+    if parts == 1:
+        return [(path, 0, None)]
+    ordered = np.sort(lines)
+    cuts = np.unique(ordered[[count * part // parts for part in range(1, parts)]]).tolist()
+    return [(path, start, stop) for start, stop in zip([0, *cuts], [*cuts, None])]
+
+
 class IdsNotAccountedFor(RuntimeError):
     """The job's output does not hold every distinct input id exactly once (a bug, never a bad row)."""
 
@@ -292,7 +329,8 @@ def _check_every_id(scratch_dir: str, census: IdCensus, written: tuple[int, int]
 
 
 class ReadCatalogFile(beam.DoFn):
-    """A catalog file (a path on any Beam filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
+    """A part of a catalog file (``(path, start line, stop line or None)``, `file_parts`; the path on any Beam
+    filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
     the `RowError` of a bad row that has an id; the first row of each id: `IdCensus`) and the `RowError` of each row
     without a readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
 
@@ -301,7 +339,9 @@ class ReadCatalogFile(beam.DoFn):
         self.schema, self.text_fields, self.with_image, self.format = schema, list(text_fields), with_image, format
         self.rows_per_element = int(rows_per_element)
 
-    def process(self, path: str, census: IdCensus):
+    def process(self, part: tuple, census: IdCensus):
+        path, start, stop = part
+        whole = start == 0 and stop is None
         with _local_copy(path) as local:
             try:
                 reader = _open_catalog_checked(local, path, self.schema, self.format)
@@ -313,9 +353,14 @@ class ReadCatalogFile(beam.DoFn):
             repeats = census.repeats
             items: list = []
             for chunk in reader:
+                located = zip(chunk.locations, chunk.records)
+                bad_rows = chunk.bad_rows
+                if not whole:  # this part's lines only
+                    located = [(line, record) for line, record in located if _within(line, start, stop)]
+                    bad_rows = [row for row in bad_rows if _within(row.location, start, stop)]
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
-                                row.problem, row.location) for row in chunk.bad_rows]
-                read = catalog_rows(zip(chunk.locations, chunk.records), self.schema, self.text_fields,
+                                row.problem, row.location) for row in bad_rows]
+                read = catalog_rows(located, self.schema, self.text_fields,
                                     self.with_image, file=path, location_kind=reader.location_kind,
                                     image_root=image_root)
                 for item in [*bad, *read]:
@@ -332,6 +377,10 @@ class ReadCatalogFile(beam.DoFn):
                         items = []
             if items:
                 yield items
+
+
+def _within(line: int, start: int, stop: int | None) -> bool:
+    return start <= line and (stop is None or line < stop)
 
 
 def _open_catalog(local: str, path: str, format: str | None, image_column: str | None):
@@ -381,13 +430,15 @@ class ReadCatalog(beam.PTransform):
     that holds an id; the first row of each id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
     ``scratch_dir`` (a folder on a filesystem every worker writes and the census reads; default a new one under this
     machine's temporary folder, enough for the in-process runner) holds `ListIds`' files until the job deletes it.
+    ``parallelism``: split files into parts when there are fewer files than this (`CensusAndParts`).
 
     Two passes over each file, each fused with what follows it, so no stage holds the rows: `ListIds` (ids only)
     gives the `IdCensus`, a side input of `ReadCatalogFile`, which reads the rows and drops the repeats."""
 
     def __init__(self, pattern: str, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
-                 rows_per_element: int = 256, scratch_dir: str | None = None):
+                 rows_per_element: int = 256, scratch_dir: str | None = None, parallelism: int = 1):
         super().__init__()
+        self.parallelism = parallelism
         self.pattern, self.schema, self.text_fields, self.with_image, self.format = (
             pattern, schema, text_fields, with_image, format)
         self.rows_per_element = rows_per_element
@@ -398,11 +449,13 @@ class ReadCatalog(beam.PTransform):
                  | "Match" >> fileio.MatchFiles(self.pattern)
                  | "Paths" >> beam.Map(lambda metadata: metadata.path)
                  | "SpreadFiles" >> beam.Reshuffle())
-        census = (paths
+        listed = (paths
                   | "ListIds" >> beam.ParDo(ListIds(self.schema, self.format, self.scratch_dir))
                   | "AllIds" >> beam.combiners.ToList()
-                  | "IdCensus" >> beam.Map(lambda files: id_census(_listed_ids(files))))
-        read = paths | "Read" >> beam.ParDo(
+                  | "IdCensus" >> beam.ParDo(CensusAndParts(self.parallelism, 4 * self.rows_per_element))
+                  .with_outputs("census", main="parts"))
+        census = listed.census
+        read = listed.parts | "Read" >> beam.ParDo(
             ReadCatalogFile(self.schema, self.text_fields, self.with_image, self.format, self.rows_per_element),
             census=beam.pvalue.AsSingleton(census)).with_outputs(_ERRORS_TAG, main="rows")
         return {"rows": read.rows, _ERRORS_TAG: read[_ERRORS_TAG], "census": census}
@@ -554,13 +607,21 @@ def _job(pipeline, export_dir, catalog: str, out_dir: str, signature: str, schem
     scratch_dir = FileSystems.join(out_dir, f"{SCRATCH_PREFIX}{uuid.uuid4().hex}")
     read = pipeline | "Begin" >> beam.Create([None]) | "ReadCatalog" >> ReadCatalog(
         catalog, schema, artifact.text_fields, bool(artifact.image_size), format, rows_per_element=batch_size,
-        scratch_dir=scratch_dir)
+        scratch_dir=scratch_dir, parallelism=_in_process_threads(pipeline))
     handler = ExportModelHandler(export_dir, signature, max_batch_duration_secs=max_batch_duration_secs)
     results = read["rows"] | "RunInference" >> RunInference(handler)
     record_batches = results | "Records" >> beam.Map(lambda result: result.inference[0])
     model_errors = results | "ModelErrors" >> beam.FlatMap(lambda result: result.inference[1])
     errors = (read[_ERRORS_TAG], model_errors) | "AllErrors" >> beam.Flatten()
     return artifact, (read["census"], scratch_dir), results, record_batches, errors
+
+
+def _in_process_threads(pipeline) -> int:
+    """The in-process runner's worker threads (1 on any other runner, where files are the unit of reading)."""
+    options = pipeline.options
+    if options.view_as(StandardOptions).runner != IN_PROCESS_RUNNER:
+        return 1
+    return options.view_as(DirectOptions).direct_num_workers or 1
 
 
 def _predicted_ids(table) -> tuple[int, int]:

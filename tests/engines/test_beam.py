@@ -297,3 +297,32 @@ def test_beam_predict_fails_when_an_id_is_lost_or_repeated(exported, catalog_dir
         run_job(predict_pipeline, exported, str(catalog_dir / "part-2.jsonl"), str(tmp_path), ["--direct_num_workers=1"],
                 batch_size=4)
     assert not list(tmp_path.glob("_linnet-ids-*"))  # the id lists are deleted, the check failing or not
+
+
+def test_file_parts_cover_every_line_once():
+    import numpy as np
+
+    from linnet.engines.beam import file_parts
+
+    lines = np.array([9, 1, 2, 5, 3, 7, 8, 4], np.int64)  # a file's id rows (bad rows first, as ListIds lists them)
+    parts = file_parts("a.jsonl", lines, 2, 3)
+    assert parts == [("a.jsonl", 0, 5), ("a.jsonl", 5, None)]
+    assert file_parts("a.jsonl", lines, 2, 5) == [("a.jsonl", 0, None)]  # fewer rows than two parts' worth
+    assert file_parts("a.jsonl", None, 4, 1) == [("a.jsonl", 0, None)]  # an unreadable file: read whole
+    assert len(file_parts("a.jsonl", lines, 8, 1)) == 8
+
+
+def test_beam_predict_splits_one_file_between_worker_threads(exported, catalog_dir, linnet_predict, tmp_path):
+    """One catalog file and two worker threads: the file is read in two parts; every id still comes out once, bad
+    rows and repeats included."""
+    from linnet.engines.beam import predict_pipeline, run_job
+
+    expected, _ = linnet_predict
+    assert run_job(predict_pipeline, exported, str(catalog_dir / "part-1.jsonl"), str(tmp_path),
+                   ["--direct_num_workers=2"], batch_size=2) == "DONE"
+    predictions, errors = read_shards(tmp_path, "predictions"), read_shards(tmp_path, "errors")
+    part_1 = {f"p{number}" for number in range(14)} | {"bad-title-0", "missing-image-0"}  # conftest's write_catalog
+    assert sorted(predictions["id"]) == sorted(part_1)
+    for record in predictions.to_dict("records"):
+        assert (record["path"] or "") == expected[record["id"]]["path"]
+    assert "id 'p0' repeated" in set(errors["problem"]) and "bad-title-0" in set(predictions["id"])
