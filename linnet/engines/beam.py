@@ -88,8 +88,12 @@ def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
     """Beam's `PipelineOptions` from command-line flags (``--runner DataflowRunner --project ...``), with the
     in-process runner when none is named: one worker thread per core (``--direct_num_workers``, default the core
     count, ``--direct_running_mode multi_threading``), which share the export loaded once in the process; the model
-    call releases the GIL, so one thread's model call overlaps another's reading and result building."""
+    call releases the GIL, so one thread's model call overlaps another's reading and result building. Beam's
+    construction-time type check is off unless asked for (``--pipeline_type_check``): the jobs declare no type hints,
+    and the check cost about a second of every job (``inspect.signature`` on every transform, measured)."""
     flags = list(args)
+    if not (_given("pipeline_type_check", flags, options) or _given("no_pipeline_type_check", flags, options)):
+        options["pipeline_type_check"] = False  # the jobs declare no type hints; Beam's check costs ~1 s a job
     if not _given("runner", flags, options):
         options["runner"] = IN_PROCESS_RUNNER
         if not _given("direct_num_workers", flags, options):
@@ -159,24 +163,24 @@ class ExportModelHandler(ModelHandler):
 
 
 # ------------------------------------------------------------------------------------------- reading
-def _open_catalog_checked(local: str, path: str, schema, format: str | None):
+def _open_catalog_checked(local: str, path: str, schema, format: str | None, columns: list | None = None):
     """The reader of a catalog file whose columns hold the id and the text columns (`linnet predict`'s check).
 
     Raises:
         CatalogError: the file cannot be opened as a catalog, or lacks a column the schema names.
     """
-    reader = _open_catalog(local, path, format, schema.image_column)
+    reader = _open_catalog(local, path, format, schema.image_column, columns)
     check_input_columns(schema, reader.columns, path)
     return reader
 
 
 class ListIds(beam.DoFn):
-    """A catalog file ─► ``(path, ids file)``: for its rows that have an id, read with `linnet predict`'s reader and id
+    """A catalog file ─► ``(path, ids file, its columns)``: for its rows that have an id, read with `linnet predict`'s reader and id
     rule (`linnet.data.rows.row_id`) and nothing else (no text, no image), their lines (int64) and 128-bit id hashes
     (`id_hashes`, two uint64), 24 bytes a row, written to a file under ``scratch_dir`` (any Beam filesystem): the
     first pass of the every-id-once rule. The arrays travel as a file, not as an element: the in-process runner
     holds some 25 times an element's bytes when it passes one between stages (measured: 24 MB of ids, 600 MB).
-    A file that cannot be read gives ``(path, None)`` (the second pass, `ReadCatalogFile`, reports it)."""
+    A file that cannot be read gives ``(path, None, None)`` (the second pass, `ReadCatalogFile`, reports it)."""
 
     def __init__(self, schema, format: str | None, scratch_dir: str):
         self.schema, self.format, self.scratch_dir = schema, format, scratch_dir
@@ -186,7 +190,7 @@ class ListIds(beam.DoFn):
             try:
                 reader = _open_catalog_checked(local, path, self.schema, self.format)
             except CatalogError:
-                yield path, None  # read (and reported) whole by the second pass
+                yield path, None, None  # read (and reported) whole by the second pass
                 return
             lines, hashes = [], []
             for chunk in reader:  # one pair of arrays per chunk: no Python list of the whole file
@@ -204,13 +208,13 @@ class ListIds(beam.DoFn):
         with FileSystems.create(name) as handle:  # the same name on a retry: a whole file replaces a partial one
             handle.write(np.concatenate(lines or [np.zeros(0, np.int64)]).tobytes())
             handle.write(np.concatenate(hashes or [id_hashes([])]).tobytes())
-        yield path, name
+        yield path, name, reader.columns
 
 
 def _listed_ids(files: Sequence[tuple[str, str | None]]) -> list[tuple[str, bytes, bytes]]:
     """`ListIds`' files read back as ``(path, lines bytes, hashes bytes)``."""
     listed = []
-    for path, name in files:
+    for path, name, _ in files:
         if name is None:
             continue
         with FileSystems.open(name) as handle:
@@ -286,8 +290,9 @@ def add_fingerprints(fingerprints) -> tuple[int, int]:
 
 
 class CensusAndParts(beam.DoFn):
-    """All of `ListIds`' ``(path, ids file)`` ─► the `IdCensus` (tagged ``census``) and the parts of the files the
-    second pass reads (``(path, first line, end line or None)``): each file whole, or, when there are fewer files
+    """All of `ListIds`' ``(path, ids file, columns)`` ─► the `IdCensus` (tagged ``census``) and the parts of the files
+    the second pass reads (``(path, first line, end line or None, columns)``: the columns ListIds read, so the
+    second pass does not read the header again): each file whole, or, when there are fewer files
     than ``parallelism`` (the in-process runner's worker threads), in parts of about as many rows each, so every
     thread reads and predicts (each part's reader still parses the lines before it, and skips them)."""
 
@@ -299,8 +304,8 @@ class CensusAndParts(beam.DoFn):
         yield beam.pvalue.TaggedOutput("census", id_census(listed))
         lines = {path: np.frombuffer(file_lines, np.int64) for path, file_lines, _ in listed}
         wanted = -(-self.parallelism // max(1, len(files)))
-        for path, _ in sorted(files, key=lambda item: item[0]):
-            yield from file_parts(path, lines.get(path), wanted, self.min_part_rows)
+        for path, _, columns in sorted(files, key=lambda item: item[0]):
+            yield from ((*part, columns) for part in file_parts(path, lines.get(path), wanted, self.min_part_rows))
 
 
 def file_parts(path: str, lines, wanted: int, min_part_rows: int):
@@ -329,7 +334,7 @@ def _check_every_id(scratch_dir: str, census: IdCensus, written: tuple[int, int]
 
 
 class ReadCatalogFile(beam.DoFn):
-    """A part of a catalog file (``(path, start line, stop line or None)``, `file_parts`; the path on any Beam
+    """A part of a catalog file (``(path, start line, stop line or None, columns or None)``, `file_parts`; the path on any Beam
     filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
     the `RowError` of a bad row that has an id; the first row of each id: `IdCensus`) and the `RowError` of each row
     without a readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
@@ -340,11 +345,11 @@ class ReadCatalogFile(beam.DoFn):
         self.rows_per_element = int(rows_per_element)
 
     def process(self, part: tuple, census: IdCensus):
-        path, start, stop = part
+        path, start, stop, columns = part
         whole = start == 0 and stop is None
         with _local_copy(path) as local:
             try:
-                reader = _open_catalog_checked(local, path, self.schema, self.format)
+                reader = _open_catalog_checked(local, path, self.schema, self.format, columns)
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
                 return
@@ -383,12 +388,12 @@ def _within(line: int, start: int, stop: int | None) -> bool:
     return start <= line and (stop is None or line < stop)
 
 
-def _open_catalog(local: str, path: str, format: str | None, image_column: str | None):
+def _open_catalog(local: str, path: str, format: str | None, image_column: str | None, columns: list | None = None):
     """The reader of a catalog file: `CatalogReader` (CSV/TSV/JSONL/Parquet) or, for ``*.tfrecord`` files (or
     ``format="tfrecord"``), `TFRecordCatalogReader` (tf.train.Example records, ``build-tfrecords``' among them)."""
     if format == TFRECORD_FORMAT or (format is None and path.endswith(TFRECORD_SUFFIX)):
         return TFRecordCatalogReader(local, image_column=image_column)
-    return CatalogReader(local, format=format or detect_format(path))
+    return CatalogReader(local, format=format or detect_format(path), known_columns=columns)
 
 
 class _local_copy:

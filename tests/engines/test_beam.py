@@ -326,3 +326,13 @@ def test_beam_predict_splits_one_file_between_worker_threads(exported, catalog_d
     for record in predictions.to_dict("records"):
         assert (record["path"] or "") == expected[record["id"]]["path"]
     assert "id 'p0' repeated" in set(errors["problem"]) and "bad-title-0" in set(predictions["id"])
+
+
+def test_pipeline_type_check_is_off_unless_asked_for():
+    from apache_beam.options.pipeline_options import TypeOptions
+
+    from linnet.engines.beam import pipeline_options
+
+    assert pipeline_options([]).view_as(TypeOptions).pipeline_type_check is False
+    assert pipeline_options(["--runner", "DataflowRunner"]).view_as(TypeOptions).pipeline_type_check is False
+    assert pipeline_options([], pipeline_type_check=True).view_as(TypeOptions).pipeline_type_check is True
