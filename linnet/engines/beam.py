@@ -325,6 +325,9 @@ class IdsNotAccountedFor(RuntimeError):
 
 
 def _check_every_id(scratch_dir: str, census: IdCensus, written: tuple[int, int], what: str) -> None:
+    listed = FileSystems.match([FileSystems.join(scratch_dir, "*.ids")])[0].metadata_list
+    if listed:  # the files by name: an object store (gs://) has no folder to delete
+        FileSystems.delete([metadata.path for metadata in listed])
     if FileSystems.exists(scratch_dir):
         FileSystems.delete([scratch_dir])
     if tuple(census.fingerprint) != tuple(written):
