@@ -158,6 +158,8 @@ class CatalogReader:
         format: Override the format sniffed from the suffix.
         chunk_rows: Records per chunk.
         columns: Read only these columns (Parquet reads no others; other formats drop the rest).
+        known_columns: The file's columns, when the caller has already read them from this file (a second pass:
+            skips the header read, which for JSON Lines parses up to ``chunk_rows`` records).
 
     Raises:
         CatalogError: naming the file when it is missing, empty, or has no header.
@@ -171,7 +173,7 @@ class CatalogReader:
     """
 
     def __init__(self, path: str | os.PathLike, format: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 columns: Sequence[str] | None = None):
+                 columns: Sequence[str] | None = None, known_columns: Sequence[str] | None = None):
         self.path = Path(path)
         self.format = detect_format(self.path, format)
         self.chunk_rows = int(chunk_rows)
@@ -181,7 +183,7 @@ class CatalogReader:
         if self.path.stat().st_size == 0:
             raise CatalogError(f"{self.path}: the file is empty")
         self.location_kind = "row" if self.format == "parquet" else "line"
-        self.columns = self._read_columns()
+        self.columns = list(known_columns) if known_columns is not None else self._read_columns()
 
     # ------------------------------------------------------------------ header
     def _read_columns(self) -> list[str]:

@@ -2,17 +2,19 @@
 
 Pipeline (`predict_pipeline`, `embed_pipeline`)::
 
-    catalog files (path or glob, any Beam filesystem) ─► read each file with linnet's CatalogReader
-        (CSV/TSV/JSONL/Parquet) or TFRecordCatalogReader (*.tfrecord; bad rows ─► errors)  │
-    ─► one row per id (GroupByKey of (id, file, line); a repeated id ─► errors) ─► RunInference(ExportModelHandler)
-    ─► predictions (linnet predict's columns) / vectors ─► sharded Parquet or JSONL   + errors output
+    catalog files (path or glob, any Beam filesystem)
+    ─► ListIds: each file's id hashes and lines (a file under OUT/_linnet-ids-*) ─► IdCensus (repeats, fingerprint)
+    ─► read each file with linnet's CatalogReader (CSV/TSV/JSONL/Parquet) or TFRecordCatalogReader (*.tfrecord;
+        bad rows and repeated ids ─► errors) ─► RunInference(ExportModelHandler) ─► predictions (linnet predict's
+        columns) / vectors ─► sharded Parquet or JSONL   + errors output   (one fused stage from reading to writing)
+    ─► check: the ids written are the distinct ids read, once each (else the job fails)
 
 `ExportModelHandler` is the `apache_beam.ml.inference.base.ModelHandler` Beam's stock TensorFlow handler cannot
 be for a LinNét export: its ``load_model`` is ``tf.saved_model.load`` (with TF Text's ops registered,
 `linnet.engines.signature_batches.load_export`, once per worker process) and ``run_inference`` calls one
 signature on a batch of raw rows. Files are the unit of reading (shard a big catalog into files); rows travel in
-lists of ``batch_size`` (one model call each, so Beam's per-element cost is paid per batch) and are reshuffled
-before inference, so inference spreads over the workers whatever the file sizes.
+lists of ``batch_size`` (one model call each, so Beam's per-element cost is paid per batch). No stage boundary
+carries rows (the in-process runner holds a stage's whole output in memory), so memory stays flat as rows grow.
 
 Every input row comes out once: a prediction (or an empty prediction with ``error`` set, for a row with an id
 that could not be predicted) in ``predictions-*``, and every problem in ``errors-*`` (``id``, ``file``,
@@ -26,21 +28,31 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
 import tempfile
+import uuid
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    StandardOptions,
+)
+from apache_beam.transforms.window import GlobalWindows
 
 from linnet.data.readers import CatalogReader, detect_format
+from linnet.data.rows import RowProblem, row_id
 from linnet.data.schema import check_input_columns
 from linnet.data.tfrecord import TFRECORD_FORMAT, TFRECORD_SUFFIX, TFRecordCatalogReader
 from linnet.engines.signature_batches import (
@@ -52,7 +64,7 @@ from linnet.engines.signature_batches import (
     catalog_rows,
     describe,
     embedding_records,
-    error_record,
+    error_columns,
     load_export,
     prediction_batch,
     prediction_columns,
@@ -65,15 +77,23 @@ IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
 OUTPUT_FORMATS = ("parquet", "jsonl")
 EMBEDDING_FORMATS = ("parquet", "jsonl", "tfrecord")
 PREDICTIONS, ERRORS, EMBEDDINGS = "predictions", "errors", "embeddings"
-_ERRORS_TAG, _UNREAD_TAG, _IDS_TAG = "errors", "unread", "ids"
+#: Rows per Parquet row group of the outputs (model calls' tables are joined up to this).
+ROW_GROUP_ROWS = 16384
+#: The folder under OUT where a job keeps its id lists (`ListIds`) until its id check deletes it.
+SCRATCH_PREFIX = "_linnet-ids-"
+_ERRORS_TAG = "errors"
 
 
 def pipeline_options(args: Sequence[str] = (), **options) -> PipelineOptions:
     """Beam's `PipelineOptions` from command-line flags (``--runner DataflowRunner --project ...``), with the
     in-process runner when none is named: one worker thread per core (``--direct_num_workers``, default the core
     count, ``--direct_running_mode multi_threading``), which share the export loaded once in the process; the model
-    call releases the GIL, so one thread's model call overlaps another's reading and result building."""
+    call releases the GIL, so one thread's model call overlaps another's reading and result building. Beam's
+    construction-time type check is off unless asked for (``--pipeline_type_check``): the jobs declare no type hints,
+    and the check cost about a second of every job (``inspect.signature`` on every transform, measured)."""
     flags = list(args)
+    if not (_given("pipeline_type_check", flags, options) or _given("no_pipeline_type_check", flags, options)):
+        options["pipeline_type_check"] = False  # the jobs declare no type hints; Beam's check costs ~1 s a job
     if not _given("runner", flags, options):
         options["runner"] = IN_PROCESS_RUNNER
         if not _given("direct_num_workers", flags, options):
@@ -116,57 +136,249 @@ class ExportModelHandler(ModelHandler):
         return load_export(self.export_dir)
 
     def run_inference(self, batch, model, inference_args=None):
-        rows = [_unpack(row) for element in batch for row in element]
+        items = [_unpack(item) for element in batch for item in element]
+        rows = [item for item in items if isinstance(item, RawRow)]
+        unread = [item for item in items if isinstance(item, RowError)]  # bad rows that hold an id
         outcome = model.run(self.signature, rows)
         if self.signature == EMBED_SIGNATURE:
             records, errors = embedding_records(rows, outcome)
         else:  # one Arrow table per model call, built column by column: what the Parquet writer takes
-            columns, errors = prediction_batch(rows, outcome, model.taxonomy)
-            records = columns_table(columns, _pyarrow_schema(prediction_columns(model.taxonomy.num_levels)))
+            num_levels = model.taxonomy.num_levels
+            schema = _pyarrow_schema(prediction_columns(num_levels))
+            columns, errors = prediction_batch(rows, outcome, model.taxonomy) if rows else ({}, [])
+            # a bad row with an id still gets its line in the predictions (an empty one with the problem), as in
+            # `linnet predict`
+            parts = [columns, error_columns([item.id for item in unread], [item.problem for item in unread],
+                                            num_levels) if unread else {}]
+            records = _concat_tables([columns_table(part, schema) for part in parts if part], schema)
         # one model call for the whole batch; its records and errors ride on the first element's result
-        return [PredictionResult(len(element), (records, errors) if index == 0 else ([], []))
+        return [PredictionResult(len(element), (records, [*unread, *errors]) if index == 0 else ([], []))
                 for index, element in enumerate(batch)]
 
     def get_num_bytes(self, batch) -> int:
-        return sum(len(value) for element in batch for row in element for value in row[5].values())
+        return sum(len(value) for element in batch for item in element if item[0] for value in item[5].values())
 
     def get_metrics_namespace(self) -> str:
         return "linnet"
 
 
 # ------------------------------------------------------------------------------------------- reading
+def _open_catalog_checked(local: str, path: str, schema, format: str | None, columns: list | None = None):
+    """The reader of a catalog file whose columns hold the id and the text columns (`linnet predict`'s check).
+
+    Raises:
+        CatalogError: the file cannot be opened as a catalog, or lacks a column the schema names.
+    """
+    reader = _open_catalog(local, path, format, schema.image_column, columns)
+    check_input_columns(schema, reader.columns, path)
+    return reader
+
+
+class ListIds(beam.DoFn):
+    """A catalog file ─► ``(path, ids file, its columns)``: for its rows that have an id, read with `linnet predict`'s reader and id
+    rule (`linnet.data.rows.row_id`) and nothing else (no text, no image), their lines (int64) and 128-bit id hashes
+    (`id_hashes`, two uint64), 24 bytes a row, written to a file under ``scratch_dir`` (any Beam filesystem): the
+    first pass of the every-id-once rule. The arrays travel as a file, not as an element: the in-process runner
+    holds some 25 times an element's bytes when it passes one between stages (measured: 24 MB of ids, 600 MB).
+    A file that cannot be read gives ``(path, None, None)`` (the second pass, `ReadCatalogFile`, reports it)."""
+
+    def __init__(self, schema, format: str | None, scratch_dir: str):
+        self.schema, self.format, self.scratch_dir = schema, format, scratch_dir
+
+    def process(self, path: str):
+        with _local_copy(path) as local:
+            try:
+                reader = _open_catalog_checked(local, path, self.schema, self.format)
+            except CatalogError:
+                yield path, None, None  # read (and reported) whole by the second pass
+                return
+            lines, hashes = [], []
+            for chunk in reader:  # one pair of arrays per chunk: no Python list of the whole file
+                chunk_lines = [row.location for row in chunk.bad_rows if row.product_id is not None]
+                chunk_ids = [row.product_id for row in chunk.bad_rows if row.product_id is not None]
+                for line, record in zip(chunk.locations, chunk.records):
+                    try:
+                        chunk_ids.append(row_id(record, self.schema.id_column))
+                    except RowProblem:
+                        continue
+                    chunk_lines.append(line)
+                lines.append(np.asarray(chunk_lines, np.int64))
+                hashes.append(id_hashes(chunk_ids))
+        name = FileSystems.join(self.scratch_dir, hashlib.sha256(path.encode("utf-8")).hexdigest()[:32] + ".ids")
+        with FileSystems.create(name) as handle:  # the same name on a retry: a whole file replaces a partial one
+            handle.write(np.concatenate(lines or [np.zeros(0, np.int64)]).tobytes())
+            handle.write(np.concatenate(hashes or [id_hashes([])]).tobytes())
+        yield path, name, reader.columns
+
+
+def _listed_ids(files: Sequence[tuple[str, str | None]]) -> list[tuple[str, bytes, bytes]]:
+    """`ListIds`' files read back as ``(path, lines bytes, hashes bytes)``."""
+    listed = []
+    for path, name, _ in files:
+        if name is None:
+            continue
+        with FileSystems.open(name) as handle:
+            data = handle.read()
+        rows = len(data) // 24
+        listed.append((path, data[:8 * rows], data[8 * rows:]))
+    return listed
+
+
+#: Keys of the two 64-bit hashes of an id (pandas' ``hash_array`` takes 16 characters): 128 bits, so two distinct
+#: ids of a catalog share both with a chance of about rows² / 2**129 (1e-27 for a million rows).
+_HASH_KEYS = ("linnet-id-hash-1", "linnet-id-hash-2")
+
+
+def id_hashes(ids) -> np.ndarray:
+    """``[len(ids), 2]`` uint64: two 64-bit hashes of each id (vectorized: pandas' ``hash_array``)."""
+    import pandas as pd  # lazy: only the jobs' id rule and check need it
+
+    values = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=object)
+    if not len(values):
+        return np.zeros((0, 2), np.uint64)
+    return np.stack([pd.util.hash_array(values, hash_key=key) for key in _HASH_KEYS], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class IdCensus:
+    """The ids of a catalog, from `ListIds`' arrays: the rows that repeat an id (``(file, line)``: every row of an id
+    after its first by file and line, as `linnet predict` keeps the first) and the fingerprint of the distinct ids
+    (`id_fingerprint`), which the job's output must match."""
+
+    repeats: frozenset
+    fingerprint: tuple[int, int]
+
+
+def id_census(listed: Sequence[tuple]) -> IdCensus:
+    """`IdCensus` of `ListIds`' ``(path, lines, hashes)`` (bytes of int64 and of ``[rows, 2]`` uint64; one NumPy sort by id hash, file and line: no Python per
+    row but the repeats')."""
+    listed = sorted(((path, np.frombuffer(lines, np.int64), np.frombuffer(hashes, np.uint64).reshape(-1, 2))
+                     for path, lines, hashes in listed if len(lines)), key=lambda item: item[0])
+    if not listed:
+        return IdCensus(frozenset(), (0, 0))
+    files = np.concatenate([np.full(len(lines), rank, np.int32) for rank, (_, lines, _) in enumerate(listed)])
+    lines = np.concatenate([lines for _, lines, _ in listed])
+    hashes = np.concatenate([hashes for _, _, hashes in listed])
+    order = np.lexsort((lines, files, hashes[:, 1], hashes[:, 0]))
+    hashes = hashes[order]
+    repeated = np.concatenate([[False], (hashes[1:] == hashes[:-1]).all(axis=1)])
+    places = order[repeated]
+    repeats = frozenset((listed[rank][0], line) for rank, line in zip(files[places].tolist(), lines[places].tolist()))
+    first = hashes[~repeated, 0]
+    return IdCensus(repeats, (len(first), _wrapped_sum(first)))
+
+
+def id_fingerprint(ids) -> tuple[int, int]:
+    """``(count, sum of 64-bit hashes)`` of a sequence of ids (the first of `id_hashes`), the sum wrapped to a signed
+    64-bit integer (what Beam encodes): adding two fingerprints gives that of the two sequences together, so a lost
+    or a repeated id changes it."""
+    values = ids.to_numpy(zero_copy_only=False) if hasattr(ids, "to_numpy") else ids
+    hashes = id_hashes(values)[:, 0]
+    return len(hashes), _wrapped_sum(hashes)
+
+
+def _wrapped_sum(hashes: np.ndarray) -> int:
+    return int(hashes.sum(dtype=np.uint64).astype(np.int64)) if len(hashes) else 0
+
+
+def add_fingerprints(fingerprints) -> tuple[int, int]:
+    """The fingerprint of all the sequences whose fingerprints are given (Beam combines with it)."""
+    count = total = 0
+    for number, hashes in fingerprints:
+        count, total = count + number, (total + hashes + 2**63) % 2**64 - 2**63
+    return count, total
+
+
+class CensusAndParts(beam.DoFn):
+    """All of `ListIds`' ``(path, ids file, columns)`` ─► the `IdCensus` (tagged ``census``) and the parts of the files
+    the second pass reads (``(path, first line, end line or None, columns)``: the columns ListIds read, so the
+    second pass does not read the header again): each file whole, or, when there are fewer files
+    than ``parallelism`` (the in-process runner's worker threads), in parts of about as many rows each, so every
+    thread reads and predicts (each part's reader still parses the lines before it, and skips them)."""
+
+    def __init__(self, parallelism: int = 1, min_part_rows: int = 1024):
+        self.parallelism, self.min_part_rows = max(1, int(parallelism)), max(1, int(min_part_rows))
+
+    def process(self, files):
+        listed = _listed_ids(files)
+        yield beam.pvalue.TaggedOutput("census", id_census(listed))
+        lines = {path: np.frombuffer(file_lines, np.int64) for path, file_lines, _ in listed}
+        wanted = -(-self.parallelism // max(1, len(files)))
+        for path, _, columns in sorted(files, key=lambda item: item[0]):
+            yield from ((*part, columns) for part in file_parts(path, lines.get(path), wanted, self.min_part_rows))
+
+
+def file_parts(path: str, lines, wanted: int, min_part_rows: int):
+    """``(path, start, stop)`` parts of a file whose id rows are on ``lines``: up to ``wanted`` parts of at least
+    ``min_part_rows`` of them, covering every line (``[start, stop)``, the last one open: ``stop`` None)."""
+    count = 0 if lines is None else len(lines)
+    parts = max(1, min(wanted, count // min_part_rows))
+    if parts == 1:
+        return [(path, 0, None)]
+    ordered = np.sort(lines)
+    cuts = np.unique(ordered[[count * part // parts for part in range(1, parts)]]).tolist()
+    return [(path, start, stop) for start, stop in zip([0, *cuts], [*cuts, None])]
+
+
+class IdsNotAccountedFor(RuntimeError):
+    """The job's output does not hold every distinct input id exactly once (a bug, never a bad row)."""
+
+
+def _check_every_id(scratch_dir: str, census: IdCensus, written: tuple[int, int], what: str) -> None:
+    listed = FileSystems.match([FileSystems.join(scratch_dir, "*.ids")])[0].metadata_list
+    if listed:  # the files by name: an object store (gs://) has no folder to delete
+        FileSystems.delete([metadata.path for metadata in listed])
+    if FileSystems.exists(scratch_dir):
+        FileSystems.delete([scratch_dir])
+    if tuple(census.fingerprint) != tuple(written):
+        raise IdsNotAccountedFor(
+            f"the job read {census.fingerprint[0]} distinct ids but its {what} hold {written[0]} ids that are not "
+            "exactly those, once each (a lost or a repeated id): the output is not complete")
+
+
 class ReadCatalogFile(beam.DoFn):
-    """A catalog file (a path on any Beam filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
-    the `RowError` of a bad row that has an id), ``(id, (file, line, location))`` per such item (tagged ``ids``)
-    and the `RowError` of each row without a readable id (tagged ``errors``): `linnet predict`'s reader and rules."""
+    """A part of a catalog file (``(path, start line, stop line or None, columns or None)``, `file_parts`; the path on any Beam
+    filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
+    the `RowError` of a bad row that has an id; the first row of each id: `IdCensus`) and the `RowError` of each row
+    without a readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
 
     def __init__(self, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
                  rows_per_element: int = 256):
         self.schema, self.text_fields, self.with_image, self.format = schema, list(text_fields), with_image, format
         self.rows_per_element = int(rows_per_element)
 
-    def process(self, path: str):
+    def process(self, part: tuple, census: IdCensus):
+        path, start, stop, columns = part
+        whole = start == 0 and stop is None
         with _local_copy(path) as local:
             try:
-                reader = _open_catalog(local, path, self.format, self.schema.image_column)
-                check_input_columns(self.schema, reader.columns, path)  # the id and the text columns, as predict
+                reader = _open_catalog_checked(local, path, self.schema, self.format, columns)
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
                 return
             image_root = self.schema.image_root or (str(Path(path).parent) if FileSystems.get_scheme(path) is None
                                                     else None)
+            repeats = census.repeats
             items: list = []
             for chunk in reader:
+                located = zip(chunk.locations, chunk.records)
+                bad_rows = chunk.bad_rows
+                if not whole:  # this part's lines only
+                    located = [(line, record) for line, record in located if _within(line, start, stop)]
+                    bad_rows = [row for row in bad_rows if _within(row.location, start, stop)]
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
-                                row.problem, row.location) for row in chunk.bad_rows]
-                read = catalog_rows(zip(chunk.locations, chunk.records), self.schema, self.text_fields,
+                                row.problem, row.location) for row in bad_rows]
+                read = catalog_rows(located, self.schema, self.text_fields,
                                     self.with_image, file=path, location_kind=reader.location_kind,
                                     image_root=image_root)
                 for item in [*bad, *read]:
                     if item.id is None:
                         yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item)
                         continue
-                    yield beam.pvalue.TaggedOutput(_IDS_TAG, (item.id, (item.file, item.line, item.location)))
+                    if repeats and (path, item.line) in repeats:
+                        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(
+                            None, path, item.location, self.schema.id_column, f"id {item.id!r} repeated", item.line))
+                        continue
                     items.append(_pack(item))
                     if len(items) >= self.rows_per_element:
                         yield items
@@ -175,12 +387,16 @@ class ReadCatalogFile(beam.DoFn):
                 yield items
 
 
-def _open_catalog(local: str, path: str, format: str | None, image_column: str | None):
+def _within(line: int, start: int, stop: int | None) -> bool:
+    return start <= line and (stop is None or line < stop)
+
+
+def _open_catalog(local: str, path: str, format: str | None, image_column: str | None, columns: list | None = None):
     """The reader of a catalog file: `CatalogReader` (CSV/TSV/JSONL/Parquet) or, for ``*.tfrecord`` files (or
     ``format="tfrecord"``), `TFRecordCatalogReader` (tf.train.Example records, ``build-tfrecords``' among them)."""
     if format == TFRECORD_FORMAT or (format is None and path.endswith(TFRECORD_SUFFIX)):
         return TFRecordCatalogReader(local, image_column=image_column)
-    return CatalogReader(local, format=format or detect_format(path))
+    return CatalogReader(local, format=format or detect_format(path), known_columns=columns)
 
 
 class _local_copy:
@@ -202,15 +418,6 @@ class _local_copy:
             os.unlink(self.temporary)
 
 
-def _repeats(item, id_column: str):
-    """The rows of an id after its first (by file and line), as ``((file, line), error)``: `linnet predict` keeps
-    the first row of an id and reports the repeats without an id."""
-    product_id, places = item
-    places = sorted(places)
-    for file, line, location in places[1:]:
-        yield (file, line), RowError(None, file, location, id_column, f"id {product_id!r} repeated", line)
-
-
 def _pack(item: RawRow | RowError) -> tuple:
     """A row as a tuple of plain values: Beam encodes those itself, where a dataclass would be pickled at every
     stage boundary (the largest per-row cost of the job, measured)."""
@@ -226,52 +433,40 @@ def _unpack(packed: tuple) -> RawRow | RowError:
     return RowError(product_id, file, location, detail, problem, line)
 
 
-def _first_rows(items: list, repeats: dict):
-    """The items of an element that are the first of their id: lists of packed `RawRow` (main) and the bad rows
-    (``unread``, as `RowError`)."""
-    rows = []
-    for item in items:
-        if (item[2], item[3]) in repeats:
-            continue
-        if item[0]:
-            rows.append(item)
-        else:
-            yield beam.pvalue.TaggedOutput(_UNREAD_TAG, _unpack(item))
-    if rows:
-        yield rows
-
-
 class ReadCatalog(beam.PTransform):
-    """Catalog files matching a pattern ─► lists of `RawRow` (``rows``, the first row of each id), the bad rows
-    that hold an id (``unread``, first of their id) and every other `RowError` (``errors``)."""
+    """Catalog files matching a pattern ─► lists of packed items (``rows``: `RawRow`, or the `RowError` of a bad row
+    that holds an id; the first row of each id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
+    ``scratch_dir`` (a folder on a filesystem every worker writes and the census reads; default a new one under this
+    machine's temporary folder, enough for the in-process runner) holds `ListIds`' files until the job deletes it.
+    ``parallelism``: split files into parts when there are fewer files than this (`CensusAndParts`).
+
+    Two passes over each file, each fused with what follows it, so no stage holds the rows: `ListIds` (ids only)
+    gives the `IdCensus`, a side input of `ReadCatalogFile`, which reads the rows and drops the repeats."""
 
     def __init__(self, pattern: str, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
-                 rows_per_element: int = 256):
+                 rows_per_element: int = 256, scratch_dir: str | None = None, parallelism: int = 1):
         super().__init__()
+        self.parallelism = parallelism
         self.pattern, self.schema, self.text_fields, self.with_image, self.format = (
             pattern, schema, text_fields, with_image, format)
         self.rows_per_element = rows_per_element
+        self.scratch_dir = scratch_dir or FileSystems.join(tempfile.gettempdir(), f"linnet-ids-{uuid.uuid4().hex}")
 
     def expand(self, begin):
         paths = (begin
                  | "Match" >> fileio.MatchFiles(self.pattern)
                  | "Paths" >> beam.Map(lambda metadata: metadata.path)
                  | "SpreadFiles" >> beam.Reshuffle())
-        read = paths | "Read" >> beam.ParDo(ReadCatalogFile(
-            self.schema, self.text_fields, self.with_image, self.format, self.rows_per_element)).with_outputs(
-            _ERRORS_TAG, _IDS_TAG, main="items")
-        # every id once: only (id, file, line) tuples are grouped, not the rows
-        repeats = (read[_IDS_TAG]
-                   | "GroupIds" >> beam.GroupByKey()
-                   | "Repeats" >> beam.FlatMap(_repeats, self.schema.id_column))
-        first = (read.items
-                 | "SpreadRows" >> beam.Reshuffle()
-                 | "FirstOfEachId" >> beam.FlatMap(_first_rows, beam.pvalue.AsDict(
-                     repeats | "RepeatPlaces" >> beam.Map(lambda item: (item[0], True))))
-                 .with_outputs(_UNREAD_TAG, main="rows"))
-        repeat_errors = repeats | "RepeatErrors" >> beam.Map(lambda item: item[1])
-        errors = (read[_ERRORS_TAG], repeat_errors) | "ReadErrors" >> beam.Flatten()
-        return {"rows": first.rows, _UNREAD_TAG: first[_UNREAD_TAG], _ERRORS_TAG: errors}
+        listed = (paths
+                  | "ListIds" >> beam.ParDo(ListIds(self.schema, self.format, self.scratch_dir))
+                  | "AllIds" >> beam.combiners.ToList()
+                  | "IdCensus" >> beam.ParDo(CensusAndParts(self.parallelism, 4 * self.rows_per_element))
+                  .with_outputs("census", main="parts"))
+        census = listed.census
+        read = listed.parts | "Read" >> beam.ParDo(
+            ReadCatalogFile(self.schema, self.text_fields, self.with_image, self.format, self.rows_per_element),
+            census=beam.pvalue.AsSingleton(census)).with_outputs(_ERRORS_TAG, main="rows")
+        return {"rows": read.rows, _ERRORS_TAG: read[_ERRORS_TAG], "census": census}
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -300,6 +495,7 @@ def _write(batches, out_dir: str, name: str, output_format: str, schema_fn):
         return (batches
                 | f"Nonempty{name}" >> beam.Filter(len)
                 | f"Table{name}" >> beam.Map(_table, schema)
+                | f"RowGroups{name}" >> beam.ParDo(_RowGroups(schema))
                 | f"Write{name}" >> beam.io.WriteToParquetBatched(prefix, schema, file_name_suffix=".parquet"))
     records = batches | f"Records{name}" >> beam.FlatMap(_records)
     if output_format == "tfrecord":
@@ -313,6 +509,38 @@ def _table(records, schema):
     import pyarrow as pa  # lazy: as in _pyarrow_schema
 
     return records if isinstance(records, pa.Table) else pa.Table.from_pylist(records, schema=schema)
+
+
+class _RowGroups(beam.DoFn):
+    """Arrow tables (one per model call) ─► tables of at least ``rows`` rows (the rest at the bundle's end): one
+    Parquet row group each, so a shard's footer does not grow by a row group's metadata every model call."""
+
+    def __init__(self, schema, rows: int = ROW_GROUP_ROWS):
+        self.schema, self.rows = schema, int(rows)
+
+    def start_bundle(self):
+        self.tables, self.count = [], 0
+
+    def process(self, table):
+        self.tables.append(table)
+        self.count += table.num_rows
+        if self.count >= self.rows:
+            yield self._flush()
+
+    def finish_bundle(self):
+        if self.tables:
+            yield GlobalWindows.windowed_value(self._flush())
+
+    def _flush(self):
+        table = _concat_tables(self.tables, self.schema).combine_chunks()
+        self.tables, self.count = [], 0
+        return table
+
+
+def _concat_tables(tables: list, schema):
+    import pyarrow as pa  # lazy: as in _pyarrow_schema
+
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _records(records) -> list:
@@ -384,14 +612,41 @@ def _job(pipeline, export_dir, catalog: str, out_dir: str, signature: str, schem
     schema = schema or artifact.schema
     if schema is None:
         raise ConfigError(f"{export_dir}: the export saved no schema; pass the schema flags")
+    scratch_dir = FileSystems.join(out_dir, f"{SCRATCH_PREFIX}{uuid.uuid4().hex}")
     read = pipeline | "Begin" >> beam.Create([None]) | "ReadCatalog" >> ReadCatalog(
-        catalog, schema, artifact.text_fields, bool(artifact.image_size), format, rows_per_element=batch_size)
+        catalog, schema, artifact.text_fields, bool(artifact.image_size), format, rows_per_element=batch_size,
+        scratch_dir=scratch_dir, parallelism=_in_process_threads(pipeline))
     handler = ExportModelHandler(export_dir, signature, max_batch_duration_secs=max_batch_duration_secs)
     results = read["rows"] | "RunInference" >> RunInference(handler)
     record_batches = results | "Records" >> beam.Map(lambda result: result.inference[0])
     model_errors = results | "ModelErrors" >> beam.FlatMap(lambda result: result.inference[1])
-    errors = (read[_ERRORS_TAG], read[_UNREAD_TAG], model_errors) | "AllErrors" >> beam.Flatten()
-    return artifact, record_batches, read[_UNREAD_TAG], errors
+    errors = (read[_ERRORS_TAG], model_errors) | "AllErrors" >> beam.Flatten()
+    return artifact, (read["census"], scratch_dir), results, record_batches, errors
+
+
+def _in_process_threads(pipeline) -> int:
+    """The in-process runner's worker threads (1 on any other runner, where files are the unit of reading)."""
+    options = pipeline.options
+    if options.view_as(StandardOptions).runner != IN_PROCESS_RUNNER:
+        return 1
+    return options.view_as(DirectOptions).direct_num_workers or 1
+
+
+def _predicted_ids(table) -> tuple[int, int]:
+    """The id fingerprint of a model call's predictions (an Arrow table; an empty list for a call's later elements)."""
+    return id_fingerprint([] if isinstance(table, list) else table["id"])
+
+
+def _check_ids(pipeline, census, accounted, what: str) -> None:
+    """Fail the job unless the ids that came out (``accounted``: one fingerprint per model call) are the distinct
+    ids read, once each: a combine of two numbers per call, checked once every call is done; then delete the id
+    lists (``census`` is the census and the folder of `ListIds`' files)."""
+    census, scratch_dir = census
+    written = accounted | f"{what}Fingerprint" >> beam.CombineGlobally(add_fingerprints)
+    (pipeline
+     | f"Check{what}" >> beam.Create([scratch_dir])
+     | f"EveryIdOnce{what}" >> beam.Map(_check_every_id, beam.pvalue.AsSingleton(census),
+                                        beam.pvalue.AsSingleton(written), what))
 
 
 def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
@@ -409,18 +664,15 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
         max_batch_duration_secs: RunInference's longest wait for a batch (streaming pipelines).
 
     Returns:
-        ``{"predictions": PCollection of record lists, "errors": PCollection of error records}``.
+        ``{"predictions": PCollection of Arrow tables (one per model call), "errors": PCollection of error
+        records}``. The job fails (`IdsNotAccountedFor`) unless the predictions hold every distinct id read once.
     """
     _check_format(output_format, OUTPUT_FORMATS)
-    artifact, record_batches, unread, errors = _job(pipeline, export_dir, catalog, out_dir, PREDICT_SIGNATURE, schema,
-                                                    format, batch_size, max_batch_duration_secs)
-    num_levels = artifact.taxonomy.num_levels
-    # A row with an id that could not be read still gets its line in the predictions (an empty prediction
-    # with the problem), as in `linnet predict`; the model's own failures already have one.
-    empty = unread | "EmptyPredictions" >> beam.Map(lambda error: [error_record(error.id, error.problem, num_levels)])
-    predictions = (record_batches, empty) | "AllPredictions" >> beam.Flatten()
+    artifact, census, _, predictions, errors = _job(pipeline, export_dir, catalog, out_dir, PREDICT_SIGNATURE,
+                                                    schema, format, batch_size, max_batch_duration_secs)
+    _check_ids(pipeline, census, predictions | "PredictedIds" >> beam.Map(_predicted_ids), "predictions")
     error_records = errors | "ErrorRecords" >> beam.Map(lambda error: [error.as_record()])
-    columns = prediction_columns(num_levels)
+    columns = prediction_columns(artifact.taxonomy.num_levels)
     _write(predictions, out_dir, PREDICTIONS, output_format, lambda: _pyarrow_schema(columns))
     _write(error_records, out_dir, ERRORS, output_format, lambda: _pyarrow_schema(ERROR_FIELDS))
     return {PREDICTIONS: predictions, ERRORS: error_records}
@@ -429,10 +681,14 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
 def embed_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=None, format: str | None = None,
                    output_format: str = "parquet", batch_size: int = 256, max_batch_duration_secs: int | None = None):
     """The ``embed`` signature as a Beam job: ``OUT/embeddings-*`` (``id``, ``embedding``; Parquet, JSONL or
-    TFRecord ``tf.train.Example``) and ``OUT/errors-*`` (Parquet or JSONL). Arguments as `predict_pipeline`."""
+    TFRecord ``tf.train.Example``) and ``OUT/errors-*`` (Parquet or JSONL). Arguments as `predict_pipeline`; the
+    job fails unless every distinct id read has a vector or an error row (a bad row, a row the model failed on)."""
     _check_format(output_format, EMBEDDING_FORMATS)
-    _, record_batches, _, errors = _job(pipeline, export_dir, catalog, out_dir, EMBED_SIGNATURE, schema, format,
-                                        batch_size, max_batch_duration_secs)
+    _, census, results, record_batches, errors = _job(pipeline, export_dir, catalog, out_dir, EMBED_SIGNATURE,
+                                                      schema, format, batch_size, max_batch_duration_secs)
+    # the rows of a model call come out as a vector or as one of the call's errors (all of them name a row)
+    _check_ids(pipeline, census, results | "EmbeddedIds" >> beam.Map(lambda result: id_fingerprint(
+        [record["id"] for record in result.inference[0]] + [error.id for error in result.inference[1]])), "embeddings")
     error_records = errors | "ErrorRecords" >> beam.Map(lambda error: [error.as_record()])
     _write(record_batches, out_dir, EMBEDDINGS, output_format, _embedding_schema)
     error_format = "jsonl" if output_format == "jsonl" else "parquet"

@@ -241,3 +241,98 @@ def test_in_process_runner_uses_a_worker_thread_per_core_unless_told():
     assert (told.direct_num_workers, told.direct_running_mode) == (1, "in_memory")
     elsewhere = pipeline_options(["--runner", "DataflowRunner"]).get_all_options(drop_default=True)
     assert "direct_num_workers" not in elsewhere and "direct_running_mode" not in elsewhere  # only in process
+
+
+def test_id_census_keeps_the_first_row_of_each_id_by_file_and_line():
+    from linnet.engines.beam import id_census, id_fingerprint, id_hashes
+
+    def listed(path, located_ids):
+        return (path, np.array([line for line, _ in located_ids], np.int64).tobytes(),
+                id_hashes([i for _, i in located_ids]).tobytes())
+
+    census = id_census([listed("b.jsonl", [(1, "x"), (2, "y"), (7, "x")]),
+                        listed("a.jsonl", [(9, "y"), (3, "z")]),
+                        listed("c.jsonl", [])])
+    # y's first row is a.jsonl line 9 (files before lines); x's is b.jsonl line 1
+    assert census.repeats == {("b.jsonl", 2), ("b.jsonl", 7)}
+    assert census.fingerprint == id_fingerprint(["x", "y", "z"]) == id_fingerprint(["z", "x", "y"])
+    assert census.fingerprint != id_fingerprint(["x", "y"]) and census.fingerprint != id_fingerprint(["x", "y", "z", "z"])
+    assert id_census([]).fingerprint == id_fingerprint([]) == (0, 0)
+
+
+def test_beam_rows_go_from_reading_to_the_parquet_writer_in_one_fused_stage(exported, tmp_path):
+    """Nothing between the row reader, RunInference and the predictions writer makes the in-process runner keep
+    rows in a buffer (a GroupByKey/Reshuffle, a side input read by the rows' consumer, a Flatten of several inputs):
+    the three run in one stage, so the job's memory does not grow with the rows."""
+    import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from linnet.engines.beam import pipeline_options, predict_pipeline
+
+    pipeline = beam.Pipeline(options=pipeline_options([]))
+    predict_pipeline(pipeline, exported, str(tmp_path / "*.jsonl"), str(tmp_path / "out"))
+    _, stages = FnApiRunner().create_stages(pipeline.to_runner_api())
+    names = [{transform.unique_name for transform in stage.transforms} for stage in stages]
+    reading = [stage for stage in names if "ReadCatalog/Read/ParDo(ReadCatalogFile)" in stage]
+    assert len(reading) == 1
+    assert {"RunInference/BeamML_RunInference", "Writepredictions/Write/WriteImpl/WriteBundles"} <= reading[0]
+
+
+@pytest.mark.parametrize("fault", ["lost", "repeated"])
+def test_beam_predict_fails_when_an_id_is_lost_or_repeated(exported, catalog_dir, tmp_path, monkeypatch, fault):
+    import pyarrow as pa
+
+    from linnet.engines.beam import ExportModelHandler, predict_pipeline, run_job
+
+    run_inference = ExportModelHandler.run_inference
+
+    def faulty(self, batch, model, inference_args=None):  # a bug that loses or repeats one row of every call
+        results = run_inference(self, batch, model, inference_args)
+        table, errors = results[0].inference
+        table = table.slice(1) if fault == "lost" else pa.concat_tables([table, table.slice(0, 1)])
+        return [results[0]._replace(inference=(table, errors)), *results[1:]]
+
+    monkeypatch.setattr(ExportModelHandler, "run_inference", faulty)
+    with pytest.raises(Exception, match="a lost or a repeated id"):
+        run_job(predict_pipeline, exported, str(catalog_dir / "part-2.jsonl"), str(tmp_path), ["--direct_num_workers=1"],
+                batch_size=4)
+    assert not list(tmp_path.glob("_linnet-ids-*"))  # the id lists are deleted, the check failing or not
+
+
+def test_file_parts_cover_every_line_once():
+    import numpy as np
+
+    from linnet.engines.beam import file_parts
+
+    lines = np.array([9, 1, 2, 5, 3, 7, 8, 4], np.int64)  # a file's id rows (bad rows first, as ListIds lists them)
+    parts = file_parts("a.jsonl", lines, 2, 3)
+    assert parts == [("a.jsonl", 0, 5), ("a.jsonl", 5, None)]
+    assert file_parts("a.jsonl", lines, 2, 5) == [("a.jsonl", 0, None)]  # fewer rows than two parts' worth
+    assert file_parts("a.jsonl", None, 4, 1) == [("a.jsonl", 0, None)]  # an unreadable file: read whole
+    assert len(file_parts("a.jsonl", lines, 8, 1)) == 8
+
+
+def test_beam_predict_splits_one_file_between_worker_threads(exported, catalog_dir, linnet_predict, tmp_path):
+    """One catalog file and two worker threads: the file is read in two parts; every id still comes out once, bad
+    rows and repeats included."""
+    from linnet.engines.beam import predict_pipeline, run_job
+
+    expected, _ = linnet_predict
+    assert run_job(predict_pipeline, exported, str(catalog_dir / "part-1.jsonl"), str(tmp_path),
+                   ["--direct_num_workers=2"], batch_size=2) == "DONE"
+    predictions, errors = read_shards(tmp_path, "predictions"), read_shards(tmp_path, "errors")
+    part_1 = {f"p{number}" for number in range(14)} | {"bad-title-0", "missing-image-0"}  # conftest's write_catalog
+    assert sorted(predictions["id"]) == sorted(part_1)
+    for record in predictions.to_dict("records"):
+        assert (record["path"] or "") == expected[record["id"]]["path"]
+    assert "id 'p0' repeated" in set(errors["problem"]) and "bad-title-0" in set(predictions["id"])
+
+
+def test_pipeline_type_check_is_off_unless_asked_for():
+    from apache_beam.options.pipeline_options import TypeOptions
+
+    from linnet.engines.beam import pipeline_options
+
+    assert pipeline_options([]).view_as(TypeOptions).pipeline_type_check is False
+    assert pipeline_options(["--runner", "DataflowRunner"]).view_as(TypeOptions).pipeline_type_check is False
+    assert pipeline_options([], pipeline_type_check=True).view_as(TypeOptions).pipeline_type_check is True
