@@ -4,7 +4,10 @@ The model is `linnet.model.build_model` with the default config (hashed n-grams 
 not depend on the weights) on the fashion catalogue's category tree, exported once. The catalog is synthetic and
 flat (``id``, ``title``), built by cycling the catalogue's real product titles to the row count asked for.
 
-Throughput (batch 256, one catalog of ``LINNET_BENCH_SCALE_ROWS`` rows, default 20,000):
+Throughput (batch 256, one catalog of ``LINNET_BENCH_SCALE_ROWS`` rows, default 100,000: at 20,000 rows, about 3 s of
+raw work, a Beam job's fixed ~2 s of pipeline set-up was a third of what was timed; users run millions). Every job
+runs ``LINNET_BENCH_SCALE_ROUNDS`` times (default 3), the four back to back in each round; the table gives the median
+products/s, the median over rounds of the ratio to the same round's raw loop, and the ratios' range:
 
 - raw SavedModel loop: ``serving_default`` on pre-built batches of 256 titles, nothing else (the ceiling);
 - ``linnet predict`` (`linnet.serving.predict.predict_catalog`, reading the JSONL file, writing CSV);
@@ -40,7 +43,8 @@ from benchmarks import FASHION
 
 BATCH = 256
 WARM_ROWS = 4096
-THROUGHPUT_ROWS = int(os.environ.get("LINNET_BENCH_SCALE_ROWS", "20000"))
+THROUGHPUT_ROWS = int(os.environ.get("LINNET_BENCH_SCALE_ROWS", "100000"))
+ROUNDS = int(os.environ.get("LINNET_BENCH_SCALE_ROUNDS", "3"))
 RSS_ROWS = [int(value) for value in os.environ.get("LINNET_BENCH_SCALE_RSS_ROWS", "100000,1000000").split(",")]
 
 
@@ -82,6 +86,8 @@ def _timed(call) -> float:
 
 
 def _throughput(export_dir: Path, titles: list[str], work: Path) -> list[dict]:
+    import statistics
+
     import tensorflow as tf
 
     from linnet.engines import beam, spark
@@ -94,7 +100,6 @@ def _throughput(export_dir: Path, titles: list[str], work: Path) -> list[dict]:
     warm = write_catalog(work / "warm" / "catalog.jsonl", titles, WARM_ROWS)
     load = os.getloadavg()[0]
 
-    _log(f"raw SavedModel loop, {rows} rows")
     serve = load_export(str(export_dir)).saved_model.signatures["serving_default"]
     batches = [tf.constant(titles_batch) for titles_batch in
                ([titles[i % len(titles)] for i in range(start, min(start + BATCH, rows))]
@@ -105,37 +110,46 @@ def _throughput(export_dir: Path, titles: list[str], work: Path) -> list[dict]:
         for batch in batches:
             {name: value.numpy() for name, value in serve(title=batch).items()}
 
-    raw = rows / _timed(raw_loop)
-
-    _log("linnet predict")
     predictor = load_predictor(export_dir, batch_size=BATCH)
     predict_catalog(predictor, warm, predictor.schema, work / "warm.csv", work / "warm.errors.csv", progress=False)
-    linnet_predict = rows / _timed(lambda: predict_catalog(predictor, catalog, predictor.schema, work / "p.csv",
-                                                           work / "p.errors.csv", batch_size=BATCH, progress=False))
-
-    _log("Beam (in-process FnApiRunner)")
     beam_options = {"batch_size": BATCH}
+    _log("Beam (in-process FnApiRunner): cold job")
     beam_cold = _timed(lambda: beam.run_job(beam.predict_pipeline, export_dir, str(warm), str(work / "beam-warm"),
                                             **beam_options))
-    beam_rate = rows / _timed(lambda: beam.run_job(beam.predict_pipeline, export_dir, str(catalog),
-                                                   str(work / "beam"), **beam_options))
-
-    _log("Spark local[2]")
     session = spark.local_session("local[2]", "linnet-bench-scale")
+    rates: dict[str, list[float]] = {}
     try:
+        _log("Spark local[2]: cold job")
         spark_cold = _timed(lambda: spark.predict_catalog_spark(session, export_dir, str(warm),
                                                                 str(work / "spark-warm"), batch_size=BATCH))
-        spark_rate = rows / _timed(lambda: spark.predict_catalog_spark(session, export_dir, str(catalog),
-                                                                       str(work / "spark"), batch_size=BATCH))
+        jobs = {
+            "raw": raw_loop,
+            "predict": lambda: predict_catalog(predictor, catalog, predictor.schema, work / "p.csv",
+                                               work / "p.errors.csv", batch_size=BATCH, progress=False),
+            "beam": lambda: beam.run_job(beam.predict_pipeline, export_dir, str(catalog),
+                                         str(work / f"beam-{len(rates.get('beam', []))}"), **beam_options),
+            "spark": lambda: spark.predict_catalog_spark(session, export_dir, str(catalog),
+                                                         str(work / f"spark-{len(rates.get('spark', []))}"),
+                                                         batch_size=BATCH),
+        }
+        # Rounds of every job back to back: a ratio compares an engine with the raw loop of its own round, so a
+        # change of the machine's load between rounds moves both.
+        for number in range(1, ROUNDS + 1):
+            for name, job in jobs.items():
+                _log(f"round {number}/{ROUNDS}: {name}, {rows} rows")
+                rates.setdefault(name, []).append(rows / _timed(job))
     finally:
         session.stop()
 
-    def row(engine: str, rate: float, cold: float | None = None) -> dict:
-        return {"engine": engine, "rows": rows, "batch": BATCH, "products/s": rate, "ratio to raw loop": rate / raw,
+    def row(engine: str, name: str, cold: float | None = None) -> dict:
+        ratios = [rate / raw for rate, raw in zip(rates[name], rates["raw"])]
+        return {"engine": engine, "rows": rows, "batch": BATCH, "products/s (median)": statistics.median(rates[name]),
+                "ratio to raw loop (median of rounds)": statistics.median(ratios),
+                "ratio range": f"{min(ratios):.2f}..{max(ratios):.2f}", "rounds": ROUNDS,
                 f"cold job s ({WARM_ROWS} rows, start-up included)": cold, "load avg (1 min) before": round(load, 2)}
 
-    return [row("raw SavedModel loop (serving_default)", raw), row("linnet predict (in-process)", linnet_predict),
-            row("Beam, in-process FnApiRunner", beam_rate, beam_cold), row("Spark local[2]", spark_rate, spark_cold)]
+    return [row("raw SavedModel loop (serving_default)", "raw"), row("linnet predict (in-process)", "predict"),
+            row("Beam, in-process FnApiRunner", "beam", beam_cold), row("Spark local[2]", "spark", spark_cold)]
 
 
 def _peak_rss(command: list[str]) -> tuple[float, float, float]:
