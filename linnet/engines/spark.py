@@ -303,9 +303,11 @@ def predict_catalog_spark(spark, export_dir, catalog: str, out_dir: str, schema=
                       ).write.mode("overwrite").parquet(predictions_dir)
     counts = observation.get
     errors = counts["failed"] + counts["image_problems"]
-    # the errors come from the written rows, read back only when there are some
-    written = spark.read.parquet(predictions_dir) if errors else spark.createDataFrame([], predicted.schema)
-    _error_rows(written).write.mode("overwrite").parquet(errors_dir)
+    # the errors come from the written rows, read back only when there are some (else an empty dataset: its
+    # schema, not the union of two empty queries, which Spark runs as a job of 4 tasks)
+    error_rows = _error_rows(spark.read.parquet(predictions_dir) if errors else
+                             spark.createDataFrame([], predicted.schema))
+    (error_rows if errors else spark.createDataFrame([], error_rows.schema)).write.mode("overwrite").parquet(errors_dir)
     return {"rows": counts["rows"], "errors": errors, "out": out_dir}
 
 
