@@ -7,9 +7,12 @@
   ``image_problem`` (an image that was named but could not be read or decoded; the row is predicted without it).
   Each Python worker loads the export once (`linnet.engines.signature_batches.load_export`) and calls
   ``serving_default`` on Arrow batches of ``batch_size`` rows; a bad row gets ``error`` set, never a failed task.
-- `predict_catalog_spark`: catalog files ─► UDF ─► ``OUT/predictions`` (Parquet) and ``OUT/errors``.
-- `classify_stream`: a folder of catalog files ─► UDF ─► Parquet sink, checkpointed: each run (or each trigger
-  of a long-running query) classifies only the files that arrived since the last one.
+- `classify_dataframe`: the same classifier as the UDF run by ``mapInArrow`` (Arrow batches in and out, no pandas
+  DataFrame per batch), giving the prediction columns alone: what the two jobs below write.
+- `predict_catalog_spark`: catalog files ─► classifier ─► ``OUT/predictions`` (Parquet) and ``OUT/errors``, counted
+  while written.
+- `classify_stream`: a folder of catalog files ─► classifier ─► Parquet sink, checkpointed: each run (or each
+  trigger of a long-running query) classifies only the files that arrived since the last one.
 
 Importing this module does not import Spark or TensorFlow; the functions do.
 
