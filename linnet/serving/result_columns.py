@@ -77,29 +77,11 @@ def _per_row(values) -> np.ndarray:
     return array
 
 
-#: ``(taxonomy, {node id: ":" + name})`` of the last taxonomies `_names` served, found by identity (a taxonomy's
-#: hash and equality read its whole JSON).
-_NAME_CELLS: list[tuple[object, dict[str, str]]] = []
-
-
-def _name_cells(taxonomy) -> dict[str, str]:
-    for owner, cells in _NAME_CELLS:
-        if owner is taxonomy:
-            return cells
-    cells = {"": ""}
-    _NAME_CELLS[:] = [(taxonomy, cells), *_NAME_CELLS[:3]]
-    return cells
-
-
 def _names(node_ids: np.ndarray, taxonomy) -> np.ndarray:
-    """``":" + taxonomy.name(node)`` for every non-empty node id (``""`` for an empty one), each id looked up in
-    the taxonomy once per process (sorting the ids to find the distinct ones cost more than the whole rest of a
-    batch's ``top_k`` cells)."""
-    flat = node_ids.ravel().tolist()
-    cells = _name_cells(taxonomy)
-    for node in set(flat).difference(cells):
-        cells[node] = f":{taxonomy.name(node)}"
-    return np.array([cells[node] for node in flat], dtype=str).reshape(node_ids.shape)
+    """``":" + taxonomy.name(node)`` for every non-empty node id (``""`` for an empty one), looked up once per id."""
+    unique, inverse = np.unique(node_ids, return_inverse=True)
+    names = np.array([f":{taxonomy.name(node)}" if node else "" for node in unique.tolist()], dtype=str)
+    return names[inverse].reshape(node_ids.shape) if unique.size else np.zeros(node_ids.shape, dtype=str)
 
 
 def top_k_cells(node_ids: np.ndarray, scores: np.ndarray, taxonomy=None) -> np.ndarray:
