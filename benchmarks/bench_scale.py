@@ -14,7 +14,7 @@ products/s, the median over rounds of the ratio to the same round's raw loop, an
 - Beam: `linnet.engines.beam.predict_pipeline` on the in-process FnApiRunner with its default of one worker thread
   per core (reading, one row per id, RunInference, Parquet shards), after a warm-up job so the worker has TensorFlow
   and the export loaded (the "cold job" column has the first job's wall time, start-up included);
-- Spark ``local[2]``: `linnet.engines.spark.predict_catalog_spark` (JSON reader, predict_batch_udf, Parquet), also
+- Spark ``local[2]``: `linnet.engines.spark.predict_catalog_spark` (JSON reader, mapInArrow, Parquet), also
   after a warm-up job (Python workers are reused and keep the export loaded). The warm-up catalog has
   ``WARM_ROWS`` rows, enough for Spark to read it as two partitions, so both Python workers are warm.
 
