@@ -381,11 +381,6 @@ def _absent(column: np.ndarray) -> np.ndarray:
     return np.zeros(len(column), dtype=bool)
 
 
-def error_record(product_id: str, problem: str, num_levels: int) -> dict:
-    """The empty prediction of a row with an id but no result: ``error`` holds the problem."""
-    return prediction_records(error_columns([product_id], [problem], num_levels))[0]
-
-
 def embedding_records(rows: Sequence[RawRow], outcome: BatchOutputs) -> tuple[list[dict], list[RowError]]:
     """``{"id", "embedding"}`` per row the ``embed`` signature answered, and the errors of the others."""
     vectors = np.asarray(outcome.outputs["embedding"], np.float32).tolist() if len(outcome.answered) else []
@@ -394,6 +389,6 @@ def embedding_records(rows: Sequence[RawRow], outcome: BatchOutputs) -> tuple[li
 
 
 __all__ = ["EMBED_SIGNATURE", "ERROR_FIELDS", "PREDICT_SIGNATURE", "BatchOutputs", "LoadedExport", "RawRow",
-           "RowError", "catalog_rows", "describe", "embedding_records", "error_columns", "error_record",
+           "RowError", "catalog_rows", "describe", "embedding_records", "error_columns",
            "load_export", "merge_rows", "prediction_batch", "prediction_columns", "prediction_records", "split_rows",
            "with_nulls"]
