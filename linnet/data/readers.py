@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 import zlib
 from collections import deque
@@ -20,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from linnet.errors import CatalogError
 
@@ -378,6 +381,59 @@ class CatalogReader:
             records = batch.to_pylist()
             yield RecordChunk(records=records, locations=list(range(row + 1, row + 1 + len(records))))
             row += len(records)
+
+
+#: Bytes a whole-file scan reads at a time (`jsonl_ids`).
+_SCAN_BYTES = 1 << 24
+#: A JSON escape of a surrogate (``\ud800``): `CatalogReader` reports its row as undecodable text.
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def jsonl_ids(path: str | os.PathLike, id_column: str):
+    """The lines and ids of a JSON Lines file's records, read by Arrow's JSON reader keeping the id column only (C++,
+    no Python per row): ``(lines, ids)``, ``lines`` int64 (1-based) and ``ids`` an Arrow array of text or integers
+    with nulls where a record has none; apply `linnet.data.rows.row_ids_of_array` to it.
+
+    ``None`` when only `CatalogReader`, record by record, reads the file the same way: gzip; a carriage return
+    or an empty line (lines numbered otherwise); bytes that are not UTF-8 or an escaped surrogate (its bad rows);
+    a line Arrow cannot read (a record that is not an object, ``NaN``, a repeated key); or ids that are neither
+    all text nor all integers (Arrow reads a large integer or ``1.0`` otherwise than Python).
+    """
+    import codecs
+
+    import pyarrow as pa  # lazy: only the engines' id pass reads this way
+    import pyarrow.json as pajson
+
+    path = Path(path)
+    if path.suffix.lower() == ".gz":
+        return None
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines, carry, last = 0, b"", b""
+    with open(path, "rb") as handle:
+        while block := handle.read(_SCAN_BYTES):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError:
+                return None
+            if b"\r" in block or _ESCAPED_SURROGATE.search(carry + block):
+                return None
+            newlines += block.count(b"\n")
+            carry, last = block[-5:], block[-1:]
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    lines = newlines + (1 if last not in (b"", b"\n") else 0)
+    for kind in (pa.string(), pa.int64()):
+        options = pajson.ParseOptions(explicit_schema=pa.schema([(id_column, kind)]), unexpected_field_behavior="ignore")
+        try:
+            table = pajson.read_json(path, parse_options=options)
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            continue
+        if table.num_rows != lines:  # Arrow skips empty lines that the reader numbers
+            return None
+        return np.arange(1, lines + 1, dtype=np.int64), table.column(id_column).combine_chunks()
+    return None
 
 
 def read_records(path: str | os.PathLike, format: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[tuple[int, dict]]:

@@ -60,6 +60,24 @@ def row_id(record: Mapping, column: str) -> str:
     raise RowProblem(column, f"an id must be a string or an integer, got {type(value).__name__} {value!r}")
 
 
+def row_ids_of_array(values) -> tuple[np.ndarray, np.ndarray]:
+    """`row_id` over an Arrow array of text or integers (`linnet.data.readers.jsonl_ids`), vectorised: ``(keep,
+    ids)``, ``keep`` a bool mask of the values that are ids (not null, not only whitespace), ``ids`` an object array
+    of those ids as text (strings stripped as `str.strip` does, integers in decimal)."""
+    import pandas as pd  # lazy: only the engines' id pass needs it
+    import pyarrow as pa
+
+    present = values.is_valid().to_numpy(zero_copy_only=False)
+    if pa.types.is_integer(values.type):
+        return present, values.drop_null().cast(pa.string()).to_numpy(zero_copy_only=False)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        raise TypeError(f"ids must be text or integers, got Arrow type {values.type}")
+    stripped = pd.Series(values.to_numpy(zero_copy_only=False)[present], dtype=object).str.strip().to_numpy(dtype=object)
+    keep = present.copy()
+    keep[present] = stripped != ""
+    return keep, stripped[stripped != ""]
+
+
 def row_text(value, column: str) -> str:
     """A text cell as the model reads it: ``""`` when empty.
 

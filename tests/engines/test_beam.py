@@ -336,3 +336,28 @@ def test_pipeline_type_check_is_off_unless_asked_for():
     assert pipeline_options([]).view_as(TypeOptions).pipeline_type_check is False
     assert pipeline_options(["--runner", "DataflowRunner"]).view_as(TypeOptions).pipeline_type_check is False
     assert pipeline_options([], pipeline_type_check=True).view_as(TypeOptions).pipeline_type_check is True
+
+
+def test_a_clean_json_lines_catalog_lists_its_ids_through_arrow(exported, tmp_path):
+    """A catalog of well-formed JSON lines (bad rows that parse included: a non-text title, an empty id, a repeated
+    id) takes the id pass's Arrow path, and the job still gives every id once, the repeat as an error."""
+    from linnet.data.readers import CatalogReader
+    from linnet.engines.beam import (
+        _arrow_listed_ids,
+        _record_listed_ids,
+        predict_pipeline,
+        run_job,
+    )
+
+    from .conftest import write_catalog
+
+    path = write_catalog(tmp_path / "in", "clean.jsonl", 0, 7, bad=False)
+    path.write_text(path.read_text() + "\n".join(json.dumps(record) for record in [
+        {"id": "odd", "title": 12.5}, {"id": " ", "title": "no id"}, {"id": " p1 ", "title": "the same id again"}]) + "\n")
+    arrow, records = _arrow_listed_ids(str(path), "id"), _record_listed_ids(CatalogReader(path), "id")
+    assert arrow is not None
+    assert all(np.array_equal(mine, theirs) for mine, theirs in zip(arrow, records))
+    run_job(predict_pipeline, exported, str(path), str(tmp_path / "out"), ["--direct_num_workers=1"], batch_size=4)
+    predictions, errors = read_shards(tmp_path / "out", "predictions"), read_shards(tmp_path / "out", "errors")
+    assert sorted(predictions["id"]) == sorted([f"p{number}" for number in range(7)] + ["odd"])
+    assert "id 'p1' repeated" in set(errors["problem"])

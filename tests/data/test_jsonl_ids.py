@@ -1,0 +1,77 @@
+"""`jsonl_ids` + `row_ids_of_array` (Arrow, ids only) give the rows and ids that `CatalogReader` + `row_id` give,
+or None where only the record-by-record reader numbers and checks the rows the same way."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from linnet.data.readers import CatalogReader, jsonl_ids
+from linnet.data.rows import RowProblem, row_id, row_ids_of_array
+
+
+def _by_records(path):
+    lines, ids = [], []
+    for chunk in CatalogReader(path, chunk_rows=3):
+        for line, record in zip(chunk.locations, chunk.records):
+            try:
+                ids.append(row_id(record, "id"))
+            except RowProblem:
+                continue
+            lines.append(line)
+    return lines, ids
+
+
+def _by_arrow(path):
+    found = jsonl_ids(path, "id")
+    if found is None:
+        return None
+    lines, values = found
+    keep, ids = row_ids_of_array(values)
+    return lines[keep].tolist(), ids.tolist()
+
+
+@pytest.mark.parametrize("ids", [
+    ["a", "  b ", "\u00a0c\u2003", "", "   ", None, "dé", "a"],   # text: stripped, empty and missing left out
+    [1, 22, None, -3, 9007199254740993],                          # integers, one beyond a double's precision
+])  # every record also holds NaN, which Python's JSON reads and Arrow skips with the field
+def test_arrow_ids_are_the_record_readers(tmp_path, ids):
+    path = tmp_path / "c.jsonl"
+    records = [({"id": value} if value is not None else {}) | {"title": f"t{n}", "tags": ["x", n], "score": float("nan")}
+               for n, value in enumerate(ids)]
+    path.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records), encoding="utf-8")
+    assert _by_arrow(path) == _by_records(path)
+    assert len(_by_arrow(path)[1]) >= 3
+
+
+@pytest.mark.parametrize("content", [
+    b'{"id": "a"}\n\n{"id": "b"}\n',                 # an empty line: Arrow would number the rows otherwise
+    b'{"id": "a"}\r\n{"id": "b"}\r\n',               # carriage returns
+    b'{"id": "a", "title": "\xff"}\n',               # not UTF-8 (the record reader reports a bad row)
+    b'{"id": "a", "title": "\\udcff"}\n',            # an escaped surrogate (the same)
+    b'{"id": "a"}\n[1, 2]\n',                        # a record that is not an object
+    b'{"id": "a"}\n{"id": 2}\n',                     # text and integer ids
+    b'{"id": 1.0}\n',                                # a float id (Python reads 1.0, 1e20 otherwise than Arrow)
+    b'{"id": "a", "id": "b"}\n',                     # a repeated key
+])
+def test_files_only_the_record_reader_reads_alike_give_none(tmp_path, content):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(content)
+    assert jsonl_ids(path, "id") is None
+
+
+def test_a_file_without_a_final_newline_and_a_gzip_file(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"id": "a"}\n{"id": "b"}')
+    assert _by_arrow(path) == _by_records(path) == ([1, 2], ["a", "b"])
+    assert jsonl_ids(tmp_path / "c.jsonl.gz", "id") is None
+
+
+def test_row_ids_of_array_refuses_other_types():
+    pyarrow = pytest.importorskip("pyarrow")
+    with pytest.raises(TypeError, match="text or integers"):
+        row_ids_of_array(pyarrow.array([True, False]))
+    keep, ids = row_ids_of_array(pyarrow.array([None, None], pyarrow.string()))
+    assert keep.tolist() == [False, False] and ids.size == 0 and isinstance(keep, np.ndarray)
