@@ -163,6 +163,8 @@ class CatalogReader:
         columns: Read only these columns (Parquet reads no others; other formats drop the rest).
         known_columns: The file's columns, when the caller has already read them from this file (a second pass:
             skips the header read, which for JSON Lines parses up to ``chunk_rows`` records).
+        line_range: ``(first, stop)``: a JSON Lines file skips the lines outside ``[first, stop)`` unparsed (a
+            reader of one part of a file split by lines); other formats read every line, the caller keeps its part.
 
     Raises:
         CatalogError: naming the file when it is missing, empty, or has no header.
@@ -176,8 +178,10 @@ class CatalogReader:
     """
 
     def __init__(self, path: str | os.PathLike, format: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 columns: Sequence[str] | None = None, known_columns: Sequence[str] | None = None):
+                 columns: Sequence[str] | None = None, known_columns: Sequence[str] | None = None,
+                 line_range: tuple[int, int | None] | None = None):
         self.path = Path(path)
+        self.line_range = line_range
         self.format = detect_format(self.path, format)
         self.chunk_rows = int(chunk_rows)
         self.selected = list(columns) if columns is not None else None
@@ -341,8 +345,13 @@ class CatalogReader:
 
     def _jsonl_chunks(self, peek: bool = False) -> Iterator[RecordChunk]:
         chunk = RecordChunk()
+        first, stop = (None if peek else self.line_range) or (0, None)
         with _open_text(self.path) as handle:
             for line_number, line in enumerate(handle, start=1):
+                if line_number < first:
+                    continue
+                if stop is not None and line_number >= stop:
+                    break
                 if not line.strip():
                     continue
                 try:

@@ -163,13 +163,14 @@ class ExportModelHandler(ModelHandler):
 
 
 # ------------------------------------------------------------------------------------------- reading
-def _open_catalog_checked(local: str, path: str, schema, format: str | None, columns: list | None = None):
+def _open_catalog_checked(local: str, path: str, schema, format: str | None, columns: list | None = None,
+                          line_range: tuple | None = None):
     """The reader of a catalog file whose columns hold the id and the text columns (`linnet predict`'s check).
 
     Raises:
         CatalogError: the file cannot be opened as a catalog, or lacks a column the schema names.
     """
-    reader = _open_catalog(local, path, format, schema.image_column, columns)
+    reader = _open_catalog(local, path, format, schema.image_column, columns, line_range)
     check_input_columns(schema, reader.columns, path)
     return reader
 
@@ -375,7 +376,8 @@ class ReadCatalogFile(beam.DoFn):
         whole = start == 0 and stop is None
         with _local_copy(path) as local:
             try:
-                reader = _open_catalog_checked(local, path, self.schema, self.format, columns)
+                reader = _open_catalog_checked(local, path, self.schema, self.format, columns,
+                                               None if whole else (start, stop))
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
                 return
@@ -386,7 +388,7 @@ class ReadCatalogFile(beam.DoFn):
             for chunk in reader:
                 located = zip(chunk.locations, chunk.records)
                 bad_rows = chunk.bad_rows
-                if not whole:  # this part's lines only
+                if not whole:  # this part's lines only (JSON Lines skipped the others unparsed)
                     located = [(line, record) for line, record in located if _within(line, start, stop)]
                     bad_rows = [row for row in bad_rows if _within(row.location, start, stop)]
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
@@ -414,12 +416,14 @@ def _within(line: int, start: int, stop: int | None) -> bool:
     return start <= line and (stop is None or line < stop)
 
 
-def _open_catalog(local: str, path: str, format: str | None, image_column: str | None, columns: list | None = None):
-    """The reader of a catalog file: `CatalogReader` (CSV/TSV/JSONL/Parquet) or, for ``*.tfrecord`` files (or
-    ``format="tfrecord"``), `TFRecordCatalogReader` (tf.train.Example records, ``build-tfrecords``' among them)."""
+def _open_catalog(local: str, path: str, format: str | None, image_column: str | None, columns: list | None = None,
+                  line_range: tuple | None = None):
+    """The reader of a catalog file: `CatalogReader` (CSV/TSV/JSONL/Parquet; with ``line_range``, JSON Lines skips
+    the other lines unparsed) or, for ``*.tfrecord`` files (or ``format="tfrecord"``), `TFRecordCatalogReader`
+    (tf.train.Example records, ``build-tfrecords``' among them)."""
     if format == TFRECORD_FORMAT or (format is None and path.endswith(TFRECORD_SUFFIX)):
         return TFRecordCatalogReader(local, image_column=image_column)
-    return CatalogReader(local, format=format or detect_format(path), known_columns=columns)
+    return CatalogReader(local, format=format or detect_format(path), known_columns=columns, line_range=line_range)
 
 
 class _local_copy:

@@ -188,3 +188,14 @@ def test_prepare_in_chunks_matches_the_whole_catalog(tmp_path):
     assert report.rows_read == 8 and report.rows_kept == 7 and report.splits == whole.report.splits
     assert (tmp_path / "chunks.jsonl").read_text() == (tmp_path / "whole.jsonl").read_text().replace("whole", "chunks")
     assert "repeated (first at line 4)" in (tmp_path / "chunks.jsonl").read_text()
+
+
+def test_a_line_range_reads_a_json_lines_part_without_parsing_the_other_lines(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "a"}\n{not json\n\n{"id": "b"}\n{"id": "c"}\n{also not json\n', encoding="utf-8")
+    chunks = list(CatalogReader(path, known_columns=["id"], line_range=(3, 5)))
+    assert [chunk.locations for chunk in chunks] == [[4]]  # lines 3-4: a blank one and b; both broken lines unread
+    assert [record["id"] for chunk in chunks for record in chunk.records] == ["b"]
+    assert not any(chunk.bad_rows for chunk in chunks)
+    whole = list(CatalogReader(path, known_columns=["id"]))
+    assert sum(len(chunk.bad_rows) for chunk in whole) == 2
