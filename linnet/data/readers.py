@@ -211,7 +211,10 @@ class CatalogReader:
             if start.startswith("["):
                 raise CatalogError(f"{self.path}: a JSON array, not JSON Lines; write one JSON object per line "
                                    "(e.g. pandas.read_json(path).to_json(out, orient='records', lines=True))")
-            names: list[str] = []
+            names = _jsonl_columns_by_arrow(self.path, self.chunk_rows)
+            if names is not None:
+                return names
+            names = []
             for chunk in self._unreadable_as_error(self._jsonl_chunks(peek=True)):
                 for record in chunk.records:
                     names.extend(key for key in record if key not in names)
@@ -396,6 +399,28 @@ class CatalogReader:
 _SCAN_BYTES = 1 << 24
 #: A JSON escape of a surrogate (``\ud800``): `CatalogReader` reports its row as undecodable text.
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _jsonl_columns_by_arrow(path: Path, records: int) -> list[str] | None:
+    """The keys of the first ``records`` lines of a JSON Lines file in order of first appearance, read by Arrow's JSON
+    reader (C++) when every one of those lines is a record it reads as `CatalogReader` does (see `jsonl_ids`); None
+    otherwise (then the reader parses them one by one, leaving bad lines out)."""
+    import pyarrow as pa  # lazy: pyarrow is slow to import and only these readers need it here
+    import pyarrow.json as pajson
+
+    if path.suffix.lower() == ".gz":
+        return None
+    with open(path, "rb") as handle:
+        head = b"".join(handle.readline() for _ in range(records))
+    if not head or b"\r" in head or _ESCAPED_SURROGATE.search(head):
+        return None
+    try:
+        head.decode("utf-8")
+        table = pajson.read_json(pa.BufferReader(head))
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    lines = head.count(b"\n") + (0 if head.endswith(b"\n") else 1)
+    return list(table.schema.names) if table.num_rows == lines and table.num_columns else None
 
 
 def jsonl_ids(path: str | os.PathLike, id_column: str):

@@ -75,3 +75,28 @@ def test_row_ids_of_array_refuses_other_types():
         row_ids_of_array(pyarrow.array([True, False]))
     keep, ids = row_ids_of_array(pyarrow.array([None, None], pyarrow.string()))
     assert keep.tolist() == [False, False] and ids.size == 0 and isinstance(keep, np.ndarray)
+
+
+@pytest.mark.parametrize("content", [
+    b'{"b": 1, "a": 2}\n{"a": 1, "c": {"x": 1}, "d": null}\n{"e": [1], "b": 3}\n',   # read by Arrow
+    b'{"b": 1}\n{not json\n{"a": "x", "c": 2}\n',                                    # a bad line: record by record
+    b'{"b": 1}\n\n{"a": 1}\n{"a": "x", "z": 1}\n',                                   # empty line, mixed types
+    b'{"b": 1, "t": "\\udcff"}\n{"a": 1}\n',                                          # a row left out as undecodable
+])
+def test_json_lines_columns_are_the_same_by_arrow_or_record_by_record(tmp_path, monkeypatch, content):
+    from linnet.data import readers
+
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(content)
+    columns = CatalogReader(path, chunk_rows=3).columns
+    monkeypatch.setattr(readers, "_jsonl_columns_by_arrow", lambda *args: None)
+    assert columns == CatalogReader(path, chunk_rows=3).columns
+
+
+def test_json_lines_columns_come_from_arrow_for_a_clean_file(tmp_path):
+    from linnet.data.readers import _jsonl_columns_by_arrow
+
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(b'{"b": 1, "a": 2}\n{"a": 1, "c": 3}\n{"late": 1}\n')
+    assert _jsonl_columns_by_arrow(path, 2) == ["b", "a", "c"]  # the first two lines only, as the record reader
+    assert _jsonl_columns_by_arrow(path, 5) == ["b", "a", "c", "late"]
