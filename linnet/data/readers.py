@@ -401,6 +401,12 @@ _SCAN_BYTES = 1 << 24
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
+def _only_record_reader_reads(data: bytes) -> bool:
+    """Bytes of a JSON Lines file that Arrow's JSON reader would read otherwise than `CatalogReader`: a carriage
+    return (lines numbered otherwise) or an escaped surrogate (a bad row for the record reader)."""
+    return b"\r" in data or _ESCAPED_SURROGATE.search(data) is not None
+
+
 def _jsonl_columns_by_arrow(path: Path, records: int) -> list[str] | None:
     """The keys of the first ``records`` lines of a JSON Lines file in order of first appearance, read by Arrow's JSON
     reader (C++) when every one of those lines is a record it reads as `CatalogReader` does (see `jsonl_ids`); None
@@ -412,7 +418,7 @@ def _jsonl_columns_by_arrow(path: Path, records: int) -> list[str] | None:
         return None
     with open(path, "rb") as handle:
         head = b"".join(handle.readline() for _ in range(records))
-    if not head or b"\r" in head or _ESCAPED_SURROGATE.search(head):
+    if not head or _only_record_reader_reads(head):
         return None
     try:
         head.decode("utf-8")
@@ -430,8 +436,8 @@ def jsonl_ids(path: str | os.PathLike, id_column: str):
 
     ``None`` when only `CatalogReader`, record by record, reads the file the same way: gzip; a carriage return
     or an empty line (lines numbered otherwise); bytes that are not UTF-8 or an escaped surrogate (its bad rows);
-    a line Arrow cannot read (a record that is not an object, ``NaN``, a repeated key); or ids that are neither
-    all text nor all integers (Arrow reads a large integer or ``1.0`` otherwise than Python).
+    a line Arrow cannot read (a record that is not an object, a repeated key); or ids that are neither all text nor
+    all integers (Arrow reads a large integer or ``1.0`` otherwise than Python).
     """
     import codecs
 
@@ -449,7 +455,7 @@ def jsonl_ids(path: str | os.PathLike, id_column: str):
                 decoder.decode(block)
             except UnicodeDecodeError:
                 return None
-            if b"\r" in block or _ESCAPED_SURROGATE.search(carry + block):
+            if _only_record_reader_reads(carry + block):
                 return None
             newlines += block.count(b"\n")
             carry, last = block[-5:], block[-1:]
