@@ -67,17 +67,10 @@ class LazyAdamW(keras.optimizers.AdamW):
         super().__init__(**kwargs)
         if self.amsgrad:
             raise ValueError("LazyAdamW: amsgrad=True is not supported (its max over all rows is dense)")
-        # Python-side, filled at trace time: variables whose gradient in this step is sparse.
-        self._sparse_variable_keys: set = set()
         # The learning rate of the step being traced (see _backend_apply_gradients), else None.
         self._step_learning_rate = None
 
     def _backend_apply_gradients(self, grads, trainable_variables):
-        self._sparse_variable_keys = {
-            self._var_key(variable)
-            for grad, variable in zip(grads, trainable_variables)
-            if isinstance(grad, tf.IndexedSlices)
-        }
         # Keras reads ``self.learning_rate`` once per variable (in the weight decay, then for the update), and
         # a schedule (warm-up + cosine decay, a cond and a dozen ops) is traced again at every read: ~60
         # copies for a 7-level model, about half of the optimizer's tracing time. The value is the same for
