@@ -82,6 +82,11 @@ def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
 
 
+def folded_names(names) -> tuple[str, ...]:
+    """A path's names with case folded: the key under which names that differ only in case are one."""
+    return tuple(name.casefold() for name in names)
+
+
 class Taxonomy:
     """An immutable category tree with per-level class indices, label encoding and JSON persistence.
 
@@ -415,7 +420,7 @@ class Taxonomy:
         if index is None:
             index = {}
             for names, found in self._path_index(locale).items():
-                folded = tuple(name.casefold() for name in names)
+                folded = folded_names(names)
                 index[folded] = _AMBIGUOUS if folded in index else found
             self._path_indexes[key] = index
         return index
@@ -423,11 +428,10 @@ class Taxonomy:
     def _lookup(self, names: tuple[str, ...], locale: str | None) -> str | None:
         found = self._path_index(locale).get(names)
         if found is None:  # the same names in another case ("apparel & accessories"), when only one node fits
-            found = self._folded_path_index(locale).get(tuple(name.casefold() for name in names))
+            found = self._folded_path_index(locale).get(folded_names(names))
         if found is _AMBIGUOUS:
-            folded = tuple(name.casefold() for name in names)
-            matches = [node.id for node in self._nodes
-                       if tuple(name.casefold() for name in self.path(node.id, locale)) == folded]
+            folded = folded_names(names)
+            matches = [node.id for node in self._nodes if folded_names(self.path(node.id, locale)) == folded]
             raise TaxonomyError(f"path {' > '.join(names)!r} is ambiguous: nodes {matches!r}")
         return found
 

@@ -29,7 +29,13 @@ from linnet.taxonomy._text import (
     split_path,
     taxonomy_error,
 )
-from linnet.taxonomy.core import JSON_FORMAT, Node, Taxonomy, register_readers
+from linnet.taxonomy.core import (
+    JSON_FORMAT,
+    Node,
+    Taxonomy,
+    folded_names,
+    register_readers,
+)
 
 GOOGLE_HEADER = "# Google_Product_Taxonomy_Version:"
 SHOPIFY_HEADER = "# Shopify Product Taxonomy"
@@ -72,31 +78,22 @@ def _locale_of(path: Path, *, folder: bool) -> str | None:
     return None
 
 
-def _folded(names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(name.casefold() for name in names)
-
-
 def _tree_from_name_paths(numbered: Iterable[tuple[int, tuple[str, ...]]], source, sort: bool) -> Taxonomy:
     """Nodes for every prefix of every path; ids are the prefixes joined with ``" > "``.
 
     Names that differ only in case are one node (stores spell the same category ``Apparel & Accessories`` and
     ``apparel & accessories``); it takes the spelling most of the paths through it use, the first seen on a tie.
     """
-    numbered = list(numbered)
-    spellings: dict[tuple[str, ...], Counter] = {}
+    spellings: dict[tuple[str, ...], Counter] = {}  # by folded prefix, parents first, in order of first appearance
     for _line, names in numbered:
         for depth in range(1, len(names) + 1):
-            spellings.setdefault(_folded(names[:depth]), Counter())[names[depth - 1]] += 1
+            spellings.setdefault(folded_names(names[:depth]), Counter())[names[depth - 1]] += 1
     nodes: dict[tuple[str, ...], tuple[tuple[str, ...], Node]] = {}
-    for _line, names in numbered:
-        parent_id, canonical = None, ()
-        for depth in range(1, len(names) + 1):
-            folded = _folded(names[:depth])
-            canonical += (spellings[folded].most_common(1)[0][0],)
-            node_id = PATH_SEPARATOR.join(canonical)
-            if folded not in nodes:
-                nodes[folded] = (canonical, Node(node_id, canonical[-1], parent_id, depth))
-            parent_id = node_id
+    for folded, counts in spellings.items():
+        parent = nodes.get(folded[:-1])
+        canonical = (parent[0] if parent else ()) + (counts.most_common(1)[0][0],)
+        nodes[folded] = (canonical, Node(PATH_SEPARATOR.join(canonical), canonical[-1],
+                                         parent[1].id if parent else None, len(canonical)))
     entries = list(nodes.values())
     if sort:
         # Sorting by the name tuple gives a pre-order with siblings by name.
