@@ -455,7 +455,7 @@ def jsonl_ids(path: str | os.PathLike, id_column: str):
                 decoder.decode(block)
             except UnicodeDecodeError:
                 return None
-            if _only_record_reader_reads(carry + block):
+            if _only_record_reader_reads(block) or _only_record_reader_reads(carry + block[:5]):  # no block copy
                 return None
             newlines += block.count(b"\n")
             carry, last = block[-5:], block[-1:]

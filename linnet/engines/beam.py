@@ -318,7 +318,8 @@ class CensusAndParts(beam.DoFn):
     the second pass reads (``(path, first line, end line or None, columns)``: the columns ListIds read, so the
     second pass does not read the header again): each file whole, or, when there are fewer files
     than ``parallelism`` (the in-process runner's worker threads), in parts of about as many rows each, so every
-    thread reads and predicts (each part's reader still parses the lines before it, and skips them)."""
+    thread reads and predicts (a JSON Lines part skips the other lines unparsed; other formats' readers parse the
+    lines before the part and drop them)."""
 
     def __init__(self, parallelism: int = 1, min_part_rows: int = 1024):
         self.parallelism, self.min_part_rows = max(1, int(parallelism)), max(1, int(min_part_rows))
@@ -388,7 +389,7 @@ class ReadCatalogFile(beam.DoFn):
             for chunk in reader:
                 located = zip(chunk.locations, chunk.records)
                 bad_rows = chunk.bad_rows
-                if not whole:  # this part's lines only (JSON Lines skipped the others unparsed)
+                if not whole and getattr(reader, "format", None) != "jsonl":  # this part's lines (JSON Lines read no others)
                     located = [(line, record) for line, record in located if _within(line, start, stop)]
                     bad_rows = [row for row in bad_rows if _within(row.location, start, stop)]
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,

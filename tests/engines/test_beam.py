@@ -312,14 +312,24 @@ def test_file_parts_cover_every_line_once():
     assert len(file_parts("a.jsonl", lines, 8, 1)) == 8
 
 
-def test_beam_predict_splits_one_file_between_worker_threads(exported, catalog_dir, linnet_predict, tmp_path):
+def test_beam_predict_splits_one_file_between_worker_threads(exported, catalog_dir, linnet_predict, tmp_path,
+                                                              monkeypatch):
     """One catalog file and two worker threads: the file is read in two parts; every id still comes out once, bad
     rows and repeats included."""
+    from linnet.engines import beam
     from linnet.engines.beam import predict_pipeline, run_job
 
+    parts, split = [], beam.file_parts
+
+    def spy(*args):
+        parts.extend(split(*args))
+        return split(*args)
+
+    monkeypatch.setattr(beam, "file_parts", spy)
     expected, _ = linnet_predict
     assert run_job(predict_pipeline, exported, str(catalog_dir / "part-1.jsonl"), str(tmp_path),
                    ["--direct_num_workers=2"], batch_size=2) == "DONE"
+    assert len(parts) == 2  # the in-process runner ran the census here: the file went out in two parts
     predictions, errors = read_shards(tmp_path, "predictions"), read_shards(tmp_path, "errors")
     part_1 = {f"p{number}" for number in range(14)} | {"bad-title-0", "missing-image-0"}  # conftest's write_catalog
     assert sorted(predictions["id"]) == sorted(part_1)
