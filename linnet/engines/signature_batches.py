@@ -360,13 +360,6 @@ def merge_rows(count: int, parts: Sequence[tuple[np.ndarray, dict[str, np.ndarra
     return merged
 
 
-def prediction_records(columns: dict[str, np.ndarray]) -> list[dict]:
-    """One dict per row of prediction columns (JSON output), absent numbers ``None``."""
-    names = list(columns)
-    values = [with_nulls(columns[name]).tolist() for name in names]
-    return [dict(zip(names, row)) for row in zip(*values)]
-
-
 def with_nulls(column: np.ndarray) -> np.ndarray:
     """A column with its absent numbers (NaN) as ``None`` (what Spark and JSON take for a null)."""
     absent = _absent(column)
@@ -390,5 +383,5 @@ def embedding_records(rows: Sequence[RawRow], outcome: BatchOutputs) -> tuple[li
 
 __all__ = ["EMBED_SIGNATURE", "ERROR_FIELDS", "PREDICT_SIGNATURE", "BatchOutputs", "LoadedExport", "RawRow",
            "RowError", "catalog_rows", "describe", "embedding_records", "error_columns",
-           "load_export", "merge_rows", "prediction_batch", "prediction_columns", "prediction_records", "split_rows",
+           "load_export", "merge_rows", "prediction_batch", "prediction_columns", "split_rows",
            "with_nulls"]

@@ -10,9 +10,15 @@ from linnet.engines.signature_batches import (
     RawRow,
     prediction_batch,
     prediction_columns,
-    prediction_records,
     with_nulls,
 )
+
+
+def prediction_records(columns: dict[str, np.ndarray]) -> list[dict]:
+    """One dict per row of prediction columns, absent numbers ``None`` (what an engine's JSON output holds)."""
+    names = list(columns)
+    values = [with_nulls(columns[name]).tolist() for name in names]
+    return [dict(zip(names, row)) for row in zip(*values)]
 
 
 class FailingExport(LoadedExport):
