@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -70,6 +71,7 @@ from linnet.engines.signature_batches import (
     prediction_columns,
 )
 from linnet.errors import CatalogError, ConfigError
+from linnet.serving.result_columns import column_kind
 
 #: The in-process runner the jobs use when no ``--runner`` is given (Beam's DirectRunner may pick Prism,
 #: which downloads a binary).
@@ -144,7 +146,7 @@ class ExportModelHandler(ModelHandler):
             records, errors = embedding_records(rows, outcome)
         else:  # one Arrow table per model call, built column by column: what the Parquet writer takes
             num_levels = model.taxonomy.num_levels
-            schema = _pyarrow_schema(prediction_columns(num_levels))
+            schema = _prediction_schema(num_levels)
             columns, errors = prediction_batch(rows, outcome, model.taxonomy) if rows else ({}, [])
             # a bad row with an id still gets its line in the predictions (an empty one with the problem), as in
             # `linnet predict`
@@ -501,12 +503,14 @@ class ReadCatalog(beam.PTransform):
 def _pyarrow_schema(columns: Sequence[str]):
     import pyarrow as pa  # lazy: only the Parquet writers need it
 
-    def kind(column: str):
-        if column in ("depth", "image_present"):
-            return pa.int64()
-        return pa.float64() if column.endswith("confidence") else pa.string()
+    kinds = {"long": pa.int64(), "double": pa.float64(), "string": pa.string()}
+    return pa.schema([(column, kinds[column_kind(column)]) for column in columns])
 
-    return pa.schema([(column, kind(column)) for column in columns])
+
+@functools.cache
+def _prediction_schema(num_levels: int):
+    """The predictions' Arrow schema, built once per tree depth (every model call of a job needs it)."""
+    return _pyarrow_schema(prediction_columns(num_levels))
 
 
 def _embedding_schema():

@@ -55,7 +55,7 @@ from linnet.serving.artifacts import (
 from linnet.serving.export import EMBED_SIGNATURE, IMAGE_BYTES_INPUT, TAXONOMY_ASSET
 from linnet.serving.predict import ERROR_COLUMNS
 from linnet.serving.result_columns import (
-    INTEGER_COLUMNS,
+    column_kind,
     result_columns,
     result_header,
 )
@@ -335,7 +335,7 @@ def error_columns(ids: Sequence[str], problems: Sequence[str], num_levels: int) 
     count = len(ids)
     columns = {}
     for column in prediction_columns(num_levels):
-        number = column in INTEGER_COLUMNS or column.endswith("confidence")
+        number = column_kind(column) != "string"
         columns[column] = np.full(count, None if number else "", dtype=object)
     columns["id"] = np.array(list(ids), dtype=object)
     columns["error"] = np.array(list(problems), dtype=object)

@@ -48,6 +48,7 @@ from linnet.engines.signature_batches import (
 )
 from linnet.errors import ConfigError
 from linnet.serving.export import IMAGE_BYTES_INPUT
+from linnet.serving.result_columns import column_kind
 
 PREDICTION_COLUMN = "prediction"
 IMAGE_PROBLEM = "image_problem"
@@ -96,13 +97,6 @@ def input_columns(schema) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def _column_kind(column: str) -> str:
-    """The Spark/Arrow type of a prediction column: ``long``, ``double`` or ``string``."""
-    if column in ("depth", "image_present"):
-        return "long"
-    return "double" if column.endswith("confidence") else "string"
-
-
 def _prediction_column_names(num_levels: int) -> list[str]:
     return [*prediction_columns(num_levels), IMAGE_PROBLEM]
 
@@ -112,7 +106,7 @@ def prediction_struct(num_levels: int):
     from pyspark.sql import types  # lazy: as in local_session
 
     kinds = {"long": types.LongType(), "double": types.DoubleType(), "string": types.StringType()}
-    return types.StructType([types.StructField(column, kinds[_column_kind(column)], True)
+    return types.StructType([types.StructField(column, kinds[column_kind(column)], True)
                              for column in _prediction_column_names(num_levels)])
 
 
@@ -166,7 +160,7 @@ def _classify_arrow_batches(export_dir: str, schema, columns: Sequence[str], ima
 
     classify = _batch_classifier(export_dir, schema, columns, image_root)
     kinds = {"long": pa.int64(), "double": pa.float64(), "string": pa.string()}
-    arrow_schema = pa.schema([pa.field(name, kinds[_column_kind(name)]) for name in _prediction_column_names(num_levels)])
+    arrow_schema = pa.schema([pa.field(name, kinds[column_kind(name)]) for name in _prediction_column_names(num_levels)])
     for batch in batches:
         for start in range(0, batch.num_rows, batch_size):
             part = batch.slice(start, batch_size)

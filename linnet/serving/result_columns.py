@@ -26,6 +26,14 @@ RESULT_COLUMNS = ("id", "path", "depth", "node_id", "confidence", "full_path", "
 INTEGER_COLUMNS = ("depth", "image_present")
 
 
+def column_kind(column: str) -> str:
+    """The type of a result column in typed outputs (Parquet, Spark): ``"long"`` for `INTEGER_COLUMNS`, ``"double"``
+    for every ``*confidence`` column, else ``"string"``."""
+    if column in INTEGER_COLUMNS:
+        return "long"
+    return "double" if column.endswith("confidence") else "string"
+
+
 def result_header(num_levels: int) -> list[str]:
     return list(RESULT_COLUMNS) + [f"level_{level}_{part}" for level in range(1, num_levels + 1)
                                    for part in ("node_id", "name", "confidence")]
@@ -148,5 +156,5 @@ def csv_rows(columns: Mapping[str, np.ndarray], num_levels: int) -> list[list]:
     return [list(row) for row in zip(*cells)]
 
 
-__all__ = ["INTEGER_COLUMNS", "RESULT_COLUMNS", "as_python_strings", "csv_rows", "fixed", "result_columns",
+__all__ = ["INTEGER_COLUMNS", "RESULT_COLUMNS", "as_python_strings", "column_kind", "csv_rows", "fixed", "result_columns",
            "result_header", "rounded", "top_k_cells"]
