@@ -128,7 +128,8 @@ def align_levels(matrix: np.ndarray, num_levels: int) -> np.ndarray:
 
 def to_model_spelling(true_paths: np.ndarray, model_taxonomy) -> np.ndarray:
     """True path strings the model's tree spells only in another case (``apparel & accessories``) take its
-    spelling, as `linnet.taxonomy.Taxonomy.find_path` matches them; the rest stay as they are."""
+    spelling, as `linnet.taxonomy.Taxonomy.find_path` matches them; the rest stay as they are, and so does a label
+    that two of the tree's paths fit (where `find_path` raises: here it is scored as an unknown label)."""
     import pandas as pd  # lazy: pandas costs start-up time and the NumPy paths need none
 
     known = set(node_path_lookup(model_taxonomy).values())
