@@ -77,17 +77,18 @@ def test_row_ids_of_array_refuses_other_types():
     assert keep.tolist() == [False, False] and ids.size == 0 and isinstance(keep, np.ndarray)
 
 
-@pytest.mark.parametrize("content", [
-    b'{"b": 1, "a": 2}\n{"a": 1, "c": {"x": 1}, "d": null}\n{"e": [1], "b": 3}\n',   # read by Arrow
-    b'{"b": 1}\n{not json\n{"a": "x", "c": 2}\n',                                    # a bad line: record by record
-    b'{"b": 1}\n\n{"a": 1}\n{"a": "x", "z": 1}\n',                                   # empty line, mixed types
-    b'{"b": 1, "t": "\\udcff"}\n{"a": 1}\n',                                          # a row left out as undecodable
+@pytest.mark.parametrize("content, by_arrow", [
+    (b'{"b": 1, "a": 2}\n{"a": 1, "c": {"x": 1}, "d": null}\n{"e": [1], "b": 3}\n', True),
+    (b'{"b": 1}\n{not json\n{"a": "x", "c": 2}\n', False),                                    # a bad line
+    (b'{"b": 1}\n\n{"a": 1}\n{"a": "x", "z": 1}\n', False),                                   # empty line, mixed types
+    (b'{"b": 1, "t": "\\udcff"}\n{"a": 1}\n', False),                                          # an undecodable row
 ])
-def test_json_lines_columns_are_the_same_by_arrow_or_record_by_record(tmp_path, monkeypatch, content):
+def test_json_lines_columns_are_the_same_by_arrow_or_record_by_record(tmp_path, monkeypatch, content, by_arrow):
     from linnet.data import readers
 
     path = tmp_path / "c.jsonl"
     path.write_bytes(content)
+    assert (readers._jsonl_columns_by_arrow(path, 3) is not None) == by_arrow  # which reader named the columns
     columns = CatalogReader(path, chunk_rows=3).columns
     monkeypatch.setattr(readers, "_jsonl_columns_by_arrow", lambda *args: None)
     assert columns == CatalogReader(path, chunk_rows=3).columns
