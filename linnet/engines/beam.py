@@ -54,7 +54,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from linnet.data.readers import CatalogReader, detect_format, jsonl_ids
 from linnet.data.rows import RowProblem, row_id, row_ids_of_array
-from linnet.data.schema import check_input_columns
+from linnet.data.schema import ATTRIBUTES_FIELD, check_input_columns
 from linnet.data.tfrecord import TFRECORD_FORMAT, TFRECORD_SUFFIX, TFRecordCatalogReader
 from linnet.engines.signature_batches import (
     EMBED_SIGNATURE,
@@ -69,6 +69,7 @@ from linnet.engines.signature_batches import (
     load_export,
     prediction_batch,
     prediction_columns,
+    table_rows,
 )
 from linnet.errors import CatalogError, ConfigError
 from linnet.serving.result_columns import column_kind
@@ -166,13 +167,13 @@ class ExportModelHandler(ModelHandler):
 
 # ------------------------------------------------------------------------------------------- reading
 def _open_catalog_checked(local: str, path: str, schema, format: str | None, columns: list | None = None,
-                          line_range: tuple | None = None):
+                          line_range: tuple | None = None, table_columns: list | None = None):
     """The reader of a catalog file whose columns hold the id and the text columns (`linnet predict`'s check).
 
     Raises:
         CatalogError: the file cannot be opened as a catalog, or lacks a column the schema names.
     """
-    reader = _open_catalog(local, path, format, schema.image_column, columns, line_range)
+    reader = _open_catalog(local, path, format, schema.image_column, columns, line_range, table_columns)
     check_input_columns(schema, reader.columns, path)
     return reader
 
@@ -380,7 +381,7 @@ class ReadCatalogFile(beam.DoFn):
         with _local_copy(path) as local:
             try:
                 reader = _open_catalog_checked(local, path, self.schema, self.format, columns,
-                                               None if whole else (start, stop))
+                                               None if whole else (start, stop), self._table_columns())
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
                 return
@@ -396,9 +397,13 @@ class ReadCatalogFile(beam.DoFn):
                     bad_rows = [row for row in bad_rows if _within(row.location, start, stop)]
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
                                 row.problem, row.location) for row in bad_rows]
-                read = catalog_rows(located, self.schema, self.text_fields,
-                                    self.with_image, file=path, location_kind=reader.location_kind,
-                                    image_root=image_root)
+                if chunk.table is not None:  # JSON Lines read by Arrow: the rules run column by column
+                    read = table_rows(chunk.table, chunk.locations, self.schema, self.text_fields, self.with_image,
+                                      file=path, location_kind=reader.location_kind, image_root=image_root)
+                else:
+                    read = catalog_rows(located, self.schema, self.text_fields,
+                                        self.with_image, file=path, location_kind=reader.location_kind,
+                                        image_root=image_root)
                 for item in [*bad, *read]:
                     if item.id is None:
                         yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item)
@@ -415,18 +420,31 @@ class ReadCatalogFile(beam.DoFn):
                 yield items
 
 
+    def _table_columns(self) -> list[str]:
+        """The columns the rows are read from (id, text, attribute and image columns): what a JSON Lines chunk read by
+        Arrow keeps."""
+        schema = self.schema
+        names = [schema.id_column, *(field for field in self.text_fields if field != ATTRIBUTES_FIELD)]
+        if ATTRIBUTES_FIELD in self.text_fields:
+            names += list(schema.attribute_columns)
+        if self.with_image and schema.image_column:
+            names.append(schema.image_column)
+        return list(dict.fromkeys(names))
+
+
 def _within(line: int, start: int, stop: int | None) -> bool:
     return start <= line and (stop is None or line < stop)
 
 
 def _open_catalog(local: str, path: str, format: str | None, image_column: str | None, columns: list | None = None,
-                  line_range: tuple | None = None):
+                  line_range: tuple | None = None, table_columns: list | None = None):
     """The reader of a catalog file: `CatalogReader` (CSV/TSV/JSONL/Parquet; with ``line_range``, JSON Lines skips
     the other lines unparsed) or, for ``*.tfrecord`` files (or ``format="tfrecord"``), `TFRecordCatalogReader`
     (tf.train.Example records, ``build-tfrecords``' among them)."""
     if format == TFRECORD_FORMAT or (format is None and path.endswith(TFRECORD_SUFFIX)):
         return TFRecordCatalogReader(local, image_column=image_column)
-    return CatalogReader(local, format=format or detect_format(path), known_columns=columns, line_range=line_range)
+    return CatalogReader(local, format=format or detect_format(path), known_columns=columns, line_range=line_range,
+                         table_columns=table_columns)
 
 
 class _local_copy:

@@ -41,7 +41,17 @@ from pathlib import Path
 import numpy as np
 
 from linnet.atomic_files import atomic_directory
-from linnet.data.rows import RowProblem, row_id, row_inputs
+from linnet.data.attributes import render_attributes
+from linnet.data.rows import (
+    RowProblem,
+    empty_cells,
+    image_input,
+    row_id,
+    row_ids_of_column,
+    row_inputs,
+    row_texts_of_column,
+)
+from linnet.data.schema import ATTRIBUTES_FIELD
 from linnet.data.tfrecord import is_url
 from linnet.errors import ConfigError
 from linnet.serving.artifacts import (
@@ -286,6 +296,58 @@ def catalog_rows(located_records: Iterable[tuple[int, Mapping]], schema, text_fi
         yield RawRow(product_id, inputs, file, int(location), where, image_problem)
 
 
+def table_rows(table, locations: Sequence[int], schema, text_fields: Sequence[str], with_image: bool, file: str = "",
+               location_kind: str = "line", image_root=None) -> list[RawRow | RowError]:
+    """`catalog_rows` of the records of an Arrow table (a `linnet.data.readers.RecordChunk`'s ``table``: columns of
+    text, integers or nulls; a column it lacks is empty) at ``locations``, the same items, in order: the id and text
+    rules run on whole columns (`linnet.data.rows.row_ids_of_column`, `row_texts_of_column`); only the attributes
+    text and the image cells that name an image are read row by row."""
+    import pyarrow as pa  # lazy: only the column readers need it
+
+    count = table.num_rows
+    names = table.schema.names
+
+    def column(name):
+        return table.column(name).combine_chunks() if name in names else pa.nulls(count)
+
+    root = schema.image_root or image_root or (str(Path(file).parent) if file else ".")
+    ids = row_ids_of_column(column(schema.id_column))
+    problems: dict[int, RowProblem] = {place: RowProblem(schema.id_column, "the id is empty")
+                                       for place in np.flatnonzero(np.equal(ids, None)).tolist()}
+    texts = []
+    for field in text_fields:
+        if field == ATTRIBUTES_FIELD:
+            records = table.select([name for name in schema.attribute_columns if name in names]).to_pylist()
+            texts.append([render_attributes(record, schema.attribute_columns) for record in records])
+            continue
+        values, bad = row_texts_of_column(column(field), field)
+        texts.append(values.tolist())
+        for place, problem in bad.items():
+            problems.setdefault(place, problem)  # a row's first problem: its id's, then its fields' in order
+    fields = list(text_fields)
+    if with_image:
+        cells = column(schema.image_column) if schema.image_column else pa.nulls(count)
+        named = ~empty_cells(cells)
+        images = [(b"", "")] * count
+        named_places = [place for place in np.flatnonzero(named).tolist() if place not in problems]
+        raws = cells.take(pa.array(named_places, pa.int64())).to_pylist() if named_places else []
+        for place, raw in zip(named_places, raws):
+            images[place] = image_input(raw, schema, root)
+        texts += [[image for image, _ in images], [kind for _, kind in images]]
+        fields += [IMAGE_BYTES_INPUT, "image_error"]
+    items: list[RawRow | RowError] = []
+    for place, (product_id, location, values) in enumerate(zip(ids.tolist(), locations, zip(*texts))):
+        where = f"{location_kind} {location}"
+        problem = problems.get(place)
+        if problem is not None:
+            items.append(RowError(product_id, file, where, problem.field, problem.problem, int(location)))
+            continue
+        kind = values[-1] if with_image else ""
+        items.append(RawRow(product_id, dict(zip(fields, values)), file, int(location), where,
+                            _IMAGE_PROBLEMS.get(kind, f"image unusable: {kind}") if kind else None))
+    return items
+
+
 def split_rows(items: Iterable[RawRow | RowError]) -> tuple[list[RawRow], list[RowError]]:
     rows, errors = [], []
     for item in items:
@@ -384,4 +446,4 @@ def embedding_records(rows: Sequence[RawRow], outcome: BatchOutputs) -> tuple[li
 __all__ = ["EMBED_SIGNATURE", "ERROR_FIELDS", "PREDICT_SIGNATURE", "BatchOutputs", "LoadedExport", "RawRow",
            "RowError", "catalog_rows", "describe", "embedding_records", "error_columns",
            "load_export", "merge_rows", "prediction_batch", "prediction_columns", "split_rows",
-           "with_nulls"]
+           "table_rows", "with_nulls"]
