@@ -60,7 +60,7 @@ from linnet.engines.signature_batches import (
     EMBED_SIGNATURE,
     ERROR_FIELDS,
     PREDICT_SIGNATURE,
-    RawRow,
+    RowBatch,
     RowError,
     catalog_rows,
     describe,
@@ -69,7 +69,8 @@ from linnet.engines.signature_batches import (
     load_export,
     prediction_batch,
     prediction_columns,
-    table_rows,
+    split_rows,
+    table_batch,
 )
 from linnet.errors import CatalogError, ConfigError
 from linnet.serving.result_columns import column_kind
@@ -113,8 +114,9 @@ def _given(name: str, flags: Sequence[str], options: dict) -> bool:
 # ------------------------------------------------------------------------------------------ handler
 class ExportModelHandler(ModelHandler):
     """RunInference's handler for a LinNét export: ``tf.saved_model.load`` once per worker, one signature called
-    on each batch of rows. An element is a list of packed `RawRow` (`_pack`; the rows of one model call, as `ReadCatalog` groups
-    them: Beam's per-element cost is paid per batch, not per row); each result is
+    on each batch of rows. An element is ``(RowBatch, [RowError])``: the rows of one model call, column by column, as
+    `ReadCatalog` groups them (Beam's per-element cost is paid per batch, not per row, and no Python object is made
+    per row), and the bad rows with an id that get an empty prediction beside them; each result is
     ``PredictionResult(example=row count, inference=(records, errors))``: for ``serving_default`` the records are
     one ``pyarrow.Table`` of `linnet predict`'s columns, for ``embed`` a list of ``{"id", "embedding"}``.
 
@@ -122,7 +124,7 @@ class ExportModelHandler(ModelHandler):
         export_dir: the export version directory (any path the workers can read).
         signature: ``serving_default`` (prediction records with `linnet predict`'s columns) or ``embed``.
         min_batch_size, max_batch_size, max_batch_duration_secs: Beam's batching knobs (`beam.BatchElements`), in
-            elements (lists of rows); the default, one element per model call, keeps each call at the rows per
+            elements (batches of rows); the default, one element per model call, keeps each call at the rows per
             element `ReadCatalog` was given.
     """
 
@@ -139,27 +141,26 @@ class ExportModelHandler(ModelHandler):
         return load_export(self.export_dir)
 
     def run_inference(self, batch, model, inference_args=None):
-        items = [_unpack(item) for element in batch for item in element]
-        rows = [item for item in items if isinstance(item, RawRow)]
-        unread = [item for item in items if isinstance(item, RowError)]  # bad rows that hold an id
+        rows = RowBatch.concat([element[0] for element in batch])
+        unread = [error for element in batch for error in element[1]]  # bad rows that hold an id
         outcome = model.run(self.signature, rows)
         if self.signature == EMBED_SIGNATURE:
             records, errors = embedding_records(rows, outcome)
         else:  # one Arrow table per model call, built column by column: what the Parquet writer takes
             num_levels = model.taxonomy.num_levels
             schema = _prediction_schema(num_levels)
-            columns, errors = prediction_batch(rows, outcome, model.taxonomy) if rows else ({}, [])
+            columns, errors = prediction_batch(rows, outcome, model.taxonomy) if len(rows) else ({}, [])
             # a bad row with an id still gets its line in the predictions (an empty one with the problem), as in
             # `linnet predict`
             parts = [columns, error_columns([item.id for item in unread], [item.problem for item in unread],
                                             num_levels) if unread else {}]
             records = _concat_tables([columns_table(part, schema) for part in parts if part], schema)
         # one model call for the whole batch; its records and errors ride on the first element's result
-        return [PredictionResult(len(element), (records, [*unread, *errors]) if index == 0 else ([], []))
-                for index, element in enumerate(batch)]
+        return [PredictionResult(len(element[0]) + len(element[1]), (records, [*unread, *errors]) if index == 0
+                                 else ([], [])) for index, element in enumerate(batch)]
 
     def get_num_bytes(self, batch) -> int:
-        return sum(len(value) for element in batch for item in element if item[0] for value in item[5].values())
+        return sum(sum(map(len, column)) for rows, _ in batch for column in rows.inputs.values())
 
     def get_metrics_namespace(self) -> str:
         return "linnet"
@@ -387,8 +388,8 @@ class ReadCatalogFile(beam.DoFn):
                 return
             image_root = self.schema.image_root or (str(Path(path).parent) if FileSystems.get_scheme(path) is None
                                                     else None)
-            repeats = census.repeats
-            items: list = []
+            repeated = np.array(sorted(line for file, line in census.repeats if file == path), np.int64)
+            pending, unread, count = [], [], 0  # rows and bad rows with an id not yet sent, and how many
             for chunk in reader:
                 located = zip(chunk.locations, chunk.records)
                 bad_rows = chunk.bad_rows
@@ -398,27 +399,40 @@ class ReadCatalogFile(beam.DoFn):
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
                                 row.problem, row.location) for row in bad_rows]
                 if chunk.table is not None:  # JSON Lines read by Arrow: the rules run column by column
-                    read = table_rows(chunk.table, chunk.locations, self.schema, self.text_fields, self.with_image,
-                                      file=path, location_kind=reader.location_kind, image_root=image_root)
+                    rows, errors = table_batch(chunk.table, chunk.locations, self.schema, self.text_fields,
+                                               self.with_image, file=path, location_kind=reader.location_kind,
+                                               image_root=image_root)
                 else:
-                    read = catalog_rows(located, self.schema, self.text_fields,
-                                        self.with_image, file=path, location_kind=reader.location_kind,
-                                        image_root=image_root)
-                for item in [*bad, *read]:
-                    if item.id is None:
-                        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item)
-                        continue
-                    if repeats and (path, item.line) in repeats:
+                    read, errors = split_rows(catalog_rows(located, self.schema, self.text_fields, self.with_image,
+                                                           file=path, location_kind=reader.location_kind,
+                                                           image_root=image_root))
+                    rows = RowBatch.of(read)
+                if len(repeated) and len(rows):  # a repeat of an id read before: an error, not a row
+                    repeats = np.isin(rows.lines, repeated)
+                    yield from (beam.pvalue.TaggedOutput(_ERRORS_TAG, self._repeat(rows, place))
+                                for place in np.flatnonzero(repeats).tolist())
+                    rows = rows[~repeats]
+                for error in [*bad, *errors]:
+                    if error.id is None:
+                        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, error)
+                    elif len(repeated) and error.line in repeated:
                         yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(
-                            None, path, item.location, self.schema.id_column, f"id {item.id!r} repeated", item.line))
-                        continue
-                    items.append(_pack(item))
-                    if len(items) >= self.rows_per_element:
-                        yield items
-                        items = []
-            if items:
-                yield items
+                            None, path, error.location, self.schema.id_column, f"id {error.id!r} repeated", error.line))
+                    else:
+                        unread.append(error)
+                pending.append(rows)
+                count += len(rows)
+                while count + len(unread) >= self.rows_per_element:
+                    rows = RowBatch.concat(pending)
+                    size = max(0, self.rows_per_element - len(unread))
+                    yield rows[:size], unread[:self.rows_per_element]
+                    pending, unread, count = [rows[size:]], unread[self.rows_per_element:], len(rows) - size
+            if count or unread:
+                yield RowBatch.concat(pending), unread
 
+    def _repeat(self, rows: RowBatch, place: int) -> RowError:
+        return RowError(None, rows.files[place], rows.locations[place], self.schema.id_column,
+                        f"id {rows.ids[place]!r} repeated", int(rows.lines[place]))
 
     def _table_columns(self) -> list[str]:
         """The columns the rows are read from (id, text, attribute and image columns): what a JSON Lines chunk read by
@@ -464,21 +478,6 @@ class _local_copy:
     def __exit__(self, *exc_info) -> None:
         if self.temporary:
             os.unlink(self.temporary)
-
-
-def _pack(item: RawRow | RowError) -> tuple:
-    """A row as a tuple of plain values: Beam encodes those itself, where a dataclass would be pickled at every
-    stage boundary (the largest per-row cost of the job, measured)."""
-    if isinstance(item, RowError):
-        return (False, item.id, item.file, item.line, item.location, item.field, item.problem)
-    return (True, item.id, item.file, item.line, item.location, item.inputs, item.image_problem)
-
-
-def _unpack(packed: tuple) -> RawRow | RowError:
-    is_row, product_id, file, line, location, detail, problem = packed
-    if is_row:
-        return RawRow(product_id, detail, file, line, location, problem)
-    return RowError(product_id, file, location, detail, problem, line)
 
 
 class ReadCatalog(beam.PTransform):

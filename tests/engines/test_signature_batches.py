@@ -31,7 +31,7 @@ class FailingExport(LoadedExport):
 
     def call(self, signature, inputs):
         self.calls += 1
-        titles = [row["title"] for row in inputs]
+        titles = list(inputs["title"])
         if "poison" in titles:
             raise ValueError("InvalidArgumentError: bad bytes\nmore detail")
         leaf = self.taxonomy.leaves()[0]
@@ -77,15 +77,15 @@ def test_a_batch_the_model_answers_keeps_numpy_columns(tiny_taxonomy):
     assert columns["depth"].dtype == np.int64 and columns["confidence"].dtype == np.float64
 
 
-def test_table_rows_give_what_catalog_rows_give(tmp_path):
-    """The column-wise rules (`table_rows`, on a JSON Lines chunk Arrow read) give every row the item the record-wise
-    ones (`catalog_rows`, on the records the line reader read) give it: ids stripped or empty, empty and whitespace
+def test_table_batch_gives_what_catalog_rows_give(tmp_path):
+    """The column-wise rules (`table_batch`, on a JSON Lines chunk Arrow read) give the rows and errors the record-wise
+    ones (`catalog_rows`, on the records the line reader read) give: ids stripped or empty, empty and whitespace
     texts, a title that is not text, attributes, and every kind of image cell (good, not an image, missing, outside
     the image root, none)."""
     import json
 
     from linnet.data import CatalogReader, CatalogSchema
-    from linnet.engines.signature_batches import catalog_rows, table_rows
+    from linnet.engines.signature_batches import RowBatch, catalog_rows, split_rows, table_batch
 
     images = tmp_path / "images"
     images.mkdir()
@@ -115,8 +115,10 @@ def test_table_rows_give_what_catalog_rows_give(tmp_path):
         for with_image in (True, False):
             expected = list(catalog_rows(zip(line_chunk.locations, line_chunk.records), schema, text_fields,
                                          with_image, file=str(path)))
-            got = table_rows(chunk.table, chunk.locations, schema, text_fields, with_image, file=str(path))
-            assert got == expected, (name, with_image)
+            rows, errors = table_batch(chunk.table, chunk.locations, schema, text_fields, with_image, file=str(path))
+            expected_rows, expected_errors = split_rows(expected)
+            assert errors == expected_errors, (name, with_image)
+            assert_same_batch(rows, RowBatch.of(expected_rows))
             seen[name, with_image] = expected
     # the cases were there: rows without an id, texts that are not text, and each kind of image problem
     assert {item.problem for item in seen["text.jsonl", True] if isinstance(item, RowError)} == {"the id is empty"}
@@ -126,3 +128,11 @@ def test_table_rows_give_what_catalog_rows_give(tmp_path):
     assert any(item.inputs["image_bytes"] for item in seen["text.jsonl", True] if isinstance(item, RawRow))
     assert {item.problem for item in seen["numbers.jsonl", False] if isinstance(item, RowError)} == {
         f"must be text, got int {n}" for n in range(-2, 9) if n % 3}
+
+
+def assert_same_batch(got, expected):
+    assert list(got.inputs) == list(expected.inputs)
+    for name in ("ids", "files", "lines", "locations", "image_problems"):
+        assert getattr(got, name).tolist() == getattr(expected, name).tolist(), name
+    for name in got.inputs:
+        assert got.inputs[name].tolist() == expected.inputs[name].tolist(), name
