@@ -85,7 +85,12 @@ def test_table_batch_gives_what_catalog_rows_give(tmp_path):
     import json
 
     from linnet.data import CatalogReader, CatalogSchema
-    from linnet.engines.signature_batches import RowBatch, catalog_rows, split_rows, table_batch
+    from linnet.engines.signature_batches import (
+        RowBatch,
+        catalog_rows,
+        split_rows,
+        table_batch,
+    )
 
     images = tmp_path / "images"
     images.mkdir()
