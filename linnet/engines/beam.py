@@ -257,14 +257,15 @@ def _listed_ids(files: Sequence[tuple[str, str | None]]) -> list[tuple[str, byte
 _HASH_KEYS = ("linnet-id-hash-1", "linnet-id-hash-2")
 
 
-def id_hashes(ids) -> np.ndarray:
-    """``[len(ids), 2]`` uint64: two 64-bit hashes of each id (vectorized: pandas' ``hash_array``)."""
+def id_hashes(ids, keys: Sequence[str] = _HASH_KEYS) -> np.ndarray:
+    """``[len(ids), len(keys)]`` uint64: a 64-bit hash of each id per key, by default two (vectorized: pandas'
+    ``hash_array``)."""
     import pandas as pd  # lazy: only the jobs' id rule and check need it
 
     values = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=object)
     if not len(values):
-        return np.zeros((0, 2), np.uint64)
-    return np.stack([pd.util.hash_array(values, hash_key=key) for key in _HASH_KEYS], axis=1)
+        return np.zeros((0, len(keys)), np.uint64)
+    return np.stack([pd.util.hash_array(values, hash_key=key) for key in keys], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -301,7 +302,7 @@ def id_fingerprint(ids) -> tuple[int, int]:
     64-bit integer (what Beam encodes): adding two fingerprints gives that of the two sequences together, so a lost
     or a repeated id changes it."""
     values = ids.to_numpy(zero_copy_only=False) if hasattr(ids, "to_numpy") else ids
-    hashes = id_hashes(values)[:, 0]
+    hashes = id_hashes(values, _HASH_KEYS[:1])[:, 0]  # the first hash only: the census sums the same one
     return len(hashes), _wrapped_sum(hashes)
 
 
