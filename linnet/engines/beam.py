@@ -607,11 +607,19 @@ def columns_table(columns: dict, schema):
 
 
 class WriteTFRecordShards(beam.PTransform):
-    """Serialized records ─► ``DIR/<name>-SSSSS-of-NNNNN.tfrecord`` written by ``tf.io.TFRecordWriter`` (each shard
-    to a temporary name, then renamed: a shard is whole or absent); the output is the paths written.
+    """Serialized records ─► ``DIR/<name>-SSSSS-of-NNNNN.tfrecord`` written by ``tf.io.TFRecordWriter``; the output is
+    the paths written.
+
+    Flat in memory: each bundle writes its records as they come (a record's shard is a hash of its bytes) to one file
+    per shard under a scratch folder ``DIR/_linnet-tfrecords-*`` and outputs only the names (`_WriteBundleShards`). A
+    last step, once every bundle is done, joins each shard's files into its final name (TFRecord framing is
+    self-delimiting: the files' bytes one after the other, streamed) through a temporary name and a rename (a shard is
+    whole or absent), then deletes the scratch folder. Only the files of the bundles that succeeded are named in
+    that step's input, so a retried bundle's records are written exactly once. A shard that gets no record is not
+    written.
 
     Beam's own ``WriteToTFRecord`` needs a CRC-32C package LinNét does not install; TensorFlow writes the same
-    framing. A record's shard is a hash of its bytes, so a shard that gets no record is not written.
+    framing.
     """
 
     def __init__(self, out_dir: str, name: str, num_shards: int = 4):
@@ -619,25 +627,67 @@ class WriteTFRecordShards(beam.PTransform):
         self.out_dir, self.name, self.num_shards = out_dir, name, int(num_shards)
 
     def expand(self, records):
-        count = self.num_shards
+        scratch = FileSystems.join(self.out_dir, f"{TFRECORD_SCRATCH_PREFIX}{self.name}-{uuid.uuid4().hex}")
         return (records
-                | "Shard" >> beam.Map(lambda record: (zlib.crc32(record) % count, record))
-                | "ByShard" >> beam.GroupByKey()
-                | "WriteShard" >> beam.Map(_write_tfrecord_shard, self.out_dir, self.name, count))
+                | "WriteBundles" >> beam.ParDo(_WriteBundleShards(scratch, self.num_shards))
+                | "AllFiles" >> beam.combiners.ToList()
+                | "JoinShards" >> beam.FlatMap(_join_shards, self.out_dir, self.name, self.num_shards, scratch))
 
 
-def _write_tfrecord_shard(item, out_dir: str, name: str, count: int) -> str:
+#: The folder under OUT where `WriteTFRecordShards` keeps each bundle's files until it joins them.
+TFRECORD_SCRATCH_PREFIX = "_linnet-tfrecords-"
+
+
+class _WriteBundleShards(beam.DoFn):
+    """Serialized records ─► ``(shard, file)`` per shard a bundle wrote to: the bundle's records of that shard, in a
+    new file under ``scratch`` (written as they come, closed at the bundle's end)."""
+
+    def __init__(self, scratch: str, num_shards: int):
+        self.scratch, self.num_shards = scratch, int(num_shards)
+
+    def start_bundle(self):
+        self.writers, self.files = {}, {}
+
+    def process(self, record: bytes):
+        shard = zlib.crc32(record) % self.num_shards
+        writer = self.writers.get(shard)
+        if writer is None:
+            import tensorflow as tf  # lazy: only the TFRecord outputs need it
+
+            tf.io.gfile.makedirs(self.scratch)
+            self.files[shard] = FileSystems.join(self.scratch, f"{shard:05d}-{uuid.uuid4().hex}.tfrecord")
+            writer = self.writers[shard] = tf.io.TFRecordWriter(self.files[shard])
+        writer.write(record)
+
+    def finish_bundle(self):
+        for shard, writer in sorted(self.writers.items()):
+            writer.close()
+            yield GlobalWindows.windowed_value((shard, self.files[shard]))
+        self.writers, self.files = {}, {}
+
+
+def _join_shards(files: list, out_dir: str, name: str, count: int, scratch: str):
+    """Each shard's bundle files (``(shard, file)``) joined into ``OUT/<name>-SSSSS-of-NNNNN.tfrecord`` (renamed
+    into place whole); the scratch folder deleted; yields the paths written."""
     import tensorflow as tf  # lazy: only the TFRecord outputs need it
 
-    shard, records = item
-    path = FileSystems.join(out_dir, f"{name}-{shard:05d}-of-{count:05d}.tfrecord")
-    temporary = f"{path}.tmp-{os.getpid()}"
+    by_shard: dict[int, list[str]] = {}
+    for shard, path in files:
+        by_shard.setdefault(shard, []).append(path)
     tf.io.gfile.makedirs(out_dir)
-    with tf.io.TFRecordWriter(temporary) as writer:
-        for record in records:
-            writer.write(record)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
-    return path
+    for shard, paths in sorted(by_shard.items()):
+        path = FileSystems.join(out_dir, f"{name}-{shard:05d}-of-{count:05d}.tfrecord")
+        if len(paths) > 1:
+            temporary = f"{path}.tmp-{os.getpid()}"
+            with tf.io.gfile.GFile(temporary, "wb") as joined:
+                for part in sorted(paths):
+                    with tf.io.gfile.GFile(part, "rb") as handle:
+                        shutil.copyfileobj(handle, joined, 1 << 22)
+            paths = [temporary]
+        tf.io.gfile.rename(paths[0], path, overwrite=True)
+        yield path
+    if tf.io.gfile.exists(scratch):
+        tf.io.gfile.rmtree(scratch)
 
 
 def _embedding_example(record: dict) -> bytes:

@@ -409,3 +409,48 @@ def test_a_json_lines_catalog_arrow_reads_is_predicted_as_linnet_predict_does(ex
     assert "id 'p1' repeated" in set(errors["problem"])
     image_errors = errors[errors["field"] == "image_bytes"]
     assert {"missing-image", "p1", "p4", "p7"} <= set(image_errors["id"])  # a missing file; undecodable bytes
+
+
+def test_tfrecord_outputs_are_written_by_the_bundles_that_make_them(exported, tmp_path):
+    """`beam embed --format tfrecord` (and build-tfrecords, the same writer) writes each record in the stage that makes
+    it (flat memory: no GroupByKey holds the records), and the shards hold every record once: a shard made of two
+    bundles' files is their records one after the other, the scratch folder is gone."""
+    import apache_beam as beam
+    import tensorflow as tf
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from linnet.engines.beam import (
+        TFRECORD_SCRATCH_PREFIX,
+        WriteTFRecordShards,
+        _join_shards,
+        embed_pipeline,
+        pipeline_options,
+    )
+
+    pipeline = beam.Pipeline(options=pipeline_options([]))
+    embed_pipeline(pipeline, exported, str(tmp_path / "*.jsonl"), str(tmp_path / "out"), output_format="tfrecord")
+    _, stages = FnApiRunner().create_stages(pipeline.to_runner_api())
+    names = [{transform.unique_name for transform in stage.transforms} for stage in stages]
+    reading = [stage for stage in names if "ReadCatalog/Read/ParDo(ReadCatalogFile)" in stage]
+    assert len(reading) == 1
+    assert {"RunInference/BeamML_RunInference", "Writeembeddings/WriteBundles"} <= reading[0]
+
+    records = [f"record {number}".encode() for number in range(40)]
+    out = tmp_path / "shards"
+    with beam.Pipeline(options=pipeline_options(["--direct_num_workers=1"])) as pipeline:
+        _ = pipeline | beam.Create(records) | WriteTFRecordShards(str(out), "part", 4)
+    shards = sorted(out.glob("part-*-of-00004.tfrecord"))
+    assert 1 < len(shards) <= 4 and not list(out.glob(f"{TFRECORD_SCRATCH_PREFIX}*"))
+    read = [record.numpy() for record in tf.data.TFRecordDataset([str(path) for path in shards])]
+    assert sorted(read) == sorted(records)
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for bundle, part in enumerate((records[:3], records[3:5])):
+        with tf.io.TFRecordWriter(str(scratch / f"00001-{bundle}.tfrecord")) as writer:
+            for record in part:
+                writer.write(record)
+    written = list(_join_shards([(1, str(scratch / "00001-0.tfrecord")), (1, str(scratch / "00001-1.tfrecord"))],
+                                str(tmp_path / "joined"), "train", 2, str(scratch)))
+    assert written == [str(tmp_path / "joined" / "train-00001-of-00002.tfrecord")] and not scratch.exists()
+    assert [record.numpy() for record in tf.data.TFRecordDataset(written)] == records[:5]
