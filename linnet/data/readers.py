@@ -428,6 +428,10 @@ class CatalogReader:
 
 #: Bytes a whole-file scan reads at a time (`jsonl_ids`).
 _SCAN_BYTES = 1 << 24
+#: Bytes `_line_blocks` reads at a time: a chunk Arrow reads is at most this (and ``chunk_rows`` lines). Measured on
+#: 1,000,000 rows of 65 bytes: with 16 MiB reads the reader's RSS grew in steps with the rows (136 → 195 MiB, the
+#: allocators keeping the large blocks' pages), with 1 MiB it stayed at 107-113 MiB.
+_BLOCK_BYTES = 1 << 20
 #: A JSON escape of a surrogate (``\ud800``): `CatalogReader` reports its row as undecodable text.
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -469,7 +473,7 @@ def _line_blocks(path: Path, lines_per_block: int, first: int = 0, stop: int | N
     number, carry = 1, b""  # the number of the first line in ``carry``
     with open(path, "rb") as handle:
         while True:
-            data = handle.read(_SCAN_BYTES)
+            data = handle.read(_BLOCK_BYTES)
             buffer = carry + data
             if not buffer:
                 return
