@@ -13,7 +13,8 @@ Pipeline (`predict_pipeline`, `embed_pipeline`)::
 be for a LinNét export: its ``load_model`` is ``tf.saved_model.load`` (with TF Text's ops registered,
 `linnet.engines.signature_batches.load_export`, once per worker process) and ``run_inference`` calls one
 signature on a batch of raw rows. Files are the unit of reading (shard a big catalog into files); rows travel in
-lists of ``batch_size`` (one model call each, so Beam's per-element cost is paid per batch). No stage boundary
+batches of ``batch_size``, column by column (`linnet.engines.signature_batches.RowBatch`: one model call each, so
+Beam's per-element cost is paid per batch, and no Python object is made per row). No stage boundary
 carries rows (the in-process runner holds a stage's whole output in memory), so memory stays flat as rows grow.
 
 Every input row comes out once: a prediction (or an empty prediction with ``error`` set, for a row with an id
@@ -368,9 +369,10 @@ def _check_every_id(scratch_dir: str, census: IdCensus, written: tuple[int, int]
 
 class ReadCatalogFile(beam.DoFn):
     """A part of a catalog file (``(path, start line, stop line or None, columns or None)``, `file_parts`; the path on any Beam
-    filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
-    the `RowError` of a bad row that has an id; the first row of each id: `IdCensus`) and the `RowError` of each row
-    without a readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
+    filesystem) ─► ``(RowBatch, [RowError])`` elements of ``rows_per_element`` rows (the first row of each id:
+    `IdCensus`; a JSON Lines chunk Arrow reads goes through `table_batch`, column by column, any other through
+    `catalog_rows`), with the `RowError`s of the bad rows that have an id, and the `RowError` of each row without a
+    readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
 
     def __init__(self, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
                  rows_per_element: int = 256):
@@ -482,8 +484,8 @@ class _local_copy:
 
 
 class ReadCatalog(beam.PTransform):
-    """Catalog files matching a pattern ─► lists of packed items (``rows``: `RawRow`, or the `RowError` of a bad row
-    that holds an id; the first row of each id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
+    """Catalog files matching a pattern ─► ``(RowBatch, [RowError])`` elements (``rows``: the first row of each id, and
+    the bad rows that hold an id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
     ``scratch_dir`` (a folder on a filesystem every worker writes and the census reads; default a new one under this
     machine's temporary folder, enough for the in-process runner) holds `ListIds`' files until the job deletes it.
     ``parallelism``: split files into parts when there are fewer files than this (`CensusAndParts`).
@@ -760,7 +762,7 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
         schema: the catalog's `linnet.data.CatalogSchema` (default: the export's).
         format: the catalog format (default: from each file's name).
         output_format: ``parquet`` (typed columns) or ``jsonl``.
-        batch_size: rows per model call (rows travel through the pipeline in lists of this size).
+        batch_size: rows per model call (rows travel through the pipeline in batches of this size).
         max_batch_duration_secs: RunInference's longest wait for a batch (streaming pipelines).
 
     Returns:
