@@ -480,9 +480,12 @@ def _line_blocks(path: Path, lines_per_block: int, first: int = 0, stop: int | N
             ends = np.flatnonzero(np.frombuffer(buffer, np.uint8) == 10) + 1  # one past each newline
             if not data and (not len(ends) or ends[-1] != len(buffer)):
                 ends = np.append(ends, len(buffer))  # the last line, without a newline
+            if not len(ends):  # a line longer than the read: read on
+                carry = buffer
+                continue
             starts = np.concatenate([[0], ends[:-1]])
             numbers = number + np.arange(len(ends))
-            kept = np.flatnonzero((numbers >= first) & (numbers < (stop if stop is not None else numbers[-1] + 1)))
+            kept = np.flatnonzero((numbers >= first) & ((numbers < stop) if stop is not None else True))
             for cut in range(0, len(kept), lines_per_block):
                 part = kept[cut:cut + lines_per_block]
                 yield int(numbers[part[0]]), buffer[int(starts[part[0]]):int(ends[part[-1]])]

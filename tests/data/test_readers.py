@@ -252,3 +252,19 @@ def test_a_json_lines_file_arrow_numbers_otherwise_is_read_line_by_line(tmp_path
         chunks = list(CatalogReader(path, table_columns=["id", "title"]))
         assert all(chunk.table is None for chunk in chunks)
         assert _lines_read(path, table_columns=["id", "title"])[0] == [(1, 1, "a"), (2, 2, "b")]
+
+
+def test_json_lines_lines_longer_than_a_read_are_read_by_arrow_whole(tmp_path, monkeypatch):
+    """A line longer than one read of the file (an inline image, a long description) is carried into the next read."""
+    from linnet.data import readers
+
+    monkeypatch.setattr(readers, "_BLOCK_BYTES", 64)
+    path = tmp_path / "long.jsonl"
+    lines = [json.dumps({"id": 1, "title": "x" * 300}), json.dumps({"id": 2, "title": "short"}),
+             json.dumps({"id": 3, "title": "y" * 200})]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    for line_range in (None, (2, None), (1, 3)):
+        got = _lines_read(path, line_range=line_range, table_columns=["id", "title"])
+        assert got == _lines_read(path, line_range=line_range), line_range
+    assert [line for line, _, _ in _lines_read(path, table_columns=["id", "title"])[0]] == [1, 2, 3]
+    assert all(chunk.table is not None for chunk in CatalogReader(path, table_columns=["id", "title"]))
