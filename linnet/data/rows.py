@@ -64,18 +64,75 @@ def row_ids_of_array(values) -> tuple[np.ndarray, np.ndarray]:
     """`row_id` over an Arrow array of text or integers (`linnet.data.readers.jsonl_ids`), vectorised: ``(keep,
     ids)``, ``keep`` a bool mask of the values that are ids (not null, not only whitespace), ``ids`` an object array
     of those ids as text (strings stripped as `str.strip` does, integers in decimal)."""
-    import pandas as pd  # lazy: only the engines' id pass needs it
-    import pyarrow as pa
+    ids = row_ids_of_column(values)
+    keep = np.not_equal(ids, None)
+    return keep, ids[keep]
 
-    present = values.is_valid().to_numpy(zero_copy_only=False)
+
+def row_ids_of_column(values) -> np.ndarray:
+    """`row_id` of every cell of an Arrow array of text or integers (or all nulls), vectorised: an object array of the
+    ids as text (strings stripped as `str.strip` does, integers in decimal), ``None`` where `row_id` finds the id
+    empty.
+
+    Raises:
+        TypeError: the array holds neither text nor integers (`row_id`'s rules, record by record, apply).
+    """
+    import pyarrow as pa  # lazy: only the column readers need it
+    import pyarrow.compute as pc
+
+    if pa.types.is_null(values.type):
+        return np.full(len(values), None, dtype=object)
     if pa.types.is_integer(values.type):
-        return present, values.drop_null().cast(pa.string()).to_numpy(zero_copy_only=False)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        ids = values.cast(pa.string())
+    elif _is_text(values.type):
+        ids = pc.utf8_trim_whitespace(values)  # Arrow's whitespace is str.isspace's (every code point compared)
+    else:
         raise TypeError(f"ids must be text or integers, got Arrow type {values.type}")
-    stripped = pd.Series(values.to_numpy(zero_copy_only=False)[present], dtype=object).str.strip().to_numpy(dtype=object)
-    keep = present.copy()
-    keep[present] = stripped != ""
-    return keep, stripped[stripped != ""]
+    ids = ids.to_numpy(zero_copy_only=False)
+    ids[empty_cells(values)] = None
+    return ids
+
+
+def empty_cells(values) -> np.ndarray:
+    """`is_empty` of every cell of an Arrow array, vectorised: a bool mask of the nulls and of the text that is only
+    whitespace (as `str.isspace`, Arrow's ``utf8_is_space`` agreeing on every code point)."""
+    import pyarrow.compute as pc  # lazy: as in row_ids_of_column
+
+    empty = values.is_null()
+    if _is_text(values.type):
+        blank = pc.or_(pc.equal(pc.utf8_length(values), 0), pc.utf8_is_space(values))
+        empty = pc.or_(empty, pc.fill_null(blank, True))
+    return empty.to_numpy(zero_copy_only=False)
+
+
+def row_texts_of_column(values, column: str) -> tuple[np.ndarray, dict[int, RowProblem]]:
+    """`row_text` of every cell of an Arrow array of text, integers or nulls, vectorised: the texts (an object array,
+    ``""`` for an empty cell) and the `RowProblem` of each cell that is not text, by place (an integer: `row_text`'s
+    problem, built for those cells only)."""
+    import pyarrow as pa  # lazy: as in row_ids_of_column
+
+    empty = empty_cells(values)
+    if _is_text(values.type):
+        texts = values.to_numpy(zero_copy_only=False)
+        texts[empty] = ""
+        return texts, {}
+    if not (pa.types.is_null(values.type) or pa.types.is_integer(values.type)):
+        raise TypeError(f"text cells must be text, integers or nulls, got Arrow type {values.type}")
+    places = np.flatnonzero(~empty)
+    cells = values.take(pa.array(places)).to_pylist() if len(places) else []
+    problems = {}
+    for place, value in zip(places.tolist(), cells):
+        try:
+            row_text(value, column)
+        except RowProblem as problem:
+            problems[place] = problem
+    return np.full(len(values), "", dtype=object), problems
+
+
+def _is_text(kind) -> bool:
+    import pyarrow as pa  # lazy: as in row_ids_of_column
+
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def row_text(value, column: str) -> str:
@@ -105,10 +162,15 @@ def row_inputs(record: Mapping, schema, text_fields: Sequence[str], with_image: 
         inputs[field] = row_text(record.get(field), field)
     if with_image:
         raw = record.get(schema.image_column) if schema.image_column else None
-        inputs["image_bytes"], kind = read_image(raw, image_root,
-                                                 confine=not getattr(schema, "allow_images_outside_root", False))
-        inputs["image_error"] = kind if kind in UNUSABLE_IMAGE_KINDS else ""
+        inputs["image_bytes"], inputs["image_error"] = image_input(raw, schema, image_root)
     return inputs
+
+
+def image_input(raw, schema, image_root) -> tuple[bytes, str]:
+    """The image bytes of a catalog cell (`read_image`, confined unless the schema allows images outside the root)
+    and why it is unusable (one of `linnet.data.images.UNUSABLE_IMAGE_KINDS`, or ``""``)."""
+    image, kind = read_image(raw, image_root, confine=not getattr(schema, "allow_images_outside_root", False))
+    return image, kind if kind in UNUSABLE_IMAGE_KINDS else ""
 
 
 def read_image(raw, image_root, *, confine: bool = True) -> tuple[bytes, str]:

@@ -13,7 +13,8 @@ Pipeline (`predict_pipeline`, `embed_pipeline`)::
 be for a LinNét export: its ``load_model`` is ``tf.saved_model.load`` (with TF Text's ops registered,
 `linnet.engines.signature_batches.load_export`, once per worker process) and ``run_inference`` calls one
 signature on a batch of raw rows. Files are the unit of reading (shard a big catalog into files); rows travel in
-lists of ``batch_size`` (one model call each, so Beam's per-element cost is paid per batch). No stage boundary
+batches of ``batch_size``, column by column (`linnet.engines.signature_batches.RowBatch`: one model call each, so
+Beam's per-element cost is paid per batch, and no Python object is made per row). No stage boundary
 carries rows (the in-process runner holds a stage's whole output in memory), so memory stays flat as rows grow.
 
 Every input row comes out once: a prediction (or an empty prediction with ``error`` set, for a row with an id
@@ -54,13 +55,13 @@ from apache_beam.transforms.window import GlobalWindows
 
 from linnet.data.readers import CatalogReader, detect_format, jsonl_ids
 from linnet.data.rows import RowProblem, row_id, row_ids_of_array
-from linnet.data.schema import check_input_columns
+from linnet.data.schema import ATTRIBUTES_FIELD, check_input_columns
 from linnet.data.tfrecord import TFRECORD_FORMAT, TFRECORD_SUFFIX, TFRecordCatalogReader
 from linnet.engines.signature_batches import (
     EMBED_SIGNATURE,
     ERROR_FIELDS,
     PREDICT_SIGNATURE,
-    RawRow,
+    RowBatch,
     RowError,
     catalog_rows,
     describe,
@@ -69,6 +70,8 @@ from linnet.engines.signature_batches import (
     load_export,
     prediction_batch,
     prediction_columns,
+    split_rows,
+    table_batch,
 )
 from linnet.errors import CatalogError, ConfigError
 from linnet.serving.result_columns import column_kind
@@ -112,8 +115,9 @@ def _given(name: str, flags: Sequence[str], options: dict) -> bool:
 # ------------------------------------------------------------------------------------------ handler
 class ExportModelHandler(ModelHandler):
     """RunInference's handler for a LinNét export: ``tf.saved_model.load`` once per worker, one signature called
-    on each batch of rows. An element is a list of packed `RawRow` (`_pack`; the rows of one model call, as `ReadCatalog` groups
-    them: Beam's per-element cost is paid per batch, not per row); each result is
+    on each batch of rows. An element is ``(RowBatch, [RowError])``: the rows of one model call, column by column, as
+    `ReadCatalog` groups them (Beam's per-element cost is paid per batch, not per row, and no Python object is made
+    per row), and the bad rows with an id that get an empty prediction beside them; each result is
     ``PredictionResult(example=row count, inference=(records, errors))``: for ``serving_default`` the records are
     one ``pyarrow.Table`` of `linnet predict`'s columns, for ``embed`` a list of ``{"id", "embedding"}``.
 
@@ -121,7 +125,7 @@ class ExportModelHandler(ModelHandler):
         export_dir: the export version directory (any path the workers can read).
         signature: ``serving_default`` (prediction records with `linnet predict`'s columns) or ``embed``.
         min_batch_size, max_batch_size, max_batch_duration_secs: Beam's batching knobs (`beam.BatchElements`), in
-            elements (lists of rows); the default, one element per model call, keeps each call at the rows per
+            elements (batches of rows); the default, one element per model call, keeps each call at the rows per
             element `ReadCatalog` was given.
     """
 
@@ -138,27 +142,26 @@ class ExportModelHandler(ModelHandler):
         return load_export(self.export_dir)
 
     def run_inference(self, batch, model, inference_args=None):
-        items = [_unpack(item) for element in batch for item in element]
-        rows = [item for item in items if isinstance(item, RawRow)]
-        unread = [item for item in items if isinstance(item, RowError)]  # bad rows that hold an id
+        rows = RowBatch.concat([element[0] for element in batch])
+        unread = [error for element in batch for error in element[1]]  # bad rows that hold an id
         outcome = model.run(self.signature, rows)
         if self.signature == EMBED_SIGNATURE:
             records, errors = embedding_records(rows, outcome)
         else:  # one Arrow table per model call, built column by column: what the Parquet writer takes
             num_levels = model.taxonomy.num_levels
             schema = _prediction_schema(num_levels)
-            columns, errors = prediction_batch(rows, outcome, model.taxonomy) if rows else ({}, [])
+            columns, errors = prediction_batch(rows, outcome, model.taxonomy) if len(rows) else ({}, [])
             # a bad row with an id still gets its line in the predictions (an empty one with the problem), as in
             # `linnet predict`
             parts = [columns, error_columns([item.id for item in unread], [item.problem for item in unread],
                                             num_levels) if unread else {}]
             records = _concat_tables([columns_table(part, schema) for part in parts if part], schema)
         # one model call for the whole batch; its records and errors ride on the first element's result
-        return [PredictionResult(len(element), (records, [*unread, *errors]) if index == 0 else ([], []))
-                for index, element in enumerate(batch)]
+        return [PredictionResult(len(element[0]) + len(element[1]), (records, [*unread, *errors]) if index == 0
+                                 else ([], [])) for index, element in enumerate(batch)]
 
     def get_num_bytes(self, batch) -> int:
-        return sum(len(value) for element in batch for item in element if item[0] for value in item[5].values())
+        return sum(sum(map(len, column)) for rows, _ in batch for column in rows.inputs.values())
 
     def get_metrics_namespace(self) -> str:
         return "linnet"
@@ -166,13 +169,13 @@ class ExportModelHandler(ModelHandler):
 
 # ------------------------------------------------------------------------------------------- reading
 def _open_catalog_checked(local: str, path: str, schema, format: str | None, columns: list | None = None,
-                          line_range: tuple | None = None):
+                          line_range: tuple | None = None, table_columns: list | None = None):
     """The reader of a catalog file whose columns hold the id and the text columns (`linnet predict`'s check).
 
     Raises:
         CatalogError: the file cannot be opened as a catalog, or lacks a column the schema names.
     """
-    reader = _open_catalog(local, path, format, schema.image_column, columns, line_range)
+    reader = _open_catalog(local, path, format, schema.image_column, columns, line_range, table_columns)
     check_input_columns(schema, reader.columns, path)
     return reader
 
@@ -255,14 +258,15 @@ def _listed_ids(files: Sequence[tuple[str, str | None]]) -> list[tuple[str, byte
 _HASH_KEYS = ("linnet-id-hash-1", "linnet-id-hash-2")
 
 
-def id_hashes(ids) -> np.ndarray:
-    """``[len(ids), 2]`` uint64: two 64-bit hashes of each id (vectorized: pandas' ``hash_array``)."""
+def id_hashes(ids, keys: Sequence[str] = _HASH_KEYS) -> np.ndarray:
+    """``[len(ids), len(keys)]`` uint64: a 64-bit hash of each id per key, by default two (vectorized: pandas'
+    ``hash_array``)."""
     import pandas as pd  # lazy: only the jobs' id rule and check need it
 
     values = np.asarray(list(ids) if not isinstance(ids, np.ndarray) else ids, dtype=object)
     if not len(values):
-        return np.zeros((0, 2), np.uint64)
-    return np.stack([pd.util.hash_array(values, hash_key=key) for key in _HASH_KEYS], axis=1)
+        return np.zeros((0, len(keys)), np.uint64)
+    return np.stack([pd.util.hash_array(values, hash_key=key) for key in keys], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,7 +303,7 @@ def id_fingerprint(ids) -> tuple[int, int]:
     64-bit integer (what Beam encodes): adding two fingerprints gives that of the two sequences together, so a lost
     or a repeated id changes it."""
     values = ids.to_numpy(zero_copy_only=False) if hasattr(ids, "to_numpy") else ids
-    hashes = id_hashes(values)[:, 0]
+    hashes = id_hashes(values, _HASH_KEYS[:1])[:, 0]  # the first hash only: the census sums the same one
     return len(hashes), _wrapped_sum(hashes)
 
 
@@ -365,9 +369,10 @@ def _check_every_id(scratch_dir: str, census: IdCensus, written: tuple[int, int]
 
 class ReadCatalogFile(beam.DoFn):
     """A part of a catalog file (``(path, start line, stop line or None, columns or None)``, `file_parts`; the path on any Beam
-    filesystem) ─► lists of up to ``rows_per_element`` packed items (`RawRow`, or
-    the `RowError` of a bad row that has an id; the first row of each id: `IdCensus`) and the `RowError` of each row
-    without a readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
+    filesystem) ─► ``(RowBatch, [RowError])`` elements of ``rows_per_element`` rows (the first row of each id:
+    `IdCensus`; a JSON Lines chunk Arrow reads goes through `table_batch`, column by column, any other through
+    `catalog_rows`), with the `RowError`s of the bad rows that have an id, and the `RowError` of each row without a
+    readable id or repeating one (tagged ``errors``): `linnet predict`'s reader and rules."""
 
     def __init__(self, schema, text_fields: Sequence[str], with_image: bool, format: str | None = None,
                  rows_per_element: int = 256):
@@ -380,14 +385,14 @@ class ReadCatalogFile(beam.DoFn):
         with _local_copy(path) as local:
             try:
                 reader = _open_catalog_checked(local, path, self.schema, self.format, columns,
-                                               None if whole else (start, stop))
+                                               None if whole else (start, stop), self._table_columns())
             except CatalogError as error:
                 yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(None, path, "", None, str(error)))
                 return
             image_root = self.schema.image_root or (str(Path(path).parent) if FileSystems.get_scheme(path) is None
                                                     else None)
-            repeats = census.repeats
-            items: list = []
+            repeated = np.array(sorted(line for file, line in census.repeats if file == path), np.int64)
+            pending, unread, count = [], [], 0  # rows and bad rows with an id not yet sent, and how many
             for chunk in reader:
                 located = zip(chunk.locations, chunk.records)
                 bad_rows = chunk.bad_rows
@@ -396,23 +401,52 @@ class ReadCatalogFile(beam.DoFn):
                     bad_rows = [row for row in bad_rows if _within(row.location, start, stop)]
                 bad = [RowError(row.product_id, path, f"{reader.location_kind} {row.location}", row.field,
                                 row.problem, row.location) for row in bad_rows]
-                read = catalog_rows(located, self.schema, self.text_fields,
-                                    self.with_image, file=path, location_kind=reader.location_kind,
-                                    image_root=image_root)
-                for item in [*bad, *read]:
-                    if item.id is None:
-                        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, item)
-                        continue
-                    if repeats and (path, item.line) in repeats:
+                if chunk.table is not None:  # JSON Lines read by Arrow: the rules run column by column
+                    rows, errors = table_batch(chunk.table, chunk.locations, self.schema, self.text_fields,
+                                               self.with_image, file=path, location_kind=reader.location_kind,
+                                               image_root=image_root)
+                else:
+                    read, errors = split_rows(catalog_rows(located, self.schema, self.text_fields, self.with_image,
+                                                           file=path, location_kind=reader.location_kind,
+                                                           image_root=image_root))
+                    rows = RowBatch.of(read)
+                if len(repeated) and len(rows):  # a repeat of an id read before: an error, not a row
+                    repeats = np.isin(rows.lines, repeated)
+                    yield from (beam.pvalue.TaggedOutput(_ERRORS_TAG, self._repeat(rows, place))
+                                for place in np.flatnonzero(repeats).tolist())
+                    rows = rows[~repeats]
+                for error in [*bad, *errors]:
+                    if error.id is None:
+                        yield beam.pvalue.TaggedOutput(_ERRORS_TAG, error)
+                    elif len(repeated) and error.line in repeated:
                         yield beam.pvalue.TaggedOutput(_ERRORS_TAG, RowError(
-                            None, path, item.location, self.schema.id_column, f"id {item.id!r} repeated", item.line))
-                        continue
-                    items.append(_pack(item))
-                    if len(items) >= self.rows_per_element:
-                        yield items
-                        items = []
-            if items:
-                yield items
+                            None, path, error.location, self.schema.id_column, f"id {error.id!r} repeated", error.line))
+                    else:
+                        unread.append(error)
+                pending.append(rows)
+                count += len(rows)
+                while count + len(unread) >= self.rows_per_element:
+                    rows = RowBatch.concat(pending)
+                    size = max(0, self.rows_per_element - len(unread))
+                    yield rows[:size], unread[:self.rows_per_element]
+                    pending, unread, count = [rows[size:]], unread[self.rows_per_element:], len(rows) - size
+            if count or unread:
+                yield RowBatch.concat(pending), unread
+
+    def _repeat(self, rows: RowBatch, place: int) -> RowError:
+        return RowError(None, rows.files[place], rows.locations[place], self.schema.id_column,
+                        f"id {rows.ids[place]!r} repeated", int(rows.lines[place]))
+
+    def _table_columns(self) -> list[str]:
+        """The columns the rows are read from (id, text, attribute and image columns): what a JSON Lines chunk read by
+        Arrow keeps."""
+        schema = self.schema
+        names = [schema.id_column, *(field for field in self.text_fields if field != ATTRIBUTES_FIELD)]
+        if ATTRIBUTES_FIELD in self.text_fields:
+            names += list(schema.attribute_columns)
+        if self.with_image and schema.image_column:
+            names.append(schema.image_column)
+        return list(dict.fromkeys(names))
 
 
 def _within(line: int, start: int, stop: int | None) -> bool:
@@ -420,13 +454,14 @@ def _within(line: int, start: int, stop: int | None) -> bool:
 
 
 def _open_catalog(local: str, path: str, format: str | None, image_column: str | None, columns: list | None = None,
-                  line_range: tuple | None = None):
+                  line_range: tuple | None = None, table_columns: list | None = None):
     """The reader of a catalog file: `CatalogReader` (CSV/TSV/JSONL/Parquet; with ``line_range``, JSON Lines skips
     the other lines unparsed) or, for ``*.tfrecord`` files (or ``format="tfrecord"``), `TFRecordCatalogReader`
     (tf.train.Example records, ``build-tfrecords``' among them)."""
     if format == TFRECORD_FORMAT or (format is None and path.endswith(TFRECORD_SUFFIX)):
         return TFRecordCatalogReader(local, image_column=image_column)
-    return CatalogReader(local, format=format or detect_format(path), known_columns=columns, line_range=line_range)
+    return CatalogReader(local, format=format or detect_format(path), known_columns=columns, line_range=line_range,
+                         table_columns=table_columns)
 
 
 class _local_copy:
@@ -448,24 +483,9 @@ class _local_copy:
             os.unlink(self.temporary)
 
 
-def _pack(item: RawRow | RowError) -> tuple:
-    """A row as a tuple of plain values: Beam encodes those itself, where a dataclass would be pickled at every
-    stage boundary (the largest per-row cost of the job, measured)."""
-    if isinstance(item, RowError):
-        return (False, item.id, item.file, item.line, item.location, item.field, item.problem)
-    return (True, item.id, item.file, item.line, item.location, item.inputs, item.image_problem)
-
-
-def _unpack(packed: tuple) -> RawRow | RowError:
-    is_row, product_id, file, line, location, detail, problem = packed
-    if is_row:
-        return RawRow(product_id, detail, file, line, location, problem)
-    return RowError(product_id, file, location, detail, problem, line)
-
-
 class ReadCatalog(beam.PTransform):
-    """Catalog files matching a pattern ─► lists of packed items (``rows``: `RawRow`, or the `RowError` of a bad row
-    that holds an id; the first row of each id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
+    """Catalog files matching a pattern ─► ``(RowBatch, [RowError])`` elements (``rows``: the first row of each id, and
+    the bad rows that hold an id), every other `RowError` (``errors``) and the `IdCensus` (``census``).
     ``scratch_dir`` (a folder on a filesystem every worker writes and the census reads; default a new one under this
     machine's temporary folder, enough for the in-process runner) holds `ListIds`' files until the job deletes it.
     ``parallelism``: split files into parts when there are fewer files than this (`CensusAndParts`).
@@ -589,11 +609,19 @@ def columns_table(columns: dict, schema):
 
 
 class WriteTFRecordShards(beam.PTransform):
-    """Serialized records ─► ``DIR/<name>-SSSSS-of-NNNNN.tfrecord`` written by ``tf.io.TFRecordWriter`` (each shard
-    to a temporary name, then renamed: a shard is whole or absent); the output is the paths written.
+    """Serialized records ─► ``DIR/<name>-SSSSS-of-NNNNN.tfrecord`` written by ``tf.io.TFRecordWriter``; the output is
+    the paths written.
+
+    Flat in memory: each bundle writes its records as they come (a record's shard is a hash of its bytes) to one file
+    per shard under a scratch folder ``DIR/_linnet-tfrecords-*`` and outputs only the names (`_WriteBundleShards`). A
+    last step, once every bundle is done, joins each shard's files into its final name (TFRecord framing is
+    self-delimiting: the files' bytes one after the other, streamed) through a temporary name and a rename (a shard is
+    whole or absent), then deletes the scratch folder. Only the files of the bundles that succeeded are named in
+    that step's input, so a retried bundle's records are written exactly once. A shard that gets no record is not
+    written.
 
     Beam's own ``WriteToTFRecord`` needs a CRC-32C package LinNét does not install; TensorFlow writes the same
-    framing. A record's shard is a hash of its bytes, so a shard that gets no record is not written.
+    framing.
     """
 
     def __init__(self, out_dir: str, name: str, num_shards: int = 4):
@@ -601,25 +629,67 @@ class WriteTFRecordShards(beam.PTransform):
         self.out_dir, self.name, self.num_shards = out_dir, name, int(num_shards)
 
     def expand(self, records):
-        count = self.num_shards
+        scratch = FileSystems.join(self.out_dir, f"{TFRECORD_SCRATCH_PREFIX}{self.name}-{uuid.uuid4().hex}")
         return (records
-                | "Shard" >> beam.Map(lambda record: (zlib.crc32(record) % count, record))
-                | "ByShard" >> beam.GroupByKey()
-                | "WriteShard" >> beam.Map(_write_tfrecord_shard, self.out_dir, self.name, count))
+                | "WriteBundles" >> beam.ParDo(_WriteBundleShards(scratch, self.num_shards))
+                | "AllFiles" >> beam.combiners.ToList()
+                | "JoinShards" >> beam.FlatMap(_join_shards, self.out_dir, self.name, self.num_shards, scratch))
 
 
-def _write_tfrecord_shard(item, out_dir: str, name: str, count: int) -> str:
+#: The folder under OUT where `WriteTFRecordShards` keeps each bundle's files until it joins them.
+TFRECORD_SCRATCH_PREFIX = "_linnet-tfrecords-"
+
+
+class _WriteBundleShards(beam.DoFn):
+    """Serialized records ─► ``(shard, file)`` per shard a bundle wrote to: the bundle's records of that shard, in a
+    new file under ``scratch`` (written as they come, closed at the bundle's end)."""
+
+    def __init__(self, scratch: str, num_shards: int):
+        self.scratch, self.num_shards = scratch, int(num_shards)
+
+    def start_bundle(self):
+        self.writers, self.files = {}, {}
+
+    def process(self, record: bytes):
+        shard = zlib.crc32(record) % self.num_shards
+        writer = self.writers.get(shard)
+        if writer is None:
+            import tensorflow as tf  # lazy: only the TFRecord outputs need it
+
+            tf.io.gfile.makedirs(self.scratch)
+            self.files[shard] = FileSystems.join(self.scratch, f"{shard:05d}-{uuid.uuid4().hex}.tfrecord")
+            writer = self.writers[shard] = tf.io.TFRecordWriter(self.files[shard])
+        writer.write(record)
+
+    def finish_bundle(self):
+        for shard, writer in sorted(self.writers.items()):
+            writer.close()
+            yield GlobalWindows.windowed_value((shard, self.files[shard]))
+        self.writers, self.files = {}, {}
+
+
+def _join_shards(files: list, out_dir: str, name: str, count: int, scratch: str):
+    """Each shard's bundle files (``(shard, file)``) joined into ``OUT/<name>-SSSSS-of-NNNNN.tfrecord`` (renamed
+    into place whole); the scratch folder deleted; yields the paths written."""
     import tensorflow as tf  # lazy: only the TFRecord outputs need it
 
-    shard, records = item
-    path = FileSystems.join(out_dir, f"{name}-{shard:05d}-of-{count:05d}.tfrecord")
-    temporary = f"{path}.tmp-{os.getpid()}"
+    by_shard: dict[int, list[str]] = {}
+    for shard, path in files:
+        by_shard.setdefault(shard, []).append(path)
     tf.io.gfile.makedirs(out_dir)
-    with tf.io.TFRecordWriter(temporary) as writer:
-        for record in records:
-            writer.write(record)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
-    return path
+    for shard, paths in sorted(by_shard.items()):
+        path = FileSystems.join(out_dir, f"{name}-{shard:05d}-of-{count:05d}.tfrecord")
+        if len(paths) > 1:
+            temporary = f"{path}.tmp-{os.getpid()}"
+            with tf.io.gfile.GFile(temporary, "wb") as joined:
+                for part in sorted(paths):
+                    with tf.io.gfile.GFile(part, "rb") as handle:
+                        shutil.copyfileobj(handle, joined, 1 << 22)
+            paths = [temporary]
+        tf.io.gfile.rename(paths[0], path, overwrite=True)
+        yield path
+    if tf.io.gfile.exists(scratch):
+        tf.io.gfile.rmtree(scratch)
 
 
 def _embedding_example(record: dict) -> bytes:
@@ -692,7 +762,7 @@ def predict_pipeline(pipeline, export_dir, catalog: str, out_dir: str, schema=No
         schema: the catalog's `linnet.data.CatalogSchema` (default: the export's).
         format: the catalog format (default: from each file's name).
         output_format: ``parquet`` (typed columns) or ``jsonl``.
-        batch_size: rows per model call (rows travel through the pipeline in lists of this size).
+        batch_size: rows per model call (rows travel through the pipeline in batches of this size).
         max_batch_duration_secs: RunInference's longest wait for a batch (streaming pipelines).
 
     Returns:

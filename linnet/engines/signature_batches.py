@@ -41,7 +41,17 @@ from pathlib import Path
 import numpy as np
 
 from linnet.atomic_files import atomic_directory
-from linnet.data.rows import RowProblem, row_id, row_inputs
+from linnet.data.attributes import render_attributes
+from linnet.data.rows import (
+    RowProblem,
+    empty_cells,
+    image_input,
+    row_id,
+    row_ids_of_column,
+    row_inputs,
+    row_texts_of_column,
+)
+from linnet.data.schema import ATTRIBUTES_FIELD
 from linnet.data.tfrecord import is_url
 from linnet.errors import ConfigError
 from linnet.serving.artifacts import (
@@ -94,6 +104,69 @@ class RowError:
                 "problem": self.problem}
 
 
+@dataclasses.dataclass
+class RowBatch:
+    """Rows ready for the model, column by column (NumPy arrays, one entry per row): ids, raw inputs (one column per
+    model input: text strings, image bytes), the file, line and location of each, and its image problem (None: none).
+    What the engines pass from reading to the model: no Python object per row (`table_batch` builds one from an Arrow
+    chunk, `RowBatch.of` from `RawRow`s)."""
+
+    ids: np.ndarray
+    inputs: dict[str, np.ndarray]
+    files: np.ndarray
+    lines: np.ndarray
+    locations: np.ndarray
+    image_problems: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, rows: Sequence[RawRow] | RowBatch) -> RowBatch:
+        """The batch of ``rows`` (a batch is itself); a row's ``image_error`` input (`linnet.data.rows.row_inputs`) is
+        its ``image_problem`` here."""
+        if isinstance(rows, RowBatch):
+            return rows
+        names = [name for name in rows[0].inputs if name != "image_error"] if rows else []
+        return cls(_objects([row.id for row in rows]),
+                   {name: _objects([row.inputs[name] for row in rows]) for name in names},
+                   _objects([row.file for row in rows]), np.array([row.line for row in rows], np.int64),
+                   _objects([row.location for row in rows]), _objects([row.image_problem for row in rows]))
+
+    @classmethod
+    def concat(cls, batches: Sequence[RowBatch]) -> RowBatch:
+        """The rows of ``batches`` in order (an empty batch when none has rows)."""
+        batches = [batch for batch in batches if len(batch)]
+        if len(batches) == 1:
+            return batches[0]
+        if not batches:
+            return cls.of([])
+
+        def joined(name):
+            return np.concatenate([getattr(batch, name) for batch in batches])
+
+        return cls(joined("ids"), {name: np.concatenate([batch.inputs[name] for batch in batches])
+                                   for name in batches[0].inputs},
+                   joined("files"), joined("lines"), joined("locations"), joined("image_problems"))
+
+    def __getitem__(self, places) -> RowBatch:
+        """The rows at ``places`` (a slice, an index array or a bool mask)."""
+        return RowBatch(self.ids[places], {name: column[places] for name, column in self.inputs.items()},
+                        self.files[places], self.lines[places], self.locations[places], self.image_problems[places])
+
+    def error(self, place: int, field: str | None, problem: str) -> RowError:
+        """A `RowError` of the row at ``place``."""
+        return RowError(self.ids[place], self.files[place], self.locations[place], field, problem,
+                        int(self.lines[place]))
+
+
+def _objects(values: Sequence) -> np.ndarray:
+    """A 1-D object array of ``values`` (NumPy would make a list of equal-length bytes or lists 2-D)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 class LoadedExport:
     """An export version directory loaded once: its signatures, taxonomy, schema and raw inputs.
 
@@ -116,31 +189,31 @@ class LoadedExport:
     def input_names(self) -> list[str]:
         return self.text_fields + ([IMAGE_BYTES_INPUT] if self.image_size else [])
 
-    def call(self, signature: str, inputs: Sequence[Mapping]) -> dict[str, np.ndarray]:
-        """The signature's outputs for a batch of raw input dicts, as NumPy (strings as ``bytes``: the result
-        builders decode the ones they write, once)."""
+    def call(self, signature: str, inputs: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+        """The signature's outputs for a batch of raw inputs, one column per input (text strings, image bytes), as
+        NumPy (strings as ``bytes``: the result builders decode the ones they write, once)."""
         import tensorflow as tf  # lazy: importing the engines must not load TensorFlow
 
         function = self.saved_model.signatures[signature]
-        batch = {name: tf.constant([_as_bytes(row[name]) for row in inputs], tf.string) for name in self.input_names}
+        batch = {name: tf.constant(_objects(inputs[name]) if isinstance(inputs[name], list) else inputs[name],
+                                   tf.string) for name in self.input_names}
         return {name: value.numpy() for name, value in function(**batch).items()}
 
-    def run(self, signature: str, rows: Sequence[RawRow]) -> BatchOutputs:
+    def run(self, signature: str, rows: Sequence[RawRow] | RowBatch) -> BatchOutputs:
         """The signature's outputs for the rows it answered and a `RowError` for each row it failed on.
 
         A model call that raises is retried on each half of the batch, down to single rows, so only the rows
         that fail get an error.
         """
-        if not rows:
+        rows = RowBatch.of(rows)
+        if not len(rows):
             return BatchOutputs({}, np.zeros(0, np.int64), {})
         try:
-            outputs = self.call(signature, [row.inputs for row in rows])
+            outputs = self.call(signature, rows.inputs)
         except Exception as error:  # noqa: BLE001  any failure of the graph is one row's problem, found by halving
             if len(rows) == 1:
-                row = rows[0]
-                return BatchOutputs({}, np.zeros(0, np.int64), {0: RowError(
-                    row.id, row.file, row.location, None,
-                    f"the model failed on this row: {type(error).__name__}: {_first_line(error)}")})
+                return BatchOutputs({}, np.zeros(0, np.int64), {0: rows.error(
+                    0, None, f"the model failed on this row: {type(error).__name__}: {_first_line(error)}")})
             middle = len(rows) // 2
             return self.run(signature, rows[:middle]).followed_by(self.run(signature, rows[middle:]), middle)
         return BatchOutputs(outputs, np.arange(len(rows)), {})
@@ -245,10 +318,6 @@ def describe(path) -> Artifact:
     return artifact
 
 
-def _as_bytes(value) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0][:300] if text else ""
@@ -286,6 +355,55 @@ def catalog_rows(located_records: Iterable[tuple[int, Mapping]], schema, text_fi
         yield RawRow(product_id, inputs, file, int(location), where, image_problem)
 
 
+def table_batch(table, locations: Sequence[int], schema, text_fields: Sequence[str], with_image: bool,
+                file: str = "", location_kind: str = "line", image_root=None) -> tuple[RowBatch, list[RowError]]:
+    """`catalog_rows` of the records of an Arrow table (a `linnet.data.readers.RecordChunk`'s ``table``: columns of
+    text, integers or nulls; a column it lacks is empty) at ``locations``, column by column: the `RowBatch` of the
+    rows `catalog_rows` makes a `RawRow` of and the `RowError` of each other row, in order. The id and text rules
+    run on whole columns (`linnet.data.rows.row_ids_of_column`, `row_texts_of_column`); only the attributes text and
+    the image cells that name an image are read row by row."""
+    import pyarrow as pa  # lazy: only the column readers need it
+
+    count = table.num_rows
+    names = table.schema.names
+
+    def column(name):
+        return table.column(name).combine_chunks() if name in names else pa.nulls(count)
+
+    root = schema.image_root or image_root or (str(Path(file).parent) if file else ".")
+    ids = row_ids_of_column(column(schema.id_column))
+    problems: dict[int, RowProblem] = {place: RowProblem(schema.id_column, "the id is empty")
+                                       for place in np.flatnonzero(np.equal(ids, None)).tolist()}
+    inputs = {}
+    for field in text_fields:
+        if field == ATTRIBUTES_FIELD:
+            records = table.select([name for name in schema.attribute_columns if name in names]).to_pylist()
+            inputs[field] = _objects([render_attributes(record, schema.attribute_columns) for record in records])
+            continue
+        inputs[field], bad = row_texts_of_column(column(field), field)
+        for place, problem in bad.items():
+            problems.setdefault(place, problem)  # a row's first problem: its id's, then its fields' in order
+    image_problems = np.full(count, None, dtype=object)
+    if with_image:
+        cells = column(schema.image_column) if schema.image_column else pa.nulls(count)
+        images = np.full(count, b"", dtype=object)
+        named = [place for place in np.flatnonzero(~empty_cells(cells)).tolist() if place not in problems]
+        raws = cells.take(pa.array(named, pa.int64())).to_pylist() if named else []
+        for place, raw in zip(named, raws):
+            images[place], kind = image_input(raw, schema, root)
+            if kind:
+                image_problems[place] = _IMAGE_PROBLEMS.get(kind, f"image unusable: {kind}")
+        inputs[IMAGE_BYTES_INPUT] = images
+    lines = np.asarray(locations, dtype=np.int64)
+    where = np.strings.add(f"{location_kind} ", lines.astype(str)).astype(object)
+    errors = [RowError(ids[place], file, where[place], problem.field, problem.problem, int(lines[place]))
+              for place, problem in sorted(problems.items())]
+    keep = np.ones(count, dtype=bool)
+    keep[list(problems)] = False
+    batch = RowBatch(ids, inputs, np.full(count, file, dtype=object), lines, where, image_problems)
+    return batch[keep], errors
+
+
 def split_rows(items: Iterable[RawRow | RowError]) -> tuple[list[RawRow], list[RowError]]:
     rows, errors = [], []
     for item in items:
@@ -299,7 +417,7 @@ def prediction_columns(num_levels: int) -> list[str]:
     return result_header(num_levels)
 
 
-def prediction_batch(rows: Sequence[RawRow], outcome: BatchOutputs,
+def prediction_batch(rows: Sequence[RawRow] | RowBatch, outcome: BatchOutputs,
                      taxonomy) -> tuple[dict[str, np.ndarray], list[RowError]]:
     """`linnet predict`'s columns for every row of a batch, in order (`prediction_columns`; numbers typed, absent
     numbers ``None``), and the errors.
@@ -308,24 +426,24 @@ def prediction_batch(rows: Sequence[RawRow], outcome: BatchOutputs,
     writes a bad row with an id) and a `RowError`; a row whose image was named but unreadable, or whose bytes
     did not decode (``image_present`` 0), keeps its prediction and gets a `RowError` for the image field.
     """
+    rows = RowBatch.of(rows)
     num_levels = taxonomy.num_levels
     answered = outcome.answered
-    predicted = result_columns([rows[place].id for place in answered.tolist()], outcome.outputs, num_levels,
-                               taxonomy) if len(answered) else None
+    predicted = result_columns(rows.ids[answered], outcome.outputs, num_levels, taxonomy) if len(answered) else None
     failed = sorted(outcome.failed)
     failures = error_columns([outcome.failed[place].id for place in failed],
                              [outcome.failed[place].problem for place in failed], num_levels)
     columns = merge_rows(len(rows), [(answered, predicted), (np.array(failed, np.int64), failures)])
     errors = [outcome.failed[place] for place in failed]
-    present = dict(zip(answered.tolist(), predicted["image_present"].tolist())) if predicted is not None else {}
-    for place, row in enumerate(rows):
-        if place in outcome.failed:
-            continue
-        problem = row.image_problem
-        if problem is None and row.inputs.get(IMAGE_BYTES_INPUT) and present.get(place) == 0:
-            problem = "image bytes could not be decoded (predicted without the image)"
-        if problem is not None:
-            errors.append(RowError(row.id, row.file, row.location, IMAGE_BYTES_INPUT, problem))
+    problems = rows.image_problems.copy()
+    problems[failed] = None
+    images = rows.inputs.get(IMAGE_BYTES_INPUT)
+    if images is not None and predicted is not None:  # bytes given that the model could not decode
+        undecoded = answered[(images[answered] != b"") & (predicted["image_present"] == 0)]
+        undecoded = undecoded[np.equal(problems[undecoded], None)]
+        problems[undecoded] = "image bytes could not be decoded (predicted without the image)"
+    errors += [rows.error(place, IMAGE_BYTES_INPUT, problems[place])
+               for place in np.flatnonzero(np.not_equal(problems, None)).tolist()]
     return columns, errors
 
 
@@ -374,14 +492,16 @@ def _absent(column: np.ndarray) -> np.ndarray:
     return np.zeros(len(column), dtype=bool)
 
 
-def embedding_records(rows: Sequence[RawRow], outcome: BatchOutputs) -> tuple[list[dict], list[RowError]]:
+def embedding_records(rows: Sequence[RawRow] | RowBatch, outcome: BatchOutputs) -> tuple[list[dict], list[RowError]]:
     """``{"id", "embedding"}`` per row the ``embed`` signature answered, and the errors of the others."""
+    rows = RowBatch.of(rows)
     vectors = np.asarray(outcome.outputs["embedding"], np.float32).tolist() if len(outcome.answered) else []
-    records = [{"id": rows[place].id, "embedding": vector} for place, vector in zip(outcome.answered.tolist(), vectors)]
+    records = [{"id": product_id, "embedding": vector}
+               for product_id, vector in zip(rows.ids[outcome.answered].tolist(), vectors)]
     return records, [outcome.failed[place] for place in sorted(outcome.failed)]
 
 
 __all__ = ["EMBED_SIGNATURE", "ERROR_FIELDS", "PREDICT_SIGNATURE", "BatchOutputs", "LoadedExport", "RawRow",
-           "RowError", "catalog_rows", "describe", "embedding_records", "error_columns",
+           "RowBatch", "RowError", "catalog_rows", "describe", "embedding_records", "error_columns",
            "load_export", "merge_rows", "prediction_batch", "prediction_columns", "split_rows",
-           "with_nulls"]
+           "table_batch", "with_nulls"]

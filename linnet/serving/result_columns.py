@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -63,13 +64,27 @@ def rounded(values, places: int) -> np.ndarray:
 
 
 def fixed(values, places: int) -> np.ndarray:
-    """``f"{value:.{places}f}"`` for every value of an array (a str array of the same shape)."""
+    """``f"{value:.{places}f}"`` for every value of an array (a str array of the same shape, an object one when every
+    value is a probability and ``places`` at most 4: `_decimals`' cells, looked up)."""
     values = np.asarray(values, dtype=np.float64)
     scaled = np.rint(values * 10.0**places)
     if not values.size or not np.isfinite(scaled).all() or np.signbit(scaled).any() or scaled.max() >= 2.0**53:
         return np.strings.mod(f"%.{places}f", values).astype(str) if values.size else values.astype(str)
+    if 1 <= places <= _LOOKED_UP_PLACES and scaled.max() <= 10**places:
+        return _decimals(places)[scaled.astype(np.int64)]
     whole, part = np.divmod(scaled.astype(np.int64), 10**places)
     return np.strings.add(np.strings.add(whole.astype(str), "."), np.strings.zfill(part.astype(str), places))
+
+
+#: `fixed` looks the text of a number from 0 to 1 up in a table for up to this many decimals (10,001 cells for 4).
+_LOOKED_UP_PLACES = 4
+
+
+@functools.cache
+def _decimals(places: int) -> np.ndarray:
+    """The text of every number from 0 to 1 in steps of ``10**-places``, with ``places`` decimals (an object array)."""
+    step = 10**places
+    return np.array([f"{number // step}.{number % step:0{places}d}" for number in range(step + 1)], dtype=object)
 
 
 #: Outputs with several values per row (one per level, one per top-k candidate).
@@ -86,21 +101,53 @@ def _per_row(values) -> np.ndarray:
 
 
 def _names(node_ids: np.ndarray, taxonomy) -> np.ndarray:
-    """``":" + taxonomy.name(node)`` for every non-empty node id (``""`` for an empty one), looked up once per id."""
-    unique, inverse = np.unique(node_ids, return_inverse=True)
-    names = np.array([f":{taxonomy.name(node)}" if node else "" for node in unique.tolist()], dtype=str)
-    return names[inverse].reshape(node_ids.shape) if unique.size else np.zeros(node_ids.shape, dtype=str)
+    """``":" + taxonomy.name(node)`` for every non-empty node id (``""`` for an empty one): an object array, looked up
+    by a binary search of the taxonomy's sorted ids (`_name_table`), no Python per id.
+
+    Raises:
+        TaxonomyError: a node id the taxonomy does not have (`linnet.taxonomy.Taxonomy.name`'s error).
+    """
+    ids, names = _name_table(taxonomy)
+    node_ids = np.asarray(node_ids, dtype=str)
+    places = np.searchsorted(ids, node_ids)
+    found = ids[np.minimum(places, len(ids) - 1)] == node_ids
+    if not found.all():
+        taxonomy.name(node_ids[~found][0])  # raises for the first unknown id
+    return names[places]
+
+
+#: `_name_table`'s tables by taxonomy (the taxonomy kept with them, so an id is never another's): a few per process.
+_NAME_TABLES: dict[int, tuple] = {}
+
+
+def _name_table(taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    """The taxonomy's node ids sorted (with ``""``) and ``":" + name`` of each (``""`` for ``""``), built once per
+    taxonomy object."""
+    entry = _NAME_TABLES.get(id(taxonomy))
+    if entry is None or entry[0] is not taxonomy:
+        by_id = {node.id: f":{node.name}" for node in taxonomy.nodes}
+        by_id[""] = ""
+        ids = np.array(sorted(by_id), dtype=str)
+        if len(_NAME_TABLES) >= 8:
+            _NAME_TABLES.clear()
+        entry = _NAME_TABLES[id(taxonomy)] = (taxonomy, ids, np.array([by_id[node] for node in ids.tolist()], dtype=object))
+    return entry[1], entry[2]
 
 
 def top_k_cells(node_ids: np.ndarray, scores: np.ndarray, taxonomy=None) -> np.ndarray:
     """The ``top_k`` cell of each row: ``node:score:name`` per candidate (the name when ``taxonomy`` is given), joined
-    by ``|``; an object array of ``str``."""
-    node_ids = np.asarray(node_ids, dtype=str)
-    candidates = np.strings.add(np.strings.add(node_ids, ":"), fixed(scores, 4))
+    by ``|``; an object array of ``str``, built a column of candidates at a time (object arrays add their ``str``s in
+    C: faster than NumPy's fixed-width strings, which pay the widest cell on every add, or a join per row)."""
+    node_ids = np.asarray(node_ids, dtype=str).astype(object)
+    candidates = node_ids + ":" + fixed(scores, 4).astype(object)
     if taxonomy is not None:
-        candidates = np.strings.add(candidates, _names(node_ids, taxonomy))
-    # one join per row: NumPy's fixed-width strings pay the widest cell on every add, measured slower
-    return np.array(["|".join(row) for row in candidates.tolist()], dtype=object)
+        candidates = candidates + _names(node_ids, taxonomy)
+    if not candidates.shape[1]:
+        return np.full(len(candidates), "", dtype=object)
+    cells = candidates[:, 0]
+    for column in range(1, candidates.shape[1]):
+        cells = cells + "|" + candidates[:, column]
+    return cells
 
 
 def result_columns(ids: Sequence[str], outputs: Mapping[str, np.ndarray], num_levels: int, taxonomy=None,

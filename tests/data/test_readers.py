@@ -199,3 +199,72 @@ def test_a_line_range_reads_a_json_lines_part_without_parsing_the_other_lines(tm
     assert not any(chunk.bad_rows for chunk in chunks)
     whole = list(CatalogReader(path, known_columns=["id"]))
     assert sum(len(chunk.bad_rows) for chunk in whole) == 2
+
+
+def _lines_read(path, **options) -> tuple[list, list]:
+    """``(location, id, title)`` of each record and ``(location, field, problem)`` of each bad row a reader gives."""
+    records, bad = [], []
+    for chunk in CatalogReader(path, **options):
+        rows = chunk.table.to_pylist() if chunk.table is not None else chunk.records
+        records += [(line, row.get("id"), row.get("title")) for line, row in zip(chunk.locations, rows)]
+        bad += [(row.location, row.field, row.problem) for row in chunk.bad_rows]
+    return records, bad
+
+
+def test_json_lines_chunks_arrow_reads_hold_what_the_line_reader_reads(tmp_path):
+    """A JSON Lines file read a chunk at a time by Arrow (``table_columns``) gives the records and bad rows the line
+    reader gives, at the same lines, for every chunk size and line range: a chunk Arrow declines (a bad line, a blank
+    line, a title of mixed types, an escaped surrogate, a repeated key) is read line by line."""
+    lines = [json.dumps({"id": 1, "title": "Red shirt", "price": 1.5}),
+             json.dumps({"id": 2, "title": "  ", "price": 2}),
+             json.dumps({"id": 3}),
+             json.dumps({"id": 4, "title": None, "extra": [1, 2]}),
+             json.dumps({"id": 5, "title": "caf\u00e9 \u2003 \U0001f600"}),
+             "{not json",
+             json.dumps({"id": 7, "title": "Boots"}),
+             "",
+             json.dumps({"id": 9, "title": 12}),
+             json.dumps({"id": 10, "title": "Sandals"}),
+             '{"id": 11, "title": "\\ud800 broken"}',
+             '{"id": 12, "title": "a", "title": "b"}',
+             json.dumps({"id": 13, "title": "Tote bag"}),
+             json.dumps({"id": 14, "title": "Jeans"})]
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")  # the last line without a newline
+    arrow_chunks = 0
+    for chunk_rows in (2, 3, 100):
+        for line_range in (None, (3, 9), (5, None), (13, 15)):
+            expected = _lines_read(path, chunk_rows=chunk_rows, line_range=line_range)
+            got = _lines_read(path, chunk_rows=chunk_rows, line_range=line_range, table_columns=["id", "title"])
+            assert got == expected, (chunk_rows, line_range)
+            arrow_chunks += sum(chunk.table is not None for chunk in CatalogReader(
+                path, chunk_rows=chunk_rows, line_range=line_range, table_columns=["id", "title"]))
+    assert arrow_chunks >= 6  # Arrow read the chunks it could (and the line reader the others)
+    assert [line for line, _, _ in _lines_read(path)[0]] == [1, 2, 3, 4, 5, 7, 9, 10, 12, 13, 14]
+
+
+def test_a_json_lines_file_arrow_numbers_otherwise_is_read_line_by_line(tmp_path):
+    """A carriage return (a line break for the text reader) or a byte-order mark: no chunk goes to Arrow."""
+    for name, data in (("crlf.jsonl", b'{"id": 1, "title": "a"}\r\n{"id": 2, "title": "b"}\r\n'),
+                       ("bom.jsonl", b'\xef\xbb\xbf{"id": 1, "title": "a"}\n{"id": 2, "title": "b"}\n')):
+        path = tmp_path / name
+        path.write_bytes(data)
+        chunks = list(CatalogReader(path, table_columns=["id", "title"]))
+        assert all(chunk.table is None for chunk in chunks)
+        assert _lines_read(path, table_columns=["id", "title"])[0] == [(1, 1, "a"), (2, 2, "b")]
+
+
+def test_json_lines_lines_longer_than_a_read_are_read_by_arrow_whole(tmp_path, monkeypatch):
+    """A line longer than one read of the file (an inline image, a long description) is carried into the next read."""
+    from linnet.data import readers
+
+    monkeypatch.setattr(readers, "_BLOCK_BYTES", 64)
+    path = tmp_path / "long.jsonl"
+    lines = [json.dumps({"id": 1, "title": "x" * 300}), json.dumps({"id": 2, "title": "short"}),
+             json.dumps({"id": 3, "title": "y" * 200})]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    for line_range in (None, (2, None), (1, 3)):
+        got = _lines_read(path, line_range=line_range, table_columns=["id", "title"])
+        assert got == _lines_read(path, line_range=line_range), line_range
+    assert [line for line, _, _ in _lines_read(path, table_columns=["id", "title"])[0]] == [1, 2, 3]
+    assert all(chunk.table is not None for chunk in CatalogReader(path, table_columns=["id", "title"]))

@@ -35,6 +35,11 @@ def test_beam_predict_matches_linnet_predict(beam_predictions, linnet_predict):
     code, predictions, _ = beam_predictions
     expected, _ = linnet_predict
     assert code == 0
+    assert_same_predictions(predictions, expected)
+
+
+def assert_same_predictions(predictions: pd.DataFrame, expected: dict) -> None:
+    """Beam's predictions hold every id of `linnet predict`'s once, with its paths and confidences."""
     assert sorted(predictions["id"]) == sorted(expected)  # every id exactly once
     for record in predictions.to_dict("records"):
         row = expected[record["id"]]
@@ -371,3 +376,81 @@ def test_a_clean_json_lines_catalog_lists_its_ids_through_arrow(exported, tmp_pa
     predictions, errors = read_shards(tmp_path / "out", "predictions"), read_shards(tmp_path / "out", "errors")
     assert sorted(predictions["id"]) == sorted([f"p{number}" for number in range(7)] + ["odd"])
     assert "id 'p1' repeated" in set(errors["problem"])
+
+
+def test_a_json_lines_catalog_arrow_reads_is_predicted_as_linnet_predict_does(exported, export_schema, tmp_path):
+    """The second pass reads a JSON Lines file Arrow reads alike column by column (`table_batch`): bad rows that
+    parse (an empty id, a repeated id, a missing image) and images (good, undecodable, none) come out as `linnet
+    predict` writes them."""
+    import csv
+
+    from linnet.data.readers import CatalogReader
+    from linnet.engines.beam import predict_pipeline, run_job
+    from linnet.serving.predict import load_predictor, predict_catalog
+
+    from .conftest import write_catalog
+
+    path = write_catalog(tmp_path / "in", "clean.jsonl", 0, 10, bad=False)
+    path.write_text(path.read_text() + "\n".join(json.dumps(record) for record in [
+        {"id": " ", "title": "no id", "image": ""}, {"id": " p1 ", "title": "the same id again", "image": ""},
+        {"id": "missing-image", "title": "boots", "image": "gone.png"}]) + "\n")
+    (chunk,) = CatalogReader(path, table_columns=["id", "title", "brand", "image"])
+    assert chunk.table is not None  # the Arrow path
+    run_job(predict_pipeline, exported, str(path), str(tmp_path / "out"), ["--direct_num_workers=1"], batch_size=4)
+    predictions, errors = read_shards(tmp_path / "out", "predictions"), read_shards(tmp_path / "out", "errors")
+    predict_catalog(load_predictor(exported), path, export_schema, tmp_path / "p.csv", tmp_path / "e.csv",
+                    progress=False)
+    with open(tmp_path / "p.csv", newline="", encoding="utf-8") as handle:
+        expected = {row["id"]: row for row in csv.DictReader(handle)}
+    with open(tmp_path / "e.csv", newline="", encoding="utf-8") as handle:
+        expected_errors = {(row["location"], row["id"]) for row in csv.DictReader(handle)}
+    assert_same_predictions(predictions, expected)
+    assert expected_errors <= {(row["location"], row["id"]) for row in errors.to_dict("records")}
+    assert "id 'p1' repeated" in set(errors["problem"])
+    image_errors = errors[errors["field"] == "image_bytes"]
+    assert {"missing-image", "p1", "p4", "p7"} <= set(image_errors["id"])  # a missing file; undecodable bytes
+
+
+def test_tfrecord_outputs_are_written_by_the_bundles_that_make_them(exported, tmp_path):
+    """`beam embed --format tfrecord` (and build-tfrecords, the same writer) writes each record in the stage that makes
+    it (flat memory: no GroupByKey holds the records), and the shards hold every record once: a shard made of two
+    bundles' files is their records one after the other, the scratch folder is gone."""
+    import apache_beam as beam
+    import tensorflow as tf
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from linnet.engines.beam import (
+        TFRECORD_SCRATCH_PREFIX,
+        WriteTFRecordShards,
+        _join_shards,
+        embed_pipeline,
+        pipeline_options,
+    )
+
+    pipeline = beam.Pipeline(options=pipeline_options([]))
+    embed_pipeline(pipeline, exported, str(tmp_path / "*.jsonl"), str(tmp_path / "out"), output_format="tfrecord")
+    _, stages = FnApiRunner().create_stages(pipeline.to_runner_api())
+    names = [{transform.unique_name for transform in stage.transforms} for stage in stages]
+    reading = [stage for stage in names if "ReadCatalog/Read/ParDo(ReadCatalogFile)" in stage]
+    assert len(reading) == 1
+    assert {"RunInference/BeamML_RunInference", "Writeembeddings/WriteBundles"} <= reading[0]
+
+    records = [f"record {number}".encode() for number in range(40)]
+    out = tmp_path / "shards"
+    with beam.Pipeline(options=pipeline_options(["--direct_num_workers=1"])) as pipeline:
+        _ = pipeline | beam.Create(records) | WriteTFRecordShards(str(out), "part", 4)
+    shards = sorted(out.glob("part-*-of-00004.tfrecord"))
+    assert 1 < len(shards) <= 4 and not list(out.glob(f"{TFRECORD_SCRATCH_PREFIX}*"))
+    read = [record.numpy() for record in tf.data.TFRecordDataset([str(path) for path in shards])]
+    assert sorted(read) == sorted(records)
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    for bundle, part in enumerate((records[:3], records[3:5])):
+        with tf.io.TFRecordWriter(str(scratch / f"00001-{bundle}.tfrecord")) as writer:
+            for record in part:
+                writer.write(record)
+    written = list(_join_shards([(1, str(scratch / "00001-0.tfrecord")), (1, str(scratch / "00001-1.tfrecord"))],
+                                str(tmp_path / "joined"), "train", 2, str(scratch)))
+    assert written == [str(tmp_path / "joined" / "train-00001-of-00002.tfrecord")] and not scratch.exists()
+    assert [record.numpy() for record in tf.data.TFRecordDataset(written)] == records[:5]

@@ -103,3 +103,22 @@ def test_outputs_given_as_rows_of_lists_give_the_same_cells(outputs, tiny_taxono
     got = csv_rows(result_columns(ids, as_lists, levels, tiny_taxonomy), levels)
     assert got == csv_rows(result_columns(ids, outputs, levels, tiny_taxonomy), levels)
     assert [[str(cell) for cell in row] for row in got] == reference_rows(ids, outputs, levels, tiny_taxonomy)
+
+
+def test_fixed_looks_up_probabilities_and_formats_other_numbers():
+    """Numbers from 0 to 1 with up to 4 decimals come from the looked-up table; others (above 1, 6 decimals) are
+    formatted: the same text either way."""
+    values = np.array([0.0, 0.99995, 0.999949, 1.0, 1.00004, 1.5, 2.25, 12.34565], np.float64)
+    for places in (1, 2, 4, 6):
+        assert fixed(values, places).tolist() == [f"{value:.{places}f}" for value in values], places
+
+
+def test_top_k_names_an_unknown_node_as_the_taxonomy_does(tiny_taxonomy):
+    from linnet.errors import TaxonomyError
+    from linnet.serving.result_columns import top_k_cells
+
+    leaf = tiny_taxonomy.leaves()[0]
+    cells = top_k_cells(np.array([[leaf, ""]], dtype=object), np.array([[0.25, 0.0]]), tiny_taxonomy)
+    assert cells.tolist() == [f"{leaf}:0.2500:{tiny_taxonomy.name(leaf)}|:0.0000"]
+    with pytest.raises(TaxonomyError, match="no-such-node"):
+        top_k_cells(np.array([[leaf, "no-such-node"]], dtype=object), np.array([[0.5, 0.5]]), tiny_taxonomy)
