@@ -379,6 +379,10 @@ class CatalogReader:
                 chunk.bad_rows.append(BadRow(str(self.path), line_number, None, None,
                                              f"not valid JSON: {error.msg} at column {error.colno}", line.rstrip("\n")))
                 continue
+            except (ValueError, RecursionError) as error:  # an integer of over 4,300 digits, objects nested too deep
+                chunk.bad_rows.append(BadRow(str(self.path), line_number, None, None,
+                                             f"not readable JSON: {error}", line.rstrip("\n")[:200]))
+                continue
             if not isinstance(record, dict):
                 chunk.bad_rows.append(BadRow(str(self.path), line_number, None, None,
                                              f"a record must be a JSON object, got {type(record).__name__}",
@@ -442,6 +446,41 @@ def _only_record_reader_reads(data: bytes) -> bool:
     return b"\r" in data or _ESCAPED_SURROGATE.search(data) is not None
 
 
+#: A line that is not one JSON object alone (blank, not starting with ``{`` or not ending with ``}``), or two objects
+#: run together (``}{``, ``} {``): Arrow's JSON reader reads ``{..}{..}`` on one line as two rows and an object over
+#: two lines as one, so its rows would not be the file's lines (a ``}{`` inside a text value only costs the fast path).
+_NOT_ONE_OBJECT_PER_LINE = re.compile(rb"(?m)^[ \t]*$|^[ \t]*[^{ \t\n]|[^} \t\n][ \t]*$|\}[ \t]*\{")
+
+
+_RUN_TOGETHER = re.compile(rb"\}[ \t]*\{")
+
+
+#: Opening brackets a line may hold for Arrow's JSON reader to read it: its parser recurses per level of nesting and
+#: crashes the process (a segmentation fault, pyarrow 2x) at about 20,000 levels; a line with more ``[``/``{`` than this
+#: (an upper bound of its depth) goes to the record reader, whose `json.loads` raises RecursionError, a bad row.
+_ARROW_MAX_OPENERS = 1000
+
+
+def _arrow_unsafe_lines(lines: bytes) -> bool:
+    """Whether whole lines of a JSON Lines file (the last one's newline optional) are not safe for Arrow's JSON reader:
+    anything but one JSON object per line (`_NOT_ONE_OBJECT_PER_LINE`: Arrow's rows would be numbered otherwise than
+    the file's lines), or a line that may nest deeper than its parser survives (`_ARROW_MAX_OPENERS`). NumPy reads
+    each line's first and last byte and counts its brackets; the regular expression runs only when a line does not
+    start with ``{`` and end with ``}`` (spaces or tabs around a record, or a bad line)."""
+    body = lines[:-1] if lines.endswith(b"\n") else lines
+    data = np.frombuffer(body, np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts, stops = np.concatenate([[0], ends + 1]), np.append(ends, len(data))
+    if np.any(stops <= starts):  # an empty line
+        return True
+    openers = np.add.reduceat(((data == ord("[")) | (data == ord("{"))).astype(np.int64), starts)
+    if openers.max() > _ARROW_MAX_OPENERS:
+        return True
+    if np.any(data[starts] != ord("{")) or np.any(data[stops - 1] != ord("}")):
+        return _NOT_ONE_OBJECT_PER_LINE.search(body) is not None
+    return _RUN_TOGETHER.search(body) is not None
+
+
 def _same_as_json(kind) -> bool:
     """Whether Arrow's JSON reader gives a column of this type the values `json.loads` gives (text, integers, all
     nulls); a double column may hold a ``1`` that Python reads as an int, a struct fills the keys a record lacks."""
@@ -503,7 +542,7 @@ def arrow_jsonl_chunk(block: bytes, columns: Sequence[str]):
     import pyarrow as pa  # lazy: as in _jsonl_columns_by_arrow
     import pyarrow.json as pajson
 
-    if not block or _only_record_reader_reads(block):
+    if not block or _only_record_reader_reads(block) or _arrow_unsafe_lines(block):
         return None
     try:
         block.decode("utf-8")
@@ -531,7 +570,7 @@ def _jsonl_columns_by_arrow(path: Path, records: int) -> list[str] | None:
         return None
     with open(path, "rb") as handle:
         head = b"".join(handle.readline() for _ in range(records))
-    if not head or _only_record_reader_reads(head):
+    if not head or _only_record_reader_reads(head) or _arrow_unsafe_lines(head):
         return None
     try:
         head.decode("utf-8")
@@ -561,7 +600,7 @@ def jsonl_ids(path: str | os.PathLike, id_column: str):
     if path.suffix.lower() == ".gz":
         return None
     decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines, carry, last = 0, b"", b""
+    newlines, carry, last, partial = 0, b"", b"", b""  # partial: the bytes after the last newline read so far
     with open(path, "rb") as handle:
         while block := handle.read(_SCAN_BYTES):
             try:
@@ -570,8 +609,18 @@ def jsonl_ids(path: str | os.PathLike, id_column: str):
                 return None
             if _only_record_reader_reads(block) or _only_record_reader_reads(carry + block[:5]):  # no block copy
                 return None
+            first_end, last_end = block.find(b"\n") + 1, block.rfind(b"\n") + 1
+            if not first_end:  # a line longer than the read
+                partial += block
+            elif (_arrow_unsafe_lines(partial + block[:first_end])
+                  or (last_end > first_end and _arrow_unsafe_lines(block[first_end:last_end]))):
+                return None
+            else:
+                partial = block[last_end:]
             newlines += block.count(b"\n")
             carry, last = block[-5:], block[-1:]
+    if partial and _arrow_unsafe_lines(partial):
+        return None
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:

@@ -55,6 +55,10 @@ def test_arrow_ids_are_the_record_readers(tmp_path, ids):
     b'{"id": "a"}\n{"id": 2}\n',                     # text and integer ids
     b'{"id": 1.0}\n',                                # a float id (Python reads 1.0, 1e20 otherwise than Arrow)
     b'{"id": "a", "id": "b"}\n',                     # a repeated key
+    # two records on one line and a blank line: as many rows as lines for Arrow, none of them the file's lines
+    b'{"id": "a"}\n{"id": "b"} {"id": "c"}\n\n{"id": "d"}\n',
+    b'{"id": "a",\n"title": "x"}\n{"id": "b"}{"id": "c"}\n',  # a record over two lines, two run together
+    b'{"id": "a", "x": ' + b"[" * 30000 + b"]" * 30000 + b'}\n',  # nested deeper than Arrow's parser survives
 ])
 def test_files_only_the_record_reader_reads_alike_give_none(tmp_path, content):
     path = tmp_path / "c.jsonl"

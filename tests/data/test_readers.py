@@ -268,3 +268,31 @@ def test_json_lines_lines_longer_than_a_read_are_read_by_arrow_whole(tmp_path, m
         assert got == _lines_read(path, line_range=line_range), line_range
     assert [line for line, _, _ in _lines_read(path, table_columns=["id", "title"])[0]] == [1, 2, 3]
     assert all(chunk.table is not None for chunk in CatalogReader(path, table_columns=["id", "title"]))
+
+
+@pytest.mark.parametrize("data", [
+    b'{"id": "a", "title": "x"}\n{"id": "b", "title": "y"} {"id": "c", "title": "z"}\n\n{"id": "d", "title": "w"}\n',
+    b'{"id": "a",\n"title": "x"}\n{"id": "b"}{"id": "c"}\n{"id": "d", "title": "w"}\n',
+])
+def test_json_lines_rows_arrow_would_number_otherwise_are_the_line_readers_bad_rows(tmp_path, data):
+    """Two records on one line with a blank line elsewhere, or a record over two lines: Arrow reads as many rows as
+    the chunk has lines, but not the lines' records, so the chunk goes to the line reader and its bad rows stay bad."""
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(data)
+    expected = _lines_read(path)
+    assert expected[1]  # the line reader's bad rows
+    assert _lines_read(path, table_columns=["id", "title"]) == expected
+
+
+def test_a_json_lines_line_python_cannot_read_is_one_bad_row(tmp_path):
+    """An integer of more digits than Python converts, or lists nested deeper than its recursion limit (and deeper
+    than Arrow's JSON parser survives: it is not given the line): that line is a bad row naming its line, the other
+    records are read (not the whole file an error), with and without Arrow's chunks."""
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": "a", "title": "x"}\n{"id": "b", "n": ' + "9" * 5000 + '}\n'
+                    '{"id": "c", "x": ' + "[" * 30000 + "]" * 30000 + '}\n{"id": "d", "title": "y"}\n')
+    records, bad = _lines_read(path)
+    assert [(line, record_id) for line, record_id, _ in records] == [(1, "a"), (4, "d")]
+    assert [line for line, _, _ in bad] == [2, 3]
+    assert all("not readable JSON" in problem for _, _, problem in bad)
+    assert _lines_read(path, table_columns=["id", "title"]) == (records, bad)
