@@ -26,16 +26,17 @@ from linnet.errors import ConfigError, EvaluationError
 def test_deepest_cut_wins_when_precision_is_not_monotone():
     confidence = [0.9, 0.8, 0.7, 0.6, 0.5]
     correct = [1, 0, 1, 1, 1]  # running precision 1, .5, .67, .75, .8
-    assert threshold_for_precision(confidence, correct, 0.75, bound_z=0.0) == pytest.approx((0.0, 0.8, 1.0))
+    assert threshold_for_precision(confidence, correct, 0.75, bound_z=0.0) == pytest.approx((0.5, 0.8, 1.0))
     assert threshold_for_precision(confidence, correct, 0.9, bound_z=0.0) == pytest.approx((0.9, 1.0, 0.2))
 
 
-def test_a_target_met_by_every_item_withholds_nothing():
-    # Every item right: the threshold is 0, not the lowest confidence seen (0.6), so a new item at 0.4 is not
-    # withheld although no cut-off was needed.
+def test_a_target_met_by_every_item_accepts_all_of_them_and_nothing_less_confident():
+    # Every item right: the threshold is the lowest confidence seen (0.6), not 0, so every item of the split is
+    # accepted and a new item at 0.4, below anything the split judged, is withheld rather than assumed as good.
     threshold, precision, coverage = threshold_for_precision([0.9, 0.7, 0.6], [1, 1, 1], 0.95, bound_z=0.0)
-    assert (threshold, precision, coverage) == pytest.approx((0.0, 1.0, 1.0))
-    assert apply_thresholds(np.array([["A"]], dtype=object), np.array([[0.4]]), [threshold])[0, 0] == "A"
+    assert (threshold, precision, coverage) == pytest.approx((0.6, 1.0, 1.0))
+    exposed = apply_thresholds(np.array([["A"], ["A"]], dtype=object), np.array([[0.4], [0.6]]), [threshold])
+    assert exposed[:, 0].tolist() == ["", "A"]
 
 
 def test_ties_are_accepted_or_refused_together():
@@ -187,7 +188,7 @@ def test_a_node_below_a_shallower_label_counts_as_wrong():
     full = np.array([["A", "x"]] * 300, dtype=object)
     conf = np.column_stack([np.full(300, 0.99), np.r_[np.linspace(0.2, 0.3, 200), np.full(100, 0.9)]])
     thresholds = calibrate(truth, full, conf, target_precision=0.95).level_thresholds
-    assert thresholds[0] == 0.0
+    assert thresholds[0] == 0.99  # every product right at level 1: all of them pass
     assert thresholds[1] > 0.9, "every level-2 cut-off exposes the 100 wrong extra nodes first"
     exposed = apply_thresholds(full, conf, thresholds)
     assert metrics.hierarchical_precision_recall_f1(truth, exposed)["precision"] >= 0.95
