@@ -1,11 +1,15 @@
 """Quality on catalogs of different shapes: the default LinNét configuration against TF-IDF + LinearSVC and hiclass.
 
-Catalogs (titles and the text attributes each has; the image rows come from the ``images`` area,
-folded in unless ``LINNET_QUALITY_IMAGES=0``):
+Catalogs (titles and the text attributes each has, and the photo where there is one):
 
 - ``fashion``: the Myntra fashion catalogue, a regular 3-level tree where every label is a leaf;
 - ``fashion ragged``: the same products with a random 30 % of their labels cut to an inner node (depth 1 or 2,
   drawn once with a fixed seed): labels on inner nodes that also have children;
+- ``fashion photos``: the catalogue's products that have a photo (9,583), title + attributes + photo. LinNét is
+  the default plus the one key the default asks for when a catalog has an image column, ``model.image_encoder``
+  (`PHOTO_ENCODER`: ImageNet EfficientNet-Lite0, frozen, at ``LINNET_QUALITY_IMAGE_SIZE`` px, default 128); the
+  baselines read the text. Left out with ``LINNET_QUALITY_IMAGES=0``. (What the photo adds to LinNét alone,
+  text against text+image against image-only, is the ``images`` area.)
 - ``shopify exports``: 81 real stores' products, Google/Shopify taxonomy paths of depth 1 to 7 (labels on inner
   nodes, a long tail), capped per store and split *by store* (every test product comes from a store no model
   trained on).
@@ -43,6 +47,8 @@ SHOPIFY = SHARED / "shopify_exports"
 TARGETS = (0.95, 0.99)
 BOOTSTRAP_RESAMPLES = 2000
 RAGGED_SHARE = 0.3
+#: The image encoder LinNét adds on the ``fashion photos`` catalog (offline ImageNet weights from a package).
+PHOTO_ENCODER = {"name": "efficientnet_lite0", "weights": "imagenet", "trainable": False}
 
 
 def hierarchical_f1_of(counts: np.ndarray) -> np.ndarray:
@@ -85,6 +91,15 @@ def _ragged(frame):
     return frame
 
 
+def _photo_frame(rows: int):
+    """The fashion products with a photo, ``rows`` of them at most (the same random draw for every seed)."""
+    import pandas as pd
+
+    frame = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
+    frame = frame[(frame["category_path"] != "") & (frame["image_file"] != "")]
+    return frame.sample(n=min(rows, len(frame)), random_state=0).reset_index(drop=True)
+
+
 def _shopify_frame(store_cap: int):
     import pandas as pd
 
@@ -93,8 +108,9 @@ def _shopify_frame(store_cap: int):
     return frame.groupby("store", group_keys=False).head(store_cap).reset_index(drop=True)
 
 
-def _catalogs(work: Path, rows: int, store_cap: int) -> list[tuple[str, Path, object, str | None]]:
-    """``(name, csv path, schema, column to split by or None for the id hash)`` of every catalog found."""
+def _catalogs(work: Path, rows: int, store_cap: int, photos: bool = True) -> list[tuple[str, Path, object, str | None]]:
+    """``(name, csv path, schema, column to split by or None for the id hash)`` of every catalog found
+    (``photos``: with the ``fashion photos`` catalog, whose schema has the image column)."""
     from linnet.data import CatalogSchema
 
     catalogs = []
@@ -106,6 +122,11 @@ def _catalogs(work: Path, rows: int, store_cap: int) -> list[tuple[str, Path, ob
             path = work / f"{name.replace(' ', '_')}.csv"
             frame.to_csv(path, index=False)
             catalogs.append((name, path, schema, None))
+        if photos:
+            path = work / "fashion_photos.csv"
+            _photo_frame(rows).to_csv(path, index=False)
+            catalogs.append(("fashion photos", path, dataclasses.replace(schema, image_column="image_file",
+                                                                          image_root=str(FASHION)), None))
     if (SHOPIFY / "products.csv").is_file():
         schema = CatalogSchema(id_column="id", text_columns=["title"],
                                attribute_columns=["product_type", "vendor", "tags"], category_column="category_path")
@@ -164,16 +185,34 @@ def _baselines(catalog, truth_validation, truth_test) -> list[tuple[str, dict, n
     return results
 
 
+def linnet_config(schema, seed: int, image_size: int | None = None) -> dict:
+    """LinNét's training config on a catalog: the default (seeded), plus `PHOTO_ENCODER` when ``schema`` has an
+    image column (the default config refuses to train past an image column without an image encoder)."""
+    config = {"training": {"seed": seed}}
+    if schema.has_image:
+        config["model"] = {"image_encoder": dict(PHOTO_ENCODER)}
+        config["data"] = {"image_size": image_size or int(os.environ.get("LINNET_QUALITY_IMAGE_SIZE", "128"))}
+    return config
+
+
+def linnet_label(schema) -> str:
+    """The model column's name for LinNét on a catalog."""
+    return "LinNét default + photo" if schema.has_image else "LinNét default"
+
+
 def _linnet(catalog, path: Path, schema, work: Path, seed: int, truth_validation, truth_test):
     from linnet.evaluation.evaluate import load_model, predictions_from_outputs
     from linnet.training.trainer import train
 
     started = time.perf_counter()
     run = train(path, work / f"run-{path.stem}-{seed}", schema=schema, catalog=catalog,
-                config={"training": {"seed": seed}}, progress=False)
+                config=linnet_config(schema, seed), progress=False)
     seconds = time.perf_counter() - started
     predictor = load_model(run.path)
-    parts = {split: predictions_from_outputs(predictor.predict_prepared(catalog.subset(split), progress=False),
+    # Small batches with photos: a batch of 512 through the CNN holds gigabytes of activations.
+    batch = 64 if schema.has_image else None
+    parts = {split: predictions_from_outputs(predictor.predict_prepared(catalog.subset(split), batch_size=batch,
+                                                                        progress=False),
                                              predictor.taxonomy, catalog.subset(split).ids)
              for split in ("validation", "test")}
     row, counts = _score(truth_validation, parts["validation"], truth_test, parts["test"], catalog.taxonomy)
@@ -217,7 +256,8 @@ def run() -> dict:
     table, verdicts, sizes = [], [], []
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        catalogs = _catalogs(work, rows_per_catalog, store_cap)
+        catalogs = _catalogs(work, rows_per_catalog, store_cap,
+                             photos=os.environ.get("LINNET_QUALITY_IMAGES", "1") != "0")
         wanted = os.environ.get("LINNET_QUALITY_CATALOGS")  # e.g. "shopify exports,fashion ragged"
         if wanted:
             catalogs = [entry for entry in catalogs if entry[0] in {name.strip() for name in wanted.split(",")}]
@@ -225,6 +265,7 @@ def run() -> dict:
             return {"skipped": [{"note": f"no catalog found under {SHARED}"}]}
         for name, path, schema, by in catalogs:
             prepared = prepare_catalog(path, schema)
+            ours_label = linnet_label(schema)
             results: dict[str, list] = {}
             pooled: dict[str, list] = {}
             for seed in seeds:
@@ -233,7 +274,7 @@ def run() -> dict:
                 truth_test = catalog_truth(catalog.subset("test"))
                 entries = _baselines(catalog, truth_validation, truth_test)
                 row, counts, seconds = _linnet(catalog, path, schema, work, seed, truth_validation, truth_test)
-                entries.append(("LinNét default", row, counts, seconds))
+                entries.append((ours_label, row, counts, seconds))
                 for model, entry, _, took in entries:  # progress: a long run's finished rows
                     print(f"quality: {name} seed {seed} {model} ({took:.0f} s): "
                           + ", ".join(f"{key} {value:.4f}" for key, value in entry.items() if isinstance(value, float)),
@@ -247,24 +288,19 @@ def run() -> dict:
                               "validation": int(np.sum(catalog.split == "validation")),
                               "test": int(np.sum(catalog.split == "test")),
                               "test inner-labelled": row["inner rows"],
-                              "LinNét epochs": results["LinNét default"][-1][0].get("epochs")})
+                              "LinNét epochs": results[ours_label][-1][0].get("epochs")})
             for model, entries in results.items():
                 table.append(_summary(name, model, [row for row, _ in entries], [seconds for _, seconds in entries]))
-            ours = np.mean([row["hF1"] for row, _ in results["LinNét default"]])
+            ours = np.mean([row["hF1"] for row, _ in results[ours_label]])
             best = max((model for model in results if model.startswith("baseline")),
                        key=lambda model: np.mean([row["hF1"] for row, _ in results[model]]))
-            low, high = paired_bootstrap_interval(np.concatenate(pooled["LinNét default"]),
+            low, high = paired_bootstrap_interval(np.concatenate(pooled[ours_label]),
                                                   np.concatenate(pooled[best]))
-            verdicts.append({"catalog": name, "better baseline": best,
+            verdicts.append({"catalog": name, "LinNét": ours_label, "better baseline": best,
                              "hF1 margin": float(ours - np.mean([row["hF1"] for row, _ in results[best]])),
                              "95% interval": f"{low:+.4f} to {high:+.4f}",
-                             "inner acc margin": _mean([row["inner acc"] for row, _ in results["LinNét default"]])
+                             "inner acc margin": _mean([row["inner acc"] for row, _ in results[ours_label]])
                              - _mean([row["inner acc"] for row, _ in results[best]]),
                              "load avg 1/5/15 min": "/".join(f"{value:.1f}" for value in os.getloadavg())})
-    tables = {"quality by catalog (test, over seeds)": table, "LinNét default vs the better baseline": verdicts,
-              "catalogs and splits": sizes}
-    if os.environ.get("LINNET_QUALITY_IMAGES", "1") != "0":  # text, text+image, image-only on the photo catalog
-        from benchmarks import bench_images
-
-        tables.update({f"images: {name}": rows for name, rows in bench_images.run().items()})
-    return tables
+    return {"quality by catalog (test, over seeds)": table, "LinNét vs the better baseline": verdicts,
+            "catalogs and splits": sizes}
