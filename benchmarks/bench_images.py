@@ -17,8 +17,9 @@ and spread over the seeds.
 
 ``LINNET_IMAGES_SEEDS`` (default ``1,2``), ``LINNET_IMAGES_SIZE`` (image side, default 96; the photos are
 224 px) and ``LINNET_IMAGES_MAX_ROWS`` (default 2,000 products with a photo; 0 = all 9,583) change the run.
-The defaults are the size that was measured (922 s at load 7-10, README's numbers): the run over all 9,583
-photos at 128 px was killed by the kernel at 14.5 GB of memory, a cause not yet found.
+The defaults are the size that was measured (922 s at load 7-10, README's numbers): this area's run over all
+9,583 photos at 128 px (three configurations, two seeds, one process) was killed by the kernel at 14.5 GB, a
+cause not yet found; the text+image configuration alone on all of them peaks at 4.0 GiB (docs/evaluation.md).
 """
 
 from __future__ import annotations
