@@ -21,7 +21,10 @@ exact (the whole predicted path equals the label, depth included), inner acc (ex
 with an inner node), and per target the share of predicted nodes exposed (cov, mean over seeds), their
 hierarchical precision on test (P: right exposed nodes over exposed nodes, every seed's test products pooled) and
 that precision's range over the seeds that exposed anything (with how many did). The verdict row per catalog gives LinNét's hF1 margin over the better baseline with a 95 %
-paired-bootstrap interval over the test products of every seed pooled.
+paired-bootstrap interval over the test products of every seed pooled, how many of those products LinNét, the
+baseline and both get wrong (the whole path), and the oracle hF1 gain: what an oracle that takes LinNét's path
+wherever it is right and the baseline's elsewhere adds over the baseline (`miss_overlap`; a bound on what choosing
+between the two, product by product, can add when one of them is right).
 
 Sizes are capped so one run takes about 20 minutes on a loaded 2-core machine (``LINNET_QUALITY_ROWS``, rows per
 catalog, default 6,000; ``LINNET_QUALITY_STORE_CAP``, products per store, default 150; ``LINNET_QUALITY_SEEDS``,
@@ -69,6 +72,19 @@ def paired_bootstrap_interval(ours: np.ndarray, theirs: np.ndarray, resamples: i
         differences[start:start + len(picks)] = hierarchical_f1_of(ours[picks]) - hierarchical_f1_of(theirs[picks])
     low, high = np.percentile(differences, [2.5, 97.5])
     return float(low), float(high)
+
+
+def miss_overlap(ours: np.ndarray, theirs: np.ndarray) -> dict:
+    """Where two models miss, from their per-product `linnet.evaluation.metrics.hierarchical_counts` on the same
+    products: how many paths each gets wrong (a path is right when ``|P ∩ T| = |P| = |T|``, depth included), how
+    many both get wrong, and the hF1 an oracle gains over ``theirs`` by taking ``ours`` wherever it is right and
+    ``theirs`` elsewhere."""
+    right_ours = (ours[:, 0] == ours[:, 1]) & (ours[:, 1] == ours[:, 2])
+    right_theirs = (theirs[:, 0] == theirs[:, 1]) & (theirs[:, 1] == theirs[:, 2])
+    oracle = np.where(right_ours[:, None], ours, theirs)
+    return {"misses": int((~right_ours).sum()), "their misses": int((~right_theirs).sum()),
+            "shared misses": int((~right_ours & ~right_theirs).sum()),
+            "oracle gain": float(hierarchical_f1_of(oracle) - hierarchical_f1_of(theirs))}
 
 
 # ------------------------------------------------------------------------------------------ the catalogs
@@ -296,11 +312,15 @@ def run() -> dict:
                        key=lambda model: np.mean([row["hF1"] for row, _ in results[model]]))
             low, high = paired_bootstrap_interval(np.concatenate(pooled[ours_label]),
                                                   np.concatenate(pooled[best]))
+            overlap = miss_overlap(np.concatenate(pooled[ours_label]), np.concatenate(pooled[best]))
             verdicts.append({"catalog": name, "LinNét": ours_label, "better baseline": best,
                              "hF1 margin": float(ours - np.mean([row["hF1"] for row, _ in results[best]])),
                              "95% interval": f"{low:+.4f} to {high:+.4f}",
                              "inner acc margin": _mean([row["inner acc"] for row, _ in results[ours_label]])
                              - _mean([row["inner acc"] for row, _ in results[best]]),
+                             "misses LinNét / baseline / both": f"{overlap['misses']} / {overlap['their misses']}"
+                                                                f" / {overlap['shared misses']}",
+                             "oracle hF1 gain": overlap["oracle gain"],
                              "load avg 1/5/15 min": "/".join(f"{value:.1f}" for value in os.getloadavg())})
     return {"quality by catalog (test, over seeds)": table, "LinNét vs the better baseline": verdicts,
             "catalogs and splits": sizes}

@@ -37,3 +37,20 @@ def test_bootstrap_interval_is_zero_for_one_model_and_brackets_a_real_difference
     low, high = paired_bootstrap_interval(ours, theirs, resamples=500)
     observed = ours[:, 0].sum() / ours[:, 1].sum() - theirs[:, 0].sum() / theirs[:, 1].sum()
     assert 0 < low < observed < high < 0.6
+
+
+def test_miss_overlap_counts_wrong_paths_and_the_oracle_takes_ours_only_where_it_is_right():
+    from benchmarks.bench_quality import hierarchical_f1_of, miss_overlap
+    from linnet.evaluation.metrics import hierarchical_counts
+
+    truth = _paths([["A", "A>B"], ["A", "A>B"], ["C", "C>D"], ["C", ""], ["A", "A>B"]])
+    # ours: right, right, wrong leaf, too deep, wrong; theirs: right, wrong, wrong leaf, right, right.
+    ours = hierarchical_counts(truth, _paths([["A", "A>B"], ["A", "A>B"], ["C", "C>E"], ["C", "C>D"], ["C", "C>D"]]))
+    theirs = hierarchical_counts(truth, _paths([["A", "A>B"], ["C", "C>D"], ["C", "C>F"], ["C", ""], ["A", "A>B"]]))
+    overlap = miss_overlap(ours, theirs)
+    assert (overlap["misses"], overlap["their misses"], overlap["shared misses"]) == (3, 2, 1)
+    # The oracle is right on all but product 2 (both wrong there; it keeps theirs, one node of two).
+    oracle = np.array([[2, 2, 2], [2, 2, 2], [1, 2, 2], [1, 1, 1], [2, 2, 2]])
+    assert overlap["oracle gain"] == pytest.approx(float(hierarchical_f1_of(oracle) - hierarchical_f1_of(theirs)))
+    assert overlap["oracle gain"] > 0
+    assert miss_overlap(theirs, theirs)["oracle gain"] == 0.0
